@@ -1,0 +1,32 @@
+"""dicomkit: the DICOM standard in one Python package.
+
+The public face: ``read``, ``write``, ``Dataset``, ``DataElement``, ``Sequence``, ``Tag``,
+``uid``. Everything heavier (numpy, codecs, networking) is imported only when used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dicomkit.core.dataset import Dataset, PrivateBlock
+from dicomkit.core.element import DataElement, Sequence
+from dicomkit.core.tag import Tag
+from dicomkit.core.values import PersonName
+from dicomkit.encoding.reader import read
+from dicomkit.encoding.writer import write
+from dicomkit.errors import DicomError, InvalidDicomError, NotSupportedError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DataElement", "Dataset", "DicomError", "InvalidDicomError", "NotSupportedError",
+    "PersonName", "PrivateBlock", "Sequence", "Tag", "read", "write", "uid", "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "uid":
+        from dicomkit.core import uid
+
+        return uid
+    raise AttributeError(f"module 'dicomkit' has no attribute {name!r}")

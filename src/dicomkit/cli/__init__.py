@@ -1,0 +1,1 @@
+"""The ``dicomkit`` command-line tool: one module per command group."""

@@ -1,0 +1,144 @@
+"""``dicomkit dump``: print a data set as a readable tree (like DCMTK's dcmdump), JSON or XML."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, TextIO
+
+from dicomkit.core.dataset import Dataset
+from dicomkit.core.element import DataElement
+from dicomkit.core.tag import tag_str
+from dicomkit.core.vr import VR_INFO
+
+HELP = "print a data set as a tree (tag, VR, value, length, VM, keyword), JSON or XML"
+EPILOG = """examples:
+  dicomkit dump image.dcm                  tree of the whole file, long values cut
+  dicomkit dump --all image.dcm            show long values in full
+  dicomkit dump --no-pixels *.dcm          stop before Pixel Data (faster)
+  dicomkit dump --json image.dcm           DICOM JSON (PS3.18 Annex F), no group 0002
+  dicomkit dump --xml image.dcm            Native DICOM Model XML (PS3.19 Annex A)
+
+exit status: 0 when every file was read, 1 when any file could not be read."""
+
+VALUE_WIDTH = 40
+CUT = 64
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("dump", help=HELP, description=HELP, epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("files", nargs="+", metavar="FILE", help="DICOM files (Part 10 or raw)")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="print DICOM JSON (PS3.18 Annex F)")
+    form.add_argument("--xml", action="store_true", help="print Native DICOM Model XML (PS3.19)")
+    p.add_argument("-a", "--all", action="store_true", help="do not cut long values")
+    p.add_argument("--no-pixels", action="store_true", help="stop reading before Pixel Data")
+    p.add_argument("--no-meta", action="store_true", help="leave out the File Meta Information")
+    p.add_argument("--bulk-threshold", type=int, default=None, metavar="BYTES",
+                   help="JSON/XML: values longer than this become BulkDataURI references")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dicomkit.encoding.reader import read
+    from dicomkit.errors import DicomError
+
+    status = 0
+    out = sys.stdout
+    for index, path in enumerate(args.files):
+        try:
+            ds = read(path, stop_before_pixels=args.no_pixels)
+            if args.json:
+                from dicomkit.encoding.json import to_json
+
+                out.write(to_json(ds, indent=2, bulk_data_threshold=args.bulk_threshold) + "\n")
+            elif args.xml:
+                from dicomkit.encoding.xml import to_xml
+
+                out.write(to_xml(ds, bulk_data_threshold=args.bulk_threshold))
+            else:
+                if len(args.files) > 1:
+                    out.write(f"{'' if index == 0 else chr(10)}# {path}\n")
+                print_tree(ds, out, cut=not args.all, meta=not args.no_meta)
+        except (DicomError, OSError, ValueError) as exc:
+            print(f"dicomkit dump: {path}: {exc}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def print_tree(ds: Dataset, out: TextIO, *, cut: bool = True, meta: bool = True) -> None:
+    ts = ds.transfer_syntax
+    if ds.file_meta is not None and meta:
+        out.write("# File Meta Information\n")
+        _lines(ds.file_meta, out, 0, cut)
+        out.write("\n")
+    out.write(f"# Data Set ({ts.name if ts else 'unknown transfer syntax'})\n")
+    _lines(ds, out, 0, cut)
+
+
+def _lines(ds: Dataset, out: TextIO, depth: int, cut: bool) -> None:
+    indent = "  " * depth
+    for element in ds:
+        keyword = element.keyword or ("PrivateCreator" if element.tag.is_private_creator
+                                      else "Unknown")
+        if element.VR == "SQ":
+            items = element.value
+            kind = "undefined" if element.is_undefined_length else "defined"
+            text = f"(Sequence with {kind} length #={len(items)})"
+            _write(out, indent, element, text, "u/l" if element.is_undefined_length else "-",
+                   1, keyword)
+            for number, item in enumerate(items, 1):
+                out.write(f"{indent}  (FFFE,E000) na (Item #{number})\n")
+                _lines(item, out, depth + 2, cut)
+            continue
+        try:
+            text, vm = _value_text(element, cut)
+        except Exception as exc:  # noqa: BLE001 - show what could not be decoded, keep going
+            text, vm = f"(cannot decode: {exc})", 0
+        length = "u/l" if element.is_undefined_length else str(element.length)
+        _write(out, indent, element, text, length, vm, keyword)
+
+
+def _write(out: TextIO, indent: str, element: DataElement, text: str, length: str, vm: int,
+           keyword: str) -> None:
+    head = f"{indent}{tag_str(element.tag)} {element.VR} {text}"
+    out.write(f"{head:<{VALUE_WIDTH + 16 + len(indent)}} # {length:>4}, {vm} {keyword}\n")
+
+
+def _value_text(element: DataElement, cut: bool) -> tuple[str, int]:
+    info = VR_INFO.get(element.VR)
+    if element.is_undefined_length:
+        from dicomkit.encoding.fragments import count_fragments
+
+        count = count_fragments(element)
+        return f"(encapsulated pixel data, {count} item(s) incl. offset table)", 1
+    if info is None or info.kind == "bytes":
+        data = element.value_bytes(True)
+        if not data:
+            return "(no value available)", 0
+        width = 2 if element.VR in ("OW", "US") else 1
+        words = [data[i : i + width][::-1].hex() for i in range(0, min(len(data), 48), width)]
+        text = "\\".join(words)
+        if cut and len(data) > 48:
+            text += "..."
+        elif not cut:
+            text = "\\".join(data[i : i + width][::-1].hex() for i in range(0, len(data), width))
+        return text, 1
+    value = element.value
+    if value is None or value == "":
+        return "(no value available)", 0
+    values = value if isinstance(value, list) else [value]
+    if info.kind in ("int", "float", "at") and info.fixed_size:
+        text = "\\".join(str(v) for v in values)
+    else:
+        text = "[" + "\\".join("" if v is None else str(v) for v in values) + "]"
+    if element.VR == "UI" and not isinstance(value, list):
+        from dicomkit.core.uid import uid_info
+
+        known = uid_info(value)
+        if known is not None and known.keyword:
+            text = f"={known.keyword}"
+    if cut and len(text) > CUT:
+        text = text[: CUT - 3] + "..."
+    return text, len(values)

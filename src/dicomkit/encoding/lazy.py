@@ -1,0 +1,68 @@
+"""Turning an indexed (vr, offset, length) entry into a DataElement when it is first used.
+
+Here the VR is settled: multi-VR dictionary entries are resolved (PS3.5 A.1, PS3.3 C.7.6.3),
+implicit VR private elements take their VR from the private dictionary through their creator,
+and a UN element whose tag the dictionary knows is read with the known VR (PS3.5 §6.2.2), a
+UN sequence being parsed as implicit VR little endian.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dicomkit.core import dictionary
+from dicomkit.core.dataset import Dataset
+from dicomkit.core.element import DataElement
+from dicomkit.core.vr import TEXT_VRS
+
+
+def _known_vr(ds: Dataset, tag: int) -> str | None:
+    if tag & 0x10000:
+        if (tag & 0xFFFF) < 0x100 and (tag & 0xFFFF) >= 0x10:
+            return "LO"
+        creator = ds.private_creator_of(tag)
+        if creator is None:
+            return None
+        entry = dictionary.private_entry(creator, tag)
+    else:
+        entry = dictionary.entry(tag)
+    if entry is None or not entry.vr or entry.vr in ("UN", "NONE"):
+        return None
+    return entry.vr
+
+
+def materialize(ds: Dataset, tag: int, entry: tuple[str, int, int, bool]) -> DataElement:
+    vr, offset, length, undefined = entry
+    buf = ds.buffer
+    raw = buf[offset : offset + length]
+    little = ds.is_little_endian
+    if vr == "UN" and not undefined:
+        known = _known_vr(ds, tag)
+        if known is not None:
+            vr = known
+            little = True  # UN values keep the little endian bytes they were made with
+            if vr == "SQ":
+                return _un_sequence(ds, tag, bytes(raw))
+    if " or " in vr:
+        from dicomkit.core.ambiguous import resolve_vr
+
+        vr = resolve_vr(tag, vr, ds, ds.is_implicit_VR)
+    if vr == "SQ":  # implicit VR, defined length, sequence only the dictionary knew of
+        return _un_sequence(ds, tag, bytes(raw), little=little, implicit=ds.is_implicit_VR)
+    charsets: Any = ds.charsets if vr in TEXT_VRS else ()
+    if isinstance(raw, memoryview) and length < 4096:
+        raw = bytes(raw)
+    return DataElement(tag, vr, raw=raw, little=little, charsets=charsets,
+                       is_undefined_length=undefined)
+
+
+def _un_sequence(
+    ds: Dataset, tag: int, data: bytes, *, little: bool = True, implicit: bool = True
+) -> DataElement:
+    from dicomkit.encoding.reader import _Parser
+
+    parser = _Parser(data, little, implicit)
+    seq, _ = parser.sequence(0, len(data), 1, tag, True)
+    for item in seq:
+        object.__setattr__(item, "parent", ds)
+    return DataElement(tag, "SQ", seq)

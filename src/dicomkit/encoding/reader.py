@@ -1,0 +1,365 @@
+"""Reading data sets: PS3.5 §7 element encoding and PS3.10 §7 Part 10 files.
+
+The reader walks element headers with ``struct.unpack_from`` and records, for each element,
+``(vr, value_offset, length, undefined_length)`` in the data set's index; values are decoded
+later, on demand (see :mod:`dicomkit.encoding.lazy`). Sequences are indexed recursively.
+Every length is checked against the bytes that are actually there before it is used.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import zlib
+from collections.abc import Iterable
+from typing import IO, Any
+
+from dicomkit.core import dictionary
+from dicomkit.core.dataset import Dataset
+from dicomkit.core.element import DataElement, Sequence
+from dicomkit.core.tag import ITEM, ITEM_DELIMITATION, SEQUENCE_DELIMITATION, tag_str
+from dicomkit.core.vr import LONG_LENGTH_VRS, VR_BYTES
+from dicomkit.encoding import transfer_syntax as ts_mod
+from dicomkit.errors import InvalidDicomError
+
+UNDEFINED = 0xFFFFFFFF
+MAX_DEPTH = 64
+MMAP_THRESHOLD = 8 * 1024 * 1024  # files above this are memory-mapped, not read
+_PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+_ENCAPSULATING_VRS = frozenset({"OB", "OW", "UN", "OF", "OD", "OL", "OV"})
+_LONG_BYTES = frozenset(v.encode() for v in LONG_LENGTH_VRS)
+
+
+def _is_vr_letters(two: bytes) -> bool:
+    return len(two) == 2 and 0x41 <= two[0] <= 0x5A and 0x41 <= two[1] <= 0x5A
+
+
+class _Parser:
+    """One pass over a buffer in one encoding; nested items share it."""
+
+    def __init__(self, buf: Any, little: bool, implicit: bool) -> None:
+        self.buf = buf
+        self.size = len(buf)
+        self.little = little
+        self.implicit = implicit
+        order = "<" if little else ">"
+        self.hh = struct.Struct(order + "HH")
+        self.hhl = struct.Struct(order + "HHL")
+        self.hh2sh = struct.Struct(order + "HH2sH")
+        self.l32 = struct.Struct(order + "L")
+
+    # -- element headers -----------------------------------------------------------------
+    def header(self, pos: int, implicit: bool) -> tuple[int, str | None, int, int]:
+        """(tag, vr or None for implicit, value length, header size) at ``pos``."""
+        buf = self.buf
+        if pos + 8 > self.size:
+            raise InvalidDicomError(
+                f"{self.size - pos} byte(s) left, too few for an element header", offset=pos
+            )
+        if implicit:
+            group, elem, length = self.hhl.unpack_from(buf, pos)
+            return (group << 16) | elem, None, length, 8
+        group, elem, vr_bytes, length16 = self.hh2sh.unpack_from(buf, pos)
+        tag = (group << 16) | elem
+        if group == 0xFFFE:  # items and delimiters carry no VR (PS3.5 §7.5)
+            return tag, None, self.l32.unpack_from(buf, pos + 4)[0], 8
+        vr = VR_BYTES.get(vr_bytes)
+        if vr is None:
+            if not _is_vr_letters(vr_bytes):
+                raise _NotExplicit(pos)
+            # PS3.5 §7.1.2: VRs defined later use the 32-bit length form; read it as UN.
+            vr = "UN"
+            long = True
+        else:
+            long = vr_bytes in _LONG_BYTES
+        if long:
+            if pos + 12 > self.size:
+                raise InvalidDicomError("element header is cut short", offset=pos, tag=tag)
+            return tag, vr, self.l32.unpack_from(buf, pos + 8)[0], 12
+        return tag, vr, length16, 8
+
+    # -- data sets -----------------------------------------------------------------------------
+    def dataset(
+        self,
+        pos: int,
+        end: int,
+        depth: int,
+        *,
+        in_item: bool = False,
+        stop_before_pixels: bool = False,
+        wanted: frozenset[int] | None = None,
+        meta_only: bool = False,
+    ) -> tuple[Dataset, int]:
+        """Index elements from ``pos`` up to ``end`` (or an item delimiter when ``in_item``)."""
+        if depth > MAX_DEPTH:
+            raise InvalidDicomError(f"sequences nested deeper than {MAX_DEPTH}", offset=pos)
+        elements: dict[int, Any] = {}
+        implicit = self.implicit
+        last_wanted = max(wanted) if wanted else None
+        items_to_adopt: list[Dataset] = []
+        first = True
+        while pos < end:
+            if end - pos < 8:
+                if in_item or depth:
+                    raise InvalidDicomError(f"{end - pos} stray byte(s) inside an item", offset=pos)
+                break  # trailing bytes after the last element: ignored, as DCMTK does
+            if meta_only and (self.buf[pos] != 0x02 or self.buf[pos + 1] != 0x00):
+                break  # PS3.10 §7.1: the File Meta Information is group 0002 only
+            try:
+                tag, vr, length, hsize = self.header(pos, implicit)
+            except _NotExplicit:
+                if not first:
+                    raise InvalidDicomError(
+                        "bytes where a VR should be are not a VR", offset=pos
+                    ) from None
+                implicit = self.implicit = True  # an implicit VR data set labelled explicit
+                tag, vr, length, hsize = self.header(pos, True)
+            first = False
+            if tag == ITEM_DELIMITATION:
+                if in_item:
+                    return self._finish(elements, implicit, items_to_adopt), pos + 8
+                raise InvalidDicomError("item delimiter outside an item", offset=pos, tag=tag)
+            if tag == SEQUENCE_DELIMITATION:
+                if depth == 0 and not in_item:
+                    pos += 8  # a stray delimiter at the top level (seen in the wild)
+                    continue
+                raise InvalidDicomError("sequence delimiter inside an item", offset=pos, tag=tag)
+            if stop_before_pixels and depth == 0 and tag in _PIXEL_TAGS:
+                break
+            if wanted is not None and depth == 0 and last_wanted is not None and tag > last_wanted:
+                break
+            value_pos = pos + hsize
+            if implicit and vr is None:
+                vr = _implicit_vr(tag, length)
+            keep = wanted is None or depth > 0 or tag in wanted
+            if length == UNDEFINED:
+                if vr == "SQ" or (vr == "UN" and tag not in _PIXEL_TAGS):
+                    # PS3.5 §6.2.2: an undefined-length UN is an implicit VR LE sequence.
+                    sub = self if vr == "SQ" else _Parser(self.buf, True, True)
+                    seq, pos = sub.sequence(value_pos, None, depth + 1, tag, keep)
+                    if keep:
+                        elements[tag] = DataElement(tag, "SQ", seq, is_undefined_length=True)
+                        items_to_adopt.extend(seq)
+                    continue
+                if vr in _ENCAPSULATING_VRS or tag in _PIXEL_TAGS:
+                    stop = self.encapsulated_end(value_pos, tag)
+                    if keep:
+                        elements[tag] = (vr, value_pos, stop - value_pos, True)
+                    pos = stop + 8
+                    continue
+                raise InvalidDicomError(f"undefined length on a {vr} element", offset=pos, tag=tag)
+            if value_pos + length > self.size or value_pos + length > end:
+                limit = "the end of the data" if end >= self.size else "the end of its item"
+                raise InvalidDicomError(
+                    f"value length {length} runs past {limit} ({min(end, self.size) - value_pos}"
+                    " byte(s) left)",
+                    offset=pos,
+                    tag=tag,
+                )
+            if vr == "SQ":
+                if keep:
+                    seq, _ = self.sequence(value_pos, value_pos + length, depth + 1, tag, True)
+                    elements[tag] = DataElement(tag, "SQ", seq)
+                    items_to_adopt.extend(seq)
+            elif keep:
+                elements[tag] = (vr, value_pos, length, False)
+            pos = value_pos + length
+        return self._finish(elements, implicit, items_to_adopt), pos
+
+    def _finish(self, elements: dict[int, Any], implicit: bool, items: list[Dataset]) -> Dataset:
+        ds = Dataset._from_index(elements, self.buf, self.little, implicit)
+        for item in items:
+            object.__setattr__(item, "parent", ds)
+        return ds
+
+    def sequence(
+        self, pos: int, end: int | None, depth: int, seq_tag: int, keep: bool
+    ) -> tuple[Sequence, int]:
+        """PS3.5 §7.5: items of a sequence, to ``end`` or to the sequence delimiter."""
+        items = Sequence()
+        limit = self.size if end is None else end
+        while pos < limit:
+            if pos + 8 > self.size:
+                raise InvalidDicomError("sequence is cut short", offset=pos, tag=seq_tag)
+            group, elem, length = self.hhl.unpack_from(self.buf, pos)
+            tag = (group << 16) | elem
+            if tag == SEQUENCE_DELIMITATION:
+                return items, pos + 8
+            if tag != ITEM:
+                raise InvalidDicomError(
+                    f"expected an item (FFFE,E000) in sequence {tag_str(seq_tag)},"
+                    f" found {tag_str(tag)}",
+                    offset=pos,
+                    tag=seq_tag,
+                )
+            start = pos + 8
+            if length == UNDEFINED:
+                item, pos = self.dataset(start, limit, depth, in_item=True)
+            else:
+                if start + length > limit:
+                    raise InvalidDicomError(
+                        f"item length {length} runs past the end of its sequence",
+                        offset=pos,
+                        tag=seq_tag,
+                    )
+                item, _ = self.dataset(start, start + length, depth)
+                pos = start + length
+            if keep:
+                items.append(item)
+        if end is None and pos >= self.size:
+            return items, pos  # missing sequence delimiter at end of data: accepted
+        return items, pos
+
+    def encapsulated_end(self, pos: int, tag: int) -> int:
+        """PS3.5 A.4: offset of the sequence delimiter that ends encapsulated fragments."""
+        hhl = self.hhl
+        while True:
+            if pos + 8 > self.size:
+                raise InvalidDicomError(
+                    "encapsulated pixel data has no sequence delimiter", offset=pos, tag=tag
+                )
+            group, elem, length = hhl.unpack_from(self.buf, pos)
+            item = (group << 16) | elem
+            if item == SEQUENCE_DELIMITATION:
+                return pos
+            if item != ITEM:
+                raise InvalidDicomError(
+                    f"expected a fragment item, found {tag_str(item)}", offset=pos, tag=tag
+                )
+            if length == UNDEFINED or pos + 8 + length > self.size:
+                raise InvalidDicomError(
+                    f"fragment length {length} runs past the end of the data", offset=pos, tag=tag
+                )
+            pos += 8 + length
+
+
+class _NotExplicit(Exception):
+    def __init__(self, pos: int) -> None:
+        self.pos = pos
+
+
+def _implicit_vr(tag: int, length: int) -> str:
+    if length == UNDEFINED:
+        return "SQ"
+    entry = dictionary.entry(tag)
+    if entry is None:
+        return "UN"
+    return entry.vr
+
+
+# -- Part 10 files ------------------------------------------------------------------------------
+def _load(source: Any) -> tuple[Any, str | None]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return source, None
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > MMAP_THRESHOLD:
+                return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ), path
+            return handle.read(), path
+    if hasattr(source, "read"):
+        return _read_stream(source), getattr(source, "name", None)
+    raise TypeError(f"cannot read DICOM from {type(source).__name__}")
+
+
+def _read_stream(stream: IO[bytes]) -> bytes:
+    data = stream.read()
+    if isinstance(data, str):
+        raise TypeError("open the file in binary mode ('rb')")
+    return bytes(data)
+
+
+def _sniff(buf: Any, pos: int) -> tuple[bool, bool]:
+    """(little, implicit) guessed from the first element (PS3.5 §7.1 encodings)."""
+    if len(buf) - pos < 8:
+        return True, True
+    g_le = buf[pos] | (buf[pos + 1] << 8)
+    g_be = (buf[pos] << 8) | buf[pos + 1]
+    little = not (g_be <= 0x0008 and g_le > 0x00FF) or g_le == 0x0002
+    implicit = bytes(buf[pos + 4 : pos + 6]) not in VR_BYTES
+    return little, implicit
+
+
+def read(
+    source: Any,
+    *,
+    stop_before_pixels: bool = False,
+    tags: Iterable[Any] | None = None,
+    force: bool = True,
+) -> Dataset:
+    """Read a Part 10 file or a raw data set from a path, a binary file object or bytes.
+
+    Values are decoded only when used; files above 8 MiB are memory-mapped, so values that are
+    never touched are never read from disk. ``stop_before_pixels`` stops at Pixel Data;
+    ``tags`` (tags or keywords) keeps only those top-level elements and stops after the last.
+    """
+    buf, filename = _load(source)
+    size = len(buf)
+    pos = 0
+    preamble = None
+    if size >= 132 and buf[128:132] == b"DICM":
+        preamble = bytes(buf[:128])
+        pos = 132
+    elif size >= 4 and buf[:4] == b"DICM":
+        pos = 4
+    file_meta = None
+    ts = None
+    if pos + 8 <= size and buf[pos] == 0x02 and buf[pos + 1] == 0x00:
+        meta_little, meta_implicit = _sniff(buf, pos)
+        meta_parser = _Parser(buf, True, meta_implicit)
+        file_meta, pos = meta_parser.dataset(pos, size, 0, meta_only=True)
+        object.__setattr__(file_meta, "_unsorted", False)
+        uid_element = file_meta.get(0x00020010)
+        if uid_element is not None:
+            uid = str(uid_element.value or "").strip("\0 ")
+            if uid:
+                ts = ts_mod.for_uid(uid)
+    elif preamble is not None and not force:
+        raise InvalidDicomError("no File Meta Information after the DICM prefix", offset=pos)
+    if pos >= size and file_meta is None:
+        raise InvalidDicomError("no DICOM data set found (empty input)", offset=pos)
+    if ts is not None and ts.deflated:
+        try:
+            inflated = zlib.decompressobj(-zlib.MAX_WBITS).decompress(bytes(buf[pos:]))
+        except zlib.error as exc:
+            raise InvalidDicomError(f"deflated data set does not inflate: {exc}", offset=pos) from exc
+        buf, pos, size = inflated, 0, len(inflated)
+        little, implicit = True, False
+    elif ts is not None:
+        little = ts.little
+        implicit = ts.implicit
+        if pos + 6 <= size:
+            implicit = bytes(buf[pos + 4 : pos + 6]) not in VR_BYTES
+    else:
+        little, implicit = _sniff(buf, pos)
+    wanted = None
+    if tags is not None:
+        from dicomkit.core.tag import Tag
+
+        wanted = frozenset(int(Tag(t)) for t in tags)
+    parser = _Parser(buf, little, implicit)
+    ds, _ = parser.dataset(pos, size, 0, stop_before_pixels=stop_before_pixels, wanted=wanted)
+    object.__setattr__(ds, "file_meta", file_meta)
+    object.__setattr__(ds, "preamble", preamble)
+    object.__setattr__(ds, "filename", filename)
+    if ts is None:
+        ts = _ts_for(little, ds.is_implicit_VR)
+    elif ds.is_implicit_VR != ts.implicit and not ts.deflated:
+        ts = _ts_for(little, ds.is_implicit_VR)  # what the bytes really are
+    object.__setattr__(ds, "transfer_syntax", ts)
+    return ds
+
+
+def _ts_for(little: bool, implicit: bool) -> ts_mod.TransferSyntax:
+    if implicit:
+        return ts_mod.IMPLICIT_VR_LITTLE_ENDIAN
+    return ts_mod.EXPLICIT_VR_LITTLE_ENDIAN if little else ts_mod.EXPLICIT_VR_BIG_ENDIAN
+
+
+def read_dataset(buf: Any, *, little: bool = True, implicit: bool = False) -> Dataset:
+    """Read a data set with no Part 10 header in a known encoding (e.g. a DIMSE message)."""
+    parser = _Parser(buf, little, implicit)
+    ds, _ = parser.dataset(0, len(buf), 0)
+    return ds
