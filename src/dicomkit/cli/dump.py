@@ -19,7 +19,8 @@ EPILOG = """examples:
   dicomkit dump --json image.dcm           DICOM JSON (PS3.18 Annex F), no group 0002
   dicomkit dump --xml image.dcm            Native DICOM Model XML (PS3.19 Annex A)
 
-exit status: 0 when every file was read, 1 when any file could not be read."""
+exit status: 0 when every file was read whole; 1 when any file could not be read, or
+ended inside a value (what was there is printed, the problem goes to stderr)."""
 
 VALUE_WIDTH = 40
 CUT = 64
@@ -61,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
                 if len(args.files) > 1:
                     out.write(f"{'' if index == 0 else chr(10)}# {path}\n")
                 print_tree(ds, out, cut=not args.all, meta=not args.no_meta)
+            for problem in ds.read_problems:
+                print(f"dicomkit dump: {path}: {problem}", file=sys.stderr)
+                status = 1
         except (DicomError, OSError, ValueError) as exc:
             print(f"dicomkit dump: {path}: {exc}", file=sys.stderr)
             status = 1

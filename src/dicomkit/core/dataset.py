@@ -20,7 +20,7 @@ RawEntry = tuple[str, int, int, bool]
 
 _OWN_ATTRS = frozenset({
     "_elements", "_buf", "_little", "_implicit", "parent", "file_meta", "preamble",
-    "transfer_syntax", "_unsorted", "filename", "_charsets_cache", "_explicit_un",
+    "transfer_syntax", "_unsorted", "filename", "_charsets_cache", "read_problems",
 })
 
 
@@ -39,6 +39,7 @@ class Dataset:
         object.__setattr__(self, "preamble", None)
         object.__setattr__(self, "transfer_syntax", None)
         object.__setattr__(self, "filename", None)
+        object.__setattr__(self, "read_problems", [])
         if elements:
             items = elements.items() if isinstance(elements, dict) else elements
             for key, value in items:
@@ -61,6 +62,7 @@ class Dataset:
         object.__setattr__(ds, "_charsets_cache", None)
         for name in ("parent", "file_meta", "preamble", "transfer_syntax", "filename"):
             object.__setattr__(ds, name, None)
+        object.__setattr__(ds, "read_problems", [])
         return ds
 
     def _materialize(self, tag: int, entry: Any) -> DataElement:
@@ -169,9 +171,8 @@ class Dataset:
             if existing is not None:
                 vr = self[tag].VR
             else:
-                vr = dictionary.vr_for_tag(tag)
-                if vr == "UN" and tag & 0x00010000 and 0x10 <= (tag & 0xFFFF) <= 0xFF:
-                    vr = "LO"
+                entry = dictionary.entry(tag)
+                vr = entry.vr if entry is not None and entry.vr else "UN"
         element = make_element(tag, vr, value, self)
         self._put(tag, element)
         return element
@@ -243,16 +244,8 @@ class Dataset:
         if name[:1].isupper():
             tag = dictionary.tag_for_keyword(name)
             if tag is not None:
-                if tag in self._elements:
-                    element = self[tag]
-                    element.value = value
-                    if element.VR == "SQ":
-                        for item in element.value:
-                            object.__setattr__(item, "parent", self)
-                    if tag == SPECIFIC_CHARACTER_SET:
-                        self._reset_charsets()
-                else:
-                    self.set(tag, value)
+                # A new element, never a change in place: shallow copies stay independent.
+                self.set(tag, value)
                 return
             raise AttributeError(f"{name!r} is not a DICOM keyword")
         object.__setattr__(self, name, value)
@@ -307,6 +300,7 @@ class Dataset:
         for name in ("parent", "file_meta", "preamble", "transfer_syntax", "filename"):
             object.__setattr__(new, name, getattr(self, name))
         object.__setattr__(new, "_unsorted", self._unsorted)
+        object.__setattr__(new, "read_problems", list(self.read_problems))
         return new
 
     def __copy__(self) -> Dataset:

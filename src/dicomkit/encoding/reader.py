@@ -38,7 +38,10 @@ def _is_vr_letters(two: bytes) -> bool:
 class _Parser:
     """One pass over a buffer in one encoding; nested items share it."""
 
-    def __init__(self, buf: Any, little: bool, implicit: bool) -> None:
+    def __init__(self, buf: Any, little: bool, implicit: bool, strict: bool = False) -> None:
+        self.strict = strict
+        self.problems: list[str] = []
+        self.elements_read = 0
         self.buf = buf
         self.size = len(buf)
         self.little = little
@@ -48,6 +51,9 @@ class _Parser:
         self.hhl = struct.Struct(order + "HHL")
         self.hh2sh = struct.Struct(order + "HH2sH")
         self.l32 = struct.Struct(order + "L")
+
+    def problem(self, message: str, offset: int, tag: int) -> None:
+        self.problems.append(str(InvalidDicomError(message, offset=offset, tag=tag)))
 
     # -- element headers -----------------------------------------------------------------
     def header(self, pos: int, implicit: bool) -> tuple[int, str | None, int, int]:
@@ -99,7 +105,29 @@ class _Parser:
         last_wanted = max(wanted) if wanted else None
         items_to_adopt: list[Dataset] = []
         first = True
+        buf = self.buf
+        hh2sh = self.hh2sh.unpack_from
+        l32 = self.l32.unpack_from
+        vr_get = VR_BYTES.get
+        long_vrs = LONG_LENGTH_VRS
+        fast = not (implicit or meta_only or wanted is not None)
         while pos < end:
+            if fast and end - pos >= 12:
+                # Fast path, explicit VR: a plain element inside the data (PS3.5 §7.1.2).
+                group, elem, vr_bytes, length = hh2sh(buf, pos)
+                vr = vr_get(vr_bytes)
+                if vr is not None and group != 0xFFFE and group != 0x7FE0:
+                    if vr in long_vrs:
+                        length = l32(buf, pos + 8)[0]
+                        value_pos = pos + 12
+                    else:
+                        value_pos = pos + 8
+                    if vr != "SQ" and length != UNDEFINED and value_pos + length <= end:
+                        elements[(group << 16) | elem] = (vr, value_pos, length, False)
+                        pos = value_pos + length
+                        first = False
+                        self.elements_read += 1
+                        continue
             if end - pos < 8:
                 if in_item or depth:
                     raise InvalidDicomError(f"{end - pos} stray byte(s) inside an item", offset=pos)
@@ -149,14 +177,21 @@ class _Parser:
                     pos = stop + 8
                     continue
                 raise InvalidDicomError(f"undefined length on a {vr} element", offset=pos, tag=tag)
-            if value_pos + length > self.size or value_pos + length > end:
-                limit = "the end of the data" if end >= self.size else "the end of its item"
-                raise InvalidDicomError(
-                    f"value length {length} runs past {limit} ({min(end, self.size) - value_pos}"
-                    " byte(s) left)",
-                    offset=pos,
-                    tag=tag,
-                )
+            if value_pos + length > end:
+                left = min(end, self.size) - value_pos
+                if end < self.size or self.strict or self.elements_read == 0:
+                    limit = "the end of the data" if end >= self.size else "the end of its item"
+                    raise InvalidDicomError(
+                        f"value length {length} runs past {limit} ({left} byte(s) left)",
+                        offset=pos,
+                        tag=tag,
+                    )
+                # The data ends inside this value: keep what is there and say so (as DCMTK
+                # and pydicom do); read(strict=True) refuses instead.
+                self.problem(f"value length {length} runs past the end of the data; "
+                             f"{left} byte(s) kept", pos, tag)
+                length = left
+            self.elements_read += 1
             if vr == "SQ":
                 if keep:
                     seq, _ = self.sequence(value_pos, value_pos + length, depth + 1, tag, True)
@@ -179,6 +214,12 @@ class _Parser:
         """PS3.5 §7.5: items of a sequence, to ``end`` or to the sequence delimiter."""
         items = Sequence()
         limit = self.size if end is None else end
+        if limit > self.size:
+            if self.strict:
+                raise InvalidDicomError(f"sequence length runs past the end of the data",
+                                        offset=pos, tag=seq_tag)
+            self.problem("sequence length runs past the end of the data", pos, seq_tag)
+            limit = self.size
         while pos < limit:
             if pos + 8 > self.size:
                 raise InvalidDicomError("sequence is cut short", offset=pos, tag=seq_tag)
@@ -197,6 +238,10 @@ class _Parser:
             if length == UNDEFINED:
                 item, pos = self.dataset(start, limit, depth, in_item=True)
             else:
+                if start + length > limit and limit >= self.size and not self.strict:
+                    self.problem(f"item length {length} runs past the end of the data", pos,
+                                 seq_tag)
+                    length = limit - start
                 if start + length > limit:
                     raise InvalidDicomError(
                         f"item length {length} runs past the end of its sequence",
@@ -240,9 +285,12 @@ class _NotExplicit(Exception):
 
 
 def _implicit_vr(tag: int, length: int) -> str:
+    entry = dictionary.entry(tag) if not tag & 0x10000 else None
     if length == UNDEFINED:
+        # Undefined length is a sequence, unless the tag is (encapsulated) pixel data.
+        if tag in _PIXEL_TAGS or (entry is not None and "OB" in entry.vr):
+            return "OB"
         return "SQ"
-    entry = dictionary.entry(tag)
     if entry is None:
         return "UN"
     return entry.vr
@@ -288,12 +336,15 @@ def read(
     stop_before_pixels: bool = False,
     tags: Iterable[Any] | None = None,
     force: bool = True,
+    strict: bool = False,
 ) -> Dataset:
     """Read a Part 10 file or a raw data set from a path, a binary file object or bytes.
 
     Values are decoded only when used; files above 8 MiB are memory-mapped, so values that are
     never touched are never read from disk. ``stop_before_pixels`` stops at Pixel Data;
     ``tags`` (tags or keywords) keeps only those top-level elements and stops after the last.
+    Data that ends inside a value is kept as far as it goes and the problem is listed in
+    ``ds.read_problems``; ``strict=True`` raises :class:`InvalidDicomError` instead.
     """
     buf, filename = _load(source)
     size = len(buf)
@@ -308,7 +359,7 @@ def read(
     ts = None
     if pos + 8 <= size and buf[pos] == 0x02 and buf[pos + 1] == 0x00:
         meta_little, meta_implicit = _sniff(buf, pos)
-        meta_parser = _Parser(buf, True, meta_implicit)
+        meta_parser = _Parser(buf, True, meta_implicit, strict)
         file_meta, pos = meta_parser.dataset(pos, size, 0, meta_only=True)
         object.__setattr__(file_meta, "_unsorted", False)
         uid_element = file_meta.get(0x00020010)
@@ -339,8 +390,10 @@ def read(
         from dicomkit.core.tag import Tag
 
         wanted = frozenset(int(Tag(t)) for t in tags)
-    parser = _Parser(buf, little, implicit)
+    parser = _Parser(buf, little, implicit, strict)
     ds, _ = parser.dataset(pos, size, 0, stop_before_pixels=stop_before_pixels, wanted=wanted)
+    if parser.problems:
+        object.__setattr__(ds, "read_problems", parser.problems)
     object.__setattr__(ds, "file_meta", file_meta)
     object.__setattr__(ds, "preamble", preamble)
     object.__setattr__(ds, "filename", filename)
