@@ -144,3 +144,15 @@ ImplicitVRLittleEndian = UID("1.2.840.10008.1.2")
 ExplicitVRLittleEndian = UID("1.2.840.10008.1.2.1")
 DeflatedExplicitVRLittleEndian = UID("1.2.840.10008.1.2.1.99")
 ExplicitVRBigEndian = UID("1.2.840.10008.1.2.2")
+
+
+def registry() -> dict[str, UIDInfo]:
+    """Every registered UID (PS3.6 Annex A), keyed by UID."""
+    return _load()
+
+
+def storage_sop_classes() -> list[str]:
+    """The Storage SOP Classes of the registry (PS3.4 Annex B), retired ones included."""
+    return [info.uid for info in _load().values()
+            if info.type == "SOP Class" and "Storage" in info.keyword
+            and "Commitment" not in info.keyword]

@@ -1,0 +1,514 @@
+"""An association over TCP: PDU I/O driven by the PS3.8 state machine, and DIMSE messages
+assembled from P-DATA (PS3.8 §9.3.5, PS3.7 §6.3)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from dicomkit.net import pdu as P
+from dicomkit.net.dimse import Message, decode_command, encode_command
+from dicomkit.net.fsm import Role, StateMachine
+
+log = logging.getLogger("dicomkit.net")
+
+DEFAULT_MAX_PDU = 262_144  # what we accept; DCMTK uses 16 KiB, larger PDUs cost less CPU
+HARD_MAX_PDU = 64 * 1024 * 1024  # never read a PDU longer than this, whatever we offered
+ABORT_SOURCE_USER = 0
+ABORT_SOURCE_PROVIDER = 2
+
+
+class AssociationError(Exception):
+    """Raised on the local side when an association fails: rejected, aborted, timed out."""
+
+    def __init__(self, message: str, association: Association | None = None) -> None:
+        self.association = association
+        where = f"[{association.describe()}] " if association is not None else ""
+        super().__init__(where + message)
+
+
+class AssociationRejected(AssociationError):
+    def __init__(self, rj: P.AAssociateRJ, association: Association | None = None) -> None:
+        self.result, self.source, self.reason = rj.result, rj.source, rj.reason
+        super().__init__(f"association rejected: {describe_rejection(rj)}", association)
+
+
+class AssociationAborted(AssociationError):
+    pass
+
+
+def describe_rejection(rj: P.AAssociateRJ) -> str:
+    """PS3.8 Table 9-21 in words."""
+    result = {1: "rejected-permanent", 2: "rejected-transient"}.get(rj.result, str(rj.result))
+    reasons = {
+        1: {1: "no-reason-given", 2: "application-context-name-not-supported",
+            3: "calling-AE-title-not-recognized", 7: "called-AE-title-not-recognized"},
+        2: {1: "no-reason-given", 2: "protocol-version-not-supported"},
+        3: {1: "temporary-congestion", 2: "local-limit-exceeded"},
+    }
+    source = {1: "service-user", 2: "service-provider (ACSE)",
+              3: "service-provider (presentation)"}.get(rj.source, str(rj.source))
+    reason = reasons.get(rj.source, {}).get(rj.reason, str(rj.reason))
+    return f"{result}, source {source}, reason {reason}"
+
+
+@dataclass
+class AcceptedContext:
+    id: int
+    abstract_syntax: str
+    transfer_syntax: str
+    scu_role: bool = True  # the requestor may act as SCU (the default, PS3.7 D.3.3.4)
+    scp_role: bool = False  # the requestor may act as SCP (C-GET storage sub-operations)
+
+
+class DataSink(Protocol):
+    """Receives a DIMSE data set as it arrives (streaming C-STORE)."""
+
+    def write(self, data: bytes | memoryview) -> None: ...
+
+    def close(self) -> Any: ...
+
+    def abort(self) -> None: ...
+
+
+SinkFactory = Callable[[Message, "AcceptedContext"], "DataSink | None"]
+
+
+@dataclass
+class Timeouts:
+    artim: float = 30.0  # PS3.8 §9.1.5: ARTIM, for association set-up and close
+    dimse: float | None = 60.0  # waiting for a DIMSE response
+    network: float | None = 600.0  # idle network: no PDU from the peer for this long
+
+
+@dataclass
+class _Pending:
+    """One message being assembled from PDVs (PS3.7 §6.3.1, Annex E)."""
+
+    context_id: int
+    command_parts: list[bytes] = field(default_factory=list)
+    command: Message | None = None
+    data_parts: list[bytes] = field(default_factory=list)
+    sink: DataSink | None = None
+
+
+class Association:
+    """Both roles share this: the requestor via :func:`dicomkit.net.client.connect`, the
+    acceptor via :class:`dicomkit.net.server.Server`."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, role: Role,
+                 *, timeouts: Timeouts | None = None, max_pdu: int = DEFAULT_MAX_PDU) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.fsm = StateMachine(role)
+        self.role = role
+        self.timeouts = timeouts or Timeouts()
+        self.local_max_pdu = max_pdu
+        self.peer_max_pdu = 0
+        self.contexts: dict[int, AcceptedContext] = {}
+        self.request: P.AAssociateRQ | None = None
+        self.accept: P.AAssociateAC | None = None
+        self.calling_ae = ""
+        self.called_ae = ""
+        self.peer = _peername(writer)
+        self.sink_factory: SinkFactory | None = None
+        self.on_request: Callable[[Message], Awaitable[None]] | None = None
+        self._responses: dict[int, asyncio.Queue[Message | BaseException]] = {}
+        self._requests: asyncio.Queue[Message | BaseException] = asyncio.Queue()
+        self._pending: _Pending | None = None
+        self._released = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._reader_task: asyncio.Task[None] | None = None
+        self._send_lock = asyncio.Lock()
+        self._message_id = 0
+        self.abort_reason: str | None = None
+        self.user_data: dict[str, Any] = {}
+        _set_nodelay(writer)
+
+    # -- description ---------------------------------------------------------------------------
+    def describe(self) -> str:
+        peer = f"{self.peer[0]}:{self.peer[1]}" if self.peer else "?"
+        return f"{self.calling_ae or '?'}->{self.called_ae or '?'} {peer} {self.fsm.state}"
+
+    def next_message_id(self) -> int:
+        self._message_id = self._message_id % 0xFFFF + 1
+        return self._message_id
+
+    @property
+    def is_established(self) -> bool:
+        return self.fsm.state == "Sta6"
+
+    # -- PDU I/O ---------------------------------------------------------------------------------
+    async def read_pdu(self, timeout: float | None) -> Any:
+        """One PDU; lengths above what we offered (or the hard cap) are refused unread."""
+        try:
+            header = await asyncio.wait_for(self.reader.readexactly(6), timeout)
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial:
+                raise P.PDUError("connection closed inside a PDU header", abort_reason=0) from exc
+            raise ConnectionResetError("peer closed the connection") from exc
+        pdu_type, length = struct.unpack(">BxL", header)
+        limit = HARD_MAX_PDU if pdu_type != 0x04 else max(self.local_max_pdu, 1024) + 6
+        if self.local_max_pdu == 0:
+            limit = HARD_MAX_PDU
+        if pdu_type not in (1, 2, 3, 4, 5, 6, 7):
+            raise P.PDUError(f"unrecognised PDU type 0x{pdu_type:02X}", abort_reason=1)
+        if length > limit and pdu_type == 0x04:
+            raise P.PDUError(f"P-DATA-TF of {length} bytes exceeds the negotiated maximum "
+                             f"{self.local_max_pdu}", abort_reason=6)
+        if length > HARD_MAX_PDU:
+            raise P.PDUError(f"PDU length {length} exceeds {HARD_MAX_PDU}", abort_reason=6)
+        try:
+            body = await asyncio.wait_for(self.reader.readexactly(length), timeout)
+        except asyncio.IncompleteReadError as exc:
+            raise P.PDUError(f"connection closed after {len(exc.partial)} of {length} bytes "
+                             "of a PDU", abort_reason=0) from exc
+        return P.decode(pdu_type, body)
+
+    async def send_raw(self, data: bytes | list[bytes | memoryview]) -> None:
+        async with self._send_lock:
+            if isinstance(data, list):
+                self.writer.writelines(data)
+            else:
+                self.writer.write(data)
+            await self.writer.drain()
+
+    async def send_pdu(self, pdu: Any) -> None:
+        log.debug("[%s] send %s", self.describe(), type(pdu).__name__)
+        await self.send_raw(P.encode(pdu))
+
+    # -- establishment --------------------------------------------------------------------------
+    def negotiated_from(self, rq: P.AAssociateRQ, ac: P.AAssociateAC) -> None:
+        """Record what was agreed: contexts, their roles and the peer's maximum PDU length."""
+        self.request, self.accept = rq, ac
+        self.calling_ae, self.called_ae = rq.calling_ae, rq.called_ae
+        proposed = {c.id: c for c in rq.contexts}
+        rq_roles = {r.sop_class_uid: r for r in rq.user_info.roles}
+        ac_roles = {r.sop_class_uid: r for r in ac.user_info.roles}
+        for context in ac.contexts:
+            if context.result != 0 or context.id not in proposed:
+                continue
+            abstract = proposed[context.id].abstract_syntax
+            scu, scp = True, False
+            if abstract in rq_roles and abstract in ac_roles:
+                # PS3.7 D.3.3.4: a role is agreed only when both sides say so.
+                scu = rq_roles[abstract].scu_role and ac_roles[abstract].scu_role
+                scp = rq_roles[abstract].scp_role and ac_roles[abstract].scp_role
+            self.contexts[context.id] = AcceptedContext(context.id, abstract,
+                                                        context.transfer_syntax, scu, scp)
+        if self.role is Role.REQUESTOR:
+            self.peer_max_pdu = ac.user_info.max_length or 0
+        else:
+            self.peer_max_pdu = rq.user_info.max_length or 0
+
+    def start(self) -> None:
+        """Begin reading PDUs in the data transfer state."""
+        self._reader_task = asyncio.create_task(self._read_loop(), name=f"assoc {self.peer}")
+
+    # -- the reader loop ---------------------------------------------------------------------------
+    async def _read_loop(self) -> None:
+        try:
+            while self.fsm.state not in ("Sta1",):
+                timeout = self.timeouts.network
+                if self.fsm.state == "Sta13":
+                    timeout = self.timeouts.artim
+                try:
+                    pdu = await self.read_pdu(timeout)
+                except TimeoutError:
+                    if self.fsm.state == "Sta13":
+                        self.fsm.step("Evt18")  # ARTIM expired: AA-2
+                        break
+                    await self._provider_abort("network timeout: no PDU from the peer in "
+                                               f"{timeout:.0f} s", reason=0)
+                    break
+                except P.PDUError as exc:
+                    await self._provider_abort(str(exc), reason=exc.abort_reason)
+                    break
+                except (ConnectionError, OSError):
+                    if self.fsm.state == "Sta13":
+                        self.fsm.step("Evt17")  # AR-5
+                    elif self.fsm.state != "Sta1":
+                        self.fsm.step("Evt17")  # AA-4: A-P-ABORT indication
+                        self._fail(AssociationAborted("peer closed the connection", self))
+                    break
+                await self._on_pdu(pdu)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure ends the association cleanly
+            log.exception("[%s] association failed", self.describe())
+            self._fail(AssociationAborted(f"internal error: {exc}", self))
+            await self._close_transport()
+        finally:
+            await self._close_transport()
+            self._fail(AssociationAborted("association closed", self))
+            self._closed.set()
+
+    async def _on_pdu(self, pdu: Any) -> None:
+        if isinstance(pdu, P.PDataTF):
+            action = self.fsm.step("Evt10")
+            if action in ("DT-2", "AR-6"):
+                await self._on_pdata(pdu)
+            elif action == "AA-8":
+                await self._send_provider_abort(reason=2)
+        elif isinstance(pdu, P.AReleaseRQ):
+            action = self.fsm.step("Evt12")
+            if action == "AR-2":  # peer asks to release: answer at once (Evt14, AR-4)
+                self.fsm.step("Evt14")
+                await self.send_pdu(P.AReleaseRP())
+                self._fail(AssociationAborted("association released by the peer", self))
+                self._released.set()
+            elif action == "AR-8":  # release collision
+                if self.fsm.state == "Sta9":
+                    self.fsm.step("Evt14")  # AR-9
+                    await self.send_pdu(P.AReleaseRP())
+                else:
+                    pass  # Sta10: wait for A-RELEASE-RP
+            elif action == "AA-8":
+                await self._send_provider_abort(reason=2)
+        elif isinstance(pdu, P.AReleaseRP):
+            action = self.fsm.step("Evt13")
+            if action == "AR-3":
+                self._released.set()
+                await self._close_transport()
+            elif action == "AR-10":
+                self.fsm.step("Evt14")  # AR-4: send RP, then wait for close
+                await self.send_pdu(P.AReleaseRP())
+                self._released.set()
+            elif action == "AA-8":
+                await self._send_provider_abort(reason=2)
+        elif isinstance(pdu, P.AAbort):
+            self.fsm.step("Evt16")  # AA-3 / AA-2
+            self.abort_reason = f"aborted by the peer (source {pdu.source}, reason {pdu.reason})"
+            self._fail(AssociationAborted(self.abort_reason, self))
+            await self._close_transport()
+        else:  # an A-ASSOCIATE PDU after establishment
+            event = {P.AAssociateRQ: "Evt6", P.AAssociateAC: "Evt3",
+                     P.AAssociateRJ: "Evt4"}.get(type(pdu), "Evt19")
+            action = self.fsm.step(event)
+            if action in ("AA-8", "AA-7", "AA-1"):
+                await self._send_provider_abort(reason=2)
+
+    async def _on_pdata(self, pdata: P.PDataTF) -> None:
+        for pdv in pdata.pdvs:
+            pending = self._pending
+            if pending is None:
+                if not pdv.is_command:
+                    raise P.PDUError("data fragment before any command", abort_reason=6)
+                if pdv.context_id not in self.contexts:
+                    raise P.PDUError(f"P-DATA on presentation context {pdv.context_id}, which "
+                                     "was not accepted", abort_reason=6)
+                pending = self._pending = _Pending(pdv.context_id)
+            if pdv.context_id != pending.context_id:
+                raise P.PDUError("PDV for another presentation context inside a message",
+                                 abort_reason=6)
+            if pdv.is_command:
+                if pending.command is not None:
+                    raise P.PDUError("command fragment after the command ended", abort_reason=6)
+                pending.command_parts.append(bytes(pdv.data))
+                if pdv.is_last:
+                    message = Message(pdv.context_id, decode_command(
+                        b"".join(pending.command_parts)))
+                    pending.command = message
+                    if not message.has_data:
+                        self._pending = None
+                        await self._deliver(message)
+                    elif self.sink_factory is not None:
+                        pending.sink = self.sink_factory(message, self.contexts[pdv.context_id])
+                continue
+            if pending.command is None:
+                raise P.PDUError("data fragment inside a command", abort_reason=6)
+            if pending.sink is not None:
+                pending.sink.write(pdv.data)
+            else:
+                pending.data_parts.append(bytes(pdv.data))
+            if pdv.is_last:
+                message = pending.command
+                self._pending = None
+                if pending.sink is not None:
+                    message.data_result = pending.sink.close()
+                else:
+                    message.data = b"".join(pending.data_parts)
+                await self._deliver(message)
+
+    async def _deliver(self, message: Message) -> None:
+        if message.is_response:
+            queue = self._responses.get(message.responding_to or 0)
+            if queue is None:
+                log.warning("[%s] response to unknown message ID %s dropped", self.describe(),
+                            message.responding_to)
+                return
+            await queue.put(message)
+        elif self.on_request is not None:
+            await self.on_request(message)
+        else:
+            await self._requests.put(message)
+
+    # -- failure and close -----------------------------------------------------------------------
+    def _fail(self, exc: BaseException) -> None:
+        for queue in self._responses.values():
+            queue.put_nowait(exc)
+        self._requests.put_nowait(exc)
+        if self._pending is not None and self._pending.sink is not None:
+            self._pending.sink.abort()  # a partial data set is never kept
+            self._pending = None
+
+    async def _send_provider_abort(self, reason: int) -> None:
+        try:
+            await self.send_pdu(P.AAbort(source=ABORT_SOURCE_PROVIDER, reason=reason))
+        except (ConnectionError, OSError):
+            pass
+        await self._close_transport()
+
+    async def _provider_abort(self, why: str, reason: int) -> None:
+        log.warning("[%s] aborting: %s", self.describe(), why)
+        self.abort_reason = why
+        if self.fsm.state not in ("Sta1", "Sta13"):
+            self.fsm.step("Evt19")  # AA-8 (or AA-1 in Sta2)
+        self._fail(AssociationAborted(why, self))
+        await self._send_provider_abort(reason)
+
+    async def _close_transport(self) -> None:
+        if not self.writer.is_closing():
+            self.writer.close()
+        try:
+            await asyncio.wait_for(self.writer.wait_closed(), 2)
+        except (TimeoutError, ConnectionError, OSError):
+            pass
+        if self.fsm.state != "Sta1":
+            self.fsm.state = "Sta1"
+
+    # -- DIMSE send/receive ----------------------------------------------------------------------
+    def max_pdv_data(self) -> int:
+        """Bytes of message per PDV: the peer's maximum less the PDV item header (PS3.8 §9.3.5)."""
+        if self.peer_max_pdu == 0:
+            return 1 << 20
+        return max(self.peer_max_pdu - 6, 1)
+
+    async def send_message(self, context_id: int, command: Any,
+                           data: bytes | memoryview | AsyncIterator[bytes] | None = None) -> None:
+        """Send a command and its data set (bytes, or chunks from a file), fragmented to fit."""
+        if context_id not in self.contexts:
+            raise AssociationError(f"presentation context {context_id} was not accepted", self)
+        if self.fsm.state not in ("Sta6", "Sta8"):
+            raise AssociationError("the association is not established", self)
+        self.fsm.step("Evt9")  # DT-1 / AR-7
+        limit = self.max_pdv_data()
+        encoded = encode_command(command)
+        await self._send_fragments(context_id, True, encoded, limit, last=True)
+        if data is None:
+            return
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            await self._send_fragments(context_id, False, memoryview(data), limit, last=True)
+            return
+        previous: bytes | None = None
+        async for chunk in data:
+            if previous is not None:
+                await self._send_fragments(context_id, False, previous, limit, last=False)
+            previous = chunk
+        await self._send_fragments(context_id, False, previous or b"", limit, last=True)
+
+    async def _send_fragments(self, context_id: int, is_command: bool, data: Any, limit: int,
+                              last: bool) -> None:
+        view = memoryview(data)
+        size = len(view)
+        pos = 0
+        batch: list[bytes | memoryview] = []
+        while True:
+            chunk = view[pos : pos + limit]
+            pos += len(chunk)
+            final = pos >= size
+            control = (1 if is_command else 0) | (2 if (final and last) else 0)
+            batch.append(struct.pack(">BxLLBB", 0x04, len(chunk) + 6, len(chunk) + 2,
+                                     context_id, control))
+            batch.append(chunk)
+            if final or len(batch) >= 32:
+                await self.send_raw(batch)
+                batch = []
+            if final:
+                break
+
+    def expect_responses(self, message_id: int) -> asyncio.Queue[Message | BaseException]:
+        queue: asyncio.Queue[Message | BaseException] = asyncio.Queue()
+        self._responses[message_id] = queue
+        return queue
+
+    def forget(self, message_id: int) -> None:
+        self._responses.pop(message_id, None)
+
+    async def next_response(self, queue: asyncio.Queue[Message | BaseException],
+                            timeout: float | None = None) -> Message:
+        wait = self.timeouts.dimse if timeout is None else timeout
+        try:
+            item = await asyncio.wait_for(queue.get(), wait)
+        except TimeoutError:
+            await self.abort()
+            raise AssociationError(f"no DIMSE response within {wait} s (association aborted)",
+                                   self) from None
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    async def next_request(self) -> Message:
+        item = await self._requests.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    # -- release and abort -------------------------------------------------------------------------
+    async def release(self) -> None:
+        """A-RELEASE (PS3.8 §7.2): send the request and wait for the reply, ARTIM bounded."""
+        if self.fsm.state != "Sta6":
+            await self._close_transport()
+            return
+        self.fsm.step("Evt11")  # AR-1
+        await self.send_pdu(P.AReleaseRQ())
+        try:
+            await asyncio.wait_for(self._released.wait(), self.timeouts.artim)
+        except TimeoutError:
+            await self.abort()
+        await self.wait_closed()
+
+    async def abort(self) -> None:
+        """A-ABORT from the service user (PS3.8 §7.3)."""
+        if self.fsm.state in ("Sta1", "Sta13"):
+            await self._close_transport()
+            return
+        self.fsm.step("Evt15")
+        try:
+            await self.send_pdu(P.AAbort(source=ABORT_SOURCE_USER, reason=0))
+        except (ConnectionError, OSError):
+            pass
+        self._fail(AssociationAborted("aborted by the local user", self))
+        await self._close_transport()
+
+    async def wait_closed_forever(self) -> None:
+        """Until the association has ended (the reader loop applies the timeouts)."""
+        await self._closed.wait()
+
+    async def wait_closed(self) -> None:
+        if self._reader_task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._closed.wait()), self.timeouts.artim)
+            except TimeoutError:
+                await self._close_transport()
+                self._reader_task.cancel()
+
+
+def _peername(writer: asyncio.StreamWriter) -> tuple[str, int] | None:
+    peer = writer.get_extra_info("peername")
+    return (str(peer[0]), int(peer[1])) if peer else None
+
+
+def _set_nodelay(writer: asyncio.StreamWriter) -> None:
+    """TCP_NODELAY: without it each small DIMSE message waits on the peer's delayed ACK."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass

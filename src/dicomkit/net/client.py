@@ -1,0 +1,413 @@
+"""The requestor (SCU) side: ``async with connect(...) as assoc: await assoc.echo()``.
+
+DIMSE-C and DIMSE-N operations as PS3.7 §9 and §10 define them. A synchronous facade for
+scripts is :func:`dicomkit.net.sync.connect`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+from dicomkit.core.dataset import Dataset
+from dicomkit.encoding import transfer_syntax as ts_mod
+from dicomkit.encoding.reader import read, read_dataset
+from dicomkit.encoding.writer import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from dicomkit.encoding.writer import dataset_to_bytes
+from dicomkit.net import pdu as P
+from dicomkit.net.association import (
+    DEFAULT_MAX_PDU,
+    AcceptedContext,
+    Association,
+    AssociationError,
+    AssociationRejected,
+    Timeouts,
+)
+from dicomkit.net.dimse import DATA_SET_PRESENT, CommandField, Message, Status, command
+from dicomkit.net.fsm import Role
+from dicomkit.net.uids import (
+    MODELS,
+    UNCOMPRESSED_TS,
+    VERIFICATION,
+)
+
+ContextSpec = tuple[str, Sequence[str]]  # (abstract syntax, transfer syntaxes)
+
+
+def build_request(calling_ae: str, called_ae: str, contexts: Sequence[ContextSpec], *,
+                  max_pdu: int = DEFAULT_MAX_PDU, scp_roles: Iterable[str] = (),
+                  user_identity: P.UserIdentityRQ | None = None,
+                  async_ops: tuple[int, int] | None = None) -> P.AAssociateRQ:
+    """An A-ASSOCIATE-RQ with odd context ids 1, 3, 5 … (PS3.8 §9.3.2.2)."""
+    if not contexts:
+        raise ValueError("propose at least one presentation context")
+    if len(contexts) > 128:
+        raise ValueError(f"{len(contexts)} presentation contexts proposed; PS3.8 allows 128")
+    items = [P.PresentationContextRQ(2 * i + 1, abstract, list(syntaxes))
+             for i, (abstract, syntaxes) in enumerate(contexts)]
+    roles = [P.RoleSelection(uid, True, True) for uid in dict.fromkeys(scp_roles)]
+    info = P.UserInformation(max_length=max_pdu, implementation_class_uid=IMPLEMENTATION_CLASS_UID,
+                             implementation_version_name=IMPLEMENTATION_VERSION_NAME,
+                             async_ops=async_ops, roles=roles, user_identity=user_identity)
+    return P.AAssociateRQ(called_ae=called_ae, calling_ae=calling_ae, contexts=items,
+                          user_info=info)
+
+
+class Client:
+    """An established association, seen from the requestor."""
+
+    def __init__(self, association: Association, *, handle_requests: bool = True) -> None:
+        self.association = association
+        self.store_handler: Callable[[Dataset, Message], Awaitable[int]] | None = None
+        self.last_message_id = 0
+        if handle_requests:
+            association.on_request = self._on_request
+
+    # -- plumbing --------------------------------------------------------------------------------
+    @property
+    def contexts(self) -> dict[int, AcceptedContext]:
+        return self.association.contexts
+
+    def context_for(self, abstract_syntax: str, transfer_syntax: str | None = None) -> int:
+        fallback = None
+        for context in self.contexts.values():
+            if context.abstract_syntax != abstract_syntax:
+                continue
+            if transfer_syntax is None or context.transfer_syntax == transfer_syntax:
+                return context.id
+            if fallback is None:
+                fallback = context.id
+        if fallback is not None and transfer_syntax is None:
+            return fallback
+        raise AssociationError(f"no accepted presentation context for {abstract_syntax}"
+                               + (f" in {transfer_syntax}" if transfer_syntax else ""),
+                               self.association)
+
+    async def _request(self, context_id: int, cmd: Dataset,
+                       data: Any = None) -> tuple[int, asyncio.Queue[Any]]:
+        message_id = self.association.next_message_id()
+        cmd.MessageID = message_id
+        queue = self.association.expect_responses(message_id)
+        await self.association.send_message(context_id, cmd, data)
+        return message_id, queue
+
+    async def _single(self, context_id: int, cmd: Dataset, data: Any = None) -> Message:
+        message_id, queue = await self._request(context_id, cmd, data)
+        try:
+            return await self.association.next_response(queue)
+        finally:
+            self.association.forget(message_id)
+
+    def _decode(self, message: Message) -> Dataset | None:
+        if message.data is None:
+            return None
+        ts = ts_mod.for_uid(self.contexts[message.context_id].transfer_syntax)
+        data = message.data
+        if ts.deflated:
+            import zlib
+
+            data = zlib.decompressobj(-15).decompress(data)
+        return read_dataset(data, little=ts.little, implicit=ts.implicit)
+
+    def _encode(self, ds: Dataset, context_id: int) -> bytes:
+        return dataset_to_bytes(ds, ts_mod.lookup(self.contexts[context_id].transfer_syntax))
+
+    # -- DIMSE-C ---------------------------------------------------------------------------------
+    async def echo(self) -> int:
+        """C-ECHO (PS3.7 §9.1.5): the status, 0000H when the peer is there."""
+        context_id = self.context_for(VERIFICATION)
+        rsp = await self._single(context_id, command(CommandField.C_ECHO_RQ,
+                                                     AffectedSOPClassUID=VERIFICATION))
+        return rsp.status or 0
+
+    async def store(self, source: Dataset | str | os.PathLike[str], *,
+                    move_originator: tuple[str, int] | None = None,
+                    priority: int = 0) -> Dataset:
+        """C-STORE (PS3.7 §9.1.1) of a data set or a file; a file in an accepted transfer
+        syntax is streamed from disk without being decoded. Returns the response command."""
+        if isinstance(source, Dataset):
+            ds = source
+            path = None
+        else:
+            path = os.fspath(source)
+            ds = read(path, stop_before_pixels=True)
+        sop_class = str(ds.get("SOPClassUID") or "")
+        sop_instance = str(ds.get("SOPInstanceUID") or "")
+        if not sop_class or not sop_instance:
+            raise AssociationError("C-STORE needs SOPClassUID and SOPInstanceUID", None)
+        source_ts = ds.transfer_syntax.uid if ds.transfer_syntax else None
+        context_id = self._store_context(sop_class, source_ts)
+        target = self.contexts[context_id].transfer_syntax
+        data: Any
+        if path is not None and target == source_ts and not ts_mod.lookup(target).deflated:
+            data = _file_chunks(path, self.association.max_pdv_data())
+        else:
+            if path is not None:
+                ds = read(path)
+            data = self._encode(ds, context_id)
+        cmd = command(CommandField.C_STORE_RQ, AffectedSOPClassUID=sop_class,
+                      AffectedSOPInstanceUID=sop_instance, Priority=priority)
+        cmd.CommandDataSetType = DATA_SET_PRESENT
+        if move_originator is not None:
+            cmd.MoveOriginatorApplicationEntityTitle = move_originator[0]
+            cmd.MoveOriginatorMessageID = move_originator[1]
+        rsp = await self._single(context_id, cmd, data)
+        return rsp.command
+
+    def _store_context(self, sop_class: str, source_ts: str | None) -> int:
+        candidates = [c for c in self.contexts.values() if c.abstract_syntax == sop_class]
+        if not candidates:
+            raise AssociationError(f"the peer accepted no context for SOP class {sop_class}",
+                                   self.association)
+        for context in candidates:
+            if context.transfer_syntax == source_ts:
+                return context.id
+        source_native = source_ts is None or source_ts in UNCOMPRESSED_TS
+        for context in candidates:
+            if source_native and context.transfer_syntax in UNCOMPRESSED_TS:
+                return context.id
+        raise AssociationError(
+            f"the peer accepted {sop_class} only in {candidates[0].transfer_syntax}; converting "
+            f"from {source_ts} needs a codec", self.association)
+
+    async def find(self, query: Dataset, model: str = "study",
+                   priority: int = 0) -> AsyncIterator[tuple[int, Dataset | None]]:
+        """C-FIND (PS3.7 §9.1.2): yields (status, identifier) for each pending match, then the
+        final status with ``None``."""
+        sop_class = MODELS.get(model, {}).get("find", model)
+        context_id = self.context_for(sop_class)
+        cmd = command(CommandField.C_FIND_RQ, AffectedSOPClassUID=sop_class, Priority=priority)
+        cmd.CommandDataSetType = DATA_SET_PRESENT
+        message_id, queue = await self._request(context_id, cmd, self._encode(query, context_id))
+        self.last_message_id = message_id
+        try:
+            while True:
+                rsp = await self.association.next_response(queue)
+                status = rsp.status or 0
+                if Status.category(status) == "Pending":
+                    yield status, self._decode(rsp)
+                    continue
+                yield status, self._decode(rsp)
+                return
+        finally:
+            self.association.forget(message_id)
+
+    async def move(self, query: Dataset, destination: str, model: str = "study",
+                   priority: int = 0) -> AsyncIterator[Dataset]:
+        """C-MOVE (PS3.7 §9.1.4): yields each response command (sub-operation counts)."""
+        sop_class = MODELS.get(model, {}).get("move", model)
+        context_id = self.context_for(sop_class)
+        cmd = command(CommandField.C_MOVE_RQ, AffectedSOPClassUID=sop_class, Priority=priority,
+                      MoveDestination=destination)
+        cmd.CommandDataSetType = DATA_SET_PRESENT
+        message_id, queue = await self._request(context_id, cmd, self._encode(query, context_id))
+        self.last_message_id = message_id
+        try:
+            while True:
+                rsp = await self.association.next_response(queue, timeout=None)
+                yield rsp.command
+                if Status.category(rsp.status or 0) != "Pending":
+                    return
+        finally:
+            self.association.forget(message_id)
+
+    async def get(self, query: Dataset, model: str = "study", priority: int = 0,
+                  on_store: Callable[[Dataset, Message], Awaitable[int]] | None = None,
+                  ) -> AsyncIterator[Dataset]:
+        """C-GET (PS3.7 §9.1.3): storage sub-operations arrive as C-STORE requests on this
+        association (the SCP role must have been negotiated); ``on_store`` gets each data set
+        and returns a status. Yields each C-GET response command."""
+        sop_class = MODELS.get(model, {}).get("get", model)
+        context_id = self.context_for(sop_class)
+        if on_store is not None:
+            self.store_handler = on_store
+        cmd = command(CommandField.C_GET_RQ, AffectedSOPClassUID=sop_class, Priority=priority)
+        cmd.CommandDataSetType = DATA_SET_PRESENT
+        message_id, queue = await self._request(context_id, cmd, self._encode(query, context_id))
+        self.last_message_id = message_id
+        try:
+            while True:
+                rsp = await self.association.next_response(queue, timeout=None)
+                yield rsp.command
+                if Status.category(rsp.status or 0) != "Pending":
+                    return
+        finally:
+            self.association.forget(message_id)
+
+    async def cancel(self, message_id: int, context_id: int | None = None) -> None:
+        """C-CANCEL (PS3.7 §9.3.2.3): ask the peer to stop operation ``message_id``."""
+        if context_id is None:
+            context_id = next(iter(self.contexts))
+        cmd = command(CommandField.C_CANCEL_RQ, MessageIDBeingRespondedTo=message_id)
+        await self.association.send_message(context_id, cmd)
+
+    async def _on_request(self, message: Message) -> None:
+        """Requests from the acceptor: C-STORE sub-operations of a C-GET, N-EVENT-REPORT."""
+        from dicomkit.net.dimse import response_to
+
+        field_ = message.command_field
+        if field_ == CommandField.C_STORE_RQ:
+            status = Status.OUT_OF_RESOURCES
+            if self.store_handler is not None:
+                try:
+                    ds = self._decode(message)
+                    status = await self.store_handler(ds, message) if ds is not None else 0xC000
+                except Exception:  # noqa: BLE001 - a handler failure is a failure status
+                    status = Status.CANNOT_UNDERSTAND
+            await self.association.send_message(message.context_id,
+                                                response_to(message, status))
+        elif field_ == CommandField.N_EVENT_REPORT_RQ:
+            handler = getattr(self, "event_handler", None)
+            status = 0
+            if handler is not None:
+                status = await handler(self._decode(message), message)
+            await self.association.send_message(message.context_id, response_to(message, status))
+        else:
+            await self.association.send_message(
+                message.context_id, response_to(message, Status.UNRECOGNIZED_OPERATION))
+
+    # -- DIMSE-N (PS3.7 §10) -----------------------------------------------------------------------
+    async def _n_op(self, field_: CommandField, sop_class: str, instance: str | None,
+                    data: Dataset | None, **values: Any) -> tuple[int, Dataset | None, Dataset]:
+        context_id = self.context_for(sop_class)
+        requested = field_ in (CommandField.N_GET_RQ, CommandField.N_SET_RQ,
+                               CommandField.N_ACTION_RQ, CommandField.N_DELETE_RQ)
+        keys: dict[str, Any] = {}
+        if requested:
+            keys = {"RequestedSOPClassUID": sop_class, "RequestedSOPInstanceUID": instance}
+        else:
+            keys = {"AffectedSOPClassUID": sop_class, "AffectedSOPInstanceUID": instance}
+        cmd = command(field_, **keys, **values)
+        payload = None
+        if data is not None:
+            cmd.CommandDataSetType = DATA_SET_PRESENT
+            payload = self._encode(data, context_id)
+        rsp = await self._single(context_id, cmd, payload)
+        return rsp.status or 0, self._decode(rsp), rsp.command
+
+    async def n_get(self, sop_class: str, instance: str, attributes: Sequence[int] = ()) -> Any:
+        return await self._n_op(CommandField.N_GET_RQ, sop_class, instance, None,
+                                AttributeIdentifierList=list(attributes) or None)
+
+    async def n_set(self, sop_class: str, instance: str, modification: Dataset) -> Any:
+        return await self._n_op(CommandField.N_SET_RQ, sop_class, instance, modification)
+
+    async def n_action(self, sop_class: str, instance: str, action_type: int,
+                       info: Dataset | None = None) -> Any:
+        return await self._n_op(CommandField.N_ACTION_RQ, sop_class, instance, info,
+                                ActionTypeID=action_type)
+
+    async def n_create(self, sop_class: str, instance: str | None = None,
+                       attributes: Dataset | None = None) -> Any:
+        return await self._n_op(CommandField.N_CREATE_RQ, sop_class, instance, attributes)
+
+    async def n_delete(self, sop_class: str, instance: str) -> Any:
+        return await self._n_op(CommandField.N_DELETE_RQ, sop_class, instance, None)
+
+    async def n_event_report(self, sop_class: str, instance: str, event_type: int,
+                             info: Dataset | None = None) -> Any:
+        return await self._n_op(CommandField.N_EVENT_REPORT_RQ, sop_class, instance, info,
+                                EventTypeID=event_type)
+
+    # -- end -----------------------------------------------------------------------------------------
+    async def release(self) -> None:
+        await self.association.release()
+
+    async def abort(self) -> None:
+        await self.association.abort()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            await self.release()
+        else:
+            await self.abort()
+
+
+async def _file_chunks(path: str, size: int) -> AsyncIterator[bytes]:
+    """The data set bytes of a Part 10 file (after its File Meta Information), in chunks."""
+    from dicomkit.net.storage import data_set_offset
+
+    with open(path, "rb") as handle:
+        handle.seek(data_set_offset(path))
+        size = max(size, 65536)
+        while True:
+            chunk = handle.read(size)
+            if not chunk:
+                return
+            yield chunk
+
+
+class _Connector:
+    """``connect(...)`` is both awaitable and an async context manager."""
+
+    def __init__(self, coro_factory: Callable[[], Awaitable[Client]]) -> None:
+        self._factory = coro_factory
+        self._client: Client | None = None
+
+    def __await__(self) -> Any:
+        return self._factory().__await__()
+
+    async def __aenter__(self) -> Client:
+        self._client = await self._factory()
+        return self._client
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        assert self._client is not None
+        await self._client.__aexit__(exc_type, exc, tb)
+
+
+def connect(host: str, port: int, *, calling_aet: str = "DICOMKIT", called_aet: str = "ANY-SCP",
+            contexts: Sequence[ContextSpec] | None = None, scp_roles: Iterable[str] = (),
+            max_pdu: int = DEFAULT_MAX_PDU, timeouts: Timeouts | None = None,
+            ssl_context: ssl.SSLContext | None = None,
+            user_identity: P.UserIdentityRQ | None = None) -> _Connector:
+    """Open an association (PS3.8 §7.1, state machine AE-1 … AE-3)."""
+    proposal = list(contexts) if contexts else [(VERIFICATION, UNCOMPRESSED_TS[:2])]
+    rq = build_request(calling_aet, called_aet, proposal, max_pdu=max_pdu, scp_roles=scp_roles,
+                       user_identity=user_identity)
+
+    async def establish() -> Client:
+        times = timeouts or Timeouts()
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, ssl=ssl_context,
+                                        server_hostname=host if ssl_context else None),
+                times.artim)
+        except (OSError, TimeoutError) as exc:
+            raise AssociationError(f"cannot connect to {host}:{port}: {exc}") from exc
+        association = Association(reader, writer, Role.REQUESTOR, timeouts=times,
+                                  max_pdu=max_pdu)
+        association.calling_ae, association.called_ae = calling_aet, called_aet
+        association.fsm.step("Evt1")  # AE-1
+        association.fsm.step("Evt2")  # AE-2: send the A-ASSOCIATE-RQ
+        await association.send_pdu(rq)
+        try:
+            reply = await association.read_pdu(times.artim)
+        except (TimeoutError, ConnectionError, OSError, P.PDUError) as exc:
+            await association._close_transport()
+            raise AssociationError(f"no A-ASSOCIATE answer from {host}:{port}: {exc}",
+                                   association) from exc
+        if isinstance(reply, P.AAssociateAC):
+            association.fsm.step("Evt3")  # AE-3
+            association.negotiated_from(rq, reply)
+            association.start()
+            return Client(association)
+        if isinstance(reply, P.AAssociateRJ):
+            association.fsm.step("Evt4")  # AE-4
+            await association._close_transport()
+            raise AssociationRejected(reply, association)
+        if isinstance(reply, P.AAbort):
+            association.fsm.step("Evt16")
+            await association._close_transport()
+            raise AssociationError("the peer aborted the association request", association)
+        await association.abort()
+        raise AssociationError(f"unexpected {type(reply).__name__} in answer to the request",
+                               association)
+
+    return _Connector(establish)

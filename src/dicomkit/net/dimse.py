@@ -1,0 +1,193 @@
+"""PS3.7 §9-10 and Annex E: DIMSE messages — command sets, their fields and statuses.
+
+A command set is always encoded in Implicit VR Little Endian and led by Command Group Length
+(0000,0000) (PS3.7 §6.3.1). A message is a command plus, when Command Data Set Type
+(0000,0800) is not 0101H, one data set in the presentation context's transfer syntax.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from dicomkit.core.dataset import Dataset
+from dicomkit.encoding.reader import read_dataset
+from dicomkit.encoding.transfer_syntax import IMPLICIT_VR_LITTLE_ENDIAN
+from dicomkit.encoding.writer import dataset_to_bytes
+from dicomkit.errors import InvalidDicomError
+
+NO_DATA_SET = 0x0101  # PS3.7 E.1-1: Command Data Set Type "no data set"
+DATA_SET_PRESENT = 0x0000  # any other value means present; 0000H by convention
+
+
+class CommandField(IntEnum):
+    """PS3.7 Table E.1-1 Command Field values."""
+
+    C_STORE_RQ = 0x0001
+    C_STORE_RSP = 0x8001
+    C_GET_RQ = 0x0010
+    C_GET_RSP = 0x8010
+    C_FIND_RQ = 0x0020
+    C_FIND_RSP = 0x8020
+    C_MOVE_RQ = 0x0021
+    C_MOVE_RSP = 0x8021
+    C_ECHO_RQ = 0x0030
+    C_ECHO_RSP = 0x8030
+    N_EVENT_REPORT_RQ = 0x0100
+    N_EVENT_REPORT_RSP = 0x8100
+    N_GET_RQ = 0x0110
+    N_GET_RSP = 0x8110
+    N_SET_RQ = 0x0120
+    N_SET_RSP = 0x8120
+    N_ACTION_RQ = 0x0130
+    N_ACTION_RSP = 0x8130
+    N_CREATE_RQ = 0x0140
+    N_CREATE_RSP = 0x8140
+    N_DELETE_RQ = 0x0150
+    N_DELETE_RSP = 0x8150
+    C_CANCEL_RQ = 0x0FFF
+
+
+class Priority(IntEnum):
+    MEDIUM = 0x0000
+    HIGH = 0x0001
+    LOW = 0x0002
+
+
+class Status:
+    """PS3.7 Annex C status classes; service-specific codes come from the status table."""
+
+    SUCCESS = 0x0000
+    CANCEL = 0xFE00
+    PENDING = 0xFF00
+    PENDING_WARNING = 0xFF01  # C-FIND: optional keys not supported
+    # General failures (PS3.7 C.5)
+    NO_SUCH_SOP_CLASS = 0x0118
+    SOP_CLASS_NOT_SUPPORTED = 0x0122
+    PROCESSING_FAILURE = 0x0110
+    DUPLICATE_INVOCATION = 0x0210
+    UNRECOGNIZED_OPERATION = 0x0211
+    MISTYPED_ARGUMENT = 0x0212
+    RESOURCE_LIMITATION = 0x0213
+    # Storage (PS3.4 B.2.3)
+    OUT_OF_RESOURCES = 0xA700
+    DATA_SET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
+    CANNOT_UNDERSTAND = 0xC000
+    COERCION_OF_DATA_ELEMENTS = 0xB000
+    ELEMENTS_DISCARDED = 0xB006
+    # Query/retrieve (PS3.4 C.4)
+    MOVE_DESTINATION_UNKNOWN = 0xA801
+    SUBOPERATIONS_COMPLETE_WITH_FAILURES = 0xB000
+    IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS = 0xA900
+    UNABLE_TO_PROCESS = 0xC000
+
+    @staticmethod
+    def category(code: int) -> str:
+        """Success, Warning, Failure, Cancel or Pending (PS3.7 Annex C)."""
+        if code == 0x0000:
+            return "Success"
+        if code in (0xFF00, 0xFF01):
+            return "Pending"
+        if code == 0xFE00:
+            return "Cancel"
+        if code == 0x0001 or 0xB000 <= code <= 0xBFFF or code == 0x0107 or code == 0x0116:
+            return "Warning"
+        return "Failure"
+
+
+@dataclass
+class Message:
+    """One DIMSE message as received or to be sent."""
+
+    context_id: int
+    command: Dataset
+    data: bytes | None = None  # the encoded data set, in the context's transfer syntax
+    data_result: Any = None  # what a streaming sink returned instead of bytes
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def command_field(self) -> int:
+        return int(self.command.get(0x00000100).value)
+
+    @property
+    def is_response(self) -> bool:
+        return bool(self.command_field & 0x8000)
+
+    @property
+    def has_data(self) -> bool:
+        element = self.command.get(0x00000800)
+        return element is not None and element.value != NO_DATA_SET
+
+    @property
+    def message_id(self) -> int | None:
+        element = self.command.get(0x00000110)
+        return None if element is None else int(element.value)
+
+    @property
+    def responding_to(self) -> int | None:
+        element = self.command.get(0x00000120)
+        return None if element is None else int(element.value)
+
+    @property
+    def status(self) -> int | None:
+        element = self.command.get(0x00000900)
+        return None if element is None else int(element.value)
+
+
+_UL = struct.Struct("<HHLL")
+
+
+def encode_command(command: Dataset) -> bytes:
+    """PS3.7 §6.3.1: implicit VR little endian, (0000,0000) first with the group's length."""
+    body = command.copy()
+    if 0x00000000 in body:
+        del body[0x00000000]
+    data = dataset_to_bytes(body, IMPLICIT_VR_LITTLE_ENDIAN, group_lengths=False)
+    return _UL.pack(0x0000, 0x0000, 4, len(data)) + data
+
+
+def decode_command(data: bytes) -> Dataset:
+    try:
+        command = read_dataset(data, little=True, implicit=True)
+    except InvalidDicomError as exc:
+        raise InvalidDicomError(f"malformed DIMSE command set: {exc}") from exc
+    if 0x00000100 not in command:
+        raise InvalidDicomError("DIMSE command set has no Command Field (0000,0100)")
+    return command
+
+
+def command(field_: CommandField, **values: Any) -> Dataset:
+    """A command set: ``command(CommandField.C_ECHO_RQ, MessageID=1, AffectedSOPClassUID=…)``.
+    Command Data Set Type defaults to "no data set"."""
+    ds = Dataset()
+    ds.CommandField = int(field_)
+    ds.CommandDataSetType = NO_DATA_SET
+    for keyword, value in values.items():
+        if value is not None:
+            setattr(ds, keyword, value)
+    return ds
+
+
+def response_to(request: Message, status: int, *, has_data: bool = False,
+                **values: Any) -> Dataset:
+    """The response command for ``request`` (command field | 8000H) with the fields PS3.7
+    requires echoed (Affected SOP Class/Instance UID, Message ID Being Responded To)."""
+    rq = request.command
+    rsp = command(CommandField(request.command_field | 0x8000))
+    rsp.MessageIDBeingRespondedTo = request.message_id or 0
+    sop_class = rq.get("AffectedSOPClassUID") or rq.get("RequestedSOPClassUID")
+    if sop_class:
+        rsp.AffectedSOPClassUID = sop_class
+    instance = rq.get("AffectedSOPInstanceUID") or rq.get("RequestedSOPInstanceUID")
+    if instance and request.command_field in (0x0001, 0x0100, 0x0110, 0x0120, 0x0130, 0x0140,
+                                              0x0150):
+        rsp.AffectedSOPInstanceUID = instance
+    rsp.Status = status
+    if has_data:
+        rsp.CommandDataSetType = DATA_SET_PRESENT
+    for keyword, value in values.items():
+        if value is not None:
+            setattr(rsp, keyword, value)
+    return rsp

@@ -1,0 +1,380 @@
+"""The acceptor (SCP) side: a server framework for many concurrent associations.
+
+``Server(handler=MyHandler(), ae_title="ARCHIVE", port=11112)``; the handler answers each DIMSE
+service. Association negotiation follows PS3.8 §7.1 and PS3.7 Annex D: called-AE check, an
+optional calling-AE accept list, transfer syntax choice by our preference, SCP/SCU role
+selection, user identity, and limits on associations and presentation contexts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dicomkit.core.dataset import Dataset
+from dicomkit.encoding import transfer_syntax as ts_mod
+from dicomkit.encoding.reader import read_dataset
+from dicomkit.encoding.writer import (
+    IMPLEMENTATION_CLASS_UID,
+    IMPLEMENTATION_VERSION_NAME,
+    dataset_to_bytes,
+)
+from dicomkit.net import pdu as P
+from dicomkit.net.association import (
+    DEFAULT_MAX_PDU,
+    AcceptedContext,
+    Association,
+    AssociationError,
+    DataSink,
+    Timeouts,
+)
+from dicomkit.net.dimse import CommandField, Message, Status, response_to
+from dicomkit.net.fsm import Role
+from dicomkit.net.uids import APPLICATION_CONTEXT, UNCOMPRESSED_TS, VERIFICATION
+
+log = logging.getLogger("dicomkit.net.server")
+
+
+class ServiceHandler:
+    """Override what the server offers. Every method gets the association and the message."""
+
+    def abstract_syntaxes(self) -> dict[str, Sequence[str]]:
+        """Abstract syntax -> transfer syntaxes accepted, in order of preference."""
+        return {VERIFICATION: UNCOMPRESSED_TS}
+
+    def accepts_scp_role(self, abstract_syntax: str) -> bool:
+        """Whether the requestor may act as SCP for this SOP class (C-GET sub-operations)."""
+        return False
+
+    def check_identity(self, association: Association,
+                       identity: P.UserIdentityRQ) -> bytes | None | bool:
+        """PS3.7 D.3.3.7: True/None to accept (bytes: the server response), False to reject."""
+        return True
+
+    async def echo(self, association: Association, message: Message) -> int:
+        return Status.SUCCESS
+
+    def store_sink(self, association: Association, message: Message,
+                   context: AcceptedContext) -> DataSink | None:
+        """Return a sink to stream the data set to (e.g. a FileSink); None keeps it in memory."""
+        return None
+
+    async def store(self, association: Association, message: Message) -> int:
+        return Status.SOP_CLASS_NOT_SUPPORTED
+
+    async def find(self, association: Association, message: Message,
+                   identifier: Dataset) -> AsyncIterator[tuple[int, Dataset | None]]:
+        yield Status.SOP_CLASS_NOT_SUPPORTED, None
+
+    def retrieve(self, association: Association, message: Message,
+                 identifier: Dataset) -> AsyncIterator[Any]:
+        """C-MOVE and C-GET: yield what to send (paths or Datasets); the server does the
+        sub-operations. Raise :class:`ServiceFailure` to fail the whole request."""
+        raise ServiceFailure(Status.SOP_CLASS_NOT_SUPPORTED, "retrieve not supported")
+
+    def move_destination(self, ae_title: str) -> tuple[str, int] | None:
+        """Host and port of a known C-MOVE destination, or None (status A801H)."""
+        return None
+
+    async def n_service(self, association: Association, message: Message,
+                        data: Dataset | None) -> tuple[int, Dataset | None]:
+        return Status.SOP_CLASS_NOT_SUPPORTED, None
+
+
+class ServiceFailure(Exception):
+    def __init__(self, status: int, comment: str = "") -> None:
+        self.status = status
+        self.comment = comment
+        super().__init__(f"status 0x{status:04X}: {comment}")
+
+
+@dataclass
+class ServerStats:
+    associations: int = 0
+    active: int = 0
+    rejected: int = 0
+    aborted: int = 0
+    messages: int = 0
+
+
+@dataclass
+class Server:
+    handler: ServiceHandler = field(default_factory=ServiceHandler)
+    ae_title: str = "DICOMKIT"
+    host: str = "127.0.0.1"
+    port: int = 11112
+    accept_calling_aets: Iterable[str] | None = None  # None: any calling AE
+    require_called_aet: bool = True
+    max_associations: int = 64
+    max_pdu: int = DEFAULT_MAX_PDU
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    ssl_context: ssl.SSLContext | None = None
+    on_association: Callable[[Association], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.stats = ServerStats()
+        self._server: asyncio.base_events.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._allowed = (None if self.accept_calling_aets is None
+                         else {a.strip() for a in self.accept_calling_aets})
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self.host, self.port,
+                                                  ssl=self.ssl_context, reuse_address=True)
+        sock = self._server.sockets[0]
+        self.port = sock.getsockname()[1]
+        log.info("%s listening on %s:%s", self.ae_title, self.host, self.port)
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        async with self._server:
+            await self._server.serve_forever()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- one connection --------------------------------------------------------------------------------
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        association = Association(reader, writer, Role.ACCEPTOR, timeouts=self.timeouts,
+                                  max_pdu=self.max_pdu)
+        self.stats.associations += 1
+        self.stats.active += 1
+        try:
+            await self._run(association)
+        except asyncio.CancelledError:
+            await association.abort()
+        except Exception:  # noqa: BLE001 - one association's failure never stops the server
+            log.exception("[%s] association failed", association.describe())
+            await association.abort()
+        finally:
+            self.stats.active -= 1
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _run(self, association: Association) -> None:
+        fsm = association.fsm
+        fsm.step("Evt5")  # AE-5: start ARTIM, wait for the A-ASSOCIATE-RQ
+        try:
+            rq = await association.read_pdu(self.timeouts.artim)
+        except TimeoutError:
+            fsm.step("Evt18")  # AA-2
+            await association._close_transport()
+            return
+        except P.PDUError as exc:
+            log.warning("[%s] bad association request: %s", association.describe(), exc)
+            fsm.step("Evt19")  # AA-1
+            await association._send_provider_abort(exc.abort_reason)
+            return
+        except (ConnectionError, OSError):
+            await association._close_transport()
+            return
+        if not isinstance(rq, P.AAssociateRQ):
+            fsm.step({P.AAbort: "Evt16"}.get(type(rq), "Evt19"))
+            await association._send_provider_abort(reason=2)
+            return
+        association.calling_ae, association.called_ae = rq.calling_ae, rq.called_ae
+        rejection = self._check(rq, association)
+        fsm.step("Evt6", acceptable=rejection is None)  # AE-6
+        if rejection is not None:
+            self.stats.rejected += 1
+            log.info("[%s] rejected: %s", association.describe(), rejection)
+            await association.send_pdu(rejection)
+            await association._close_transport()
+            return
+        ac = self._negotiate(rq, association)
+        if isinstance(ac, P.AAssociateRJ):
+            fsm.step("Evt8")  # AE-8
+            self.stats.rejected += 1
+            await association.send_pdu(ac)
+            await association._close_transport()
+            return
+        fsm.step("Evt7")  # AE-7
+        association.negotiated_from(rq, ac)
+        await association.send_pdu(ac)
+        log.info("[%s] association accepted, %d context(s)", association.describe(),
+                 len(association.contexts))
+        association.sink_factory = self._sink_factory(association)
+        association.on_request = self._dispatcher(association)
+        if self.on_association is not None:
+            self.on_association(association)
+        association.start()
+        await association.wait_closed_forever()
+
+    def _check(self, rq: P.AAssociateRQ, association: Association) -> P.AAssociateRJ | None:
+        """PS3.8 Table 9-21 rejections."""
+        if rq.protocol_version & 1 == 0:
+            return P.AAssociateRJ(result=1, source=2, reason=2)
+        if rq.application_context != APPLICATION_CONTEXT:
+            return P.AAssociateRJ(result=1, source=1, reason=2)
+        if self.require_called_aet and rq.called_ae.strip() != self.ae_title:
+            return P.AAssociateRJ(result=1, source=1, reason=7)
+        if self._allowed is not None and rq.calling_ae.strip() not in self._allowed:
+            return P.AAssociateRJ(result=1, source=1, reason=3)
+        if self.stats.active > self.max_associations:
+            return P.AAssociateRJ(result=2, source=3, reason=2)
+        return None
+
+    def _negotiate(self, rq: P.AAssociateRQ,
+                   association: Association) -> P.AAssociateAC | P.AAssociateRJ:
+        supported = self.handler.abstract_syntaxes()
+        results = []
+        for context in rq.contexts:
+            accepted_ts = supported.get(context.abstract_syntax)
+            if accepted_ts is None:
+                results.append(P.PresentationContextAC(context.id, 3, ""))
+                continue
+            offered = set(context.transfer_syntaxes)
+            choice = next((ts for ts in accepted_ts if ts in offered), None)
+            if choice is None:
+                results.append(P.PresentationContextAC(context.id, 4, ""))
+            else:
+                results.append(P.PresentationContextAC(context.id, 0, choice))
+        roles = []
+        for role in rq.user_info.roles:
+            if role.sop_class_uid in supported:
+                scp = role.scp_role and self.handler.accepts_scp_role(role.sop_class_uid)
+                roles.append(P.RoleSelection(role.sop_class_uid, role.scu_role, scp))
+        identity_ac = None
+        identity = rq.user_info.user_identity
+        if isinstance(identity, P.UserIdentityRQ):
+            verdict = self.handler.check_identity(association, identity)
+            if verdict is False:
+                return P.AAssociateRJ(result=1, source=1, reason=1)
+            if identity.positive_response_requested:
+                identity_ac = P.UserIdentityAC(verdict if isinstance(verdict, bytes) else b"")
+        info = P.UserInformation(max_length=self.max_pdu,
+                                 implementation_class_uid=IMPLEMENTATION_CLASS_UID,
+                                 implementation_version_name=IMPLEMENTATION_VERSION_NAME,
+                                 async_ops=(1, 1) if rq.user_info.async_ops else None,
+                                 roles=roles, user_identity=identity_ac)
+        return P.AAssociateAC(called_ae=rq.called_ae, calling_ae=rq.calling_ae,
+                              contexts=results, user_info=info)
+
+    # -- DIMSE dispatch -----------------------------------------------------------------------------
+    def _sink_factory(self, association: Association) -> Callable[..., DataSink | None]:
+        def factory(message: Message, context: AcceptedContext) -> DataSink | None:
+            if message.command_field != CommandField.C_STORE_RQ:
+                return None
+            return self.handler.store_sink(association, message, context)
+
+        return factory
+
+    def _dispatcher(self, association: Association) -> Callable[[Message], Any]:
+        running: dict[int, asyncio.Event] = {}
+
+        async def on_request(message: Message) -> None:
+            self.stats.messages += 1
+            field_ = message.command_field
+            if field_ == CommandField.C_CANCEL_RQ:
+                event = running.get(message.responding_to or -1)
+                if event is not None:
+                    event.set()
+                return
+            cancel = asyncio.Event()
+            message_id = message.message_id or 0
+            running[message_id] = cancel
+
+            async def run() -> None:
+                try:
+                    await self._handle(association, message, cancel)
+                except (AssociationError, ConnectionError, OSError) as exc:
+                    log.info("[%s] %s", association.describe(), exc)
+                except Exception:  # noqa: BLE001 - answer with a failure, keep serving
+                    log.exception("[%s] handler failed", association.describe())
+                    try:
+                        await association.send_message(
+                            message.context_id, response_to(message, Status.PROCESSING_FAILURE))
+                    except (AssociationError, ConnectionError, OSError):
+                        pass
+                finally:
+                    running.pop(message_id, None)
+
+            # C-FIND/MOVE/GET run as tasks so a C-CANCEL can reach them; the rest in order.
+            if field_ in (CommandField.C_FIND_RQ, CommandField.C_MOVE_RQ, CommandField.C_GET_RQ):
+                asyncio.create_task(run())
+            else:
+                await run()
+
+        return on_request
+
+    def _decode(self, association: Association, message: Message) -> Dataset | None:
+        if message.data is None:
+            return None
+        ts = ts_mod.for_uid(association.contexts[message.context_id].transfer_syntax)
+        data = message.data
+        if ts.deflated:
+            import zlib
+
+            data = zlib.decompressobj(-15).decompress(data)
+        return read_dataset(data, little=ts.little, implicit=ts.implicit)
+
+    def _encode(self, association: Association, context_id: int, ds: Dataset) -> bytes:
+        ts = ts_mod.lookup(association.contexts[context_id].transfer_syntax)
+        return dataset_to_bytes(ds, ts)
+
+    async def _respond(self, association: Association, message: Message, status: int,
+                       data: Dataset | None = None, **values: Any) -> None:
+        payload = None if data is None else self._encode(association, message.context_id, data)
+        await association.send_message(
+            message.context_id, response_to(message, status, has_data=data is not None, **values),
+            payload)
+
+    async def _handle(self, association: Association, message: Message,
+                      cancel: asyncio.Event) -> None:
+        field_ = message.command_field
+        handler = self.handler
+        if field_ == CommandField.C_ECHO_RQ:
+            await self._respond(association, message, await handler.echo(association, message))
+        elif field_ == CommandField.C_STORE_RQ:
+            status = await handler.store(association, message)
+            await self._respond(association, message, status)
+        elif field_ == CommandField.C_FIND_RQ:
+            await self._find(association, message, cancel)
+        elif field_ in (CommandField.C_MOVE_RQ, CommandField.C_GET_RQ):
+            from dicomkit.net.retrieve import run_retrieve
+
+            await run_retrieve(self, association, message, cancel)
+        elif field_ & 0x8000 == 0 and field_ >= 0x0100:
+            status, reply = await handler.n_service(association, message,
+                                                    self._decode(association, message))
+            await self._respond(association, message, status, reply)
+        else:
+            await self._respond(association, message, Status.UNRECOGNIZED_OPERATION)
+
+    async def _find(self, association: Association, message: Message,
+                    cancel: asyncio.Event) -> None:
+        identifier = self._decode(association, message)
+        if identifier is None:
+            await self._respond(association, message, Status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS)
+            return
+        try:
+            async for status, match in self.handler.find(association, message, identifier):
+                if cancel.is_set():
+                    await self._respond(association, message, Status.CANCEL)
+                    return
+                await self._respond(association, message, status, match)
+                if Status.category(status) != "Pending":
+                    return
+        except ServiceFailure as exc:
+            await self._respond(association, message, exc.status, ErrorComment=exc.comment[:64])
+            return
+        if cancel.is_set():
+            await self._respond(association, message, Status.CANCEL)
+        else:
+            await self._respond(association, message, Status.SUCCESS)

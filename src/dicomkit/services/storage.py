@@ -1,0 +1,96 @@
+"""PS3.4 Annex B: the Storage Service Class, SCP side, writing each instance to a folder."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+
+from dicomkit.core.uid import registry, storage_sop_classes
+from dicomkit.errors import InvalidDicomError
+from dicomkit.net.association import AcceptedContext, Association, DataSink
+from dicomkit.net.dimse import Message, Status
+from dicomkit.net.server import ServiceHandler
+from dicomkit.net.storage import FileSink, StoredFile, meta_for, safe_uid_path
+from dicomkit.net.uids import UNCOMPRESSED_TS, VERIFICATION
+
+log = logging.getLogger("dicomkit.services.storage")
+
+
+def all_transfer_syntaxes() -> list[str]:
+    """Uncompressed first (our preference), then every other registered transfer syntax."""
+    others = [info.uid for info in registry().values()
+              if info.type == "Transfer Syntax" and info.uid not in UNCOMPRESSED_TS
+              and not info.retired]
+    return list(UNCOMPRESSED_TS) + sorted(others)
+
+
+class StorageHandler(ServiceHandler):
+    """Accepts every Storage SOP Class in every transfer syntax; streams each data set to
+    ``<folder>/<SOPInstanceUID>.dcm``. A success status is sent only after the file is
+    fsynced and renamed into place (PS3.4 B.2.3)."""
+
+    def __init__(self, folder: str, *, transfer_syntaxes: Sequence[str] | None = None,
+                 on_stored: Callable[[StoredFile, Association], None] | None = None,
+                 fsync: bool = True) -> None:
+        self.folder = folder
+        self.syntaxes = list(transfer_syntaxes or all_transfer_syntaxes())
+        self.on_stored = on_stored
+        self.fsync = fsync
+        os.makedirs(folder, exist_ok=True)
+
+    def abstract_syntaxes(self) -> dict[str, Sequence[str]]:
+        table: dict[str, Sequence[str]] = {uid: self.syntaxes for uid in storage_sop_classes()}
+        table[VERIFICATION] = UNCOMPRESSED_TS
+        return table
+
+    def path_for(self, message: Message) -> str:
+        return safe_uid_path(self.folder, message.command.get("AffectedSOPInstanceUID"))
+
+    def store_sink(self, association: Association, message: Message,
+                   context: AcceptedContext) -> DataSink | None:
+        try:
+            path = self.path_for(message)
+        except InvalidDicomError as exc:
+            message.extra["refused"] = str(exc)
+            return _Discard()
+        command = message.command
+        meta = meta_for(str(command.get("AffectedSOPClassUID")),
+                        str(command.get("AffectedSOPInstanceUID")), context.transfer_syntax,
+                        association.calling_ae)
+        try:
+            return FileSink(path, meta, context.transfer_syntax, fsync=self.fsync)
+        except OSError as exc:
+            message.extra["refused"] = f"cannot write to {self.folder}: {exc}"
+            return _Discard()
+
+    async def store(self, association: Association, message: Message) -> int:
+        if "refused" in message.extra:
+            log.warning("[%s] C-STORE refused: %s", association.describe(),
+                        message.extra["refused"])
+            if "valid UID" in message.extra["refused"]:
+                return Status.CANNOT_UNDERSTAND
+            return Status.OUT_OF_RESOURCES
+        result = message.data_result
+        if isinstance(result, BaseException):
+            log.error("[%s] C-STORE failed: %s", association.describe(), result)
+            return Status.OUT_OF_RESOURCES
+        if not isinstance(result, StoredFile):
+            return Status.CANNOT_UNDERSTAND
+        log.info("[%s] stored %s", association.describe(), result.path)
+        if self.on_stored is not None:
+            self.on_stored(result, association)
+        return Status.SUCCESS
+
+
+class _Discard:
+    """A sink that drops the data (the request is refused with a failure status)."""
+
+    def write(self, data: bytes | memoryview) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def abort(self) -> None:
+        return None
