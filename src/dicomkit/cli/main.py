@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dicomkit.cli import convert, dump, sample
+from dicomkit.cli import archive, convert, dump, net, sample
 
 DESCRIPTION = """dicomkit: read, write, convert and serve DICOM.
 
@@ -14,6 +14,9 @@ examples:
   dicomkit dump demo.dcm                       print it as a tree
   dicomkit dump --json demo.dcm                print it as DICOM JSON
   dicomkit convert in.dcm out.dcm -t ExplicitVRBigEndian
+  dicomkit echo pacs 104 --aec PACS             is the PACS there? (C-ECHO)
+  dicomkit store pacs 104 --aec PACS -r study/  send a folder (C-STORE)
+  dicomkit storescp --port 11112 --out in/      receive instances
 """
 
 
@@ -22,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (dump, convert, sample):
+    for module in (dump, convert, sample, net, archive):
         module.add_parser(sub)
     return parser
 

@@ -3,8 +3,7 @@
 In explicit VR encodings the file says which VR was used. In implicit VR encodings (and for new
 values) the choice follows the rules of PS3.5 §8.1.2 / Annex A.1 and PS3.3 C.7.6.3.1:
 pixel-related "US or SS" follow Pixel Representation (0028,0103); "OB or OW" Pixel Data is
-OW when Bits Allocated > 8 (implicit VR Little Endian always encodes it as OW, PS3.5 A.1 (c))
-and OB otherwise; overlay, curve and LUT data are OW.
+OW when Bits Allocated > 8 and OB otherwise; overlay, curve and LUT data are OW.
 """
 
 from __future__ import annotations
@@ -33,7 +32,9 @@ def resolve_vr(tag: int, vrs: str, dataset: Dataset | None, implicit: bool = Fal
     if options == ["OB", "OW"] or set(options) == {"OB", "OW"}:
         if tag == 0x7FE00010 or (tag >> 16) & 0xFF00 == 0x7F00:
             bits = _lookup_int(dataset, _BITS_ALLOCATED)
-            return "OB" if bits is not None and bits <= 8 and not implicit else "OW"
+            # Implicit VR encodes it as OW (PS3.5 A.1 (c)); the bytes are the same either
+            # way, so the VR kept is the one explicit VR would use, and conversions round-trip.
+            return "OB" if bits is not None and bits <= 8 else "OW"
         return "OW"
     if "OW" in options:
         return "OW"

@@ -94,7 +94,7 @@ async def run_retrieve(server: Server, association: Association, message: Messag
             try:
                 assert store_client is not None
                 rsp = await store_client.store(source, move_originator=originator)
-                status = int(rsp.get("Status").value)
+                status = int(rsp.get("Status") or 0)
                 category = Status.category(status)
             except (AssociationError, OSError) as exc:
                 log.warning("sub-operation for %s failed: %s", sop_instance, exc)

@@ -1,0 +1,335 @@
+"""The archive index on SQLAlchemy Core: SQLite (WAL) by default, PostgreSQL at scale.
+
+Writes are short transactions with INSERT … ON CONFLICT, so several ``dicomkit serve``
+processes can share one PostgreSQL index (PS3.4 says nothing here; this is the scale-out
+contract of docs/design).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dicomkit.archive.matching import COMPUTED, LEVEL_RANK, CompiledQuery
+from dicomkit.archive.records import InstanceRecord, dumps
+from dicomkit.archive.schema import instances, metadata, patients, series, studies
+
+
+def engine_url(url_or_path: str) -> str:
+    """``postgresql://…`` (psycopg 3), ``sqlite:///…``, or a plain path to a SQLite file."""
+    if url_or_path.startswith("postgresql://") or url_or_path.startswith("postgres://"):
+        return "postgresql+psycopg://" + url_or_path.split("://", 1)[1]
+    if "://" in url_or_path:
+        return url_or_path
+    return f"sqlite:///{os.path.abspath(url_or_path)}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoint, fast
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+@dataclass
+class AddResult:
+    status: str  # "added", "replaced", "ignored"
+    old_path: str | None = None
+
+
+class ArchiveIndex:
+    def __init__(self, url: str) -> None:
+        self.url = engine_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine: Engine = create_engine(self.url, connect_args={"timeout": 30})
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_engine(self.url, pool_size=8, max_overflow=8,
+                                        pool_pre_ping=True)
+        self._insert = sqlite.insert if self.is_sqlite else postgresql.insert
+
+    # -- schema ----------------------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Bring the schema to the latest alembic revision (safe with several processes)."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location",
+                               str(Path(__file__).with_name("migrations")))
+        with self.engine.begin() as connection:
+            if not self.is_sqlite:
+                connection.execute(text("SELECT pg_advisory_xact_lock(7370001)"))
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def drop_all(self) -> None:
+        with self.engine.begin() as connection:
+            metadata.drop_all(connection)
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+    # -- ingest ----------------------------------------------------------------------------------
+    def _upsert(self, connection: Any, table: Any, key: dict[str, Any],
+                values: dict[str, Any]) -> int:
+        statement = self._insert(table).values(**key, **values)
+        statement = statement.on_conflict_do_nothing(index_elements=list(key))
+        connection.execute(statement)
+        where = [table.c[name] == value for name, value in key.items()]
+        return int(connection.execute(select(table.c.pk).where(*where)).scalar_one())
+
+    def add_instance(self, record: InstanceRecord, policy: str = "replace") -> AddResult:
+        """Index one stored instance in one transaction; ``policy`` for duplicates:
+        ``ignore`` keeps the old file, ``replace`` (default) takes the new one,
+        ``keep`` is like ignore but reported as added (idempotent re-sends)."""
+        now = _dt.datetime.now(_dt.UTC)
+        attrs = record.level_attrs
+        with self.engine.begin() as connection:
+            existing = connection.execute(
+                select(instances.c.pk, instances.c.path).where(
+                    instances.c.sop_uid == record.sop_uid)).first()
+            if existing is not None and policy in ("ignore", "keep"):
+                return AddResult("ignored" if policy == "ignore" else "added")
+            patient_pk = self._upsert(
+                connection, patients,
+                {"patient_id": record.patient["patient_id"], "issuer": record.patient["issuer"]},
+                {k: v for k, v in record.patient.items() if k not in ("patient_id", "issuer")}
+                | {"attrs": dumps(attrs.get("PATIENT", {}))})
+            study_pk = self._upsert(
+                connection, studies, {"study_uid": record.study_uid},
+                record.study | {"patient_pk": patient_pk, "attrs": dumps(attrs.get("STUDY", {})),
+                                "created": now, "updated": now})
+            series_pk = self._upsert(
+                connection, series, {"series_uid": record.series_uid},
+                record.series | {"study_pk": study_pk, "attrs": dumps(attrs.get("SERIES", {}))})
+            row = {"series_pk": series_pk, "sop_class": record.sop_class,
+                   "instance_number": record.instance["instance_number"],
+                   "transfer_syntax": record.transfer_syntax, "path": record.path,
+                   "size": record.size, "metadata": dumps(record.metadata), "created": now}
+            old_path = existing.path if existing is not None else None
+            statement = self._insert(instances).values(sop_uid=record.sop_uid, **row)
+            if policy == "replace":
+                statement = statement.on_conflict_do_update(index_elements=["sop_uid"],
+                                                            set_=row)
+            else:  # another process stored it since we looked
+                statement = statement.on_conflict_do_nothing(index_elements=["sop_uid"])
+            connection.execute(statement)
+            self._refresh_study(connection, study_pk, now)
+        return AddResult("replaced" if existing is not None else "added", old_path)
+
+    def _refresh_study(self, connection: Any, study_pk: int, now: Any) -> None:
+        """Modalities in Study and SOP Classes in Study (PS3.4 C.6.1.1.3.1), recomputed."""
+        if not self.is_sqlite:
+            connection.execute(select(studies.c.pk).where(studies.c.pk == study_pk)
+                               .with_for_update())
+        modalities = sorted({m for (m,) in connection.execute(
+            select(series.c.modality).where(series.c.study_pk == study_pk).distinct()) if m})
+        classes = sorted({c for (c,) in connection.execute(
+            select(instances.c.sop_class).join(series, instances.c.series_pk == series.c.pk)
+            .where(series.c.study_pk == study_pk).distinct()) if c})
+        connection.execute(studies.update().where(studies.c.pk == study_pk).values(
+            modalities="\\" + "\\".join(modalities) + "\\" if modalities else "",
+            sop_classes="\\" + "\\".join(classes) + "\\" if classes else "", updated=now))
+
+    # -- queries ---------------------------------------------------------------------------------
+    def _base(self, level: str, columns: list[Any]) -> Any:
+        statement = select(*columns)
+        if level == "PATIENT":
+            return statement.select_from(patients)
+        joined = studies.join(patients, studies.c.patient_pk == patients.c.pk)
+        if LEVEL_RANK[level] >= LEVEL_RANK["SERIES"]:
+            joined = series.join(joined, series.c.study_pk == studies.c.pk)
+        if level == "IMAGE":
+            joined = instances.join(joined, instances.c.series_pk == series.c.pk)
+        return statement.select_from(joined)
+
+    def _columns(self, level: str, wanted: set[int]) -> list[Any]:
+        cols: list[Any] = [patients.c.pk.label("patient_pk"), patients.c.attrs.label("p_attrs")]
+        if LEVEL_RANK[level] >= 1:
+            cols += [studies.c.pk.label("study_pk"), studies.c.attrs.label("st_attrs"),
+                     studies.c.modalities, studies.c.sop_classes]
+        if LEVEL_RANK[level] >= 2:
+            cols += [series.c.pk.label("series_pk"), series.c.attrs.label("se_attrs")]
+        if level == "IMAGE":
+            cols += [instances.c.pk.label("instance_pk"), instances.c.metadata,
+                     instances.c.path, instances.c.transfer_syntax]
+        counts = self._count_columns(level, wanted)
+        return cols + counts
+
+    def _count_columns(self, level: str, wanted: set[int]) -> list[Any]:
+        out = []
+        p_st = select(func.count()).select_from(studies).where(
+            studies.c.patient_pk == patients.c.pk)
+        if 0x00201200 in wanted and level == "PATIENT":
+            out.append(p_st.scalar_subquery().label("n_00201200"))
+        if 0x00201202 in wanted and level == "PATIENT":
+            out.append(select(func.count()).select_from(series.join(
+                studies, series.c.study_pk == studies.c.pk)).where(
+                studies.c.patient_pk == patients.c.pk).scalar_subquery().label("n_00201202"))
+        if 0x00201204 in wanted and level == "PATIENT":
+            out.append(select(func.count()).select_from(instances.join(
+                series, instances.c.series_pk == series.c.pk).join(
+                studies, series.c.study_pk == studies.c.pk)).where(
+                studies.c.patient_pk == patients.c.pk).scalar_subquery().label("n_00201204"))
+        if 0x00201206 in wanted and level == "STUDY":
+            out.append(select(func.count()).select_from(series).where(
+                series.c.study_pk == studies.c.pk).scalar_subquery().label("n_00201206"))
+        if 0x00201208 in wanted and level == "STUDY":
+            out.append(select(func.count()).select_from(instances.join(
+                series, instances.c.series_pk == series.c.pk)).where(
+                series.c.study_pk == studies.c.pk).scalar_subquery().label("n_00201208"))
+        if 0x00201209 in wanted and level == "SERIES":
+            out.append(select(func.count()).select_from(instances).where(
+                instances.c.series_pk == series.c.pk).scalar_subquery().label("n_00201209"))
+        return out
+
+    def search(self, query: CompiledQuery, *, limit: int | None = None,
+               offset: int = 0) -> Iterator[dict[str, Any]]:
+        """Matches as merged DICOM JSON attributes (levels above included) plus counts."""
+        level = query.level
+        wanted = set(query.return_tags)
+        statement = self._base(level, self._columns(level, wanted)).where(*query.where)
+        order = {"PATIENT": patients.c.pk, "STUDY": studies.c.pk, "SERIES": series.c.pk,
+                 "IMAGE": instances.c.pk}[level]
+        statement = statement.order_by(order)
+        if not query.post:
+            if limit is not None:
+                statement = statement.limit(limit)
+            if offset:
+                statement = statement.offset(offset)
+        skipped = produced = 0
+        with self.engine.connect() as connection:
+            result = connection.execution_options(yield_per=500).execute(statement)
+            for row in result:
+                attrs = self._merge(row._mapping, level)
+                if query.post and not all(predicate(attrs) for predicate in query.post):
+                    continue
+                if query.post and skipped < offset:
+                    skipped += 1
+                    continue
+                yield attrs
+                produced += 1
+                if query.post and limit is not None and produced >= limit:
+                    return
+
+    def _merge(self, row: Any, level: str) -> dict[str, Any]:
+        merged: dict[str, Any] = json.loads(row["p_attrs"] or "{}")
+        if LEVEL_RANK[level] >= 1:
+            merged.update(json.loads(row["st_attrs"] or "{}"))
+            modalities = [m for m in (row["modalities"] or "").split("\\") if m]
+            if modalities:
+                merged["00080061"] = {"vr": "CS", "Value": modalities}
+            classes = [c for c in (row["sop_classes"] or "").split("\\") if c]
+            if classes:
+                merged["00080062"] = {"vr": "UI", "Value": classes}
+        if LEVEL_RANK[level] >= 2:
+            merged.update(json.loads(row["se_attrs"] or "{}"))
+        if level == "IMAGE":
+            merged.update(json.loads(row["metadata"] or "{}"))
+            merged["_path"] = row["path"]
+            merged["_transfer_syntax"] = row["transfer_syntax"]
+        for tag in COMPUTED:
+            label = f"n_{tag:08X}"
+            if label in row:
+                merged[f"{tag:08X}"] = {"vr": "IS", "Value": [int(row[label])]}
+        return merged
+
+    def paths(self, level: str, where: list[Any]) -> list[tuple[str, str, str]]:
+        """(path, SOP Class UID, transfer syntax) of every instance under the matches."""
+        statement = self._base("IMAGE", [instances.c.path, instances.c.sop_class,
+                                         instances.c.transfer_syntax]).where(*where)
+        with self.engine.connect() as connection:
+            return [(r.path, r.sop_class, r.transfer_syntax)
+                    for r in connection.execute(statement.order_by(instances.c.pk))]
+
+    def instance_metadata(self, sop_uids: list[str]) -> list[dict[str, Any]]:
+        statement = select(instances.c.metadata).where(instances.c.sop_uid.in_(sop_uids))
+        with self.engine.connect() as connection:
+            return [json.loads(r.metadata) for r in connection.execute(statement)]
+
+    # -- management ------------------------------------------------------------------------------
+    def delete(self, level: str, uid: str) -> list[str]:
+        """Remove a study, series or instance from the index; returns the file paths."""
+        column = {"STUDY": studies.c.study_uid, "SERIES": series.c.series_uid,
+                  "IMAGE": instances.c.sop_uid}[level]
+        with self.engine.begin() as connection:
+            paths = [r.path for r in connection.execute(
+                self._base("IMAGE", [instances.c.path]).where(column == uid))]
+            if level == "STUDY":
+                study_pk = connection.execute(select(studies.c.pk).where(column == uid)).scalar()
+                if study_pk is not None:
+                    self._delete_study(connection, study_pk)
+            elif level == "SERIES":
+                row = connection.execute(select(series.c.pk, series.c.study_pk)
+                                         .where(column == uid)).first()
+                if row is not None:
+                    connection.execute(instances.delete().where(instances.c.series_pk == row.pk))
+                    connection.execute(series.delete().where(series.c.pk == row.pk))
+                    self._prune(connection, row.study_pk)
+            else:
+                row = connection.execute(select(instances.c.pk, instances.c.series_pk)
+                                         .where(column == uid)).first()
+                if row is not None:
+                    connection.execute(instances.delete().where(instances.c.pk == row.pk))
+                    remaining = connection.execute(select(func.count()).select_from(instances)
+                                                   .where(instances.c.series_pk == row.series_pk)
+                                                   ).scalar()
+                    if not remaining:
+                        study_pk = connection.execute(select(series.c.study_pk).where(
+                            series.c.pk == row.series_pk)).scalar()
+                        connection.execute(series.delete().where(series.c.pk == row.series_pk))
+                        self._prune(connection, study_pk)
+        return paths
+
+    def _delete_study(self, connection: Any, study_pk: int) -> None:
+        series_pks = [r.pk for r in connection.execute(select(series.c.pk).where(
+            series.c.study_pk == study_pk))]
+        if series_pks:
+            connection.execute(instances.delete().where(instances.c.series_pk.in_(series_pks)))
+            connection.execute(series.delete().where(series.c.pk.in_(series_pks)))
+        patient_pk = connection.execute(select(studies.c.patient_pk).where(
+            studies.c.pk == study_pk)).scalar()
+        connection.execute(studies.delete().where(studies.c.pk == study_pk))
+        if patient_pk is not None:
+            left = connection.execute(select(func.count()).select_from(studies).where(
+                studies.c.patient_pk == patient_pk)).scalar()
+            if not left:
+                connection.execute(patients.delete().where(patients.c.pk == patient_pk))
+
+    def _prune(self, connection: Any, study_pk: int | None) -> None:
+        if study_pk is None:
+            return
+        left = connection.execute(select(func.count()).select_from(series).where(
+            series.c.study_pk == study_pk)).scalar()
+        if not left:
+            self._delete_study(connection, study_pk)
+        else:
+            self._refresh_study(connection, study_pk, _dt.datetime.now(_dt.UTC))
+
+    def stats(self) -> dict[str, int]:
+        with self.engine.connect() as connection:
+            out = {}
+            for name, table in (("patients", patients), ("studies", studies),
+                                ("series", series), ("instances", instances)):
+                out[name] = int(connection.execute(select(func.count()).select_from(table))
+                                .scalar() or 0)
+            out["bytes"] = int(connection.execute(select(func.coalesce(
+                func.sum(instances.c.size), 0))).scalar() or 0)
+        return out
+
+    def all_paths(self) -> set[str]:
+        with self.engine.connect() as connection:
+            return {r.path for r in connection.execute(select(instances.c.path))}
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,264 @@
+"""PS3.4 C.2.2.2: attribute matching, compiled once to SQL (indexed keys) and to Python
+predicates (everything else), so C-FIND and QIDO-RS share one engine.
+
+Kinds of matching: single value, list of UIDs (C.2.2.2.2), universal (empty value or ``*``,
+C.2.2.2.3), wildcard ``*``/``?`` (C.2.2.2.4), range for DA/TM/DT (C.2.2.2.5) including open
+ranges, sequence matching (C.2.2.2.6), and the options case-insensitive / fuzzy person-name
+matching (C.2.2.2.1 notes).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_
+
+from dicomkit.archive.schema import instances, patients, series, studies
+from dicomkit.core.dataset import Dataset
+from dicomkit.core.element import DataElement
+from dicomkit.core.tag import tag_str
+
+LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")
+LEVEL_TABLE = {"PATIENT": patients, "STUDY": studies, "SERIES": series, "IMAGE": instances}
+LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS)}
+
+# tag -> (level, column, matching kind)
+COLUMNS: dict[int, tuple[str, Any, str]] = {
+    0x00100010: ("PATIENT", patients.c.patient_name, "PN"),
+    0x00100020: ("PATIENT", patients.c.patient_id, "STR"),
+    0x00100021: ("PATIENT", patients.c.issuer, "STR"),
+    0x00100030: ("PATIENT", patients.c.birth_date, "DA"),
+    0x00100040: ("PATIENT", patients.c.sex, "STR"),
+    0x0020000D: ("STUDY", studies.c.study_uid, "UI"),
+    0x00080020: ("STUDY", studies.c.study_date, "DA"),
+    0x00080030: ("STUDY", studies.c.study_time, "TM"),
+    0x00080050: ("STUDY", studies.c.accession_number, "STR"),
+    0x00200010: ("STUDY", studies.c.study_id, "STR"),
+    0x00081030: ("STUDY", studies.c.study_description, "STR"),
+    0x00080090: ("STUDY", studies.c.referring_physician, "PN"),
+    0x00080061: ("STUDY", studies.c.modalities, "MULTI"),
+    0x00080062: ("STUDY", studies.c.sop_classes, "MULTI"),
+    0x0020000E: ("SERIES", series.c.series_uid, "UI"),
+    0x00080060: ("SERIES", series.c.modality, "STR"),
+    0x00200011: ("SERIES", series.c.series_number, "INT"),
+    0x0008103E: ("SERIES", series.c.series_description, "STR"),
+    0x00180015: ("SERIES", series.c.body_part, "STR"),
+    0x00080080: ("SERIES", series.c.institution, "STR"),
+    0x00081010: ("SERIES", series.c.station_name, "STR"),
+    0x00080021: ("SERIES", series.c.series_date, "DA"),
+    0x00080018: ("IMAGE", instances.c.sop_uid, "UI"),
+    0x00080016: ("IMAGE", instances.c.sop_class, "UI"),
+    0x00200013: ("IMAGE", instances.c.instance_number, "INT"),
+}
+UNIQUE_KEYS = {"PATIENT": 0x00100020, "STUDY": 0x0020000D, "SERIES": 0x0020000E,
+               "IMAGE": 0x00080018}
+COMPUTED = {
+    0x00201200, 0x00201202, 0x00201204,  # Number of Patient Related Studies/Series/Instances
+    0x00201206, 0x00201208,  # Number of Study Related Series/Instances
+    0x00201209,  # Number of Series Related Instances
+}
+NOT_MATCHABLE = {0x00080005, 0x00080052, 0x00080054, 0x00080056, 0x00400275} | COMPUTED
+
+
+class QueryError(ValueError):
+    """An identifier the model cannot answer (maps to status A900/C000)."""
+
+
+@dataclass
+class Options:
+    case_insensitive_pn: bool = False  # PS3.4 C.2.2.2.1 note: an SCP may match PN this way
+    fuzzy: bool = False  # fuzzy semantic matching of person names (C.2.2.2.1)
+
+
+@dataclass
+class CompiledQuery:
+    level: str
+    where: list[ColumnElement[bool]] = field(default_factory=list)
+    post: list[Callable[[dict[str, Any]], bool]] = field(default_factory=list)
+    return_tags: list[int] = field(default_factory=list)
+    identifier: Dataset | None = None
+
+
+def _values(element: DataElement) -> list[str]:
+    raw = element.raw
+    if raw is not None and element.VR not in ("SQ",):
+        text = bytes(raw).decode("latin-1") if element.VR not in ("PN", "LO", "SH", "LT",
+                                                                    "ST", "UC", "UT") \
+            else "\\".join(str(v) for v in _listed(element.value))
+    else:
+        text = "\\".join("" if v is None else str(v) for v in _listed(element.value))
+    return [v.strip(" \0") for v in text.split("\\")]
+
+
+def _listed(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def is_universal(values: list[str]) -> bool:
+    """C.2.2.2.3: zero length, or (as many peers send) a lone ``*``."""
+    return not values or all(v == "" for v in values) or values == ["*"]
+
+
+def _like(pattern: str) -> str:
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+def _wildcard_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+    parts = [".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern]
+    return re.compile("^" + "".join(parts) + "$", re.IGNORECASE if ignore_case else 0)
+
+
+def _range(value: str) -> tuple[str, str] | None:
+    if "-" not in value:
+        return None
+    low, _, high = value.partition("-")
+    return low.strip(), high.strip()
+
+
+def _normalise_time(value: str) -> str:
+    return value.replace(":", "")
+
+
+def sql_condition(column: Any, kind: str, values: list[str],
+                  options: Options) -> ColumnElement[bool] | None:
+    """One key -> a SQL condition (None when it matches everything)."""
+    if is_universal(values):
+        return None
+    if kind == "UI":
+        uids = [v for v in values if v]
+        return column.in_(uids) if len(uids) > 1 else column == uids[0]
+    if kind == "MULTI":  # stored as "\CT\MR\": any listed value matches (C.6.1.1.3.1 note)
+        return or_(*[column.like(f"%\\\\{_like(v)}\\\\%", escape="\\") for v in values if v])
+    value = values[0] if len(values) == 1 else None
+    if value is None:  # several values for a non-UID key: match any of them
+        conditions = [sql_condition(column, kind, [v], options) for v in values]
+        return or_(*[c for c in conditions if c is not None])
+    if kind in ("DA", "TM"):
+        if kind == "TM":
+            value = _normalise_time(value)
+        span = _range(value)
+        if span is not None:
+            low, high = span
+            parts = []
+            if low:
+                parts.append(column >= low)
+            if high:
+                # TM ranges include the whole of the upper bound's last unit (C.2.2.2.5).
+                parts.append(column <= (high + "\uffff" if kind == "TM" else high))
+            return and_(*parts) if parts else None
+        if kind == "TM":
+            return column.like(value + "%")
+        return column == value
+    if kind == "INT":
+        try:
+            return column == int(value)
+        except ValueError:
+            raise QueryError(f"{value!r} is not an integer") from None
+    ignore_case = kind == "PN" and (options.case_insensitive_pn or options.fuzzy)
+    if kind == "PN" and options.fuzzy and "*" not in value and "?" not in value:
+        value = value + "*"
+    target = func.upper(column) if ignore_case else column
+    needle = value.upper() if ignore_case else value
+    if "*" in needle or "?" in needle:
+        return target.like(_like(needle), escape="\\")
+    return target == needle
+
+
+def python_predicate(tag: int, vr: str, values: list[str], element: DataElement,
+                     options: Options) -> Callable[[dict[str, Any]], bool] | None:
+    """A key with no column: matched against the stored DICOM JSON attributes."""
+    key = f"{tag:08X}"
+    if vr == "SQ":
+        items = element.value or []
+        if not items or len(items[0]) == 0:
+            return None
+        item_preds = []
+        for sub in items[0]:
+            if sub.tag in NOT_MATCHABLE:
+                continue
+            sub_values = _values(sub) if sub.VR != "SQ" else []
+            pred = python_predicate(sub.tag, sub.VR, sub_values, sub, options)
+            if pred is not None:
+                item_preds.append(pred)
+        if not item_preds:
+            return None
+
+        def seq_match(attrs: dict[str, Any]) -> bool:
+            found = attrs.get(key, {}).get("Value") or []
+            return any(all(p(item) for p in item_preds) for item in found if isinstance(item,
+                                                                                      dict))
+        return seq_match
+    if is_universal(values):
+        return None
+    ignore_case = vr == "PN" and (options.case_insensitive_pn or options.fuzzy)
+
+    def stored(attrs: dict[str, Any]) -> list[str]:
+        entry = attrs.get(key)
+        if not entry:
+            return []
+        out = []
+        for item in entry.get("Value") or []:
+            if isinstance(item, dict):
+                item = item.get("Alphabetic", "")
+            out.append("" if item is None else str(item))
+        return out
+
+    def one(candidate: str, wanted: str) -> bool:
+        if vr in ("DA", "TM", "DT"):
+            span = _range(wanted)
+            if span is not None:
+                low, high = span
+                return (not low or candidate >= low) and (not high or candidate[:len(high)]
+                                                          <= high)
+        if "*" in wanted or "?" in wanted:
+            return bool(_wildcard_regex(wanted, ignore_case).match(candidate))
+        if ignore_case:
+            return candidate.upper() == wanted.upper()
+        return candidate == wanted
+
+    def match(attrs: dict[str, Any]) -> bool:
+        have = stored(attrs)
+        return any(one(c, w) for c in have for w in values if w != "") if have else False
+
+    return match
+
+
+def compile_query(identifier: Dataset, model: str = "study",
+                  options: Options | None = None) -> CompiledQuery:
+    """Turn a C-FIND identifier (or a QIDO-RS query made into one) into SQL and predicates."""
+    options = options or Options()
+    level_value = str(identifier.get("QueryRetrieveLevel") or "").strip().upper()
+    if level_value not in LEVELS:
+        raise QueryError(f"Query/Retrieve Level (0008,0052) {level_value!r} is not one of "
+                         f"{', '.join(LEVELS)}")
+    if model == "study" and level_value == "PATIENT":
+        raise QueryError("the Study Root model has no PATIENT level")
+    query = CompiledQuery(level=level_value, identifier=identifier)
+    for element in identifier:
+        tag = element.tag
+        if tag >> 16 in (0x0000, 0x0002) or tag in NOT_MATCHABLE or tag & 0xFFFF == 0:
+            if tag in COMPUTED:
+                query.return_tags.append(tag)
+            continue
+        query.return_tags.append(tag)
+        column = COLUMNS.get(tag)
+        values = _values(element) if element.VR != "SQ" else []
+        if column is not None:
+            level, col, kind = column
+            if LEVEL_RANK[level] > LEVEL_RANK[level_value] and not is_universal(values):
+                # C.4.1.2.1: keys below the query level are not allowed in a hierarchical query
+                raise QueryError(f"key {tag_str(tag)} is below the {level_value} level")
+            condition = sql_condition(col, kind, values, options)
+            if condition is not None:
+                query.where.append(condition)
+        else:
+            predicate = python_predicate(tag, element.VR, values, element, options)
+            if predicate is not None:
+                query.post.append(predicate)
+    return query

@@ -1,0 +1,120 @@
+"""What the index keeps of an instance: its indexed keys per level and its metadata as DICOM
+JSON with bulk data left out (PS3.18 F.2.6), taken once, at ingest."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from dicomkit.core.dataset import Dataset
+from dicomkit.core.dictionary import keyword_for_tag
+
+BULK_THRESHOLD = 1024  # bytes: binary values longer than this stay in the file only
+
+
+@cache
+def ie_levels() -> dict[str, str]:
+    """Keyword -> PATIENT/STUDY/SERIES/INSTANCE (dicom3tools elmdictie, see tools/)."""
+    text = resources.files("dicomkit.core").joinpath("data/ie_levels.tsv").read_text("utf-8")
+    rows = (line.split("\t") for line in text.splitlines()[1:] if line)
+    return {keyword: level for keyword, level in rows}
+
+
+def level_of(tag: int) -> str:
+    if tag >> 16 == 0x0020 and tag in (0x0020000D, 0x00200010):
+        return "STUDY"
+    return ie_levels().get(keyword_for_tag(tag), "INSTANCE")
+
+
+def _text(ds: Dataset, keyword: str, limit: int = 64) -> str:
+    value = ds.get(keyword)
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        value = "\\".join("" if v is None else str(v) for v in value)
+    return str(value).strip()[:limit]
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    value = ds.get(keyword)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class InstanceRecord:
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    sop_class: str
+    transfer_syntax: str
+    path: str
+    size: int
+    patient: dict[str, Any] = field(default_factory=dict)
+    study: dict[str, Any] = field(default_factory=dict)
+    series: dict[str, Any] = field(default_factory=dict)
+    instance: dict[str, Any] = field(default_factory=dict)
+    level_attrs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def bulk_uri(path: str, element: Any) -> str:
+    return f"bulkdata/{path}"
+
+
+def record_for(ds: Dataset, path: str, size: int, transfer_syntax: str) -> InstanceRecord:
+    """Index keys (PS3.4 C.6.1.1, C.6.2.1 and the extras users ask for) and metadata."""
+    from dicomkit.encoding.json import to_json_dict
+
+    metadata = to_json_dict(ds, bulk_data_threshold=BULK_THRESHOLD, bulk_data_uri=bulk_uri)
+    levels: dict[str, dict[str, Any]] = {"PATIENT": {}, "STUDY": {}, "SERIES": {},
+                                         "INSTANCE": {}}
+    for key, value in metadata.items():
+        levels[level_of(int(key, 16))][key] = value
+    return InstanceRecord(
+        study_uid=_text(ds, "StudyInstanceUID"),
+        series_uid=_text(ds, "SeriesInstanceUID"),
+        sop_uid=_text(ds, "SOPInstanceUID"),
+        sop_class=_text(ds, "SOPClassUID"),
+        transfer_syntax=transfer_syntax,
+        path=path,
+        size=size,
+        patient={
+            "patient_id": _text(ds, "PatientID"),
+            "issuer": _text(ds, "IssuerOfPatientID"),
+            "patient_name": _text(ds, "PatientName", 324),
+            "birth_date": _text(ds, "PatientBirthDate", 8),
+            "sex": _text(ds, "PatientSex", 16),
+        },
+        study={
+            "study_date": _text(ds, "StudyDate", 8),
+            "study_time": _text(ds, "StudyTime", 16),
+            "accession_number": _text(ds, "AccessionNumber", 16),
+            "study_id": _text(ds, "StudyID", 16),
+            "study_description": _text(ds, "StudyDescription"),
+            "referring_physician": _text(ds, "ReferringPhysicianName", 324),
+        },
+        series={
+            "modality": _text(ds, "Modality", 16),
+            "series_number": _int(ds, "SeriesNumber"),
+            "series_description": _text(ds, "SeriesDescription"),
+            "body_part": _text(ds, "BodyPartExamined", 16),
+            "institution": _text(ds, "InstitutionName"),
+            "station_name": _text(ds, "StationName", 16),
+            "series_date": _text(ds, "SeriesDate", 8),
+        },
+        instance={"instance_number": _int(ds, "InstanceNumber")},
+        level_attrs={level: values for level, values in levels.items()},
+        metadata=metadata,
+    )
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,92 @@
+"""The index schema: one table per Query/Retrieve level (PS3.4 C.6.1.1, C.6.2.1).
+
+Indexed keys are columns; each row also keeps its level's attributes as DICOM JSON (``attrs``)
+and each instance its whole metadata with bulk data left out (``metadata``), so return keys and
+DICOMweb metadata never need the files. The same schema serves SQLite and PostgreSQL; alembic
+migrations under ``migrations/`` create and evolve it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+patients = Table(
+    "patients", metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("patient_id", String(64), nullable=False, default=""),
+    Column("issuer", String(64), nullable=False, default=""),
+    Column("patient_name", String(324), nullable=False, default=""),
+    Column("birth_date", String(8), nullable=False, default=""),
+    Column("sex", String(16), nullable=False, default=""),
+    Column("attrs", Text, nullable=False, default="{}"),
+    UniqueConstraint("patient_id", "issuer", name="uq_patient"),
+)
+
+studies = Table(
+    "studies", metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("patient_pk", Integer, ForeignKey("patients.pk", ondelete="CASCADE"), nullable=False),
+    Column("study_uid", String(64), nullable=False, unique=True),
+    Column("study_date", String(8), nullable=False, default=""),
+    Column("study_time", String(16), nullable=False, default=""),
+    Column("accession_number", String(16), nullable=False, default=""),
+    Column("study_id", String(16), nullable=False, default=""),
+    Column("study_description", String(64), nullable=False, default=""),
+    Column("referring_physician", String(324), nullable=False, default=""),
+    Column("modalities", String(256), nullable=False, default=""),  # "\CT\MR\" for LIKE
+    Column("sop_classes", Text, nullable=False, default=""),
+    Column("attrs", Text, nullable=False, default="{}"),
+    Column("created", DateTime(timezone=True)),
+    Column("updated", DateTime(timezone=True)),
+)
+
+series = Table(
+    "series", metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("study_pk", Integer, ForeignKey("studies.pk", ondelete="CASCADE"), nullable=False),
+    Column("series_uid", String(64), nullable=False, unique=True),
+    Column("modality", String(16), nullable=False, default=""),
+    Column("series_number", Integer),
+    Column("series_description", String(64), nullable=False, default=""),
+    Column("body_part", String(16), nullable=False, default=""),
+    Column("institution", String(64), nullable=False, default=""),
+    Column("station_name", String(16), nullable=False, default=""),
+    Column("series_date", String(8), nullable=False, default=""),
+    Column("attrs", Text, nullable=False, default="{}"),
+)
+
+instances = Table(
+    "instances", metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("series_pk", Integer, ForeignKey("series.pk", ondelete="CASCADE"), nullable=False),
+    Column("sop_uid", String(64), nullable=False, unique=True),
+    Column("sop_class", String(64), nullable=False, default=""),
+    Column("instance_number", Integer),
+    Column("transfer_syntax", String(64), nullable=False, default=""),
+    Column("path", String(512), nullable=False),
+    Column("size", BigInteger, nullable=False, default=0),
+    Column("metadata", Text, nullable=False, default="{}"),
+    Column("created", DateTime(timezone=True)),
+)
+
+Index("ix_patients_name", patients.c.patient_name)
+Index("ix_studies_patient", studies.c.patient_pk)
+Index("ix_studies_date", studies.c.study_date)
+Index("ix_studies_accession", studies.c.accession_number)
+Index("ix_series_study", series.c.study_pk)
+Index("ix_series_modality", series.c.modality)
+Index("ix_instances_series", instances.c.series_pk)

@@ -1,0 +1,165 @@
+"""The archive: files under ``<data>/files/<study>/<series>/<sop>.dcm`` and the index.
+
+Ingest order is what makes a success status trustworthy: data to a temporary file in the
+same folder tree, fsync, rename into place, fsync the folder, then the index row committed.
+A crash at any point leaves either nothing visible, or a complete file that ``reindex`` (or
+the next store of the same instance) picks up; never a half-written file in the index.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+from dicomkit.archive.index import AddResult, ArchiveIndex
+from dicomkit.archive.records import record_for
+from dicomkit.encoding.reader import read
+from dicomkit.errors import DicomError, InvalidDicomError
+from dicomkit.net.storage import _fsync_dir, peek_attributes, safe_uid_path
+
+log = logging.getLogger("dicomkit.archive")
+DUPLICATE_POLICIES = ("replace", "ignore", "keep")
+
+
+@dataclass
+class Ingested:
+    sop_uid: str
+    path: str
+    result: AddResult
+
+
+class Archive:
+    def __init__(self, data_dir: str, index_url: str | None = None, *,
+                 duplicates: str = "replace", fsync: bool = True, migrate: bool = True) -> None:
+        if duplicates not in DUPLICATE_POLICIES:
+            raise ValueError(f"duplicate policy must be one of {', '.join(DUPLICATE_POLICIES)}")
+        self.data_dir = os.path.abspath(data_dir)
+        self.files_dir = os.path.join(self.data_dir, "files")
+        os.makedirs(self.files_dir, exist_ok=True)
+        self.index = ArchiveIndex(index_url or os.path.join(self.data_dir, "index.sqlite"))
+        if migrate:
+            self.index.migrate()
+        self.duplicates = duplicates
+        self.fsync = fsync
+
+    # -- paths -----------------------------------------------------------------------------------
+    def final_path(self, study: Any, series: Any, sop: Any) -> str:
+        return safe_uid_path(self.files_dir, study, series, sop)
+
+    def relative(self, path: str) -> str:
+        return os.path.relpath(path, self.files_dir)
+
+    def absolute(self, relative: str) -> str:
+        path = os.path.abspath(os.path.join(self.files_dir, relative))
+        if os.path.commonpath([path, self.files_dir]) != self.files_dir:
+            raise InvalidDicomError(f"index path {relative!r} escapes the storage folder")
+        return path
+
+    # -- ingest ----------------------------------------------------------------------------------
+    def commit_file(self, tmp_path: str, head: bytes | None = None,
+                    transfer_syntax: str | None = None) -> Ingested:
+        """Move a complete, fsynced temporary file into place and index it."""
+        try:
+            header = None
+            uids = None
+            if head is not None and transfer_syntax:
+                peek = peek_attributes(head, transfer_syntax, (0x00080018, 0x0020000D,
+                                                               0x0020000E))
+                uids = (peek.get("StudyInstanceUID"), peek.get("SeriesInstanceUID"),
+                        peek.get("SOPInstanceUID"))
+            if uids is None or not all(uids):
+                header = read(tmp_path, stop_before_pixels=True)
+                uids = (header.get("StudyInstanceUID"), header.get("SeriesInstanceUID"),
+                        header.get("SOPInstanceUID"))
+            final = self.final_path(*uids)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            if self.duplicates == "ignore" and os.path.exists(final):
+                os.unlink(tmp_path)
+                return Ingested(str(uids[2]), final, AddResult("ignored"))
+            os.replace(tmp_path, final)
+            if self.fsync:
+                _fsync_dir(os.path.dirname(final))
+        except BaseException:
+            if os.path.exists(tmp_path):
+                os.unlink(tmp_path)
+            raise
+        return self.index_file(final, header)
+
+    def index_file(self, path: str, header: Any = None) -> Ingested:
+        """Index a file already in place under files/ (used by ingest and by reindex)."""
+        if header is None:
+            header = read(path, stop_before_pixels=True)
+        ts = header.transfer_syntax.uid if header.transfer_syntax else ""
+        record = record_for(header, self.relative(path), os.path.getsize(path), ts)
+        if not (record.study_uid and record.series_uid and record.sop_uid):
+            raise InvalidDicomError("the instance lacks Study, Series or SOP Instance UID")
+        result = self.index.add_instance(record, self.duplicates)
+        if result.old_path and result.old_path != record.path:
+            try:
+                os.unlink(self.absolute(result.old_path))
+            except OSError:
+                pass
+        return Ingested(record.sop_uid, path, result)
+
+    def import_file(self, source: str) -> Ingested:
+        """Copy an existing file into the archive (``dicomkit import``)."""
+        header = read(source, stop_before_pixels=True)
+        if header.file_meta is None:
+            raise InvalidDicomError("no File Meta Information; only Part 10 files are imported")
+        fd, tmp = tempfile.mkstemp(prefix=".import-", suffix=".part", dir=self.files_dir)
+        try:
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+                out.flush()
+                if self.fsync:
+                    os.fsync(out.fileno())
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        return self.commit_file(tmp, None, None)
+
+    def incoming_tmp(self) -> tuple[int, str]:
+        return tempfile.mkstemp(prefix=".incoming-", suffix=".part", dir=self.files_dir)
+
+    # -- removal and repair -----------------------------------------------------------------------
+    def delete(self, level: str, uid: str) -> int:
+        paths = self.index.delete(level, uid)
+        for relative in paths:
+            try:
+                os.unlink(self.absolute(relative))
+            except OSError:
+                pass
+        return len(paths)
+
+    def scan_files(self) -> list[str]:
+        found = []
+        for folder, _dirs, files in os.walk(self.files_dir):
+            for name in files:
+                if name.endswith(".dcm"):
+                    found.append(os.path.join(folder, name))
+                elif name.endswith(".part"):  # leftovers of an interrupted write: never indexed
+                    try:
+                        os.unlink(os.path.join(folder, name))
+                    except OSError:
+                        pass
+        return sorted(found)
+
+    def reindex(self, progress: Any = None) -> tuple[int, list[tuple[str, str]]]:
+        """Rebuild the index from the files (the database is lost or suspect)."""
+        done, failed = 0, []
+        for path in self.scan_files():
+            try:
+                self.index_file(path)
+                done += 1
+            except (DicomError, OSError, ValueError) as exc:
+                failed.append((path, str(exc)))
+            if progress is not None:
+                progress()
+        return done, failed
+
+    def close(self) -> None:
+        self.index.close()

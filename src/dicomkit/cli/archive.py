@@ -1,0 +1,312 @@
+"""``dicomkit serve`` and the archive management commands: import, ls, rm, reindex, stats."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+SERVE_HELP = "run the archive: DIMSE Storage, Query/Retrieve and Verification SCP"
+SERVE_EPILOG = """examples:
+  dicomkit serve                                   ./dicomkit-data, SQLite, port 11112
+  dicomkit serve --data /srv/pacs --aet PACS --peer WS1=10.0.0.5:104
+  dicomkit serve --index postgresql://user@db/pacs --data /shared/pacs
+  dicomkit serve --config dicomkit.toml
+
+config file (TOML), same names as the options:
+  aet = "PACS"
+  dimse_port = 11112
+  data = "/srv/pacs"
+  index = "postgresql://pacs@db/pacs"
+  accept_aets = ["MODALITY1", "WS1"]     # calling AEs allowed (default: any)
+  duplicates = "replace"                 # replace | ignore | keep
+  [peers]
+  WS1 = "10.0.0.5:104"
+
+Stop it with SIGTERM or Ctrl-C; it finishes the operations in progress first."""
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("serve", help=SERVE_HELP, description=SERVE_HELP, epilog=SERVE_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", metavar="FILE.toml")
+    p.add_argument("--data", metavar="DIR", help="files and SQLite index (./dicomkit-data)")
+    p.add_argument("--index", metavar="URL", help="postgresql://… or a SQLite path")
+    p.add_argument("--aet", help="our AE title (DICOMKIT)")
+    p.add_argument("--dimse-port", type=int, help="DIMSE port (11112)")
+    p.add_argument("--bind", help="address to listen on (0.0.0.0)")
+    p.add_argument("--peer", action="append", default=[], metavar="NAME=HOST:PORT",
+                   help="a C-MOVE destination (repeatable)")
+    p.add_argument("--accept-aet", action="append", default=[], metavar="AET",
+                   help="accept only these calling AE titles (repeatable; default any)")
+    p.add_argument("--duplicates", choices=["replace", "ignore", "keep"])
+    p.add_argument("--no-fsync", action="store_true", help="skip fsync (tests, benchmarks)")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    p.set_defaults(run=run_serve)
+    _management(sub)
+
+
+def load_settings(args: argparse.Namespace) -> dict[str, Any]:
+    settings: dict[str, Any] = {"aet": "DICOMKIT", "dimse_port": 11112,
+                                "data": "./dicomkit-data", "index": None, "bind": "0.0.0.0",
+                                "peers": {}, "accept_aets": None, "duplicates": "replace"}
+    if getattr(args, "config", None):
+        import tomllib
+
+        with open(args.config, "rb") as handle:
+            settings.update(tomllib.load(handle))
+    for name in ("aet", "dimse_port", "data", "index", "bind", "duplicates"):
+        value = getattr(args, name, None)
+        if value is not None:
+            settings[name] = value
+    peers = dict(settings.get("peers") or {})
+    for spec in getattr(args, "peer", []) or []:
+        name, _, address = spec.partition("=")
+        peers[name] = address
+    settings["peers"] = {name: _address(value) for name, value in peers.items()}
+    if getattr(args, "accept_aet", None):
+        settings["accept_aets"] = list(args.accept_aet)
+    return settings
+
+
+def _address(text: Any) -> tuple[str, int]:
+    if isinstance(text, (list, tuple)):
+        return str(text[0]), int(text[1])
+    host, _, port = str(text).rpartition(":")
+    if not host or not port.isdigit():
+        raise SystemExit(f"dicomkit: peer address {text!r} is not HOST:PORT")
+    return host, int(port)
+
+
+def open_archive(args: argparse.Namespace, **kwargs: Any) -> Any:
+    from dicomkit.archive.store import Archive
+
+    settings = load_settings(args)
+    return Archive(settings["data"], settings["index"], duplicates=settings["duplicates"],
+                   fsync=not getattr(args, "no_fsync", False), **kwargs)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    settings = load_settings(args)
+    from dicomkit.archive.store import Archive
+    from dicomkit.net.server import Server
+    from dicomkit.services.qr import ArchiveHandler
+
+    archive = Archive(settings["data"], settings["index"], duplicates=settings["duplicates"],
+                      fsync=not args.no_fsync)
+    handler = ArchiveHandler(archive, peers=settings["peers"])
+    server = Server(handler=handler, ae_title=settings["aet"], host=settings["bind"],
+                    port=int(settings["dimse_port"]), accept_calling_aets=settings["accept_aets"])
+
+    async def main() -> None:
+        await server.start()
+        logging.getLogger("dicomkit").info(
+            "dicomkit serve: AE %s on %s:%s, data %s, index %s", settings["aet"],
+            settings["bind"], server.port, archive.data_dir, archive.index.url.split("@")[-1])
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        logging.getLogger("dicomkit").info("dicomkit serve: shutting down")
+        await server.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        archive.close()
+    return 0
+
+
+# -- management commands -------------------------------------------------------------------------
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE.toml")
+    p.add_argument("--data", metavar="DIR")
+    p.add_argument("--index", metavar="URL")
+
+
+def _management(sub: Any) -> None:
+    p = sub.add_parser("import", help="copy files into the archive and index them",
+                       description="copy DICOM files into the archive and index them",
+                       epilog="example:\n  dicomkit import /media/cdrom -r --data ./dicomkit-data",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p)
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("-r", "--recursive", action="store_true")
+    p.add_argument("-j", "--jobs", type=int, default=min(4, os.cpu_count() or 1))
+    p.add_argument("--duplicates", choices=["replace", "ignore", "keep"])
+    p.set_defaults(run=run_import)
+
+    p = sub.add_parser("ls", help="list patients, studies or series in the archive",
+                       description="list what the archive holds as a table",
+                       epilog="examples:\n  dicomkit ls\n  dicomkit ls --series",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p)
+    level = p.add_mutually_exclusive_group()
+    level.add_argument("--patient", dest="level", action="store_const", const="PATIENT")
+    level.add_argument("--study", dest="level", action="store_const", const="STUDY")
+    level.add_argument("--series", dest="level", action="store_const", const="SERIES")
+    p.set_defaults(run=run_ls, level="STUDY")
+
+    p = sub.add_parser("rm", help="delete a study, series or instance (index and files)",
+                       description="delete a study, series or instance from the archive",
+                       epilog="example:\n  dicomkit rm --study 1.2.3.4",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--study", metavar="UID")
+    what.add_argument("--series", metavar="UID")
+    what.add_argument("--instance", metavar="UID")
+    p.set_defaults(run=run_rm)
+
+    p = sub.add_parser("reindex", help="rebuild the index from the stored files",
+                       description="rebuild the index from the files (after losing the DB)")
+    _common(p)
+    p.set_defaults(run=run_reindex)
+
+    p = sub.add_parser("stats", help="counts and size of the archive",
+                       description="print counts of patients, studies, series, instances")
+    _common(p)
+    p.set_defaults(run=run_stats)
+
+
+class Progress:
+    """A one-line progress bar on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total, self.done, self.label = total, 0, label
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self) -> None:
+        self.done += 1
+        if self.tty and (self.done == self.total or self.done % 10 == 0):
+            width = 30
+            filled = int(width * self.done / max(self.total, 1))
+            sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
+                             f"{self.done}/{self.total}")
+            if self.done == self.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _files(paths: list[str], recursive: bool) -> list[str]:
+    found = []
+    for path in paths:
+        if os.path.isdir(path):
+            for folder, dirs, files in os.walk(path):
+                found += [os.path.join(folder, f) for f in sorted(files)]
+                if not recursive:
+                    dirs.clear()
+        else:
+            found.append(path)
+    return found
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from dicomkit.errors import DicomError
+
+    archive = open_archive(args)
+    files = _files(args.paths, args.recursive)
+    progress = Progress(len(files), "import")
+    counts = {"added": 0, "replaced": 0, "ignored": 0}
+    failed: list[tuple[str, str]] = []
+
+    def one(path: str) -> None:
+        try:
+            done = archive.import_file(path)
+            counts[done.result.status] = counts.get(done.result.status, 0) + 1
+        except (DicomError, OSError, ValueError, SQLAlchemyError) as exc:
+            failed.append((path, str(exc).splitlines()[0]))
+        progress()
+
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        list(pool.map(one, files))
+    archive.close()
+    print(f"{counts['added']} added, {counts['replaced']} replaced, {counts['ignored']} skipped "
+          f"(duplicates), {len(failed)} failed")
+    for path, reason in failed[:50]:
+        print(f"  failed: {path}: {reason}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def run_ls(args: argparse.Namespace) -> int:
+    from dicomkit.archive.matching import compile_query
+    from dicomkit.core.dataset import Dataset
+
+    archive = open_archive(args, migrate=True)
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = args.level
+    columns = {
+        "PATIENT": ["PatientID", "PatientName", "PatientBirthDate", "PatientSex",
+                    "NumberOfPatientRelatedStudies"],
+        "STUDY": ["PatientID", "PatientName", "StudyDate", "ModalitiesInStudy",
+                  "StudyDescription", "NumberOfStudyRelatedInstances", "StudyInstanceUID"],
+        "SERIES": ["StudyInstanceUID", "SeriesNumber", "Modality", "SeriesDescription",
+                   "NumberOfSeriesRelatedInstances", "SeriesInstanceUID"],
+    }[args.level]
+    for keyword in columns:
+        identifier.set(keyword, None)
+    query = compile_query(identifier, "patient")
+    from dicomkit.core.dictionary import tag_for_keyword
+
+    rows = []
+    for attrs in archive.index.search(query):
+        row = []
+        for keyword in columns:
+            entry = attrs.get(f"{tag_for_keyword(keyword):08X}", {})
+            values = entry.get("Value") or []
+            row.append("\\".join(v.get("Alphabetic", "") if isinstance(v, dict) else str(v)
+                                 for v in values))
+        rows.append(row)
+    archive.close()
+    print(_table(columns, rows))
+    return 0
+
+
+def run_rm(args: argparse.Namespace) -> int:
+    archive = open_archive(args)
+    level, uid = (("STUDY", args.study) if args.study else ("SERIES", args.series)
+                  if args.series else ("IMAGE", args.instance))
+    removed = archive.delete(level, uid)
+    archive.close()
+    print(f"{removed} instance(s) removed")
+    return 0 if removed else 1
+
+
+def run_reindex(args: argparse.Namespace) -> int:
+    archive = open_archive(args)
+    files = archive.scan_files()
+    done, failed = archive.reindex(Progress(len(files), "reindex"))
+    archive.close()
+    print(f"{done} indexed, {len(failed)} failed")
+    for path, reason in failed[:50]:
+        print(f"  failed: {path}: {reason}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    archive = open_archive(args)
+    stats = archive.index.stats()
+    archive.close()
+    for name, value in stats.items():
+        print(f"{name:10} {value}")
+    return 0

@@ -1,0 +1,191 @@
+"""PS3.4 Annex C: the Query/Retrieve Service Class SCP (Patient Root and Study Root models,
+C-FIND, C-MOVE, C-GET), and the Storage SCP of Annex B, both on the archive."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from dicomkit.archive.matching import QueryError, compile_query
+from dicomkit.archive.store import Archive
+from dicomkit.core.dataset import Dataset
+from dicomkit.core.uid import storage_sop_classes
+from dicomkit.encoding.json import from_json
+from dicomkit.errors import DicomError
+from dicomkit.net.association import AcceptedContext, Association, DataSink
+from dicomkit.net.dimse import Message, Status
+from dicomkit.net.server import ServiceFailure, ServiceHandler
+from dicomkit.net.storage import HEAD_BYTES, meta_for
+from dicomkit.net.uids import MODELS, UNCOMPRESSED_TS, VERIFICATION
+from dicomkit.services.storage import all_transfer_syntaxes
+
+log = logging.getLogger("dicomkit.services.qr")
+MODEL_OF = {uid: model for model, ops in MODELS.items() for uid in ops.values()}
+
+
+class ArchiveSink:
+    """Streams one C-STORE data set to a temporary file in the archive (PS3.10 layout)."""
+
+    def __init__(self, archive: Archive, meta: bytes, transfer_syntax: str) -> None:
+        self.archive = archive
+        self.transfer_syntax = transfer_syntax
+        fd, self.tmp = archive.incoming_tmp()
+        self.handle = os.fdopen(fd, "wb", buffering=1 << 20)
+        self.head = bytearray()
+        self.error: BaseException | None = None
+        self.write_bytes(meta)
+        self.head.clear()
+
+    def write_bytes(self, data: bytes | memoryview) -> None:
+        try:
+            self.handle.write(data)
+        except OSError as exc:
+            self.error = exc
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self.error is None:
+            self.write_bytes(data)
+            if len(self.head) < HEAD_BYTES:
+                self.head += data[: HEAD_BYTES - len(self.head)]
+
+    def close(self) -> Any:
+        try:
+            if self.error is not None:
+                raise self.error
+            self.handle.flush()
+            if self.archive.fsync:
+                os.fsync(self.handle.fileno())
+            self.handle.close()
+        except OSError as exc:
+            self.abort()
+            return exc
+        return self
+
+    def abort(self) -> None:
+        try:
+            self.handle.close()
+        except OSError:
+            pass
+        try:
+            os.unlink(self.tmp)
+        except OSError:
+            pass
+
+
+class ArchiveHandler(ServiceHandler):
+    """Verification, Storage and Query/Retrieve on an :class:`Archive`."""
+
+    def __init__(self, archive: Archive, *, peers: dict[str, tuple[str, int]] | None = None,
+                 transfer_syntaxes: Sequence[str] | None = None) -> None:
+        self.archive = archive
+        self.peers = {k.strip(): v for k, v in (peers or {}).items()}
+        self.syntaxes = list(transfer_syntaxes or all_transfer_syntaxes())
+        self._storage = set(storage_sop_classes())
+
+    def abstract_syntaxes(self) -> dict[str, Sequence[str]]:
+        table: dict[str, Sequence[str]] = {uid: self.syntaxes for uid in self._storage}
+        table[VERIFICATION] = UNCOMPRESSED_TS
+        for uid in MODEL_OF:
+            table[uid] = UNCOMPRESSED_TS
+        return table
+
+    def accepts_scp_role(self, abstract_syntax: str) -> bool:
+        return abstract_syntax in self._storage
+
+    # -- storage ---------------------------------------------------------------------------------
+    def store_sink(self, association: Association, message: Message,
+                   context: AcceptedContext) -> DataSink | None:
+        command = message.command
+        try:
+            meta = meta_for(str(command.get("AffectedSOPClassUID")),
+                            str(command.get("AffectedSOPInstanceUID")), context.transfer_syntax,
+                            association.calling_ae)
+            return ArchiveSink(self.archive, meta, context.transfer_syntax)
+        except (OSError, DicomError) as exc:
+            message.extra["refused"] = str(exc)
+            from dicomkit.services.storage import _Discard
+
+            return _Discard()
+
+    async def store(self, association: Association, message: Message) -> int:
+        if "refused" in message.extra:
+            log.error("[%s] C-STORE refused: %s", association.describe(),
+                      message.extra["refused"])
+            return Status.OUT_OF_RESOURCES
+        sink = message.data_result
+        if isinstance(sink, BaseException) or not isinstance(sink, ArchiveSink):
+            log.error("[%s] C-STORE failed: %s", association.describe(), sink)
+            return Status.OUT_OF_RESOURCES
+        try:
+            done = await asyncio.to_thread(self.archive.commit_file, sink.tmp, bytes(sink.head),
+                                           sink.transfer_syntax)
+        except OSError as exc:
+            log.error("[%s] C-STORE not stored: %s", association.describe(), exc)
+            return Status.OUT_OF_RESOURCES
+        except DicomError as exc:
+            log.error("[%s] C-STORE refused: %s", association.describe(), exc)
+            return Status.CANNOT_UNDERSTAND
+        except Exception:  # noqa: BLE001 - the index failing is a processing failure
+            log.exception("[%s] C-STORE index failure", association.describe())
+            return Status.OUT_OF_RESOURCES
+        log.info("[%s] stored %s (%s)", association.describe(), done.sop_uid, done.result.status)
+        return Status.SUCCESS
+
+    # -- query -----------------------------------------------------------------------------------
+    def _compile(self, message: Message, identifier: Dataset) -> Any:
+        sop_class = str(message.command.get("AffectedSOPClassUID") or "")
+        model = MODEL_OF.get(sop_class, "study")
+        try:
+            return compile_query(identifier, model)
+        except QueryError as exc:
+            raise ServiceFailure(Status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)) from exc
+
+    async def find(self, association: Association, message: Message,
+                   identifier: Dataset) -> AsyncIterator[tuple[int, Dataset | None]]:
+        query = self._compile(message, identifier)
+        rows = await asyncio.to_thread(lambda: list(self.archive.index.search(query)))
+        for attrs in rows:
+            yield Status.PENDING, response_identifier(identifier, query.return_tags, attrs,
+                                                      query.level)
+
+    async def retrieve(self, association: Association, message: Message,
+                       identifier: Dataset) -> AsyncIterator[Any]:
+        query = self._compile(message, identifier)
+        if query.post:
+            rows = await asyncio.to_thread(lambda: list(self.archive.index.search(
+                _as_image_level(query))))
+            paths = [row["_path"] for row in rows]
+        else:
+            found = await asyncio.to_thread(self.archive.index.paths, query.level, query.where)
+            paths = [p for p, _c, _t in found]
+        for relative in paths:
+            yield self.archive.absolute(relative)
+
+    def move_destination(self, ae_title: str) -> tuple[str, int] | None:
+        return self.peers.get(ae_title.strip())
+
+
+def _as_image_level(query: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(query, level="IMAGE")
+
+
+def response_identifier(identifier: Dataset, tags: list[int], attrs: dict[str, Any],
+                        level: str) -> Dataset:
+    """PS3.4 C.4.1.1.3.2: the requested keys with their values, plus the level."""
+    wanted = {f"{tag:08X}": attrs[f"{tag:08X}"] for tag in tags if f"{tag:08X}" in attrs}
+    response = from_json(wanted) if wanted else Dataset()
+    for tag in tags:
+        if tag not in response:
+            element = identifier[tag]
+            response.set(tag, None if element.VR != "SQ" else [], element.VR)
+    response.QueryRetrieveLevel = level
+    if "SpecificCharacterSet" in identifier or "00080005" in attrs:
+        charset = attrs.get("00080005", {}).get("Value")
+        if charset:
+            response.SpecificCharacterSet = charset if len(charset) > 1 else charset[0]
+    return response
