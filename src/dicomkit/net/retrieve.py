@@ -88,7 +88,7 @@ async def run_retrieve(server: Server, association: Association, message: Messag
         store_client = Client(association, handle_requests=False)
     originator = (association.calling_ae, message.message_id or 0) if is_move else None
     try:
-        for source, (sop_class, sop_instance, _ts) in zip(sources, headers, strict=True):
+        for source, (_sop_class, sop_instance, _ts) in zip(sources, headers, strict=True):
             if cancel.is_set():
                 break
             try:
