@@ -172,7 +172,9 @@ _SWAPPED = frozenset({"AT", "OW", "US", "SS", "OF", "OL", "UL", "SL", "FL", "OD"
 
 def _values_equal(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
-        return True
+        return True  # NaN values read from the same bytes are the same value
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_values_equal(x, y) for x, y in zip(a, b, strict=True))
     return bool(a == b)
 
 
