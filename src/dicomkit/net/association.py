@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from dicomkit.errors import InvalidDicomError
 from dicomkit.net import pdu as P
 from dicomkit.net.dimse import Message, decode_command, encode_command
 from dicomkit.net.fsm import Role, StateMachine
@@ -19,6 +20,7 @@ log = logging.getLogger("dicomkit.net")
 
 DEFAULT_MAX_PDU = 262_144  # what we accept; DCMTK uses 16 KiB, larger PDUs cost less CPU
 HARD_MAX_PDU = 64 * 1024 * 1024  # never read a PDU longer than this, whatever we offered
+MAX_MESSAGE_IN_MEMORY = 256 * 1024 * 1024  # a data set not streamed to a sink is capped here
 ABORT_SOURCE_USER = 0
 ABORT_SOURCE_PROVIDER = 2
 
@@ -94,6 +96,8 @@ class _Pending:
     command_parts: list[bytes] = field(default_factory=list)
     command: Message | None = None
     data_parts: list[bytes] = field(default_factory=list)
+    data_size: int = 0
+    command_size: int = 0
     sink: DataSink | None = None
 
 
@@ -236,7 +240,14 @@ class Association:
                         self.fsm.step("Evt17")  # AA-4: A-P-ABORT indication
                         self._fail(AssociationAborted("peer closed the connection", self))
                     break
-                await self._on_pdu(pdu)
+                try:
+                    await self._on_pdu(pdu)
+                except P.PDUError as exc:
+                    await self._provider_abort(str(exc), reason=exc.abort_reason)
+                    break
+                except InvalidDicomError as exc:  # a malformed command set
+                    await self._provider_abort(str(exc), reason=6)
+                    break
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure ends the association cleanly
@@ -310,6 +321,9 @@ class Association:
                 if pending.command is not None:
                     raise P.PDUError("command fragment after the command ended", abort_reason=6)
                 pending.command_parts.append(bytes(pdv.data))
+                pending.command_size += len(pdv.data)
+                if pending.command_size > 1 << 20:
+                    raise P.PDUError("command set larger than 1 MiB", abort_reason=6)
                 if pdv.is_last:
                     message = Message(pdv.context_id, decode_command(
                         b"".join(pending.command_parts)))
@@ -326,6 +340,10 @@ class Association:
                 pending.sink.write(pdv.data)
             else:
                 pending.data_parts.append(bytes(pdv.data))
+                pending.data_size += len(pdv.data)
+                if pending.data_size > MAX_MESSAGE_IN_MEMORY:
+                    raise P.PDUError(f"data set larger than {MAX_MESSAGE_IN_MEMORY} bytes for a "
+                                     "message that is kept in memory", abort_reason=6)
             if pdv.is_last:
                 message = pending.command
                 self._pending = None
