@@ -275,15 +275,18 @@ def _encode_pdata_tf(pdu: PDataTF) -> bytes:
     return b"".join(parts)
 
 
-def encode_pdata(context_id: int, is_command: bool, is_last: bool, data: bytes | memoryview) -> bytes:
+def encode_pdata(
+    context_id: int, is_command: bool, is_last: bool, data: bytes | memoryview
+) -> bytes:
     """A P-DATA-TF carrying one PDV (PS3.8 Tables 9-22, 9-23; Annex E.2 control header:
     bit 0 set for a command fragment, bit 1 set for the last fragment)."""
-    if not (0 < context_id < 256 and context_id & 1):
-        check_context_id(context_id)
+    check_context_id(context_id)
     size = len(data)
     if size > 0xFFFFFFFF - 6:
         invalid(f"PDV of {size} bytes does not fit a 4-byte PDU-length")
-    return _PDATA_ONE.pack(P_DATA_TF, size + 6, size + 2, context_id, is_command | is_last << 1) + data
+    return (
+        _PDATA_ONE.pack(P_DATA_TF, size + 6, size + 2, context_id, is_command | is_last << 1) + data
+    )
 
 
 def encode(pdu: PDU) -> bytes:
@@ -321,7 +324,10 @@ def parse_header(header: bytes | bytearray | memoryview) -> tuple[int, int]:
     pdu_type, length = _HEADER.unpack_from(header)
     if pdu_type not in _NAMES:
         raise PDUError(
-            f"unrecognized PDU-type {pdu_type:02X}H", abort_reason=UNRECOGNIZED_PDU, offset=0, pdu_type=pdu_type
+            f"unrecognized PDU-type {pdu_type:02X}H",
+            abort_reason=UNRECOGNIZED_PDU,
+            offset=0,
+            pdu_type=pdu_type,
         )
     return pdu_type, length
 
@@ -337,7 +343,11 @@ def _decode_associate(buf: memoryview, pdu_type: int) -> AAssociateRQ | AAssocia
     where = Where(_NAMES[pdu_type], pdu_type)
     end = len(buf)
     if end < _ASSOCIATE_FIXED.size:
-        where.fail(f"body of {end} bytes is shorter than the {_ASSOCIATE_FIXED.size} fixed bytes", 0, INVALID_PARAMETER)
+        where.fail(
+            f"body of {end} bytes is shorter than the {_ASSOCIATE_FIXED.size} fixed bytes",
+            0,
+            INVALID_PARAMETER,
+        )
     is_rq = pdu_type == A_ASSOCIATE_RQ
     context_type = CONTEXT_RQ if is_rq else CONTEXT_AC
     application_context: str | None = None
@@ -349,14 +359,31 @@ def _decode_associate(buf: memoryview, pdu_type: int) -> AAssociateRQ | AAssocia
         if item_type == context_type:
             # Checked before decoding the item, so a flood of contexts costs nothing to refuse.
             if len(ids) == MAX_CONTEXTS:
-                where.fail(f"more than {MAX_CONTEXTS} presentation contexts", start - 4, INVALID_PARAMETER, item_type)
+                where.fail(
+                    f"more than {MAX_CONTEXTS} presentation contexts",
+                    start - 4,
+                    INVALID_PARAMETER,
+                    item_type,
+                )
             if stop == start:
-                where.fail("too short for its fixed fields", start - 4, INVALID_PARAMETER, item_type)
+                where.fail(
+                    "too short for its fixed fields", start - 4, INVALID_PARAMETER, item_type
+                )
             context_id = buf[start]
             if not context_id & 1:
-                where.fail(f"presentation context ID {context_id} is not odd", start, INVALID_PARAMETER, item_type)
+                where.fail(
+                    f"presentation context ID {context_id} is not odd",
+                    start,
+                    INVALID_PARAMETER,
+                    item_type,
+                )
             if context_id in ids:
-                where.fail(f"presentation context ID {context_id} is repeated", start, INVALID_PARAMETER, item_type)
+                where.fail(
+                    f"presentation context ID {context_id} is repeated",
+                    start,
+                    INVALID_PARAMETER,
+                    item_type,
+                )
             ids.add(context_id)
             if is_rq:
                 rq_contexts.append(decode_context_rq(buf, start, stop, where))
@@ -364,11 +391,15 @@ def _decode_associate(buf: memoryview, pdu_type: int) -> AAssociateRQ | AAssocia
                 ac_contexts.append(decode_context_ac(buf, start, stop, where))
         elif item_type == APPLICATION_CONTEXT:
             if application_context is not None:
-                where.fail("a second application context item", start - 4, UNEXPECTED_PARAMETER, item_type)
+                where.fail(
+                    "a second application context item", start - 4, UNEXPECTED_PARAMETER, item_type
+                )
             application_context = text(buf, start, stop)
         elif item_type == USER_INFORMATION:
             if user_info is not None:
-                where.fail("a second user information item", start - 4, UNEXPECTED_PARAMETER, item_type)
+                where.fail(
+                    "a second user information item", start - 4, UNEXPECTED_PARAMETER, item_type
+                )
             user_info = decode_user_information(buf, start, stop, where)
         elif item_type in KNOWN_ITEM_TYPES:
             where.fail("not expected in this PDU", start - 4, UNEXPECTED_PARAMETER, item_type)
@@ -389,8 +420,9 @@ def _decode_associate(buf: memoryview, pdu_type: int) -> AAssociateRQ | AAssocia
 def _fixed4(buf: memoryview, pdu_type: int) -> memoryview:
     """The 4-byte body of A-ASSOCIATE-RJ, A-RELEASE-RQ/RP and A-ABORT (PDU-length 00000004H)."""
     if len(buf) != 4:
+        at_pdu_length = 2 - HEADER_LEN  # Where.fail takes body positions
         Where(_NAMES[pdu_type], pdu_type).fail(
-            f"PDU-length is {len(buf)}, not the fixed 4", -HEADER_LEN + 2, INVALID_PARAMETER
+            f"PDU-length is {len(buf)}, not the fixed 4", at_pdu_length, INVALID_PARAMETER
         )
     return buf
 
@@ -417,12 +449,16 @@ def _decode_abort(buf: memoryview) -> AAbort:
 
 def _decode_pdata_tf(buf: memoryview) -> PDataTF:
     """PS3.8 §9.3.5: one or more PDV items; each PDV's data is a slice of ``buf``, not a copy."""
+    if not buf:
+        Where("P-DATA-TF", P_DATA_TF).fail("no PDV items", 0, INVALID_PARAMETER)
     pdvs: list[PDV] = []
     unpack = _PDV_HEADER.unpack_from
     pos, end = 0, len(buf)
     while pos < end:
         if end - pos < 6:
-            Where("P-DATA-TF", P_DATA_TF).fail(f"{end - pos} byte(s) left, too few for a PDV", pos, INVALID_PARAMETER)
+            Where("P-DATA-TF", P_DATA_TF).fail(
+                f"{end - pos} byte(s) left, too few for a PDV", pos, INVALID_PARAMETER
+            )
         length, context_id, control = unpack(buf, pos)
         stop = pos + 4 + length
         if length < 2 or stop > end:
@@ -432,8 +468,6 @@ def _decode_pdata_tf(buf: memoryview) -> PDataTF:
         # Annex E.2: bit 0 command/data, bit 1 last fragment; bits 2-7 are never checked.
         pdvs.append(PDV(context_id, bool(control & 1), bool(control & 2), buf[pos + 6 : stop]))
         pos = stop
-    if not pdvs:
-        Where("P-DATA-TF", P_DATA_TF).fail("no PDV items", 0, INVALID_PARAMETER)
     return PDataTF(pdvs)
 
 
@@ -453,7 +487,10 @@ def decode(pdu_type: int, body: bytes | bytearray | memoryview) -> PDU:
     decoder = _DECODERS.get(pdu_type)
     if decoder is None:
         raise PDUError(
-            f"unrecognized PDU-type {pdu_type:02X}H", abort_reason=UNRECOGNIZED_PDU, offset=0, pdu_type=pdu_type
+            f"unrecognized PDU-type {pdu_type:02X}H",
+            abort_reason=UNRECOGNIZED_PDU,
+            offset=0,
+            pdu_type=pdu_type,
         )
     return decoder(memoryview(body))
 

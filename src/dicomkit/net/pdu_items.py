@@ -229,7 +229,10 @@ def encode_context_rq(context: PresentationContextRQ) -> bytes:
         [
             bytes((check_context_id(context.id), 0, 0, 0)),
             item(ABSTRACT_SYNTAX, uid_bytes(context.abstract_syntax, "abstract syntax")),
-            *(item(TRANSFER_SYNTAX, uid_bytes(ts, "transfer syntax")) for ts in context.transfer_syntaxes),
+            *(
+                item(TRANSFER_SYNTAX, uid_bytes(ts, "transfer syntax"))
+                for ts in context.transfer_syntaxes
+            ),
         ]
     )
     return item(CONTEXT_RQ, value)
@@ -254,14 +257,18 @@ def _encode_user_identity(identity: UserIdentityRQ | UserIdentityAC) -> tuple[in
     if identity.secondary and identity.type != 2:
         invalid(f"user identity type {identity.type} has no secondary field (type 2 only)")
     fixed = bytes((identity.type, 1 if identity.positive_response_requested else 0))
-    return USER_IDENTITY_RQ, fixed + _with_length(identity.primary) + _with_length(identity.secondary)
+    return USER_IDENTITY_RQ, fixed + _with_length(identity.primary) + _with_length(
+        identity.secondary
+    )
 
 
 def encode_user_information(info: UserInformation) -> bytes:
     """Item 50H. Sub-items are sent in increasing item-type order (PS3.8 §9.3.1)."""
     subitems: list[tuple[int, bytes]] = []
     if info.max_length is not None:
-        subitems.append((MAX_LENGTH, _U32.pack(check_range(info.max_length, 0, 0xFFFFFFFF, "maximum length"))))
+        subitems.append(
+            (MAX_LENGTH, _U32.pack(check_range(info.max_length, 0, 0xFFFFFFFF, "maximum length")))
+        )
     subitems.append(
         (IMPLEMENTATION_UID, uid_bytes(info.implementation_class_uid, "implementation class UID"))
     )
@@ -286,7 +293,9 @@ def encode_user_information(info: UserInformation) -> bytes:
         )
         value = b"".join(
             [
-                _with_length(uid_bytes(common.sop_class_uid, "common extended negotiation SOP class")),
+                _with_length(
+                    uid_bytes(common.sop_class_uid, "common extended negotiation SOP class")
+                ),
                 _with_length(uid_bytes(common.service_class_uid, "service class")),
                 _with_length(related),
             ]
@@ -324,12 +333,16 @@ class Where:
         )
 
 
-def iter_items(buf: memoryview, start: int, end: int, where: Where) -> Iterator[tuple[int, int, int]]:
+def iter_items(
+    buf: memoryview, start: int, end: int, where: Where
+) -> Iterator[tuple[int, int, int]]:
     """Yield (item-type, value start, value end) for each item in buf[start:end]."""
     pos = start
     while pos < end:
         if end - pos < 4:
-            where.fail(f"{end - pos} byte(s) left, too few for an item header", pos, INVALID_PARAMETER)
+            where.fail(
+                f"{end - pos} byte(s) left, too few for an item header", pos, INVALID_PARAMETER
+            )
         item_type, length = _ITEM_HEADER.unpack_from(buf, pos)
         value = pos + 4
         if length > end - value:
@@ -355,7 +368,12 @@ def _length_prefixed(buf: memoryview, pos: int, end: int, where: Where, item_typ
         where.fail("too short for a 2-byte field length", pos, INVALID_PARAMETER, item_type)
     (length,) = _U16.unpack_from(buf, pos)
     if length > end - pos - 2:
-        where.fail(f"field length {length} runs past the end of the sub-item", pos, INVALID_PARAMETER, item_type)
+        where.fail(
+            f"field length {length} runs past the end of the sub-item",
+            pos,
+            INVALID_PARAMETER,
+            item_type,
+        )
     return pos + 2 + length
 
 
@@ -372,7 +390,9 @@ def decode_context_rq(buf: memoryview, start: int, end: int, where: Where) -> Pr
     for item_type, vstart, vend in iter_items(buf, start + 4, end, where):
         if item_type == ABSTRACT_SYNTAX:
             if abstract is not None:
-                where.fail("a second abstract syntax sub-item", vstart - 4, UNEXPECTED_PARAMETER, item_type)
+                where.fail(
+                    "a second abstract syntax sub-item", vstart - 4, UNEXPECTED_PARAMETER, item_type
+                )
             abstract = text(buf, vstart, vend)
         elif item_type == TRANSFER_SYNTAX:
             syntaxes.append(text(buf, vstart, vend))
@@ -406,16 +426,25 @@ def decode_context_ac(buf: memoryview, start: int, end: int, where: Where) -> Pr
     for item_type, vstart, vend in iter_items(buf, start + 4, end, where):
         if item_type == TRANSFER_SYNTAX:
             if found is not None:
-                where.fail("a second transfer syntax sub-item", vstart - 4, UNEXPECTED_PARAMETER, item_type)
+                where.fail(
+                    "a second transfer syntax sub-item", vstart - 4, UNEXPECTED_PARAMETER, item_type
+                )
             found = text(buf, vstart, vend)
         elif item_type in KNOWN_ITEM_TYPES:
             _unexpected(where, item_type, vstart, "a presentation context")
     if found is None:
-        where.fail("accepted context has no transfer syntax sub-item", start - 4, INVALID_PARAMETER, CONTEXT_AC)
+        where.fail(
+            "accepted context has no transfer syntax sub-item",
+            start - 4,
+            INVALID_PARAMETER,
+            CONTEXT_AC,
+        )
     return PresentationContextAC(buf[start], result, found)
 
 
-def _decode_common_extended(buf: memoryview, start: int, end: int, where: Where) -> CommonExtendedNegotiation:
+def _decode_common_extended(
+    buf: memoryview, start: int, end: int, where: Where
+) -> CommonExtendedNegotiation:
     t = COMMON_EXTENDED_NEGOTIATION
     sop_end = _length_prefixed(buf, start, end, where, t)
     service_end = _length_prefixed(buf, sop_end, end, where, t)
@@ -439,7 +468,12 @@ def _decode_user_identity_rq(buf: memoryview, start: int, end: int, where: Where
     primary_end = _length_prefixed(buf, start + 2, end, where, t)
     secondary_end = _length_prefixed(buf, primary_end, end, where, t)
     if secondary_end != end:
-        where.fail(f"{end - secondary_end} byte(s) after the secondary field", secondary_end, INVALID_PARAMETER, t)
+        where.fail(
+            f"{end - secondary_end} byte(s) after the secondary field",
+            secondary_end,
+            INVALID_PARAMETER,
+            t,
+        )
     return UserIdentityRQ(
         buf[start],
         bytes(buf[start + 4 : primary_end]),
@@ -461,7 +495,8 @@ _SINGLE = {
 def decode_user_information(buf: memoryview, start: int, end: int, where: Where) -> UserInformation:
     """Item 50H value: the user information sub-items (PS3.8 Annex D, PS3.7 Annex D.3.3).
 
-    Sub-items of unrecognized types are kept in ``unknown`` (PS3.8 D.2 note 2: ignore them).
+    Sub-items of unrecognized types are kept in ``unknown``: PS3.8 D.2 note 2 has acceptors
+    ignore them rather than reject the association.
     """
     info = UserInformation()
     seen: set[str] = set()
@@ -486,11 +521,22 @@ def decode_user_information(buf: memoryview, start: int, end: int, where: Where)
         elif t == ROLE_SELECTION:
             uid_end = _length_prefixed(buf, vstart, vend, where, t)
             if vend - uid_end != 2:
-                where.fail("needs exactly the SCU-role and SCP-role bytes after the UID", uid_end, INVALID_PARAMETER, t)
-            info.roles.append(RoleSelection(text(buf, vstart + 2, uid_end), bool(buf[uid_end]), bool(buf[uid_end + 1])))
+                where.fail(
+                    "needs exactly the SCU-role and SCP-role bytes after the UID",
+                    uid_end,
+                    INVALID_PARAMETER,
+                    t,
+                )
+            info.roles.append(
+                RoleSelection(
+                    text(buf, vstart + 2, uid_end), bool(buf[uid_end]), bool(buf[uid_end + 1])
+                )
+            )
         elif t == EXTENDED_NEGOTIATION:
             uid_end = _length_prefixed(buf, vstart, vend, where, t)
-            info.extended.append(ExtendedNegotiation(text(buf, vstart + 2, uid_end), bytes(buf[uid_end:vend])))
+            info.extended.append(
+                ExtendedNegotiation(text(buf, vstart + 2, uid_end), bytes(buf[uid_end:vend]))
+            )
         elif t == COMMON_EXTENDED_NEGOTIATION:
             info.common_extended.append(_decode_common_extended(buf, vstart, vend, where))
         elif t == USER_IDENTITY_RQ:
@@ -498,8 +544,15 @@ def decode_user_information(buf: memoryview, start: int, end: int, where: Where)
         elif t == USER_IDENTITY_AC:
             response_end = _length_prefixed(buf, vstart, vend, where, t)
             if response_end != vend:
-                where.fail(f"{vend - response_end} byte(s) after the server response", response_end, INVALID_PARAMETER, t)
+                where.fail(
+                    f"{vend - response_end} byte(s) after the server response",
+                    response_end,
+                    INVALID_PARAMETER,
+                    t,
+                )
             info.user_identity = UserIdentityAC(bytes(buf[vstart + 2 : vend]))
+        elif t in KNOWN_ITEM_TYPES:  # an item or sub-item that belongs elsewhere (10H … 50H)
+            _unexpected(where, t, vstart, "user information")
         else:
             info.unknown.append((t, bytes(buf[vstart:vend])))
     return info
