@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoint, fast
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # PS3.4 C.2.2.2.4: wild card matching is case sensitive; SQLite's LIKE is not by default
+    # (PostgreSQL's is), and both back ends must answer alike.
+    cursor.execute("PRAGMA case_sensitive_like=ON")
     cursor.close()
+
+
+_MIGRATION_LOCK = threading.Lock()
 
 
 @dataclass
@@ -68,7 +75,9 @@ class ArchiveIndex:
         config = Config()
         config.set_main_option("script_location",
                                str(Path(__file__).with_name("migrations")))
-        with self.engine.begin() as connection:
+        # alembic's ``context`` and ``op`` are module-level proxies: two migrations in one
+        # process at once (two Archive objects opened by two threads) would clobber them.
+        with _MIGRATION_LOCK, self.engine.begin() as connection:
             if not self.is_sqlite:
                 connection.execute(text("SELECT pg_advisory_xact_lock(7370001)"))
             config.attributes["connection"] = connection
@@ -130,8 +139,11 @@ class ArchiveIndex:
     def _refresh_study(self, connection: Any, study_pk: int, now: Any) -> None:
         """Modalities in Study and SOP Classes in Study (PS3.4 C.6.1.1.3.1), recomputed."""
         if not self.is_sqlite:
+            # FOR NO KEY UPDATE, not FOR UPDATE: the series rows this transaction inserted hold
+            # FOR KEY SHARE on the study row, which FOR UPDATE conflicts with, so two writers
+            # adding series to one study would deadlock; NO KEY UPDATE still serialises them.
             connection.execute(select(studies.c.pk).where(studies.c.pk == study_pk)
-                               .with_for_update())
+                               .with_for_update(key_share=True))
         modalities = sorted({m for (m,) in connection.execute(
             select(series.c.modality).where(series.c.study_pk == study_pk).distinct()) if m})
         classes = sorted({c for (c,) in connection.execute(
@@ -167,30 +179,31 @@ class ArchiveIndex:
         return cols + counts
 
     def _count_columns(self, level: str, wanted: set[int]) -> list[Any]:
+        """Number of Patient/Study/Series Related … (C.6.1.1.2-4): each at its entity's level
+        and below, since the Study Root STUDY level carries the patient's keys (C.6.2.1.2)."""
         out = []
-        p_st = select(func.count()).select_from(studies).where(
-            studies.c.patient_pk == patients.c.pk)
-        if 0x00201200 in wanted and level == "PATIENT":
-            out.append(p_st.scalar_subquery().label("n_00201200"))
-        if 0x00201202 in wanted and level == "PATIENT":
-            out.append(select(func.count()).select_from(series.join(
-                studies, series.c.study_pk == studies.c.pk)).where(
-                studies.c.patient_pk == patients.c.pk).scalar_subquery().label("n_00201202"))
-        if 0x00201204 in wanted and level == "PATIENT":
-            out.append(select(func.count()).select_from(instances.join(
-                series, instances.c.series_pk == series.c.pk).join(
-                studies, series.c.study_pk == studies.c.pk)).where(
-                studies.c.patient_pk == patients.c.pk).scalar_subquery().label("n_00201204"))
-        if 0x00201206 in wanted and level == "STUDY":
-            out.append(select(func.count()).select_from(series).where(
-                series.c.study_pk == studies.c.pk).scalar_subquery().label("n_00201206"))
-        if 0x00201208 in wanted and level == "STUDY":
-            out.append(select(func.count()).select_from(instances.join(
-                series, instances.c.series_pk == series.c.pk)).where(
-                series.c.study_pk == studies.c.pk).scalar_subquery().label("n_00201208"))
-        if 0x00201209 in wanted and level == "SERIES":
-            out.append(select(func.count()).select_from(instances).where(
-                instances.c.series_pk == series.c.pk).scalar_subquery().label("n_00201209"))
+        below_study = LEVEL_RANK[level] >= LEVEL_RANK["STUDY"]
+        below_series = LEVEL_RANK[level] >= LEVEL_RANK["SERIES"]
+        # Aliases, so a count never correlates with the same table of the outer query.
+        st, se, im = studies.alias("count_st"), series.alias("count_se"), \
+            instances.alias("count_im")
+        of_patient = st.c.patient_pk == patients.c.pk
+        st_se = st.join(se, se.c.study_pk == st.c.pk)
+        st_se_im = st_se.join(im, im.c.series_pk == se.c.pk)
+        counts = [
+            (0x00201200, True, select(func.count()).select_from(st).where(of_patient)),
+            (0x00201202, True, select(func.count()).select_from(st_se).where(of_patient)),
+            (0x00201204, True, select(func.count()).select_from(st_se_im).where(of_patient)),
+            (0x00201206, below_study, select(func.count()).select_from(se).where(
+                se.c.study_pk == studies.c.pk)),
+            (0x00201208, below_study, select(func.count()).select_from(
+                se.join(im, im.c.series_pk == se.c.pk)).where(se.c.study_pk == studies.c.pk)),
+            (0x00201209, below_series, select(func.count()).select_from(im).where(
+                im.c.series_pk == series.c.pk)),
+        ]
+        for tag, allowed, statement in counts:
+            if tag in wanted and allowed:
+                out.append(statement.scalar_subquery().label(f"n_{tag:08X}"))
         return out
 
     def search(self, query: CompiledQuery, *, limit: int | None = None,
@@ -284,11 +297,14 @@ class ArchiveIndex:
                     remaining = connection.execute(select(func.count()).select_from(instances)
                                                    .where(instances.c.series_pk == row.series_pk)
                                                    ).scalar()
+                    study_pk = connection.execute(select(series.c.study_pk).where(
+                        series.c.pk == row.series_pk)).scalar()
                     if not remaining:
-                        study_pk = connection.execute(select(series.c.study_pk).where(
-                            series.c.pk == row.series_pk)).scalar()
                         connection.execute(series.delete().where(series.c.pk == row.series_pk))
                         self._prune(connection, study_pk)
+                    elif study_pk is not None:
+                        # SOP Classes in Study (C.6.1.1.3.1) may have lost its last instance.
+                        self._refresh_study(connection, study_pk, _dt.datetime.now(_dt.UTC))
         return paths
 
     def _delete_study(self, connection: Any, study_pk: int) -> None:

@@ -16,8 +16,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_
 
+from dicomkit.archive.records import ie_levels
 from dicomkit.archive.schema import instances, patients, series, studies
 from dicomkit.core.dataset import Dataset
+from dicomkit.core.dictionary import keyword_for_tag
 from dicomkit.core.element import DataElement
 from dicomkit.core.tag import tag_str
 
@@ -60,7 +62,10 @@ COMPUTED = {
     0x00201206, 0x00201208,  # Number of Study Related Series/Instances
     0x00201209,  # Number of Series Related Instances
 }
-NOT_MATCHABLE = {0x00080005, 0x00080052, 0x00080054, 0x00080056, 0x00400275} | COMPUTED
+# Specific Character Set and Timezone Offset From UTC qualify the other keys, they are never
+# matched (C.2.2.2, C.2.2.2.5); the others are level, location and request attributes.
+NOT_MATCHABLE = {0x00080005, 0x00080201, 0x00080052, 0x00080054, 0x00080056,
+                 0x00400275} | COMPUTED
 
 
 class QueryError(ValueError):
@@ -104,6 +109,15 @@ def is_universal(values: list[str]) -> bool:
     return not values or all(v == "" for v in values) or values == ["*"]
 
 
+EMPTY_VALUE = '""'
+
+
+def is_empty_value(values: list[str]) -> bool:
+    """Empty Value Matching (PS3.4 C.2.2.2, the special QUOTATION MARK character): a key of two
+    QUOTATION MARKs selects the entities whose attribute is zero length or absent."""
+    return values == [EMPTY_VALUE]
+
+
 def _like(pattern: str) -> str:
     escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped.replace("*", "%").replace("?", "_")
@@ -130,6 +144,10 @@ def sql_condition(column: Any, kind: str, values: list[str],
     """One key -> a SQL condition (None when it matches everything)."""
     if is_universal(values):
         return None
+    if is_empty_value(values):
+        if kind == "INT":
+            return column.is_(None)
+        return or_(column == "", column.is_(None))
     if kind == "UI":
         uids = [v for v in values if v]
         return column.in_(uids) if len(uids) > 1 else column == uids[0]
@@ -145,13 +163,17 @@ def sql_condition(column: Any, kind: str, values: list[str],
         span = _range(value)
         if span is not None:
             low, high = span
-            parts = []
+            # C.2.2.1.2: an unknown (zero length) value fails to match any matching key, so
+            # an open range "-B" must not select the entities without a date or time.
+            parts = [column != ""]
             if low:
                 parts.append(column >= low)
             if high:
-                # TM ranges include the whole of the upper bound's last unit (C.2.2.2.5).
-                parts.append(column <= (high + "\uffff" if kind == "TM" else high))
-            return and_(*parts) if parts else None
+                # TM ranges include the whole of the upper bound's last unit (C.2.2.2.5),
+                # compared on a prefix so no collation-dependent sentinel is needed.
+                parts.append((func.substr(column, 1, len(high)) if kind == "TM" else column)
+                             <= high)
+            return and_(*parts) if low or high else None
         if kind == "TM":
             return column.like(value + "%")
         return column == value
@@ -196,7 +218,13 @@ def python_predicate(tag: int, vr: str, values: list[str], element: DataElement,
         return seq_match
     if is_universal(values):
         return None
+    if is_empty_value(values):
+        def empty(attrs: dict[str, Any]) -> bool:
+            return all(v in ("", None) for v in (attrs.get(key) or {}).get("Value") or [])
+        return empty
     ignore_case = vr == "PN" and (options.case_insensitive_pn or options.fuzzy)
+    if vr == "PN" and options.fuzzy:  # as in sql_condition: a name matches by its beginning
+        values = [v if "*" in v or "?" in v or not v else v + "*" for v in values]
 
     def stored(attrs: dict[str, Any]) -> list[str]:
         entry = attrs.get(key)
@@ -214,8 +242,12 @@ def python_predicate(tag: int, vr: str, values: list[str], element: DataElement,
             span = _range(wanted)
             if span is not None:
                 low, high = span
-                return (not low or candidate >= low) and (not high or candidate[:len(high)]
-                                                          <= high)
+                if vr == "TM":
+                    candidate, low, high = (_normalise_time(candidate), _normalise_time(low),
+                                            _normalise_time(high))
+                # C.2.2.1.2: a zero length value fails to match.
+                return bool(candidate) and (not low or candidate >= low) and (
+                    not high or candidate[:len(high)] <= high)
         if "*" in wanted or "?" in wanted:
             return bool(_wildcard_regex(wanted, ignore_case).match(candidate))
         if ignore_case:
@@ -227,6 +259,20 @@ def python_predicate(tag: int, vr: str, values: list[str], element: DataElement,
         return any(one(c, w) for c in have for w in values if w != "") if have else False
 
     return match
+
+
+def _information_entity(tag: int) -> str | None:
+    """The Query/Retrieve level of a key without a column, when the IE dictionary knows it."""
+    level = ie_levels().get(keyword_for_tag(tag))
+    return "IMAGE" if level == "INSTANCE" else level
+
+
+def _is_matching_key(element: DataElement, values: list[str]) -> bool:
+    """A key that selects (not a universal one): C.2.2.2.3, C.2.2.2.6 (an empty item)."""
+    if element.VR == "SQ":
+        items = element.value or []
+        return bool(items) and len(items[0]) > 0
+    return not is_universal(values)
 
 
 def compile_query(identifier: Dataset, model: str = "study",
@@ -258,6 +304,10 @@ def compile_query(identifier: Dataset, model: str = "study",
             if condition is not None:
                 query.where.append(condition)
         else:
+            entity = _information_entity(tag)
+            if (entity is not None and LEVEL_RANK[entity] > LEVEL_RANK[level_value]
+                    and _is_matching_key(element, values)):
+                raise QueryError(f"key {tag_str(tag)} is below the {level_value} level")
             predicate = python_predicate(tag, element.VR, values, element, options)
             if predicate is not None:
                 query.post.append(predicate)

@@ -25,6 +25,22 @@ log = logging.getLogger("dicomkit.archive")
 DUPLICATE_POLICIES = ("replace", "ignore", "keep")
 
 
+class InstanceMismatch(InvalidDicomError):
+    """The data set's SOP Class or Instance UID is not the one its C-STORE request announced
+    (PS3.4 B.2.3: status A900, Data Set does not match SOP Class)."""
+
+
+def _check_announced(expected: tuple[str, str], sop_class: Any, sop_instance: Any) -> None:
+    def text(value: Any) -> str:
+        return str(value or "").strip("\0 ")
+
+    found = (text(sop_class), text(sop_instance))
+    announced = (text(expected[0]), text(expected[1]))
+    if found != announced:
+        raise InstanceMismatch(f"the data set is {found[0]} {found[1]!r} but the C-STORE "
+                               f"request announced {announced[0]} {announced[1]!r}")
+
+
 @dataclass
 class Ingested:
     sop_uid: str
@@ -61,25 +77,39 @@ class Archive:
 
     # -- ingest ----------------------------------------------------------------------------------
     def commit_file(self, tmp_path: str, head: bytes | None = None,
-                    transfer_syntax: str | None = None) -> Ingested:
-        """Move a complete, fsynced temporary file into place and index it."""
+                    transfer_syntax: str | None = None,
+                    expected: tuple[str, str] | None = None) -> Ingested:
+        """Move a complete, fsynced temporary file into place and index it. ``expected``:
+        the SOP Class and Instance UIDs the C-STORE request announced."""
         try:
             header = None
             uids = None
+            sop_class: Any = None
             if head is not None and transfer_syntax:
-                peek = peek_attributes(head, transfer_syntax, (0x00080018, 0x0020000D,
-                                                               0x0020000E))
+                peek = peek_attributes(head, transfer_syntax, (0x00080016, 0x00080018,
+                                                               0x0020000D, 0x0020000E))
                 uids = (peek.get("StudyInstanceUID"), peek.get("SeriesInstanceUID"),
                         peek.get("SOPInstanceUID"))
-            if uids is None or not all(uids):
+                sop_class = peek.get("SOPClassUID")
+            if uids is None or not all(uids) or sop_class is None:
                 header = read(tmp_path, stop_before_pixels=True)
                 uids = (header.get("StudyInstanceUID"), header.get("SeriesInstanceUID"),
                         header.get("SOPInstanceUID"))
+                sop_class = header.get("SOPClassUID")
+            if expected is not None:
+                _check_announced(expected, sop_class, uids[2])
             final = self.final_path(*uids)
             os.makedirs(os.path.dirname(final), exist_ok=True)
-            if self.duplicates == "ignore" and os.path.exists(final):
-                os.unlink(tmp_path)
-                return Ingested(str(uids[2]), final, AddResult("ignored"))
+            if self.duplicates in ("ignore", "keep") and os.path.exists(final):
+                # The file in place wins. It may lack its index row (a crash between rename
+                # and commit): indexing it is a no-op under these policies when the row exists.
+                try:
+                    done = self.index_file(final)
+                except (DicomError, OSError):
+                    done = None  # unreadable: the new copy replaces it below
+                if done is not None:
+                    os.unlink(tmp_path)
+                    return done
             os.replace(tmp_path, final)
             if self.fsync:
                 _fsync_dir(os.path.dirname(final))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-
-from dicomkit.cli import archive, convert, dump, net, sample
 
 DESCRIPTION = """dicomkit: read, write, convert and serve DICOM.
 
@@ -20,13 +19,23 @@ examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Which module registers each command: only the one asked for is imported, so `dicomkit dump`
+# does not pay for asyncio, SQLAlchemy and the rest (scripts call dicomkit once per file).
+MODULES = ("dump", "convert", "sample", "net", "archive")
+COMMANDS = {"dump": "dump", "convert": "convert", "sample": "sample",
+            "echo": "net", "store": "net", "find": "net", "move": "net", "get": "net",
+            "storescp": "net", "serve": "archive", "import": "archive", "ls": "archive",
+            "rm": "archive", "reindex": "archive", "stats": "archive"}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dicomkit", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (dump, convert, sample, net, archive):
-        module.add_parser(sub)
+    names = (COMMANDS[command],) if command in COMMANDS else MODULES
+    for name in names:
+        importlib.import_module(f"dicomkit.cli.{name}").add_parser(sub)
     return parser
 
 
@@ -37,7 +46,8 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    args_list = sys.argv[1:] if argv is None else argv
+    parser = build_parser(args_list[0] if args_list else None)
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()

@@ -9,23 +9,26 @@ connection, an association, a non-success status), 2 for a usage error.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import re
 import shutil
 import signal
-import ssl
 import sys
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from dicomkit.core import dictionary
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.tag import Tag
 from dicomkit.core.uid import uid_for_keyword, uid_info
 from dicomkit.core.vr import VR_INFO
+from dicomkit.net.uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE
+
+if TYPE_CHECKING:  # asyncio and ssl are imported when a command runs: every start pays else
+    import asyncio
+    import ssl
 
 log = logging.getLogger("dicomkit.cli.net")
 
@@ -36,9 +39,7 @@ ANY-SCP), --timeout SECONDS, -v (association and DIMSE log on stderr; -vv adds P
 
 exit status: 0 all succeeded, 1 any failure, 2 usage error."""
 
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
-IMPLICIT_LE = "1.2.840.10008.1.2"
-NATIVE_TS = [EXPLICIT_LE, IMPLICIT_LE]
+NATIVE_TS = [EXPLICIT_VR_LE, IMPLICIT_VR_LE]  # what uncompressed files are sent in
 # What a C-GET requestor offers to receive compressed data in: the peer picks one per context.
 COMPRESSED_TS_KEYWORDS = ("JPEGBaseline8Bit", "JPEGExtended12Bit", "JPEGLosslessSV1",
                           "JPEGLossless", "JPEGLSLossless", "JPEGLSNearLossless",
@@ -84,6 +85,16 @@ def _parser(sub: Any, name: str, help_: str, examples: str) -> argparse.Argument
     return p
 
 
+def ae_title(text: str) -> str:
+    """argparse type for AE titles (PS3.5 Table 6.2-1, AE: 1-16 characters, no backslash or
+    control characters, not only spaces)."""
+    if not 0 < len(text) <= 16 or not text.strip() or "\\" in text or \
+            not all(" " <= c <= "~" for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an AE title (1-16 printable ASCII "
+                                         "characters, no backslash)")
+    return text.strip()
+
+
 def _security(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tls", action="store_true", help="use TLS (PS3.15 Annex B.1)")
     p.add_argument("--cert", metavar="PEM", help="our certificate (TLS)")
@@ -99,8 +110,10 @@ def _security(p: argparse.ArgumentParser) -> None:
 def _client(p: argparse.ArgumentParser) -> None:
     p.add_argument("host", help="the peer's host name or address")
     p.add_argument("port", type=int, help="the peer's TCP port")
-    p.add_argument("--aet", default="DICOMKIT", help="our (calling) AE title [DICOMKIT]")
-    p.add_argument("--aec", default="ANY-SCP", help="the peer's (called) AE title [ANY-SCP]")
+    p.add_argument("--aet", default="DICOMKIT", type=ae_title,
+                   help="our (calling) AE title [DICOMKIT]")
+    p.add_argument("--aec", default="ANY-SCP", type=ae_title,
+                   help="the peer's (called) AE title [ANY-SCP]")
     _security(p)
 
 
@@ -160,7 +173,8 @@ def _add_move(sub: Any) -> None:
 """)
     _client(p)
     _keys(p, ("study", "patient"))
-    p.add_argument("--dest", required=True, metavar="AET", help="the move destination AE title")
+    p.add_argument("--dest", required=True, metavar="AET", type=ae_title,
+                   help="the move destination AE title")
     p.set_defaults(run=lambda args: _run(args, _move))
 
 
@@ -187,8 +201,9 @@ def _add_storescp(sub: Any) -> None:
 """)
     p.add_argument("--port", type=int, required=True, help="TCP port to listen on (0: any free)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the received files")
-    p.add_argument("--aet", help="our AE title; when given, other called AE titles are refused")
-    p.add_argument("--accept", action="append", metavar="AET",
+    p.add_argument("--aet", type=ae_title,
+                   help="our AE title; when given, other called AE titles are refused")
+    p.add_argument("--accept", action="append", metavar="AET", type=ae_title,
                    help="accept only these calling AE titles (repeatable)")
     p.add_argument("--bind", default="127.0.0.1", metavar="ADDRESS",
                    help="address to listen on [127.0.0.1]")
@@ -199,6 +214,8 @@ def _add_storescp(sub: Any) -> None:
 # -- shared plumbing -------------------------------------------------------------------------
 def _run(args: argparse.Namespace,
          command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]]) -> int:
+    import asyncio
+
     from dicomkit.errors import DicomError
     from dicomkit.net.association import AssociationError
 
@@ -218,6 +235,8 @@ def _error(args: argparse.Namespace, message: str) -> None:
 
 
 def _describe(exc: BaseException) -> str:
+    import ssl
+
     if isinstance(exc, ssl.SSLError):
         return f"TLS failure: {exc.reason or exc}"
     if isinstance(exc, TimeoutError) and not str(exc):
@@ -241,6 +260,8 @@ def _logging(args: argparse.Namespace) -> None:
 def _ssl_context(args: argparse.Namespace, *, server: bool) -> ssl.SSLContext | None:
     """PS3.15 B.1: the server proves itself with --cert/--key; --ca verifies the peer (and
     makes a server require client certificates)."""
+    import ssl
+
     if not args.tls:
         if args.cert or args.key or args.ca:
             raise UsageError("--cert, --key and --ca need --tls")
@@ -346,7 +367,9 @@ async def _echo(args: argparse.Namespace) -> int:
 
 # -- store -----------------------------------------------------------------------------------
 @dataclass
-class _Instance:
+class InstanceFile:
+    """A file to send, with what its header says."""
+
     path: str
     sop_class: str
     sop_instance: str
@@ -368,7 +391,7 @@ def _walk(paths: Sequence[str], recursive: bool) -> Iterator[str]:
             raise UsageError(f"{path}: no such file or folder")
 
 
-def _instances(args: argparse.Namespace) -> list[_Instance]:
+def _instances(args: argparse.Namespace) -> list[InstanceFile]:
     """Each file's SOP class, instance and transfer syntax from its header; others skipped."""
     from dicomkit.encoding.reader import read
 
@@ -388,12 +411,12 @@ def _instances(args: argparse.Namespace) -> list[_Instance]:
                 print(f"dicomkit store: warning: skipping {path}: not a DICOM instance "
                       f"({reason})", file=sys.stderr)
             continue
-        ts = ds.transfer_syntax.uid if ds.transfer_syntax is not None else IMPLICIT_LE
-        found.append(_Instance(path, sop_class, sop_instance, ts))
+        ts = ds.transfer_syntax.uid if ds.transfer_syntax is not None else IMPLICIT_VR_LE
+        found.append(InstanceFile(path, sop_class, sop_instance, ts))
     return found
 
 
-def store_contexts(instances: Sequence[_Instance]) -> list[list[tuple[str, list[str]]]]:
+def store_contexts(instances: Sequence[InstanceFile]) -> list[list[tuple[str, list[str]]]]:
     """Presentation contexts for the files, split into associations of at most 128: per SOP
     class one context for each compressed syntax found (sent as is) and one for the native
     syntaxes, to which other uncompressed files are converted."""
@@ -425,6 +448,7 @@ async def _store(args: argparse.Namespace) -> int:
     lines = not args.quiet and sys.stdout.isatty()
     progress = Progress(len(instances), not args.quiet and sys.stderr.isatty())
     sent = failed = 0
+    progress.show(0)
     for batch in store_contexts(instances):
         classes = {abstract for abstract, _ts in batch}
         todo = [i for i in instances if i.sop_class in classes]
@@ -441,7 +465,7 @@ async def _store(args: argparse.Namespace) -> int:
                         print(f"dicomkit store: failed: {instance.path}: {message}",
                               file=sys.stderr)
                     elif lines:
-                        print(f"{message:<24} {instance.path}", flush=True)
+                        print(f"{message:<8} {instance.path}", flush=True)
                     progress.show(sent + failed, os.path.basename(instance.path))
                     if not client.association.is_established:
                         break
@@ -457,7 +481,8 @@ async def _store(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-async def _store_one(client: Any, instance: _Instance) -> tuple[bool, str]:
+async def _store_one(client: Any, instance: InstanceFile) -> tuple[bool, str]:
+    from dicomkit.errors import DicomError
     from dicomkit.net.association import AssociationError
     from dicomkit.net.dimse import Status
 
@@ -465,7 +490,7 @@ async def _store_one(client: Any, instance: _Instance) -> tuple[bool, str]:
              _uid_name(instance.sop_class), _uid_name(instance.transfer_syntax))
     try:
         rsp = await client.store(instance.path)
-    except (AssociationError, OSError) as exc:
+    except (AssociationError, DicomError, OSError) as exc:  # this file failed; go on
         return False, _describe(exc)
     status = int(rsp.get("Status") or 0)
     log.info("received C-STORE-RSP, status %s", _status_text(status))
@@ -786,25 +811,42 @@ async def _get(args: argparse.Namespace) -> int:
 
 # -- storescp --------------------------------------------------------------------------------
 async def _storescp(args: argparse.Namespace) -> int:
+    import asyncio
+
     from dicomkit.net.association import Association
     from dicomkit.net.server import Server
+    from dicomkit.net.storage import StoredFile
     from dicomkit.services.storage import StorageHandler
 
     context = _ssl_context(args, server=True)
-    timeouts = _timeouts(args)
+    closing: set[asyncio.Task[None]] = set()
+
+    def on_stored(stored: StoredFile, association: Association) -> None:
+        association.user_data["stored"] = association.user_data.get("stored", 0) + 1
+
+    async def log_end(association: Association) -> None:
+        await association.wait_closed_forever()
+        log.info("[%s] association ended (%s), %d instance(s) stored",
+                 association.describe().rsplit(" ", 1)[0],
+                 association.abort_reason or "released",
+                 association.user_data.get("stored", 0))
 
     def on_association(association: Association) -> None:
-        log.info("association from %s (%s -> %s)", association.peer, association.calling_ae,
-                 association.called_ae)
+        task = asyncio.get_running_loop().create_task(log_end(association))
+        closing.add(task)
+        task.add_done_callback(closing.discard)
 
-    server = Server(handler=StorageHandler(args.out), ae_title=args.aet or "DICOMKIT",
-                    host=args.bind, port=args.port, accept_calling_aets=args.accept,
-                    require_called_aet=args.aet is not None, timeouts=timeouts,
-                    ssl_context=context, on_association=on_association)
+    server = Server(handler=StorageHandler(args.out, on_stored=on_stored),
+                    ae_title=args.aet or "DICOMKIT", host=args.bind, port=args.port,
+                    accept_calling_aets=args.accept, require_called_aet=args.aet is not None,
+                    timeouts=_timeouts(args), ssl_context=context, on_association=on_association)
     await server.start()
-    if not args.quiet or args.port == 0:
-        print(f"dicomkit storescp: listening on {args.bind}:{server.port}"
-              f"{' (TLS)' if context else ''}, storing in {args.out}", file=sys.stderr,
+    security = ""
+    if context is not None:
+        security = ", TLS, client certificates required" if args.ca else ", TLS"
+    log.info("storing in %s%s", args.out, security)
+    if args.quiet and args.port == 0:  # the port is news the caller needs even then
+        print(f"dicomkit storescp: listening on {args.bind}:{server.port}", file=sys.stderr,
               flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -67,7 +67,7 @@ class Dataset:
 
     def _materialize(self, tag: int, entry: Any) -> DataElement:
         if type(entry) is not tuple:
-            return entry  # type: ignore[no-any-return]
+            return entry
         from dicomkit.encoding.lazy import materialize
 
         element = materialize(self, tag, entry)
@@ -96,12 +96,15 @@ class Dataset:
         """Specific Character Set (0008,0005) in force here, inherited by nested items."""
         cached = self._charsets_cache
         if cached is not None:
-            return cached  # type: ignore[no-any-return]
+            return cached
         if SPECIFIC_CHARACTER_SET in self._elements:
             from dicomkit.core.charset import normalize_charsets
 
             value = self[SPECIFIC_CHARACTER_SET].value
-            result = normalize_charsets(value if value else "")
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                result = normalize_charsets(value)
+            else:  # a number, bytes or items in a corrupt file name no character set
+                result = normalize_charsets(value if isinstance(value, str) else "")
         elif self.parent is not None:
             result = self.parent.charsets
         else:
@@ -125,7 +128,7 @@ class Dataset:
             raise KeyError(f"{tag_str(tag)} is not in the data set") from None
         if type(entry) is tuple:
             return self._materialize(tag, entry)
-        return entry  # type: ignore[no-any-return]
+        return entry
 
     def get(self, key: Any, default: Any = None) -> Any:
         """``ds.get("PatientName")`` gives the value; ``ds.get(tag)`` gives the element."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence as _Seq
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 _UNSET: Any = object()
 
 
-class Sequence(list):  # type: ignore[type-arg]
+class Sequence(list):
     """PS3.5 §7.5: the value of an SQ element, a list of nested data sets (items)."""
 
     def __repr__(self) -> str:
@@ -54,7 +55,14 @@ class DataElement:
     def value(self) -> Any:
         if self._value is _UNSET:
             raw = self.raw if self.raw is not None else b""
-            self._value = decode_value(self.VR, bytes(raw), self.little, self.charsets)
+            try:
+                self._value = decode_value(self.VR, bytes(raw), self.little, self.charsets)
+            except (struct.error, ValueError, TypeError, IndexError, OverflowError,
+                    LookupError) as exc:  # UnicodeDecodeError is a ValueError
+                from dicomkit.errors import InvalidDicomError
+
+                raise InvalidDicomError(f"{self.VR} value of {len(raw)} byte(s) does not decode:"
+                                        f" {exc}", tag=self.tag) from exc
         return self._value
 
     @value.setter

@@ -34,6 +34,8 @@ def _known_vr(ds: Dataset, tag: int) -> str | None:
 def materialize(ds: Dataset, tag: int, entry: tuple[str, int, int, bool]) -> DataElement:
     vr, offset, length, undefined = entry
     buf = ds.buffer
+    if not isinstance(buf, bytes):  # mmap: a memoryview slice, not a copy of a 2 GB value
+        buf = memoryview(buf)
     raw = buf[offset : offset + length]
     little = ds.is_little_endian
     if vr == "UN" and not undefined:
@@ -49,7 +51,9 @@ def materialize(ds: Dataset, tag: int, entry: tuple[str, int, int, bool]) -> Dat
         vr = resolve_vr(tag, vr, ds, ds.is_implicit_VR)
     if vr == "SQ":  # implicit VR, defined length, sequence only the dictionary knew of
         return _un_sequence(ds, tag, bytes(raw), little=little, implicit=ds.is_implicit_VR)
-    charsets: Any = ds.charsets if vr in TEXT_VRS else ()
+    # Specific Character Set itself is never decoded with a character set (a corrupt file
+    # may give it a text VR: asking ds.charsets here would recurse).
+    charsets: Any = ds.charsets if vr in TEXT_VRS and tag != 0x00080005 else ()
     if isinstance(raw, memoryview) and length < 4096:
         raw = bytes(raw)
     return DataElement(tag, vr, raw=raw, little=little, charsets=charsets,

@@ -26,6 +26,7 @@ from dicomkit.errors import InvalidDicomError
 UNDEFINED = 0xFFFFFFFF
 MAX_DEPTH = 64
 MMAP_THRESHOLD = 8 * 1024 * 1024  # files above this are memory-mapped, not read
+HEAD_READ = 64 * 1024  # header-only reads try this many bytes first
 _PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
 _ENCAPSULATING_VRS = frozenset({"OB", "OW", "UN", "OF", "OD", "OL", "OV"})
 _LONG_BYTES = frozenset(v.encode() for v in LONG_LENGTH_VRS)
@@ -42,6 +43,7 @@ class _Parser:
         self.strict = strict
         self.problems: list[str] = []
         self.elements_read = 0
+        self.stopped = False  # stopped at Pixel Data or after the last wanted tag
         self.buf = buf
         self.size = len(buf)
         self.little = little
@@ -55,13 +57,21 @@ class _Parser:
     def problem(self, message: str, offset: int, tag: int) -> None:
         self.problems.append(str(InvalidDicomError(message, offset=offset, tag=tag)))
 
+    def _partial_tag(self, pos: int) -> int | None:
+        """The tag at ``pos`` when at least its 4 bytes are there (for error messages)."""
+        if pos + 4 > self.size:
+            return None
+        group, elem = self.hh.unpack_from(self.buf, pos)
+        return int((group << 16) | elem)
+
     # -- element headers -----------------------------------------------------------------
     def header(self, pos: int, implicit: bool) -> tuple[int, str | None, int, int]:
         """(tag, vr or None for implicit, value length, header size) at ``pos``."""
         buf = self.buf
         if pos + 8 > self.size:
             raise InvalidDicomError(
-                f"{self.size - pos} byte(s) left, too few for an element header", offset=pos
+                f"{self.size - pos} byte(s) left, too few for an element header", offset=pos,
+                tag=self._partial_tag(pos),
             )
         if implicit:
             group, elem, length = self.hhl.unpack_from(buf, pos)
@@ -130,8 +140,13 @@ class _Parser:
                         continue
             if end - pos < 8:
                 if in_item or depth:
-                    raise InvalidDicomError(f"{end - pos} stray byte(s) inside an item", offset=pos)
-                break  # trailing bytes after the last element: ignored, as DCMTK does
+                    raise InvalidDicomError(f"{end - pos} stray byte(s) inside an item", offset=pos,
+                                            tag=self._partial_tag(pos))
+                if self.strict:
+                    raise InvalidDicomError(f"{end - pos} byte(s) after the last element, too few"
+                                            " for an element header", offset=pos,
+                                            tag=self._partial_tag(pos))
+                break  # trailing bytes after the last element: ignored (read(strict=True) raises)
             if meta_only and (self.buf[pos] != 0x02 or self.buf[pos + 1] != 0x00):
                 break  # PS3.10 §7.1: the File Meta Information is group 0002 only
             try:
@@ -139,7 +154,8 @@ class _Parser:
             except _NotExplicit:
                 if not first:
                     raise InvalidDicomError(
-                        "bytes where a VR should be are not a VR", offset=pos
+                        "bytes where a VR should be are not a VR", offset=pos,
+                        tag=self._partial_tag(pos),
                     ) from None
                 implicit = self.implicit = True  # an implicit VR data set labelled explicit
                 tag, vr, length, hsize = self.header(pos, True)
@@ -153,9 +169,13 @@ class _Parser:
                     pos += 8  # a stray delimiter at the top level (seen in the wild)
                     continue
                 raise InvalidDicomError("sequence delimiter inside an item", offset=pos, tag=tag)
+            if tag >> 16 == 0xFFFE:  # an item (or other FFFE tag) outside a sequence
+                raise InvalidDicomError(f"{tag_str(tag)} outside a sequence", offset=pos, tag=tag)
             if stop_before_pixels and depth == 0 and tag in _PIXEL_TAGS:
+                self.stopped = True
                 break
             if wanted is not None and depth == 0 and last_wanted is not None and tag > last_wanted:
+                self.stopped = True
                 break
             value_pos = pos + hsize
             if implicit and vr is None:
@@ -212,11 +232,14 @@ class _Parser:
         self, pos: int, end: int | None, depth: int, seq_tag: int, keep: bool
     ) -> tuple[Sequence, int]:
         """PS3.5 §7.5: items of a sequence, to ``end`` or to the sequence delimiter."""
+        if depth > MAX_DEPTH:
+            raise InvalidDicomError(f"sequences nested deeper than {MAX_DEPTH}", offset=pos,
+                                    tag=seq_tag)
         items = Sequence()
         limit = self.size if end is None else end
         if limit > self.size:
             if self.strict:
-                raise InvalidDicomError(f"sequence length runs past the end of the data",
+                raise InvalidDicomError("sequence length runs past the end of the data",
                                         offset=pos, tag=seq_tag)
             self.problem("sequence length runs past the end of the data", pos, seq_tag)
             limit = self.size
@@ -297,18 +320,28 @@ def _implicit_vr(tag: int, length: int) -> str:
 
 
 # -- Part 10 files ------------------------------------------------------------------------------
-def _load(source: Any) -> tuple[Any, str | None]:
+def _load(source: Any, head: int | None) -> tuple[Any, str | None, bool]:
+    """(buffer, file name, whether the buffer is the whole input). With ``head``, a path is
+    read only that far (header-only reads); mmap above 8 MiB, so values load when touched."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return source, None
+        return source, None, True
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
+            if head is not None and size > head:
+                return handle.read(head), path, False
             if size > MMAP_THRESHOLD:
-                return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ), path
-            return handle.read(), path
+                return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ), path, True
+            return handle.read(), path, True
     if hasattr(source, "read"):
-        return _read_stream(source), getattr(source, "name", None)
+        if head is not None and hasattr(source, "seek"):
+            start = source.tell()
+            data = source.read(head)
+            if isinstance(data, bytes) and len(data) < head:
+                return data, getattr(source, "name", None), True
+            source.seek(start)
+        return _read_stream(source), getattr(source, "name", None), True
     raise TypeError(f"cannot read DICOM from {type(source).__name__}")
 
 
@@ -346,7 +379,30 @@ def read(
     Data that ends inside a value is kept as far as it goes and the problem is listed in
     ``ds.read_problems``; ``strict=True`` raises :class:`InvalidDicomError` instead.
     """
-    buf, filename = _load(source)
+    wanted = None
+    if tags is not None:
+        from dicomkit.core.tag import Tag
+
+        wanted = frozenset(int(Tag(t)) for t in tags)
+    partial = stop_before_pixels or wanted is not None
+    buf, filename, complete = _load(source, HEAD_READ if partial else None)
+    if not complete:
+        # Header-only reads look at the first bytes only; if the header goes on past them
+        # (or they end inside a value), read the whole file and parse again.
+        try:
+            ds, parser = _read_buffer(buf, filename, stop_before_pixels, wanted, force, True)
+            if parser.stopped:
+                return ds
+        except InvalidDicomError:
+            pass
+        buf, filename, complete = _load(source, None)
+    ds, _ = _read_buffer(buf, filename, stop_before_pixels, wanted, force, strict)
+    return ds
+
+
+def _read_buffer(buf: Any, filename: str | None, stop_before_pixels: bool,
+                 wanted: frozenset[int] | None, force: bool,
+                 strict: bool) -> tuple[Dataset, _Parser]:
     size = len(buf)
     pos = 0
     preamble = None
@@ -385,11 +441,6 @@ def read(
             implicit = bytes(buf[pos + 4 : pos + 6]) not in VR_BYTES
     else:
         little, implicit = _sniff(buf, pos)
-    wanted = None
-    if tags is not None:
-        from dicomkit.core.tag import Tag
-
-        wanted = frozenset(int(Tag(t)) for t in tags)
     parser = _Parser(buf, little, implicit, strict)
     ds, _ = parser.dataset(pos, size, 0, stop_before_pixels=stop_before_pixels, wanted=wanted)
     if parser.problems:
@@ -402,7 +453,7 @@ def read(
     elif ds.is_implicit_VR != ts.implicit and not ts.deflated:
         ts = _ts_for(little, ds.is_implicit_VR)  # what the bytes really are
     object.__setattr__(ds, "transfer_syntax", ts)
-    return ds
+    return ds, parser
 
 
 def _ts_for(little: bool, implicit: bool) -> ts_mod.TransferSyntax:

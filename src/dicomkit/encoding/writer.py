@@ -228,11 +228,15 @@ def write(
         transfer_syntax = ds.transfer_syntax or ts_mod.EXPLICIT_VR_LITTLE_ENDIAN
     ts = ts_mod.lookup(transfer_syntax) if isinstance(transfer_syntax, str) else transfer_syntax
     source_ts = ds.transfer_syntax
-    if ts.encapsulated != bool(source_ts is not None and source_ts.encapsulated):
-        pixel = ds.raw_entry(0x7FE00010) if 0x7FE00010 in ds else None
-        has_fragments = pixel is not None and (
-            (type(pixel) is tuple and pixel[3]) or getattr(pixel, "is_undefined_length", False)
-        )
+    pixel = ds.raw_entry(0x7FE00010) if 0x7FE00010 in ds else None
+    has_fragments = pixel is not None and bool(
+        (type(pixel) is tuple and pixel[3]) or getattr(pixel, "is_undefined_length", False)
+    )
+    # Fragments never go into a native syntax, whatever the source was labelled (a mislabelled
+    # file can have encapsulated pixel data in a data set read as plain implicit VR).
+    if ts.encapsulated != bool(source_ts is not None and source_ts.encapsulated) or (
+        has_fragments and not ts.encapsulated
+    ):
         if has_fragments != ts.encapsulated and pixel is not None:
             raise NotSupportedError(
                 f"converting pixel data to {ts.name} needs a codec (pixel data issue); "

@@ -15,8 +15,11 @@ from typing import Any
 from dicomkit.core.dataset import Dataset
 from dicomkit.encoding import transfer_syntax as ts_mod
 from dicomkit.encoding.reader import read, read_dataset
-from dicomkit.encoding.writer import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
-from dicomkit.encoding.writer import dataset_to_bytes
+from dicomkit.encoding.writer import (
+    IMPLEMENTATION_CLASS_UID,
+    IMPLEMENTATION_VERSION_NAME,
+    dataset_to_bytes,
+)
 from dicomkit.net import pdu as P
 from dicomkit.net.association import (
     DEFAULT_MAX_PDU,

@@ -25,6 +25,13 @@ def _header(source: Any) -> tuple[str, str, str | None]:
     return str(ds.get("SOPClassUID") or ""), str(ds.get("SOPInstanceUID") or ""), ts
 
 
+def _requestor_is_scp(association: Association, sop_class: str) -> bool:
+    """PS3.7 D.3.3.4: C-GET storage sub-operations need the requestor to have agreed to act
+    as SCP for the SOP class (SCP/SCU Role Selection); without it none may be sent."""
+    return any(c.abstract_syntax == sop_class and c.scp_role
+               for c in association.contexts.values())
+
+
 async def run_retrieve(server: Server, association: Association, message: Message,
                        cancel: asyncio.Event) -> None:
     from dicomkit.net.client import Client, connect
@@ -41,6 +48,8 @@ async def run_retrieve(server: Server, association: Association, message: Messag
         aet = str(message.command.get("MoveDestination") or "").strip()
         destination = server.handler.move_destination(aet)
         if destination is None:
+            log.warning("[%s] C-MOVE to unknown destination %r refused (A801)",
+                        association.describe(), aet)
             await server._respond(association, message, Status.MOVE_DESTINATION_UNKNOWN,
                                   ErrorComment=f"unknown move destination {aet!r}"[:64])
             return
@@ -88,17 +97,21 @@ async def run_retrieve(server: Server, association: Association, message: Messag
         store_client = Client(association, handle_requests=False)
     originator = (association.calling_ae, message.message_id or 0) if is_move else None
     try:
-        for source, (_sop_class, sop_instance, _ts) in zip(sources, headers, strict=True):
+        for source, (sop_class, sop_instance, _ts) in zip(sources, headers, strict=True):
             if cancel.is_set():
                 break
-            try:
-                assert store_client is not None
-                rsp = await store_client.store(source, move_originator=originator)
-                status = int(rsp.get("Status") or 0)
-                category = Status.category(status)
-            except (AssociationError, OSError) as exc:
-                log.warning("sub-operation for %s failed: %s", sop_instance, exc)
+            if not is_move and not _requestor_is_scp(association, sop_class):
+                log.warning("[%s] C-GET: the requestor took no SCP role for %s; %s not sent",
+                            association.describe(), sop_class, sop_instance)
                 category = "Failure"
+            else:
+                try:
+                    assert store_client is not None
+                    rsp = await store_client.store(source, move_originator=originator)
+                    category = Status.category(int(rsp.get("Status") or 0))
+                except (AssociationError, OSError) as exc:
+                    log.warning("sub-operation for %s failed: %s", sop_instance, exc)
+                    category = "Failure"
             remaining -= 1
             if category == "Success":
                 completed += 1
@@ -126,6 +139,9 @@ async def run_retrieve(server: Server, association: Association, message: Messag
         status = 0xB000  # sub-operations complete, one or more failures or warnings
     else:
         status = Status.SUCCESS
+    log.info("[%s] C-%s: %d completed, %d failed, %d warning, %d not attempted; status %04X",
+             association.describe(), "MOVE" if is_move else "GET", completed, failed, warning,
+             remaining, status)
     await server._respond(association, message, status, data,
                           NumberOfRemainingSuboperations=remaining if status == Status.CANCEL
                           else None,

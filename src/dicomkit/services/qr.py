@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from dicomkit.archive.matching import QueryError, compile_query
-from dicomkit.archive.store import Archive
+from dicomkit.archive.store import Archive, InstanceMismatch
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import storage_sop_classes
 from dicomkit.encoding.json import from_json
@@ -119,9 +119,15 @@ class ArchiveHandler(ServiceHandler):
         if isinstance(sink, BaseException) or not isinstance(sink, ArchiveSink):
             log.error("[%s] C-STORE failed: %s", association.describe(), sink)
             return Status.OUT_OF_RESOURCES
+        command = message.command
+        announced = (str(command.get("AffectedSOPClassUID") or ""),
+                     str(command.get("AffectedSOPInstanceUID") or ""))
         try:
             done = await asyncio.to_thread(self.archive.commit_file, sink.tmp, bytes(sink.head),
-                                           sink.transfer_syntax)
+                                           sink.transfer_syntax, announced)
+        except InstanceMismatch as exc:
+            log.error("[%s] C-STORE refused: %s", association.describe(), exc)
+            return Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
         except OSError as exc:
             log.error("[%s] C-STORE not stored: %s", association.describe(), exc)
             return Status.OUT_OF_RESOURCES
@@ -150,6 +156,9 @@ class ArchiveHandler(ServiceHandler):
         for attrs in rows:
             yield Status.PENDING, response_identifier(identifier, query.return_tags, attrs,
                                                       query.level)
+            # Sending rarely blocks, so without this the reader never sees a C-CANCEL
+            # (PS3.4 C.4.1.3.1) before every match has gone out.
+            await asyncio.sleep(0)
 
     async def retrieve(self, association: Association, message: Message,
                        identifier: Dataset) -> AsyncIterator[Any]:

@@ -1,0 +1,345 @@
+"""The archive index and storage: duplicates, deletion, migrations, concurrent writers,
+reindexing, interrupted writes and unsafe UIDs; on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import inspect, text
+
+from dicomkit import read
+from dicomkit.archive.matching import compile_query
+from dicomkit.archive.records import record_for
+from dicomkit.archive.store import Archive
+from dicomkit.core.dataset import Dataset
+from dicomkit.core.uid import generate_uid
+from dicomkit.errors import InvalidDicomError
+from dicomkit.net.storage import safe_uid_path
+
+from .conftest import SECONDARY_CAPTURE, make_instance, write_instance
+
+
+def study_row(archive: Archive, study_uid: str, *keywords: str) -> dict[str, Any]:
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = study_uid
+    for keyword in keywords:
+        query.set(keyword, None)
+    rows = list(archive.index.search(compile_query(query)))
+    assert len(rows) == 1
+    return rows[0]
+
+
+def values(row: dict[str, Any], tag: str) -> list[Any]:
+    return list(row.get(tag, {}).get("Value") or [])
+
+
+def counts(archive: Archive) -> tuple[int, int, int, int]:
+    stats = archive.index.stats()
+    return stats["patients"], stats["studies"], stats["series"], stats["instances"]
+
+
+def record(ds: Dataset, folder: Path) -> Any:
+    path = write_instance(ds, folder)
+    return record_for(read(path, stop_before_pixels=True), path.name, path.stat().st_size,
+                      "1.2.840.10008.1.2.1")
+
+
+def stored_description(archive: Archive, sop_uid: str) -> str:
+    [metadata] = archive.index.instance_metadata([sop_uid])
+    return str(metadata["0008103E"]["Value"][0])
+
+
+# -- duplicates -------------------------------------------------------------------------------
+def test_replace_policy_takes_the_new_instance(archive: Archive, tmp_path: Path) -> None:
+    first = make_instance(SeriesDescription="first")
+    archive.import_file(str(write_instance(first, tmp_path / "a")))
+    second = make_instance(study_uid=first.StudyInstanceUID, series_uid=first.SeriesInstanceUID,
+                           sop_uid=first.SOPInstanceUID, SeriesDescription="second")
+    done = archive.import_file(str(write_instance(second, tmp_path / "b")))
+    assert done.result.status == "replaced"
+    assert stored_description(archive, first.SOPInstanceUID) == "second"
+    assert read(done.path).SeriesDescription == "second"
+    assert counts(archive) == (1, 1, 1, 1)
+
+
+def test_ignore_policy_keeps_the_stored_instance(tmp_path: Path, index_url: str) -> None:
+    archive = Archive(str(tmp_path / "data"), index_url, duplicates="ignore", fsync=False)
+    try:
+        first = make_instance(SeriesDescription="first")
+        kept = archive.import_file(str(write_instance(first, tmp_path / "a")))
+        second = make_instance(study_uid=first.StudyInstanceUID,
+                               series_uid=first.SeriesInstanceUID, sop_uid=first.SOPInstanceUID,
+                               SeriesDescription="second")
+        done = archive.import_file(str(write_instance(second, tmp_path / "b")))
+        assert done.result.status == "ignored"
+        assert stored_description(archive, first.SOPInstanceUID) == "first"
+        assert read(kept.path).SeriesDescription == "first"
+        assert counts(archive) == (1, 1, 1, 1)
+        assert not [n for n in os.listdir(archive.files_dir) if n.endswith(".part")]
+    finally:
+        archive.close()
+
+
+def test_ignore_policy_indexes_a_stored_file_that_lost_its_index_row(
+        tmp_path: Path, index_url: str) -> None:
+    archive = Archive(str(tmp_path / "data"), index_url, duplicates="ignore", fsync=False)
+    try:
+        ds = make_instance()
+        source = str(write_instance(ds, tmp_path / "a"))
+        archive.import_file(source)
+        archive.index.delete("IMAGE", ds.SOPInstanceUID)  # the row only, as after a crash
+        assert counts(archive) == (0, 0, 0, 0)
+        assert archive.import_file(source).result.status == "added"
+        assert counts(archive) == (1, 1, 1, 1)
+    finally:
+        archive.close()
+
+
+def test_keep_policy_reports_added_and_keeps_the_index_row(archive: Archive,
+                                                           tmp_path: Path) -> None:
+    first = make_instance(SeriesDescription="first")
+    assert archive.index.add_instance(record(first, tmp_path / "a"), "keep").status == "added"
+    second = make_instance(study_uid=first.StudyInstanceUID, series_uid=first.SeriesInstanceUID,
+                           sop_uid=first.SOPInstanceUID, SeriesDescription="second")
+    result = archive.index.add_instance(record(second, tmp_path / "b"), "keep")
+    assert (result.status, result.old_path) == ("added", None)
+    assert stored_description(archive, first.SOPInstanceUID) == "first"
+    assert counts(archive) == (1, 1, 1, 1)
+
+
+def test_ignore_policy_of_the_index_reports_ignored(archive: Archive, tmp_path: Path) -> None:
+    first = make_instance()
+    archive.index.add_instance(record(first, tmp_path / "a"), "ignore")
+    assert archive.index.add_instance(record(first, tmp_path / "a"), "ignore").status == \
+        "ignored"
+
+
+def test_keep_policy_keeps_the_stored_file(tmp_path: Path, index_url: str) -> None:
+    archive = Archive(str(tmp_path / "data"), index_url, duplicates="keep", fsync=False)
+    try:
+        first = make_instance(SeriesDescription="first")
+        kept = archive.import_file(str(write_instance(first, tmp_path / "a")))
+        second = make_instance(study_uid=first.StudyInstanceUID,
+                               series_uid=first.SeriesInstanceUID, sop_uid=first.SOPInstanceUID,
+                               SeriesDescription="second")
+        assert archive.import_file(str(write_instance(second, tmp_path / "b"))).result.status \
+            == "added"
+        assert read(kept.path).SeriesDescription == "first"
+    finally:
+        archive.close()
+
+
+# -- deletion ---------------------------------------------------------------------------------
+def test_delete_study_removes_files_and_prunes_the_patient(archive: Archive,
+                                                           add: Callable[..., Dataset]) -> None:
+    study = generate_uid()
+    series = generate_uid()
+    first = add(study_uid=study, series_uid=series, number=1)
+    add(study_uid=study, series_uid=series, number=2)
+    path = archive.final_path(study, series, first.SOPInstanceUID)
+    assert os.path.exists(path)
+    assert archive.delete("STUDY", study) == 2
+    assert counts(archive) == (0, 0, 0, 0)
+    assert not os.path.exists(path)
+
+
+def test_delete_study_keeps_a_patient_with_other_studies(archive: Archive,
+                                                         add: Callable[..., Dataset]) -> None:
+    gone = add(patient_id="DK-1")
+    add(patient_id="DK-1")
+    assert archive.delete("STUDY", gone.StudyInstanceUID) == 1
+    assert counts(archive) == (1, 1, 1, 1)
+
+
+def test_delete_series_recomputes_modalities_in_study(archive: Archive,
+                                                      add: Callable[..., Dataset]) -> None:
+    ct = add(modality="CT")
+    mr = add(study_uid=ct.StudyInstanceUID, modality="MR")
+    assert values(study_row(archive, ct.StudyInstanceUID, "ModalitiesInStudy"),
+                  "00080061") == ["CT", "MR"]
+    assert archive.delete("SERIES", mr.SeriesInstanceUID) == 1
+    assert values(study_row(archive, ct.StudyInstanceUID, "ModalitiesInStudy"),
+                  "00080061") == ["CT"]
+    assert counts(archive) == (1, 1, 1, 1)
+
+
+def test_delete_last_series_prunes_study_and_patient(archive: Archive,
+                                                     add: Callable[..., Dataset]) -> None:
+    only = add()
+    assert archive.delete("SERIES", only.SeriesInstanceUID) == 1
+    assert counts(archive) == (0, 0, 0, 0)
+
+
+def test_delete_last_instance_of_a_series_recomputes_modalities(
+        archive: Archive, add: Callable[..., Dataset]) -> None:
+    ct = add(modality="CT")
+    mr = add(study_uid=ct.StudyInstanceUID, modality="MR")
+    assert archive.delete("IMAGE", mr.SOPInstanceUID) == 1
+    row = study_row(archive, ct.StudyInstanceUID, "ModalitiesInStudy",
+                    "NumberOfStudyRelatedSeries")
+    assert values(row, "00080061") == ["CT"]
+    assert values(row, "00201206") == [1]
+
+
+def test_delete_instance_recomputes_sop_classes_in_study(archive: Archive,
+                                                         add: Callable[..., Dataset]) -> None:
+    ct = add()
+    sc = add(study_uid=ct.StudyInstanceUID, series_uid=ct.SeriesInstanceUID,
+             sop_class=SECONDARY_CAPTURE, number=2)
+    assert SECONDARY_CAPTURE in values(
+        study_row(archive, ct.StudyInstanceUID, "SOPClassesInStudy"), "00080062")
+    assert archive.delete("IMAGE", sc.SOPInstanceUID) == 1
+    assert values(study_row(archive, ct.StudyInstanceUID, "SOPClassesInStudy"),
+                  "00080062") == [ct.SOPClassUID]
+
+
+def test_delete_of_an_unknown_uid_removes_nothing(archive: Archive,
+                                                  add: Callable[..., Dataset]) -> None:
+    add()
+    for level in ("STUDY", "SERIES", "IMAGE"):
+        assert archive.delete(level, "1.2.3.4.5") == 0
+    assert counts(archive) == (1, 1, 1, 1)
+
+
+# -- schema -----------------------------------------------------------------------------------
+def test_migrate_twice_is_a_no_op(archive: Archive, add: Callable[..., Dataset]) -> None:
+    add()
+    archive.index.migrate()
+    archive.index.migrate()
+    with archive.index.engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars() \
+            .all() == ["0001"]
+        tables = set(inspect(connection).get_table_names())
+    assert {"patients", "studies", "series", "instances", "alembic_version"} <= tables
+    assert counts(archive) == (1, 1, 1, 1)
+
+
+def test_two_archives_migrate_the_same_new_index_at_once(tmp_path: Path, index_url: str) -> None:
+    barrier = threading.Barrier(2)
+
+    def open_one(number: int) -> Archive:
+        barrier.wait()
+        return Archive(str(tmp_path / f"data{number}"), index_url, fsync=False)
+
+    with ThreadPoolExecutor(2) as pool:
+        opened = list(pool.map(open_one, range(2)))
+    for archive in opened:
+        assert counts(archive) == (0, 0, 0, 0)
+        archive.close()
+
+
+# -- several writers --------------------------------------------------------------------------
+def test_two_archives_index_concurrently_without_conflicts(tmp_path: Path,
+                                                           index_url: str) -> None:
+    """Two archive objects (two ``dicomkit serve`` nodes) share one index; threads on both
+    store instances of the same patients and studies at once, many of them opening a new
+    series in a study another writer is also adding to."""
+    studies = [generate_uid(), generate_uid()]
+    first = [make_instance(patient_id=f"DK-{n}", study_uid=uid) for n, uid in enumerate(studies)]
+    plan = []
+    for n, study in enumerate(studies):
+        for series_number in range(6):
+            series = generate_uid()
+            for number in range(2):
+                plan.append(make_instance(patient_id=f"DK-{n}", study_uid=study,
+                                          series_uid=series, number=number,
+                                          modality=("CT", "MR", "US")[series_number % 3]))
+    paths = [str(write_instance(ds, tmp_path / "incoming")) for ds in plan]
+    nodes = [Archive(str(tmp_path / "data"), index_url, fsync=False) for _ in range(2)]
+    try:
+        for ds in first:  # the studies exist before the concurrent writers start
+            nodes[0].import_file(str(write_instance(ds, tmp_path / "incoming")))
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda item: nodes[item[0] % 2].import_file(item[1]),
+                                    enumerate(paths)))
+        assert {r.result.status for r in results} == {"added"}
+        assert counts(nodes[0]) == (2, 2, 14, 26)
+        for study in studies:
+            row = study_row(nodes[1], study, "ModalitiesInStudy",
+                            "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances")
+            assert values(row, "00080061") == ["CT", "MR", "US"]
+            assert (values(row, "00201206"), values(row, "00201208")) == ([7], [13])
+    finally:
+        for node in nodes:
+            node.close()
+
+
+# -- reindex and repair -----------------------------------------------------------------------
+def answers(archive: Archive) -> list[tuple[Any, ...]]:
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    for keyword in ("StudyInstanceUID", "PatientName", "PatientID", "StudyDate",
+                    "ModalitiesInStudy", "SOPClassesInStudy", "NumberOfStudyRelatedSeries",
+                    "NumberOfStudyRelatedInstances"):
+        query.set(keyword, None)
+    return sorted(tuple(str(values(row, f"{tag:08X}")) for tag in sorted(query.tags()))
+                  for row in archive.index.search(compile_query(query)))
+
+
+def test_reindex_rebuilds_a_lost_index_with_the_same_answers(
+        tmp_path: Path, index_url: str, archive: Archive, add: Callable[..., Dataset]) -> None:
+    ct = add(patient_id="DK-1", patient_name="Doe^Jane", modality="CT")
+    add(study_uid=ct.StudyInstanceUID, modality="MR", sop_class=SECONDARY_CAPTURE)
+    add(patient_id="DK-2", patient_name="Roe^Richard", study_date="20230102")
+    before = answers(archive)
+    assert len(before) == 2
+    if archive.index.is_sqlite:
+        archive.close()
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(index_url + suffix):
+                os.unlink(index_url + suffix)
+    else:
+        archive.index.drop_all()
+        archive.close()
+    rebuilt = Archive(str(tmp_path / "data"), index_url, fsync=False)
+    try:
+        assert counts(rebuilt) == (0, 0, 0, 0)
+        done, failed = rebuilt.reindex()
+        assert (done, failed) == (3, [])
+        assert answers(rebuilt) == before
+        assert counts(rebuilt) == (2, 2, 3, 3)
+    finally:
+        rebuilt.close()
+
+
+def test_scan_removes_part_leftovers_and_reindex_never_indexes_them(
+        archive: Archive, add: Callable[..., Dataset], tmp_path: Path) -> None:
+    add()
+    orphan = make_instance()
+    leftover = Path(archive.files_dir) / ".incoming-abc.part"
+    leftover.write_bytes(write_instance(orphan, tmp_path / "orphan").read_bytes())
+    nested = Path(archive.files_dir) / "1.2.3" / "x.dcm.part"
+    nested.parent.mkdir()
+    nested.write_bytes(b"half a file")
+    found = archive.scan_files()
+    assert len(found) == 1 and found[0].endswith(".dcm")
+    assert not leftover.exists() and not nested.exists()
+    assert archive.reindex() == (1, [])
+    assert counts(archive) == (1, 1, 1, 1)
+    assert archive.index.instance_metadata([orphan.SOPInstanceUID]) == []
+
+
+# -- unsafe UIDs ------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", ["..", "../../etc", "1.2/3", "/abs", "1.2.3\\..\\x"])
+def test_uid_that_could_escape_the_storage_folder_is_refused(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(InvalidDicomError):
+        safe_uid_path(str(tmp_path), "1.2.3", bad, "1.2.4")
+    with pytest.raises(InvalidDicomError):
+        safe_uid_path(str(tmp_path), "1.2.3", "1.2.4", bad)
+
+
+def test_import_of_an_instance_with_an_unsafe_uid_is_refused(archive: Archive,
+                                                             tmp_path: Path) -> None:
+    ds = make_instance(series_uid="../../../outside")
+    with pytest.raises(InvalidDicomError):
+        archive.import_file(str(write_instance(ds, tmp_path / "incoming")))
+    assert counts(archive) == (0, 0, 0, 0)
+    assert os.listdir(archive.files_dir) == []
+    assert not (tmp_path / "outside.dcm").exists()
