@@ -24,6 +24,12 @@ from dicomkit.archive.records import InstanceRecord, dumps
 from dicomkit.archive.schema import instances, metadata, patients, series, studies
 
 
+def _add_value(stored: str | None, value: str) -> str:
+    """Add one value to a "\\A\\B\\" list, kept sorted."""
+    values = {v for v in (stored or "").split("\\") if v} | {value}
+    return "\\" + "\\".join(sorted(values)) + "\\"
+
+
 def engine_url(url_or_path: str) -> str:
     """``postgresql://…`` (psycopg 3), ``sqlite:///…``, or a plain path to a SQLite file."""
     if url_or_path.startswith("postgresql://") or url_or_path.startswith("postgres://"):
@@ -109,18 +115,26 @@ class ArchiveIndex:
                     instances.c.sop_uid == record.sop_uid)).first()
             if existing is not None and policy in ("ignore", "keep"):
                 return AddResult("ignored" if policy == "ignore" else "added")
-            patient_pk = self._upsert(
-                connection, patients,
-                {"patient_id": record.patient["patient_id"], "issuer": record.patient["issuer"]},
-                {k: v for k, v in record.patient.items() if k not in ("patient_id", "issuer")}
-                | {"attrs": dumps(attrs.get("PATIENT", {}))})
-            study_pk = self._upsert(
-                connection, studies, {"study_uid": record.study_uid},
-                record.study | {"patient_pk": patient_pk, "attrs": dumps(attrs.get("STUDY", {})),
-                                "created": now, "updated": now})
-            series_pk = self._upsert(
-                connection, series, {"series_uid": record.series_uid},
-                record.series | {"study_pk": study_pk, "attrs": dumps(attrs.get("SERIES", {}))})
+            known = connection.execute(select(series.c.pk, series.c.study_pk).where(
+                series.c.series_uid == record.series_uid)).first()
+            if known is not None:  # the common case: the series is there, skip the upserts
+                series_pk, study_pk = known.pk, known.study_pk
+            else:
+                patient_pk = self._upsert(
+                    connection, patients,
+                    {"patient_id": record.patient["patient_id"],
+                     "issuer": record.patient["issuer"]},
+                    {k: v for k, v in record.patient.items() if k not in ("patient_id", "issuer")}
+                    | {"attrs": dumps(attrs.get("PATIENT", {}))})
+                study_pk = self._upsert(
+                    connection, studies, {"study_uid": record.study_uid},
+                    record.study | {"patient_pk": patient_pk,
+                                    "attrs": dumps(attrs.get("STUDY", {})),
+                                    "created": now, "updated": now})
+                series_pk = self._upsert(
+                    connection, series, {"series_uid": record.series_uid},
+                    record.series | {"study_pk": study_pk,
+                                     "attrs": dumps(attrs.get("SERIES", {}))})
             row = {"series_pk": series_pk, "sop_class": record.sop_class,
                    "instance_number": record.instance["instance_number"],
                    "transfer_syntax": record.transfer_syntax, "path": record.path,
@@ -133,17 +147,40 @@ class ArchiveIndex:
             else:  # another process stored it since we looked
                 statement = statement.on_conflict_do_nothing(index_elements=["sop_uid"])
             connection.execute(statement)
-            self._refresh_study(connection, study_pk, now)
+            self._note_in_study(connection, study_pk, record, now, moved=existing is not None)
         return AddResult("replaced" if existing is not None else "added", old_path)
 
-    def _refresh_study(self, connection: Any, study_pk: int, now: Any) -> None:
-        """Modalities in Study and SOP Classes in Study (PS3.4 C.6.1.1.3.1), recomputed."""
+    def _lock_study(self, connection: Any, study_pk: int) -> Any:
+        statement = select(studies.c.modalities, studies.c.sop_classes).where(
+            studies.c.pk == study_pk)
         if not self.is_sqlite:
             # FOR NO KEY UPDATE, not FOR UPDATE: the series rows this transaction inserted hold
             # FOR KEY SHARE on the study row, which FOR UPDATE conflicts with, so two writers
             # adding series to one study would deadlock; NO KEY UPDATE still serialises them.
-            connection.execute(select(studies.c.pk).where(studies.c.pk == study_pk)
-                               .with_for_update(key_share=True))
+            statement = statement.with_for_update(key_share=True)
+        return connection.execute(statement).first()
+
+    def _note_in_study(self, connection: Any, study_pk: int, record: InstanceRecord, now: Any,
+                       moved: bool) -> None:
+        """Modalities / SOP Classes in Study grow by this instance's values; O(1) per ingest
+        (a full recount per instance would make a 1,000-slice series quadratic)."""
+        if moved:  # a replaced instance may have changed series: recount
+            self._refresh_study(connection, study_pk, now)
+            return
+        row = self._lock_study(connection, study_pk)
+        modality = record.series.get("modality") or ""
+        changes: dict[str, Any] = {}
+        if modality and f"\\{modality}\\" not in (row.modalities or ""):
+            changes["modalities"] = _add_value(row.modalities, modality)
+        if record.sop_class and f"\\{record.sop_class}\\" not in (row.sop_classes or ""):
+            changes["sop_classes"] = _add_value(row.sop_classes, record.sop_class)
+        if changes:
+            connection.execute(studies.update().where(studies.c.pk == study_pk)
+                               .values(updated=now, **changes))
+
+    def _refresh_study(self, connection: Any, study_pk: int, now: Any) -> None:
+        """Modalities in Study and SOP Classes in Study (PS3.4 C.6.1.1.3.1), recomputed."""
+        self._lock_study(connection, study_pk)
         modalities = sorted({m for (m,) in connection.execute(
             select(series.c.modality).where(series.c.study_pk == study_pk).distinct()) if m})
         classes = sorted({c for (c,) in connection.execute(

@@ -135,8 +135,9 @@ class _Parser:
                     if vr != "SQ" and length != UNDEFINED and value_pos + length <= end:
                         elements[(group << 16) | elem] = (vr, value_pos, length, False)
                         pos = value_pos + length
-                        first = False
-                        self.elements_read += 1
+                        if first:
+                            first = False
+                            self.elements_read += 1
                         continue
             if end - pos < 8:
                 if in_item or depth:

@@ -267,9 +267,11 @@ class Association:
             self._fail(AssociationAborted(f"internal error: {exc}", self))
             await self._close_transport()
         finally:
-            await self._close_transport()
+            # First what must happen even if this task is being cancelled: a partial data
+            # set is dropped, waiters learn the association is gone.
             self._fail(AssociationAborted("association closed", self))
             self._closed.set()
+            await self._close_transport()
 
     async def _on_pdu(self, pdu: Any) -> None:
         if isinstance(pdu, P.PDataTF):

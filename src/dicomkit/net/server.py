@@ -31,6 +31,7 @@ from dicomkit.net.association import (
     AssociationError,
     DataSink,
     Timeouts,
+    describe_rejection,
 )
 from dicomkit.net.dimse import CommandField, Message, Status, response_to
 from dicomkit.net.fsm import Role
@@ -137,14 +138,19 @@ class Server:
         async with self._server:
             await self._server.serve_forever()
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 2.0) -> None:
+        """Stop listening, give running associations ``grace`` seconds to finish, then abort
+        the rest (their partial data sets are dropped; nothing acknowledged is lost)."""
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
+        if self._tasks and grace > 0:
+            await asyncio.wait(list(self._tasks), timeout=grace)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
 
     # -- one connection --------------------------------------------------------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -193,7 +199,7 @@ class Server:
         fsm.step("Evt6", acceptable=rejection is None)  # AE-6
         if rejection is not None:
             self.stats.rejected += 1
-            log.info("[%s] rejected: %s", association.describe(), rejection)
+            log.info("[%s] rejected: %s", association.describe(), describe_rejection(rejection))
             await association.send_pdu(rejection)
             await association._close_transport()
             return
