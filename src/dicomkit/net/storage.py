@@ -138,9 +138,11 @@ def peek_attributes(head: bytes, transfer_syntax: str, wanted: Iterable[int]) ->
 
         head = zlib.decompressobj(-15).decompress(head)
     wanted = frozenset(wanted)
+    if not wanted:
+        return Dataset()
     parser = _Parser(head, ts.little, ts.implicit)
     try:
-        ds, _ = parser.dataset(0, len(head), 0, wanted=wanted or None)
+        ds, _ = parser.dataset(0, len(head), 0, wanted=wanted)
     except InvalidDicomError:
         ds = Dataset()
     return ds
