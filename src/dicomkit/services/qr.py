@@ -18,7 +18,7 @@ from dicomkit.errors import DicomError
 from dicomkit.net.association import AcceptedContext, Association, DataSink
 from dicomkit.net.dimse import Message, Status
 from dicomkit.net.server import ServiceFailure, ServiceHandler
-from dicomkit.net.storage import HEAD_BYTES, meta_for
+from dicomkit.net.storage import HEAD_BYTES, _sync, meta_for
 from dicomkit.net.uids import MODELS, UNCOMPRESSED_TS, VERIFICATION
 from dicomkit.services.storage import all_transfer_syntaxes
 
@@ -57,7 +57,7 @@ class ArchiveSink:
                 raise self.error
             self.handle.flush()
             if self.archive.fsync:
-                os.fsync(self.handle.fileno())
+                _sync(self.handle.fileno())
             self.handle.close()
         except OSError as exc:
             self.abort()
