@@ -66,52 +66,54 @@ class StoredFile:
     attributes: Dataset = field(default_factory=Dataset)
 
 
-class FileSink:
-    """A DataSink writing one instance to ``final_path`` (temporary name, fsync, rename)."""
+class TempFileSink:
+    """A DataSink writing a Part 10 file under a temporary name in ``folder``: the File Meta
+    Information first, then the data set as it arrives; the first bytes are kept so header
+    attributes can be picked out without reading the file back."""
 
-    def __init__(self, final_path: str, preamble_and_meta: bytes, transfer_syntax: str,
-                 wanted: Iterable[int] = (), fsync: bool = True) -> None:
-        self.final_path = final_path
+    def __init__(self, folder: str, preamble_and_meta: bytes, transfer_syntax: str,
+                 fsync: bool = True) -> None:
         self.transfer_syntax = transfer_syntax
-        self.wanted = frozenset(wanted)
         self.fsync = fsync
-        folder = os.path.dirname(final_path) or "."
         os.makedirs(folder, exist_ok=True)
         fd, self.tmp_path = tempfile.mkstemp(prefix=".incoming-", suffix=".part", dir=folder)
         self.handle = os.fdopen(fd, "wb", buffering=1 << 20)
-        self.handle.write(preamble_and_meta)
-        self.size = len(preamble_and_meta)
+        self.size = 0
         self.head = bytearray()
         self.error: BaseException | None = None
+        self._write(preamble_and_meta)
 
-    def write(self, data: bytes | memoryview) -> None:
-        if self.error is not None:
-            return
+    def _write(self, data: bytes | memoryview) -> None:
         try:
             self.handle.write(data)
         except OSError as exc:  # full disk, lost folder: reported as a failure status
             self.error = exc
             return
         self.size += len(data)
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self.error is not None:
+            return
+        self._write(data)
         if len(self.head) < HEAD_BYTES:
             self.head += data[: HEAD_BYTES - len(self.head)]
 
-    def close(self) -> StoredFile | BaseException:
-        """Finish the file; returns the StoredFile, or the exception that prevented it."""
+    def finish(self) -> None:
+        """Flush and sync the temporary file; raises the OSError that prevented it."""
+        if self.error is not None:
+            raise self.error
+        self.handle.flush()
+        if self.fsync:
+            _sync(self.handle.fileno())
+        self.handle.close()
+
+    def close(self) -> Any:
         try:
-            if self.error is not None:
-                raise self.error
-            self.handle.flush()
-            if self.fsync:
-                _sync(self.handle.fileno())
-            self.handle.close()
-            os.replace(self.tmp_path, self.final_path)
-            if self.fsync:
-                _fsync_dir(os.path.dirname(self.final_path) or ".")
+            self.finish()
         except OSError as exc:
             self.abort()
             return exc
-        return StoredFile(self.final_path, self.size, self.attributes())
+        return self
 
     def abort(self) -> None:
         try:
@@ -122,6 +124,29 @@ class FileSink:
             os.unlink(self.tmp_path)
         except OSError:
             pass
+
+
+class FileSink(TempFileSink):
+    """A DataSink writing one instance to ``final_path`` (temporary name, fsync, rename)."""
+
+    def __init__(self, final_path: str, preamble_and_meta: bytes, transfer_syntax: str,
+                 wanted: Iterable[int] = (), fsync: bool = True) -> None:
+        super().__init__(os.path.dirname(final_path) or ".", preamble_and_meta,
+                         transfer_syntax, fsync)
+        self.final_path = final_path
+        self.wanted = frozenset(wanted)
+
+    def close(self) -> StoredFile | BaseException:
+        """Finish the file; returns the StoredFile, or the exception that prevented it."""
+        try:
+            self.finish()
+            os.replace(self.tmp_path, self.final_path)
+            if self.fsync:
+                _fsync_dir(os.path.dirname(self.final_path) or ".")
+        except OSError as exc:
+            self.abort()
+            return exc
+        return StoredFile(self.final_path, self.size, self.attributes())
 
     def attributes(self) -> Dataset:
         """The wanted top-level attributes, parsed from the first bytes only."""

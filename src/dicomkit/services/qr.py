@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -18,7 +17,7 @@ from dicomkit.errors import DicomError
 from dicomkit.net.association import AcceptedContext, Association, DataSink
 from dicomkit.net.dimse import Message, Status
 from dicomkit.net.server import ServiceFailure, ServiceHandler
-from dicomkit.net.storage import HEAD_BYTES, _sync, meta_for
+from dicomkit.net.storage import TempFileSink, meta_for
 from dicomkit.net.uids import MODELS, UNCOMPRESSED_TS, VERIFICATION
 from dicomkit.services.storage import all_transfer_syntaxes
 
@@ -26,53 +25,12 @@ log = logging.getLogger("dicomkit.services.qr")
 MODEL_OF = {uid: model for model, ops in MODELS.items() for uid in ops.values()}
 
 
-class ArchiveSink:
-    """Streams one C-STORE data set to a temporary file in the archive (PS3.10 layout)."""
+class ArchiveSink(TempFileSink):
+    """Streams one C-STORE data set to a temporary file in the archive; the archive moves it
+    into place and indexes it once the data set is complete (``Archive.commit_file``)."""
 
     def __init__(self, archive: Archive, meta: bytes, transfer_syntax: str) -> None:
-        self.archive = archive
-        self.transfer_syntax = transfer_syntax
-        fd, self.tmp = archive.incoming_tmp()
-        self.handle = os.fdopen(fd, "wb", buffering=1 << 20)
-        self.head = bytearray()
-        self.error: BaseException | None = None
-        self.write_bytes(meta)
-        self.head.clear()
-
-    def write_bytes(self, data: bytes | memoryview) -> None:
-        try:
-            self.handle.write(data)
-        except OSError as exc:
-            self.error = exc
-
-    def write(self, data: bytes | memoryview) -> None:
-        if self.error is None:
-            self.write_bytes(data)
-            if len(self.head) < HEAD_BYTES:
-                self.head += data[: HEAD_BYTES - len(self.head)]
-
-    def close(self) -> Any:
-        try:
-            if self.error is not None:
-                raise self.error
-            self.handle.flush()
-            if self.archive.fsync:
-                _sync(self.handle.fileno())
-            self.handle.close()
-        except OSError as exc:
-            self.abort()
-            return exc
-        return self
-
-    def abort(self) -> None:
-        try:
-            self.handle.close()
-        except OSError:
-            pass
-        try:
-            os.unlink(self.tmp)
-        except OSError:
-            pass
+        super().__init__(archive.files_dir, meta, transfer_syntax, archive.fsync)
 
 
 class ArchiveHandler(ServiceHandler):
@@ -123,7 +81,7 @@ class ArchiveHandler(ServiceHandler):
         announced = (str(command.get("AffectedSOPClassUID") or ""),
                      str(command.get("AffectedSOPInstanceUID") or ""))
         try:
-            done = await asyncio.to_thread(self.archive.commit_file, sink.tmp, bytes(sink.head),
+            done = await asyncio.to_thread(self.archive.commit_file, sink.tmp_path, bytes(sink.head),
                                            sink.transfer_syntax, announced)
         except InstanceMismatch as exc:
             log.error("[%s] C-STORE refused: %s", association.describe(), exc)
