@@ -302,6 +302,22 @@ class ArchiveIndex:
             return [(r.path, r.sop_class, r.transfer_syntax)
                     for r in connection.execute(statement.order_by(instances.c.pk))]
 
+    def instances_of(self, where: list[Any]) -> list[dict[str, Any]]:
+        """Every instance under the matches (a compiled query's ``where``), series by series
+        in ingest order: pk, UIDs, SOP Class, path, transfer syntax and size."""
+        statement = self._base("IMAGE", [
+            instances.c.pk, studies.c.study_uid, series.c.series_uid, instances.c.sop_uid,
+            instances.c.sop_class, instances.c.path, instances.c.transfer_syntax,
+            instances.c.size]).where(*where).order_by(series.c.pk, instances.c.pk)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(statement)]
+
+    def metadata_texts(self, pks: list[int]) -> dict[int, str]:
+        """The stored DICOM JSON metadata of instances by pk, as text (not parsed)."""
+        statement = select(instances.c.pk, instances.c.metadata).where(instances.c.pk.in_(pks))
+        with self.engine.connect() as connection:
+            return {int(r.pk): r.metadata for r in connection.execute(statement)}
+
     def instance_metadata(self, sop_uids: list[str]) -> list[dict[str, Any]]:
         statement = select(instances.c.metadata).where(instances.c.sop_uid.in_(sop_uids))
         with self.engine.connect() as connection:

@@ -206,16 +206,8 @@ class Client:
         cmd = command(CommandField.C_MOVE_RQ, AffectedSOPClassUID=sop_class, Priority=priority,
                       MoveDestination=destination)
         cmd.CommandDataSetType = DATA_SET_PRESENT
-        message_id, queue = await self._request(context_id, cmd, self._encode(query, context_id))
-        self.last_message_id = message_id
-        try:
-            while True:
-                rsp = await self.association.next_response(queue, timeout=None)
-                yield rsp.command
-                if Status.category(rsp.status or 0) != "Pending":
-                    return
-        finally:
-            self.association.forget(message_id)
+        async for response in self._retrieve(context_id, cmd, query):
+            yield response
 
     async def get(self, query: Dataset, model: str = "study", priority: int = 0,
                   on_store: Callable[[Dataset, Message], Awaitable[int]] | None = None,
@@ -229,11 +221,18 @@ class Client:
             self.store_handler = on_store
         cmd = command(CommandField.C_GET_RQ, AffectedSOPClassUID=sop_class, Priority=priority)
         cmd.CommandDataSetType = DATA_SET_PRESENT
+        async for response in self._retrieve(context_id, cmd, query):
+            yield response
+
+    async def _retrieve(self, context_id: int, cmd: Dataset,
+                        query: Dataset) -> AsyncIterator[Dataset]:
+        """C-MOVE/C-GET responses until the final one; the DIMSE timeout applies between
+        responses (each sub-operation normally brings a pending response)."""
         message_id, queue = await self._request(context_id, cmd, self._encode(query, context_id))
         self.last_message_id = message_id
         try:
             while True:
-                rsp = await self.association.next_response(queue, timeout=None)
+                rsp = await self.association.next_response(queue)
                 yield rsp.command
                 if Status.category(rsp.status or 0) != "Pending":
                     return
