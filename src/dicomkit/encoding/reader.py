@@ -429,10 +429,7 @@ def _read_buffer(buf: Any, filename: str | None, stop_before_pixels: bool,
     if pos >= size and file_meta is None:
         raise InvalidDicomError("no DICOM data set found (empty input)", offset=pos)
     if ts is not None and ts.deflated:
-        try:
-            inflated = zlib.decompressobj(-zlib.MAX_WBITS).decompress(bytes(buf[pos:]))
-        except zlib.error as exc:
-            raise InvalidDicomError(f"deflated data set does not inflate: {exc}", offset=pos) from exc
+        inflated = _inflate(buf, pos)
         buf, pos, size = inflated, 0, len(inflated)
         little, implicit = True, False
     elif ts is not None:
@@ -455,6 +452,31 @@ def _read_buffer(buf: Any, filename: str | None, stop_before_pixels: bool,
         ts = _ts_for(little, ds.is_implicit_VR)  # what the bytes really are
     object.__setattr__(ds, "transfer_syntax", ts)
     return ds, parser
+
+
+MAX_INFLATED = 4 * 1024 * 1024 * 1024  # a deflated data set larger than this is refused
+
+
+def _inflate(buf: Any, pos: int) -> bytes:
+    """PS3.5 A.5: the data set after the File Meta Information is raw deflate; inflated in
+    steps so a small 'deflate bomb' is refused before it takes the memory."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    out = bytearray()
+    data = bytes(buf[pos:])
+    try:
+        chunk = inflater.decompress(data, 64 << 20)
+        while True:
+            out += chunk
+            if len(out) > MAX_INFLATED:
+                raise InvalidDicomError(f"deflated data set inflates past {MAX_INFLATED} bytes",
+                                        offset=pos)
+            if not inflater.unconsumed_tail:
+                break
+            chunk = inflater.decompress(inflater.unconsumed_tail, 64 << 20)
+        out += inflater.flush()
+    except zlib.error as exc:
+        raise InvalidDicomError(f"deflated data set does not inflate: {exc}", offset=pos) from exc
+    return bytes(out)
 
 
 def _ts_for(little: bool, implicit: bool) -> ts_mod.TransferSyntax:
