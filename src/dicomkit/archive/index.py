@@ -259,6 +259,12 @@ class ArchiveIndex:
                 statement = statement.offset(offset)
         skipped = produced = 0
         with self.engine.connect() as connection:
+            if not self.is_sqlite:
+                # yield_per streams through a server-side cursor, which PostgreSQL plans for
+                # the first 10% of rows (cursor_tuple_fraction): with ORDER BY pk it walks the
+                # whole primary key index instead of using the matching key's index (a 7-day
+                # StudyDate range at 100k studies: 139 ms instead of 12 ms). Every row is read.
+                connection.execute(text("SET LOCAL cursor_tuple_fraction = 1.0"))
             result = connection.execution_options(yield_per=500).execute(statement)
             for row in result:
                 attrs = self._merge(row._mapping, level)

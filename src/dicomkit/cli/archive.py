@@ -10,12 +10,18 @@ import signal
 import sys
 from typing import Any
 
-SERVE_HELP = "run the archive: DIMSE Storage, Query/Retrieve and Verification SCP"
+SERVE_HELP = ("run the archive: DIMSE Storage, Query/Retrieve and Verification SCP, and "
+              "DICOMweb (QIDO-RS, WADO-RS, STOW-RS, WADO-URI)")
 SERVE_EPILOG = """examples:
   dicomkit serve                                   ./dicomkit-data, SQLite, port 11112
   dicomkit serve --data /srv/pacs --aet PACS --peer WS1=10.0.0.5:104
   dicomkit serve --index postgresql://user@db/pacs --data /shared/pacs
   dicomkit serve --config dicomkit.toml
+  dicomkit serve --http-port 8080 --cors-origin https://viewer.example.org
+
+DICOMweb is served at http://HOST:8042/dicom-web/ (WADO-URI at /wado) unless --no-http; see
+docs/dicomweb.md. If the default port 8042 is taken the archive runs without it (a warning is
+logged); a port given with --http-port or in the config file must be free.
 
 config file (TOML), same names as the options:
   aet = "PACS"
@@ -24,6 +30,13 @@ config file (TOML), same names as the options:
   index = "postgresql://pacs@db/pacs"
   accept_aets = ["MODALITY1", "WS1"]     # calling AEs allowed (default: any)
   duplicates = "replace"                 # replace | ignore | keep
+  http_port = 8042                       # DICOMweb; http = false turns it off
+  http_bind = "127.0.0.1"                # default: bind
+  cors_origins = ["https://viewer.example.org"]
+  http_tokens = ["s3cret"]               # Authorization: Bearer …; off when empty
+  http_users = { reader = "password" }   # Authorization: Basic …; off when empty
+  http_base_url = "https://pacs.example.org/dicom-web"   # behind a reverse proxy
+  qido_max_results = 10000
   [peers]
   WS1 = "10.0.0.5:104"
 
@@ -47,6 +60,16 @@ def add_parser(sub: Any) -> None:
                    help="accept only these calling AE titles (repeatable; default any)")
     p.add_argument("--duplicates", choices=["replace", "ignore", "keep"])
     p.add_argument("--no-fsync", action="store_true", help="skip fsync (tests, benchmarks)")
+    p.add_argument("--http-port", type=int, help="DICOMweb HTTP port (8042)")
+    p.add_argument("--http-bind", metavar="ADDRESS", help="DICOMweb address (as --bind)")
+    p.add_argument("--no-http", action="store_true", help="no DICOMweb service")
+    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                   help="allow browser requests from this origin, or * (repeatable)")
+    p.add_argument("--http-token", action="append", default=[], metavar="TOKEN",
+                   help="require Authorization: Bearer TOKEN (repeatable; also "
+                        "DICOMKIT_HTTP_TOKEN)")
+    p.add_argument("--http-user", action="append", default=[], metavar="USER:PASSWORD",
+                   help="require HTTP Basic authentication (repeatable)")
     p.add_argument("-v", "--verbose", action="count", default=0)
     p.set_defaults(run=run_serve)
     _management(sub)
@@ -55,16 +78,40 @@ def add_parser(sub: Any) -> None:
 def load_settings(args: argparse.Namespace) -> dict[str, Any]:
     settings: dict[str, Any] = {"aet": "DICOMKIT", "dimse_port": 11112,
                                 "data": "./dicomkit-data", "index": None, "bind": "0.0.0.0",
-                                "peers": {}, "accept_aets": None, "duplicates": "replace"}
+                                "peers": {}, "accept_aets": None, "duplicates": "replace",
+                                "http": True, "http_port": 8042, "http_bind": None,
+                                "cors_origins": [], "http_tokens": [], "http_users": {},
+                                "http_base_url": None, "qido_max_results": 10000}
+    explicit_http_port = False
     if getattr(args, "config", None):
         import tomllib
 
         with open(args.config, "rb") as handle:
-            settings.update(tomllib.load(handle))
-    for name in ("aet", "dimse_port", "data", "index", "bind", "duplicates"):
+            loaded = tomllib.load(handle)
+        explicit_http_port = "http_port" in loaded
+        settings.update(loaded)
+    for name in ("aet", "dimse_port", "data", "index", "bind", "duplicates", "http_port",
+                 "http_bind"):
         value = getattr(args, name, None)
         if value is not None:
             settings[name] = value
+    explicit_http_port = explicit_http_port or getattr(args, "http_port", None) is not None
+    settings["http_port_explicit"] = explicit_http_port
+    if getattr(args, "no_http", False):
+        settings["http"] = False
+    settings["cors_origins"] = list(settings["cors_origins"]) + list(
+        getattr(args, "cors_origin", []) or [])
+    tokens = list(settings["http_tokens"]) + list(getattr(args, "http_token", []) or [])
+    if os.environ.get("DICOMKIT_HTTP_TOKEN"):
+        tokens.append(os.environ["DICOMKIT_HTTP_TOKEN"])
+    settings["http_tokens"] = tokens
+    users = dict(settings["http_users"])
+    for spec in getattr(args, "http_user", []) or []:
+        user, colon, password = spec.partition(":")
+        if not colon or not user:
+            raise SystemExit(f"dicomkit: --http-user {user!r}…: expected USER:PASSWORD")
+        users[user] = password
+    settings["http_users"] = users
     peers = dict(settings.get("peers") or {})
     for spec in getattr(args, "peer", []) or []:
         name, _, address = spec.partition("=")
@@ -108,16 +155,20 @@ def run_serve(args: argparse.Namespace) -> int:
                     port=int(settings["dimse_port"]), accept_calling_aets=settings["accept_aets"])
 
     async def main() -> None:
-        await server.start()
-        logging.getLogger("dicomkit").info(
-            "dicomkit serve: AE %s on %s:%s, data %s, index %s", settings["aet"],
-            settings["bind"], server.port, archive.data_dir, archive.index.url.split("@")[-1])
+        # Signals first: a SIGTERM as soon as the port answers must still stop us cleanly.
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        await server.start()
+        logging.getLogger("dicomkit").info(
+            "dicomkit serve: AE %s on %s:%s, data %s, index %s", settings["aet"],
+            settings["bind"], server.port, archive.data_dir, archive.index.url.split("@")[-1])
+        http = await _start_http(settings, archive) if settings["http"] else None
         await stop.wait()
         logging.getLogger("dicomkit").info("dicomkit serve: shutting down")
+        if http is not None:
+            await http.stop()
         await server.stop()
 
     try:
@@ -125,6 +176,36 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         archive.close()
     return 0
+
+
+async def _start_http(settings: dict[str, Any], archive: Any) -> Any:
+    """DICOMweb on uvicorn in this event loop (imported only here: ``import dicomkit`` stays
+    free of Starlette and uvicorn)."""
+    from dicomkit.web.app import create_app
+    from dicomkit.web.context import WebSettings
+    from dicomkit.web.server import HttpServer
+
+    web = WebSettings(base_url=settings["http_base_url"],
+                      max_results=int(settings["qido_max_results"]),
+                      cors_origins=list(settings["cors_origins"]),
+                      bearer_tokens=[str(t) for t in settings["http_tokens"]],
+                      basic_users={str(k): str(v) for k, v in settings["http_users"].items()})
+    host = settings["http_bind"] or settings["bind"]
+    http = HttpServer(create_app(archive, web), host, int(settings["http_port"]))
+    log = logging.getLogger("dicomkit")
+    try:
+        await http.start()
+    except OSError as exc:
+        if settings["http_port_explicit"]:
+            raise SystemExit(f"dicomkit serve: DICOMweb cannot listen on {host}:"
+                             f"{settings['http_port']}: {exc}") from exc
+        log.warning("dicomkit serve: DICOMweb not started, %s:%s is taken (%s); give "
+                    "--http-port or --no-http", host, settings["http_port"], exc)
+        return None
+    auth = "bearer/basic authentication" if web.bearer_tokens or web.basic_users else \
+        "no authentication"
+    log.info("dicomkit serve: DICOMweb on http://%s:%s/dicom-web/ (%s)", host, http.port, auth)
+    return http
 
 
 # -- management commands -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ examples:
   dicomkit dump demo.dcm                       print it as a tree
   dicomkit dump --json demo.dcm                print it as DICOM JSON
   dicomkit convert in.dcm out.dcm -t ExplicitVRBigEndian
+  dicomkit render demo.dcm demo.png            the image as a viewer shows it, as PNG
   dicomkit echo pacs 104 --aec PACS             is the PACS there? (C-ECHO)
   dicomkit store pacs 104 --aec PACS -r study/  send a folder (C-STORE)
   dicomkit storescp --port 11112 --out in/      receive instances
@@ -21,8 +22,8 @@ examples:
 
 # Which module registers each command: only the one asked for is imported, so `dicomkit dump`
 # does not pay for asyncio, SQLAlchemy and the rest (scripts call dicomkit once per file).
-MODULES = ("dump", "convert", "sample", "net", "archive")
-COMMANDS = {"dump": "dump", "convert": "convert", "sample": "sample",
+MODULES = ("dump", "convert", "render", "sample", "net", "archive")
+COMMANDS = {"dump": "dump", "convert": "convert", "render": "render", "sample": "sample",
             "echo": "net", "store": "net", "find": "net", "move": "net", "get": "net",
             "storescp": "net", "serve": "archive", "import": "archive", "ls": "archive",
             "rm": "archive", "reindex": "archive", "stats": "archive"}

@@ -361,7 +361,25 @@ class Dataset:
     def __str__(self) -> str:
         return self.__repr__()
 
-    # -- pixels (PS3.3 C.7.6.3) are added by dicomkit.pixels -------------------------------
+    # -- pixels (PS3.3 C.7.6.3): thin doors into dicomkit.pixels, imported on first use ------
+    @property
+    def pixel_array(self) -> Any:
+        """All frames as a numpy array of stored values (see dicomkit.pixels.native)."""
+        from dicomkit.pixels.native import pixel_array
+
+        return pixel_array(self)
+
+    def frame(self, index: int, *, as_rgb: bool = True) -> Any:
+        """Frame ``index`` (from 0) as a numpy array, decoding that frame only."""
+        from dicomkit.pixels.native import frame
+
+        return frame(self, index, as_rgb=as_rgb)
+
+    def frames(self, *, as_rgb: bool = True) -> Iterator[Any]:
+        """Every frame in order, decoded one at a time."""
+        from dicomkit.pixels.native import frames
+
+        return frames(self, as_rgb=as_rgb)
 
 
 class PrivateBlock:

@@ -239,8 +239,8 @@ def write(
     ):
         if has_fragments != ts.encapsulated and pixel is not None:
             raise NotSupportedError(
-                f"converting pixel data to {ts.name} needs a codec (pixel data issue); "
-                "only the uncompressed transfer syntaxes convert among themselves here"
+                f"converting pixel data to {ts.name} needs transcoding: "
+                "dicomkit.pixels.transcode.transcode(ds, ts) first (dicomkit convert does it)"
             )
     chunks: list[bytes] = []
     if part10:

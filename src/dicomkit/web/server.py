@@ -1,0 +1,70 @@
+"""Serving the DICOMweb application with uvicorn inside an existing asyncio event loop, next
+to the DIMSE server of ``dicomkit serve``: one process, one loop, one archive.
+
+The listening socket is bound here, before uvicorn starts, so a port in use is reported as an
+ordinary ``OSError`` instead of uvicorn's ``sys.exit``; signals stay with the caller (uvicorn's
+own handlers would take SIGTERM away from the DIMSE server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+
+
+class _Embedded(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the caller handles SIGTERM and SIGINT and calls HttpServer.stop
+
+
+class HttpServer:
+    """``await start()`` listens on host:port (0: any free port); ``await stop()`` stops
+    accepting, lets running requests finish (up to ``grace`` seconds) and returns."""
+
+    def __init__(self, app: Any, host: str, port: int, *, grace: float = 5.0) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.grace = grace
+        self._server: _Embedded | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self.port = int(sock.getsockname()[1])
+        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off",
+                                server_header=False, timeout_graceful_shutdown=int(self.grace),
+                                timeout_keep_alive=30)
+        self._server = _Embedded(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]),
+                                         name="dicomkit-http")
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # raises what stopped it
+                raise OSError(f"the HTTP server on {self.host}:{self.port} did not start")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self._server is None or self._task is None:
+            return
+        self._server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), self.grace + 5)
+        except TimeoutError:
+            self._server.force_exit = True
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task

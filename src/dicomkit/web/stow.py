@@ -1,0 +1,289 @@
+"""STOW-RS, the Store transaction (PS3.18 §10.5): ``POST /studies[/{study}]`` with
+``multipart/related; type="application/dicom"`` (or metadata and bulk data, see
+:mod:`dicomkit.web.stow_metadata`).
+
+Each part is streamed to a temporary file in the archive as it arrives, fsynced, and committed
+with :meth:`Archive.commit_file`, the same path a C-STORE takes: an instance listed in the
+ReferencedSOPSequence of the response is on disk and in the index. The response (§10.5.3) lists
+every instance in ReferencedSOPSequence or FailedSOPSequence; its status is 200 when all were
+stored, 202 when some were, 409 when none was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dicomkit.archive.store import Archive
+from dicomkit.core.dataset import Dataset
+from dicomkit.core.uid import storage_sop_classes
+from dicomkit.encoding.json import to_json
+from dicomkit.encoding.reader import read
+from dicomkit.encoding.xml import to_xml
+from dicomkit.errors import DicomError
+from dicomkit.net.storage import TempFileSink
+from dicomkit.web.context import WebContext
+from dicomkit.web.errors import WebError, warning_header
+from dicomkit.web.media import (
+    DICOM,
+    DICOM_JSON,
+    DICOM_XML,
+    MULTIPART,
+    MediaRange,
+    Part,
+    accept_of,
+    parse_media_type,
+    parts_of,
+)
+from dicomkit.web.qido import check_uid
+from dicomkit.web.stow_metadata import (
+    MAX_METADATA_BYTES,
+    BulkPart,
+    build,
+    metadata_objects,
+)
+
+log = logging.getLogger("dicomkit.web.stow")
+
+# Failure Reasons (PS3.18 §10.5.3.3, from the PS3.4 Annex B.2.3 statuses).
+PROCESSING_FAILURE = 0x0110
+SOP_CLASS_NOT_SUPPORTED = 0x0122
+OUT_OF_RESOURCES = 0xA700
+CANNOT_UNDERSTAND = 0xC000
+STUDY_UID_MISMATCH = 0xC409  # the instance belongs to another study than the URL names
+
+
+@dataclass
+class Outcome:
+    sop_class: str
+    sop_instance: str
+    failure: int | None = None
+    reason: str = ""
+    study: str = ""
+    series: str = ""
+
+
+def _text(value: Any) -> str:
+    return str(value or "").strip("\0 ")
+
+
+def commit_part(archive: Archive, tmp: str, study: str | None) -> Outcome:
+    """Check one received file and commit it (runs in a worker thread)."""
+    try:
+        header = read(tmp, stop_before_pixels=True, strict=True)
+    except (DicomError, OSError, ValueError) as exc:
+        _unlink(tmp)
+        return Outcome("", "", CANNOT_UNDERSTAND, f"not a DICOM file: {exc}")
+    meta = header.file_meta
+    sop_class = _text(header.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID")
+                                                    if meta is not None else ""))
+    sop_instance = _text(header.get("SOPInstanceUID") or (
+        meta.get("MediaStorageSOPInstanceUID") if meta is not None else ""))
+    outcome = Outcome(sop_class, sop_instance, study=_text(header.get("StudyInstanceUID")),
+                      series=_text(header.get("SeriesInstanceUID")))
+    if meta is None or "TransferSyntaxUID" not in meta:
+        outcome.failure, outcome.reason = CANNOT_UNDERSTAND, \
+            "not a PS3.10 file (no File Meta Information with a Transfer Syntax UID)"
+    elif sop_class not in _storage_classes():
+        outcome.failure, outcome.reason = SOP_CLASS_NOT_SUPPORTED, \
+            f"SOP Class {sop_class!r} is not a Storage SOP Class"
+    elif study is not None and outcome.study != study:
+        outcome.failure, outcome.reason = STUDY_UID_MISMATCH, \
+            f"the instance is of study {outcome.study!r}, not {study}"
+    if outcome.failure is not None:
+        _unlink(tmp)
+        return outcome
+    try:
+        archive.commit_file(tmp)
+    except OSError as exc:
+        outcome.failure, outcome.reason = OUT_OF_RESOURCES, f"not stored: {exc}"
+    except DicomError as exc:
+        outcome.failure, outcome.reason = CANNOT_UNDERSTAND, str(exc)
+    except Exception as exc:  # noqa: BLE001 - the index failing is a processing failure
+        log.exception("STOW-RS: index failure for %s", sop_instance)
+        outcome.failure, outcome.reason = PROCESSING_FAILURE, f"index failure: {exc}"
+    return outcome
+
+
+async def _from_metadata(archive: Archive, kind: str, text: bytes,
+                         bulk: dict[str, BulkPart], study: str | None) -> list[Outcome]:
+    """The instances of one metadata part, assembled with their bulk data and committed."""
+    try:
+        objects = metadata_objects(kind, text)
+    except ValueError as exc:
+        return [Outcome("", "", CANNOT_UNDERSTAND, f"the metadata is not {kind.upper()}: {exc}")]
+    outcomes = []
+    for source in objects:
+        tmp, ds, reason = await asyncio.to_thread(build, archive, kind, source, bulk)
+        if tmp is None:
+            uids = (_text(ds.get("SOPClassUID")), _text(ds.get("SOPInstanceUID"))) \
+                if ds is not None else ("", "")
+            outcomes.append(Outcome(*uids, CANNOT_UNDERSTAND, reason))
+            continue
+        outcomes.append(await asyncio.to_thread(commit_part, archive, tmp, study))
+    return outcomes
+
+
+def _kind_of(part_type: str, root: str) -> str:
+    """What a part is: a PS3.10 file, a metadata document, bulk data, or out of place."""
+    if part_type == DICOM:
+        return "dicom"
+    if root == DICOM:
+        return "other"
+    if part_type in (DICOM_JSON, "application/json"):
+        return "json"
+    if part_type in (DICOM_XML, "application/xml"):
+        return "xml"
+    return "bulk"
+
+
+_CLASSES: set[str] = set()
+
+
+def _storage_classes() -> set[str]:
+    if not _CLASSES:
+        _CLASSES.update(storage_sop_classes())
+    return _CLASSES
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def negotiate_response(ranges: list[MediaRange]) -> str:
+    for item in ranges:
+        if item.media_type in (DICOM_XML, "application/xml"):
+            return "xml"
+        if item.media_type in (DICOM_JSON, "application/json", "application/*", "*/*"):
+            return "json"
+    raise WebError(406, "the Store response is application/dicom+json or application/dicom+xml")
+
+
+def response_dataset(outcomes: list[Outcome], base: str, study: str | None) -> Dataset:
+    """PS3.18 Table 10.5.3-2: the Store Instances Response Module."""
+    ds = Dataset()
+    studies = {o.study for o in outcomes if o.failure is None}
+    if study is None and len(studies) == 1:
+        study = studies.pop()
+    if study:
+        ds.RetrieveURL = f"{base}/studies/{study}"
+    failed, referenced = [], []
+    for outcome in outcomes:
+        item = Dataset()
+        item.ReferencedSOPClassUID = outcome.sop_class
+        item.ReferencedSOPInstanceUID = outcome.sop_instance
+        if outcome.failure is not None:
+            item.FailureReason = outcome.failure
+            failed.append(item)
+        else:
+            item.RetrieveURL = (f"{base}/studies/{outcome.study}/series/{outcome.series}"
+                                f"/instances/{outcome.sop_instance}")
+            referenced.append(item)
+    if failed:
+        ds.FailedSOPSequence = failed
+    if referenced:
+        ds.ReferencedSOPSequence = referenced
+    return ds
+
+
+async def store(request: Request) -> Response:
+    ctx: WebContext = request.app.state.dicomweb
+    study = request.path_params.get("study")
+    if study is not None:
+        check_uid(study, "Study Instance UID")
+    kind, params = parse_media_type(request.headers.get("content-type", ""))
+    if kind != MULTIPART:
+        raise WebError(415, f"STOW-RS takes multipart/related; type=\"application/dicom\", "
+                       f"not {kind or 'a body without Content-Type'}")
+    root = params.get("type", DICOM).lower()
+    if root not in (DICOM, DICOM_JSON, DICOM_XML):
+        raise WebError(415, f"STOW-RS takes parts of type application/dicom, "
+                       f"application/dicom+json or application/dicom+xml, not {root!r}")
+    boundary = params.get("boundary", "")
+    if not boundary:
+        raise WebError(400, "multipart/related without a boundary parameter")
+    answer = negotiate_response(accept_of(request.headers.get("accept"),
+                                          request.query_params.get("accept")))
+    archive = ctx.archive
+    base = ctx.base(request)
+    outcomes: list[Outcome] = []
+    metadata: list[tuple[str, bytes]] = []
+    bulk: dict[str, BulkPart] = {}
+    sink: TempFileSink | None = None
+    document = bytearray()
+    kind, part_type, location, part_params = "", "", "", {}
+    try:
+        async for event, value in parts_of(request.stream(), boundary):
+            if event == "part":
+                assert isinstance(value, Part)
+                part_type = value.content_type if value.headers.get("content-type") else root
+                part_params = value.params
+                location = (value.headers.get("content-location")
+                            or value.headers.get("content-id", "").strip("<>"))
+                kind = _kind_of(part_type, root)
+                document.clear()
+                if kind in ("dicom", "bulk"):
+                    # Bulk data is read back and rewritten as a file that is synced then.
+                    sink = await asyncio.to_thread(TempFileSink, archive.files_dir, b"", "",
+                                                   archive.fsync and kind == "dicom")
+            elif event == "data":
+                assert isinstance(value, bytes)
+                if sink is not None:
+                    sink.write(value)
+                elif kind in ("json", "xml"):
+                    document += value
+                    if len(document) > MAX_METADATA_BYTES:
+                        raise WebError(413, "a metadata part over 64 MiB")
+            elif event == "end":
+                if kind in ("json", "xml"):
+                    metadata.append((kind, bytes(document)))
+                    continue
+                if sink is None:
+                    outcomes.append(Outcome("", "", CANNOT_UNDERSTAND,
+                                            f"a part of type {part_type!r} in a request of "
+                                            f"type {root!r}"))
+                    continue
+                current, sink = sink, None
+                try:
+                    await asyncio.to_thread(current.finish)
+                except OSError as exc:
+                    current.abort()
+                    outcomes.append(Outcome("", "", OUT_OF_RESOURCES, f"not stored: {exc}"))
+                    continue
+                if kind == "bulk":
+                    bulk[location or f"part-{len(bulk) + 1}"] = BulkPart(
+                        current.tmp_path, part_type, part_params.get("transfer-syntax"))
+                    continue
+                outcomes.append(await asyncio.to_thread(commit_part, archive, current.tmp_path,
+                                                        study))
+        for meta_kind, text in metadata:
+            outcomes += await _from_metadata(archive, meta_kind, text, bulk, study)
+    finally:
+        if sink is not None:
+            sink.abort()
+        for part in bulk.values():
+            _unlink(part.path)
+    if not outcomes:
+        raise WebError(400, "the request holds no instance")
+    failures = [o for o in outcomes if o.failure is not None]
+    for outcome in failures:
+        log.warning("STOW-RS: %s not stored (%04X): %s", outcome.sop_instance or "a part",
+                    outcome.failure, outcome.reason)
+    ds = response_dataset(outcomes, base, study)
+    status = 200 if not failures else 409 if len(failures) == len(outcomes) else 202
+    headers = {}
+    if failures:
+        headers["Warning"] = warning_header("; ".join(
+            f"{o.sop_instance or 'a part'}: {o.reason}" for o in failures[:5]))
+    if answer == "xml":
+        return Response(to_xml(ds), status_code=status, headers=headers, media_type=DICOM_XML)
+    return Response(to_json(ds), status_code=status, headers=headers, media_type=DICOM_JSON)

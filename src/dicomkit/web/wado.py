@@ -1,0 +1,582 @@
+"""WADO-RS, the Retrieve transaction (PS3.18 §10.4): instances, metadata, bulk data, frames,
+rendered images and thumbnails.
+
+Instances go out as stored, streamed from their files, whenever the Accept header allows their
+transfer syntax (``transfer-syntax=*`` always does); otherwise they are transcoded when that is
+possible, and refused with 406 when it is not. Metadata comes from the index only (the files are
+never opened); its bulk data references point at the ``bulkdata`` resource, which reads one
+element from the file by its tag path and honours a byte Range (RFC 9110 §14).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from dicomkit.core.dataset import Dataset
+from dicomkit.encoding import transfer_syntax as ts_mod
+from dicomkit.encoding.json import binary_value, from_json, is_binary_vr
+from dicomkit.encoding.reader import read
+from dicomkit.encoding.xml import to_xml
+from dicomkit.errors import DicomError, NotSupportedError
+from dicomkit.web import pixels
+from dicomkit.web.context import CHUNK, WebContext, file_range, file_size, instance_url
+from dicomkit.web.errors import WebError
+from dicomkit.web.media import (
+    DICOM,
+    DICOM_JSON,
+    DICOM_XML,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    OCTET_STREAM,
+    PIXEL_MEDIA_TYPES,
+    MediaRange,
+    accept_of,
+    closing,
+    multipart_content_type,
+    new_boundary,
+    part_head,
+)
+from dicomkit.web.qido import absolute_bulk_uris
+
+METADATA_BATCH = 200
+THUMBNAIL_SIZE = (128, 128)
+
+
+def context(request: Request) -> WebContext:
+    ctx: WebContext = request.app.state.dicomweb
+    return ctx
+
+
+def accept(request: Request) -> list[MediaRange]:
+    return accept_of(request.headers.get("accept"), request.query_params.get("accept"))
+
+
+def _uids(request: Request) -> tuple[str, str | None, str | None]:
+    params = request.path_params
+    return params["study"], params.get("series"), params.get("instance")
+
+
+# -- instances (§10.4.1.1.1) ---------------------------------------------------------------------
+@dataclass
+class DicomChoice:
+    syntaxes: list[str]  # in preference order; "*" = as stored
+    multipart: bool = True
+
+
+def negotiate_dicom(ranges: list[MediaRange], single: bool) -> DicomChoice:
+    """PS3.18 §8.7.3.5.2: ``multipart/related; type="application/dicom"`` without a
+    transfer-syntax parameter means Explicit VR Little Endian; ``*`` means any. An Accept of
+    ``*/*`` (or none) takes the instances as stored."""
+    syntaxes: list[str] = []
+    multipart = True
+    for item in ranges:
+        if item.is_multipart or item.media_type == "multipart/*":
+            part = item.part_type
+            if part not in (DICOM, "application/*", "*/*"):
+                continue
+            default = "*" if part == "*/*" else EXPLICIT_VR_LITTLE_ENDIAN
+            syntaxes.append(item.transfer_syntax or default)
+        elif item.media_type == "*/*":
+            syntaxes.append(item.transfer_syntax or "*")
+        elif item.media_type == DICOM and single:
+            syntaxes.append(item.transfer_syntax or EXPLICIT_VR_LITTLE_ENDIAN)
+            if not syntaxes[:-1]:
+                multipart = False
+    if not syntaxes:
+        raise WebError(406, "instances are sent as multipart/related; type=\"application/dicom\""
+                       + ("" if not single else " (or application/dicom)")
+                       + "; the Accept header allows neither")
+    return DicomChoice(syntaxes, multipart)
+
+
+def plan(stored: str, wanted: list[str]) -> tuple[str, str] | None:
+    """(how, transfer syntax): ``stored`` (the file as it is), ``transcode``, or None."""
+    for uid in wanted:
+        if uid == "*" or uid == stored:
+            return "stored", stored
+        try:
+            ts_mod.lookup(uid)
+        except NotSupportedError:
+            continue
+        if pixels.is_native(stored) and pixels.is_native(uid):
+            return "transcode", uid
+        if pixels.transcode_available():
+            return "transcode", uid
+    return None
+
+
+def _transcoded_file(path: str, uid: str) -> bytes:
+    try:
+        return pixels.transcoded(read(path), uid)
+    except (pixels.Unavailable, DicomError, ValueError) as exc:
+        raise WebError(406, f"cannot convert to transfer syntax {uid}: {exc}") from exc
+
+
+async def retrieve(request: Request) -> Response:
+    ctx = context(request)
+    study, series, instance = _uids(request)
+    choice = negotiate_dicom(accept(request), single=instance is not None)
+    rows = await ctx.locate(study, series, instance)
+    plans = []
+    for row in rows:
+        chosen = plan(row["transfer_syntax"], choice.syntaxes)
+        if chosen is None:
+            raise WebError(406, f"instance {row['sop_uid']} is stored in transfer syntax "
+                           f"{row['transfer_syntax']}; converting it to "
+                           f"{', '.join(choice.syntaxes)} is not supported yet (ask with "
+                           "transfer-syntax=* to get it as stored)")
+        plans.append(chosen)
+    base = ctx.base(request)
+    if not choice.multipart:
+        (how, uid), row = plans[0], rows[0]
+        path = ctx.path_of(row)
+        if how == "stored":
+            size = await asyncio.to_thread(file_size, path)
+            return StreamingResponse(file_range(path, 0, size), headers={
+                "Content-Length": str(size)}, media_type=f"{DICOM}; transfer-syntax={uid}")
+        data = await asyncio.to_thread(_transcoded_file, path, uid)
+        return Response(data, media_type=f"{DICOM}; transfer-syntax={uid}")
+    boundary = new_boundary()
+    uniform = {uid for _how, uid in plans}
+    # The first conversion runs before the response starts, so a codec that cannot do it is
+    # a 406, not a broken stream.
+    first: bytes | None = None
+    if plans[0][0] == "transcode":
+        first = await asyncio.to_thread(_transcoded_file, ctx.path_of(rows[0]), plans[0][1])
+
+    async def body() -> AsyncIterator[bytes]:
+        for number, (row, (how, uid)) in enumerate(zip(rows, plans, strict=True)):
+            path = ctx.path_of(row)
+            yield part_head(boundary, f"{DICOM}; transfer-syntax={uid}",
+                            [("Content-Location", instance_url(base, row))])
+            if how == "stored":
+                size = await asyncio.to_thread(file_size, path)
+                async for chunk in file_range(path, 0, size):
+                    yield chunk
+            elif number == 0 and first is not None:
+                yield first
+            else:
+                yield await asyncio.to_thread(_transcoded_file, path, uid)
+            yield b"\r\n"
+        yield closing(boundary)
+
+    return StreamingResponse(body(), media_type=multipart_content_type(
+        DICOM, boundary, uniform.pop() if len(uniform) == 1 else None))
+
+
+# -- metadata (§10.4.1.1.2) ---------------------------------------------------------------------
+def negotiate_metadata(ranges: list[MediaRange]) -> str:
+    for item in ranges:
+        if item.is_multipart and item.part_type in (DICOM_XML, "application/xml"):
+            return "xml"
+        if not item.is_multipart and item.media_type in (
+                DICOM_JSON, "application/json", "application/*", "*/*"):
+            return "json"
+    raise WebError(406, "metadata is sent as application/dicom+json or multipart/related; "
+                   "type=\"application/dicom+xml\"; the Accept header allows neither")
+
+
+async def metadata(request: Request) -> Response:
+    ctx = context(request)
+    study, series, instance = _uids(request)
+    kind = negotiate_metadata(accept(request))
+    rows = await ctx.locate(study, series, instance)
+    base = ctx.base(request)
+    index = ctx.archive.index
+    boundary = new_boundary()
+
+    async def texts() -> AsyncIterator[str]:
+        for start in range(0, len(rows), METADATA_BATCH):
+            batch = rows[start:start + METADATA_BATCH]
+            found = await asyncio.to_thread(index.metadata_texts, [r["pk"] for r in batch])
+            for row in batch:
+                text = found.get(row["pk"])
+                if text is not None:  # deleted since: left out
+                    yield absolute_bulk_uris(with_pixel_data(text, row), instance_url(base, row))
+
+    async def json_body() -> AsyncIterator[bytes]:
+        first = True
+        yield b"["
+        async for text in texts():
+            yield (b"" if first else b",") + text.encode("utf-8")
+            first = False
+        yield b"]"
+
+    async def xml_body() -> AsyncIterator[bytes]:
+        async for text in texts():
+            document = to_xml(from_json(text)).encode("utf-8")
+            yield part_head(boundary, f"{DICOM_XML}; charset=utf-8") + document + b"\r\n"
+        yield closing(boundary)
+
+    if kind == "json":
+        return StreamingResponse(json_body(), media_type=DICOM_JSON)
+    return StreamingResponse(xml_body(), media_type=multipart_content_type(DICOM_XML, boundary))
+
+
+def with_pixel_data(text: str, row: dict[str, Any]) -> str:
+    """The index keeps the header only (ingest stops before Pixel Data); an image's metadata
+    still names its Pixel Data (PS3.18 §10.4.1.1.2), as a bulk data reference."""
+    if '"00280010"' not in text or '"7FE00010"' in text or not text.endswith("}"):
+        return text
+    vr = "OW" if pixels.is_native(row["transfer_syntax"]) else "OB"
+    return text[:-1] + f',"7FE00010":{{"vr":"{vr}","BulkDataURI":"bulkdata/7FE00010"}}}}'
+
+
+# -- bulk data (§10.4.1.1.5) --------------------------------------------------------------------
+@dataclass
+class Located:
+    """A bulk data value: a byte range of the file, or bytes in memory."""
+
+    length: int
+    offset: int | None = None
+    data: bytes | None = None
+
+
+def _element_at(ds: Dataset, tag_path: str) -> tuple[Dataset, int]:
+    """``7FE00010`` or ``00540016/0/00181072``: tags and 0-based item numbers (PS3.18 F.2.6
+    as dicomkit writes it)."""
+    parts = [p for p in tag_path.strip("/").split("/") if p]
+    if not parts or len(parts) % 2 == 0:
+        raise WebError(400, f"bulk data path {tag_path!r} is not tag[/item/tag…]")
+    current = ds
+    for position in range(0, len(parts), 2):
+        text = parts[position]
+        if len(text) != 8 or not all(c in "0123456789abcdefABCDEF" for c in text):
+            raise WebError(400, f"bulk data path {tag_path!r}: {text!r} is not a tag")
+        tag = int(text, 16)
+        if tag not in current:
+            raise WebError(404, f"the instance has no {text} at {tag_path!r}")
+        if position == len(parts) - 1:
+            return current, tag
+        element = current[tag]
+        found: Dataset | None = None
+        try:
+            item = int(parts[position + 1])
+            found = element.value[item] if element.VR == "SQ" else None
+        except (ValueError, IndexError, TypeError):
+            found = None
+        if found is None:
+            raise WebError(404, f"bulk data path {tag_path!r}: no item {parts[position + 1]} "
+                           f"in {text}")
+        current = found
+    raise AssertionError("unreachable")
+
+
+def locate_bulk(path: str, tag_path: str) -> Located:
+    try:
+        ds = read(path)
+    except (DicomError, OSError) as exc:
+        raise WebError(500, f"the stored file cannot be read: {exc}") from exc
+    container, tag = _element_at(ds, tag_path)
+    entry = container.raw_entry(tag)
+    deflated = bool(ds.transfer_syntax and ds.transfer_syntax.deflated)
+    if (type(entry) is tuple and container.buffer is ds.buffer and not deflated
+            and (ds.is_little_endian or entry[0] in ("OB", "UN"))):
+        return Located(entry[2], offset=entry[1])  # straight from the file
+    element = container[tag]
+    if element.VR == "SQ":
+        raise WebError(400, f"{tag_path} is a sequence, not bulk data")
+    data = binary_value(element) if is_binary_vr(element.VR) else element.value_bytes(True)
+    return Located(len(data), data=data)
+
+
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
+
+
+def byte_range(header: str | None, length: int) -> tuple[int, int] | None:
+    """RFC 9110 §14.1.2: one range ``bytes=a-b``, ``a-`` or ``-n`` → (start, end exclusive);
+    several ranges are answered in full (§14.2 allows ignoring Range)."""
+    if not header or "," in header:
+        return None
+    match = _RANGE.match(header)
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:
+        start, end = max(0, length - int(last)), length
+    else:
+        start = int(first)
+        end = min(length, int(last) + 1) if last else length
+    if start >= length or start >= end:
+        raise WebError(416, f"range {header!r} is outside the {length} byte(s) of the value",
+                       {"Content-Range": f"bytes */{length}"})
+    return start, end
+
+
+def negotiate_bulk(ranges: list[MediaRange]) -> bool:
+    """True: multipart/related (the default of §8.7.3.5.3); False: a single body."""
+    for item in ranges:
+        if item.is_multipart and item.part_type in (OCTET_STREAM, "application/*", "*/*"):
+            return True
+        if item.media_type == "*/*":
+            return True
+        if item.media_type in (OCTET_STREAM, "application/*"):
+            return False
+    raise WebError(406, "bulk data is sent as multipart/related; "
+                   "type=\"application/octet-stream\" or application/octet-stream")
+
+
+async def bulkdata(request: Request) -> Response:
+    ctx = context(request)
+    study, series, instance = _uids(request)
+    multipart = negotiate_bulk(accept(request))
+    row = (await ctx.locate(study, series, instance))[0]
+    path = ctx.path_of(row)
+    found = await asyncio.to_thread(locate_bulk, path, request.path_params["path"])
+    span = byte_range(request.headers.get("range"), found.length)
+    start, end = span if span is not None else (0, found.length)
+
+    async def value() -> AsyncIterator[bytes]:
+        if found.data is not None:
+            for at in range(start, end, CHUNK):
+                yield found.data[at:min(end, at + CHUNK)]
+        else:
+            assert found.offset is not None
+            async for chunk in file_range(path, found.offset + start, end - start):
+                yield chunk
+
+    status = 206 if span is not None else 200
+    content_range = f"bytes {start}-{end - 1}/{found.length}"
+    if not multipart:
+        headers = {"Content-Length": str(end - start), "Accept-Ranges": "bytes"}
+        if span is not None:
+            headers["Content-Range"] = content_range
+        return StreamingResponse(value(), status_code=status, headers=headers,
+                                 media_type=OCTET_STREAM)
+    boundary = new_boundary()
+    extra = [("Content-Location", str(request.url.remove_query_params("accept")))]
+    if span is not None:
+        extra.append(("Content-Range", content_range))
+
+    async def body() -> AsyncIterator[bytes]:
+        yield part_head(boundary, OCTET_STREAM, extra)
+        async for chunk in value():
+            yield chunk
+        yield b"\r\n" + closing(boundary)
+
+    return StreamingResponse(body(), status_code=status, headers={"Accept-Ranges": "bytes"},
+                             media_type=multipart_content_type(OCTET_STREAM, boundary))
+
+
+# -- frames (§10.4.1.1.4) -----------------------------------------------------------------------
+def frame_numbers(text: str) -> list[int]:
+    numbers = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) < 1:
+            raise WebError(400, f"frame list {text!r}: {part!r} is not a frame number (from 1)")
+        numbers.append(int(part))
+    return numbers
+
+
+def negotiate_frames(ranges: list[MediaRange], stored: str) -> list[str]:
+    """The ways frames may go, by preference: ``octet`` (uncompressed, application/octet-
+    stream), ``stored`` (the compressed bit stream in its image/ or video/ media type) or
+    ``any`` (whichever needs no conversion)."""
+    compressed_type = PIXEL_MEDIA_TYPES.get(stored)
+    ways = []
+    for item in ranges:
+        if item.is_multipart:
+            part, ts = item.part_type, item.transfer_syntax
+        elif item.media_type == "*/*":
+            part, ts = "*/*", item.transfer_syntax
+        else:
+            continue
+        if part == "*/*" and ts in (None, "*"):
+            ways.append("any")
+        elif part in (OCTET_STREAM, "application/*") and ts in (
+                None, "*", EXPLICIT_VR_LITTLE_ENDIAN):
+            ways.append("octet")
+        elif (compressed_type is not None and MediaRange(part).matches(compressed_type)
+              and ts in (None, "*", stored)):
+            ways.append("stored")
+        elif part == "*/*" and ts == EXPLICIT_VR_LITTLE_ENDIAN:
+            ways.append("octet")
+        elif part == "*/*" and ts == stored and compressed_type is not None:
+            ways.append("stored")
+    if not ways:
+        offered = OCTET_STREAM + (f" or {compressed_type}" if compressed_type else "")
+        raise WebError(406, f"frames of this instance are sent as multipart/related; type="
+                       f"\"{offered}\"; the Accept header allows neither")
+    return ways
+
+
+@dataclass
+class FrameParts:
+    media_type: str
+    transfer_syntax: str
+    frames: list[tuple[int, Any]]  # (number, bytes or (offset, length) in the file)
+
+
+def _frames_of(path: str, stored: str, numbers: list[int], ways: list[str]) -> FrameParts:
+    try:
+        ds = read(path)
+    except (DicomError, OSError) as exc:
+        raise WebError(500, f"the stored file cannot be read: {exc}") from exc
+    if pixels.pixel_tag(ds) is None:
+        raise WebError(404, "the instance has no pixel data, so no frames")
+    count = pixels.frame_count(ds)
+    beyond = [n for n in numbers if n > count]
+    if beyond:
+        raise WebError(404, f"frame(s) {', '.join(map(str, beyond))} do not exist: the "
+                       f"instance has {count} frame(s)")
+    native = pixels.is_native(stored)
+    reasons = []
+    for way in ways:
+        try:
+            if native and way in ("octet", "any"):
+                deflated = bool(ds.transfer_syntax and ds.transfer_syntax.deflated)
+                layout = pixels.native_frames(ds, file_backed=not deflated)
+                size = layout.frame_bytes
+                out: list[tuple[int, Any]] = []
+                for n in numbers:
+                    if layout.offset is not None:
+                        out.append((n, (layout.offset + (n - 1) * size, size)))
+                    else:
+                        assert layout.data is not None
+                        out.append((n, bytes(layout.data[(n - 1) * size:n * size])))
+                return FrameParts(OCTET_STREAM, EXPLICIT_VR_LITTLE_ENDIAN, out)
+            if not native and way in ("stored", "any"):
+                return FrameParts(PIXEL_MEDIA_TYPES.get(stored, OCTET_STREAM), stored,
+                                  [(n, bytes(pixels.stored_frame(ds, n - 1))) for n in numbers])
+            if not native and way == "octet":
+                return FrameParts(OCTET_STREAM, EXPLICIT_VR_LITTLE_ENDIAN,
+                                  [(n, pixels.decoded_frame(ds, n - 1)) for n in numbers])
+        except pixels.Unavailable as exc:
+            reasons.append(str(exc))
+        except DicomError as exc:
+            raise WebError(500, f"the pixel data cannot be read: {exc}") from exc
+    raise WebError(406, "the frames cannot be sent in an acceptable form: "
+                   + ("; ".join(reasons) or f"they are stored in {stored}"))
+
+
+async def frames(request: Request) -> Response:
+    ctx = context(request)
+    study, series, instance = _uids(request)
+    numbers = frame_numbers(request.path_params["frames"])
+    row = (await ctx.locate(study, series, instance))[0]
+    ways = negotiate_frames(accept(request), row["transfer_syntax"])
+    path = ctx.path_of(row)
+    parts = await asyncio.to_thread(_frames_of, path, row["transfer_syntax"], numbers, ways)
+    boundary = new_boundary()
+    url = instance_url(ctx.base(request), row)
+    part_type = f"{parts.media_type}; transfer-syntax={parts.transfer_syntax}"
+
+    async def body() -> AsyncIterator[bytes]:
+        for number, data in parts.frames:
+            yield part_head(boundary, part_type, [("Content-Location",
+                                                   f"{url}/frames/{number}")])
+            if isinstance(data, tuple):
+                async for chunk in file_range(path, data[0], data[1]):
+                    yield chunk
+            else:
+                yield data
+            yield b"\r\n"
+        yield closing(boundary)
+
+    return StreamingResponse(body(), media_type=multipart_content_type(
+        parts.media_type, boundary, parts.transfer_syntax))
+
+
+# -- rendered and thumbnail (§10.4.1.1.3, §10.4.1.1.6) ------------------------------------------
+def negotiate_image(ranges: list[MediaRange]) -> str:
+    for item in ranges:
+        if item.is_multipart:
+            continue
+        if item.media_type in ("image/jpeg", "image/png"):
+            return item.media_type
+        if item.media_type in ("image/*", "*/*"):
+            return "image/jpeg" if pixels.jpeg_available() else "image/png"
+    raise WebError(406, "rendered images are sent as image/jpeg or image/png")
+
+
+def _numbers(name: str, text: str, count: int) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")[:count]]
+    except ValueError:
+        raise WebError(400, f"{name}={text!r}: expected numbers separated by commas") from None
+    if len(values) < count:
+        raise WebError(400, f"{name}={text!r}: expected {count} numbers")
+    return values
+
+
+def presentation(params: Any, thumbnail: bool) -> dict[str, Any]:
+    """PS3.18 §8.3.5.1: window, viewport, quality (annotation is not supported: ignored)."""
+    out: dict[str, Any] = {"viewport": THUMBNAIL_SIZE if thumbnail else None}
+    if params.get("window"):
+        center, width = _numbers("window", params["window"], 2)
+        parts = params["window"].split(",")
+        function = parts[2].strip().lower() if len(parts) > 2 else "linear"
+        if width <= 0 or function not in ("linear", "linear-exact", "sigmoid"):
+            raise WebError(400, f"window={params['window']!r}: width must be positive and the "
+                           "function linear, linear-exact or sigmoid")
+        out["window"] = (center, width, function)
+    if params.get("viewport"):
+        width, height = _numbers("viewport", params["viewport"], 2)
+        if width < 1 or height < 1:
+            raise WebError(400, f"viewport={params['viewport']!r}: sizes must be positive")
+        out["viewport"] = (int(width), int(height))
+    if params.get("quality"):
+        quality = _numbers("quality", params["quality"], 1)[0]
+        if not 1 <= quality <= 100:
+            raise WebError(400, f"quality={params['quality']!r}: from 1 to 100")
+        out["quality"] = int(quality)
+    return out
+
+
+def render_file(path: str, index: int, media_type: str, options: dict[str, Any]) -> bytes:
+    ds = read(path)
+    if pixels.pixel_tag(ds) is None:
+        raise WebError(406, "the instance has no pixel data to render")
+    if index >= pixels.frame_count(ds):
+        raise WebError(404, f"frame {index + 1} does not exist: the instance has "
+                       f"{pixels.frame_count(ds)} frame(s)")
+    try:
+        return pixels.rendered(ds, index, media_type, window=options.get("window"),
+                               viewport=options.get("viewport"),
+                               quality=options.get("quality"))
+    except pixels.Unavailable as exc:
+        raise WebError(501, f"not supported yet: {exc}") from exc
+    except pixels.NotRenderable as exc:  # e.g. a window for a colour image (PS3.3 C.11.2)
+        raise WebError(400, f"the image cannot be rendered so: {exc}") from exc
+    except (DicomError, ValueError) as exc:
+        raise WebError(500, f"the image cannot be rendered: {exc}") from exc
+
+
+async def rendered(request: Request) -> Response:
+    return await _render(request, thumbnail=False)
+
+
+async def thumbnail(request: Request) -> Response:
+    return await _render(request, thumbnail=True)
+
+
+async def _render(request: Request, thumbnail: bool) -> Response:
+    ctx = context(request)
+    study, series, instance = _uids(request)
+    media_type = negotiate_image(accept(request))
+    options = presentation(request.query_params, thumbnail)
+    if not pixels.rendering_available():
+        raise WebError(501, "rendered images and thumbnails are not supported yet "
+                       "(dicomkit.pixels.render is not available)")
+    if instance is None and not thumbnail:
+        raise WebError(501, "rendered studies and series are not supported yet; ask for "
+                       "an instance's or a frame's rendered resource")
+    rows = await ctx.locate(study, series, instance)
+    row = rows[len(rows) // 2] if instance is None else rows[0]
+    index = 0
+    if "frames" in request.path_params:
+        numbers = frame_numbers(request.path_params["frames"])
+        if len(numbers) != 1:
+            raise WebError(400, "a rendered frame resource names exactly one frame")
+        index = numbers[0] - 1
+    data = await asyncio.to_thread(render_file, ctx.path_of(row), index, media_type, options)
+    return Response(data, media_type=media_type)
