@@ -365,7 +365,14 @@ class Association:
                     message.data_result = pending.sink.close()
                 else:
                     message.data = b"".join(pending.data_parts)
-                await self._deliver(message)
+                try:
+                    await self._deliver(message)
+                except BaseException:
+                    # Cancelled (shutdown) or failed before the handler took the data: drop
+                    # the finished temporary file; nothing was acknowledged for it.
+                    if pending.sink is not None:
+                        pending.sink.abort()
+                    raise
 
     async def _deliver(self, message: Message) -> None:
         if message.is_response:
