@@ -148,8 +148,8 @@ class Codec:
     def decode_with_photometric(self, data: bytes | memoryview, info: PixelInfo, *,
                                 as_rgb: bool = True,
                                 frame: int | None = None) -> tuple[Any, str]:
-        """(values, the Photometric Interpretation they are in)."""
-        raise NotImplementedError
+        """(values, the Photometric Interpretation they are in); each codec overrides this."""
+        raise NotSupportedError(f"dicomkit cannot decode {self.name} ({self.uid})")
 
     def encode(self, array: Any, info: PixelInfo, **opts: Any) -> bytes:
         """One frame of stored values (shape ``info.shape``, colour interleaved) encoded."""
