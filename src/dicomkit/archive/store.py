@@ -12,6 +12,8 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +21,44 @@ from dicomkit.archive.index import AddResult, ArchiveIndex
 from dicomkit.archive.records import record_for
 from dicomkit.encoding.reader import read
 from dicomkit.errors import DicomError, InvalidDicomError
-from dicomkit.net.storage import _fsync_dir, peek_attributes, safe_uid_path
+from dicomkit.net.storage import _fsync_dir, _sync, peek_attributes, safe_uid_path
 
 log = logging.getLogger("dicomkit.archive")
 DUPLICATE_POLICIES = ("replace", "ignore", "keep")
+
+
+_WRITER: ThreadPoolExecutor | None = None
+_WRITER_LOCK = threading.Lock()
+
+
+def _writer() -> ThreadPoolExecutor:
+    """Threads that write and fsync temporary files while the caller builds index records."""
+    global _WRITER
+    with _WRITER_LOCK:
+        if _WRITER is None:
+            _WRITER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dicomkit-write")
+        return _WRITER
+
+
+def _discard(written: Future[str]) -> None:
+    try:
+        os.unlink(written.result())
+    except (OSError, DicomError):
+        pass
+
+
+def _make_folders(final: str) -> list[str]:
+    """Create the file's folders; the folders whose entries change, to fsync after the
+    rename: the file's own, and the parent of each folder created here."""
+    folder = os.path.dirname(final)
+    changed = [folder]
+    probe = folder
+    while not os.path.isdir(probe):
+        changed.append(os.path.dirname(probe))
+        probe = os.path.dirname(probe)
+    if len(changed) > 1:
+        os.makedirs(folder, exist_ok=True)
+    return changed
 
 
 class InstanceMismatch(InvalidDicomError):
@@ -99,25 +135,80 @@ class Archive:
             if expected is not None:
                 _check_announced(expected, sop_class, uids[2])
             final = self.final_path(*uids)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            if self.duplicates in ("ignore", "keep") and os.path.exists(final):
-                # The file in place wins. It may lack its index row (a crash between rename
-                # and commit): indexing it is a no-op under these policies when the row exists.
-                try:
-                    done = self.index_file(final)
-                except (DicomError, OSError):
-                    done = None  # unreadable: the new copy replaces it below
-                if done is not None:
-                    os.unlink(tmp_path)
-                    return done
+            folders = _make_folders(final)
+            done = self._kept_duplicate(final)
+            if done is not None:
+                os.unlink(tmp_path)
+                return done
             os.replace(tmp_path, final)
             if self.fsync:
-                _fsync_dir(os.path.dirname(final))
+                for folder in folders:
+                    _fsync_dir(folder)
         except BaseException:
             if os.path.exists(tmp_path):
                 os.unlink(tmp_path)
             raise
         return self.index_file(final, header)
+
+    def commit_bytes(self, data: bytes, transfer_syntax: str | None = None,
+                     expected: tuple[str, str] | None = None) -> Ingested:
+        """Store a complete Part 10 file held in memory (a C-STORE data set that fitted in
+        memory), in the same order as ``commit_file``: temporary file, fsync, rename, fsync
+        the folder, index row. The header is parsed once, from memory, and the index record
+        is built while a helper thread writes and fsyncs the temporary file."""
+        header = read(data, stop_before_pixels=True)
+        uids = (header.get("StudyInstanceUID"), header.get("SeriesInstanceUID"),
+                header.get("SOPInstanceUID"))
+        if expected is not None:
+            _check_announced(expected, header.get("SOPClassUID"), uids[2])
+        final = self.final_path(*uids)
+        folders = _make_folders(final)
+        done = self._kept_duplicate(final)
+        if done is not None:
+            return done
+        ts = header.transfer_syntax.uid if header.transfer_syntax else transfer_syntax or ""
+        written = _writer().submit(self._write_temporary, data)
+        try:
+            record = record_for(header, self.relative(final), len(data), ts)
+        except BaseException:
+            _discard(written)
+            raise
+        tmp_path = written.result()  # the OSError that prevented it, if any
+        try:
+            os.replace(tmp_path, final)
+            if self.fsync:
+                for folder in folders:
+                    _fsync_dir(folder)
+        except BaseException:
+            if os.path.exists(tmp_path):
+                os.unlink(tmp_path)
+            raise
+        return self._add(record, final)
+
+    def _write_temporary(self, data: bytes) -> str:
+        fd, tmp_path = tempfile.mkstemp(prefix=".incoming-", suffix=".part", dir=self.files_dir)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if self.fsync:
+                _sync(fd)
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp_path)
+            raise
+        os.close(fd)
+        return tmp_path
+
+    def _kept_duplicate(self, final: str) -> Ingested | None:
+        """Under the ignore and keep policies the file in place wins. It may lack its index
+        row (a crash between rename and commit): indexing it is a no-op when the row exists."""
+        if self.duplicates not in ("ignore", "keep") or not os.path.exists(final):
+            return None
+        try:
+            return self.index_file(final)
+        except (DicomError, OSError):
+            return None  # unreadable: the new copy replaces it
 
     def index_file(self, path: str, header: Any = None) -> Ingested:
         """Index a file already in place under files/ (used by ingest and by reindex)."""
@@ -125,6 +216,9 @@ class Archive:
             header = read(path, stop_before_pixels=True)
         ts = header.transfer_syntax.uid if header.transfer_syntax else ""
         record = record_for(header, self.relative(path), os.path.getsize(path), ts)
+        return self._add(record, path)
+
+    def _add(self, record: Any, path: str) -> Ingested:
         if not (record.study_uid and record.series_uid and record.sop_uid):
             raise InvalidDicomError("the instance lacks Study, Series or SOP Instance UID")
         result = self.index.add_instance(record, self.duplicates)

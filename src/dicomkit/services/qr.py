@@ -25,12 +25,58 @@ log = logging.getLogger("dicomkit.services.qr")
 MODEL_OF = {uid: model for model, ops in MODELS.items() for uid in ops.values()}
 
 
-class ArchiveSink(TempFileSink):
-    """Streams one C-STORE data set to a temporary file in the archive; the archive moves it
-    into place and indexes it once the data set is complete (``Archive.commit_file``)."""
+SPILL_BYTES = 4 * 1024 * 1024  # data sets up to this size stay in memory until committed
+
+
+class ArchiveSink:
+    """A DataSink for one C-STORE data set into the archive. Data sets up to SPILL_BYTES are
+    kept in memory and written, fsynced, renamed and indexed in one worker-thread step
+    (``Archive.commit_bytes``): the event loop makes no file system call for them, and the
+    header is parsed once, from memory. Larger ones spill to a temporary file in the archive
+    as they arrive (``Archive.commit_file``)."""
 
     def __init__(self, archive: Archive, meta: bytes, transfer_syntax: str) -> None:
-        super().__init__(archive.files_dir, meta, transfer_syntax, archive.fsync)
+        self.archive = archive
+        self.transfer_syntax = transfer_syntax
+        self.buffer: bytearray | None = bytearray(meta)
+        self.meta_size = len(meta)
+        self.file: TempFileSink | None = None
+        self.error: BaseException | None = None
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self.file is not None:
+            self.file.write(data)
+            return
+        if self.buffer is None:
+            return
+        self.buffer += data
+        if len(self.buffer) > SPILL_BYTES:
+            buffer, self.buffer = self.buffer, None
+            try:
+                self.file = TempFileSink(self.archive.files_dir, bytes(buffer[:self.meta_size]),
+                                         self.transfer_syntax, self.archive.fsync)
+            except OSError as exc:  # reported as a failure status when the data set ends
+                self.error = exc
+                return
+            self.file.write(memoryview(buffer)[self.meta_size:])
+
+    @property
+    def data(self) -> bytes | None:
+        """The whole Part 10 file when it was kept in memory."""
+        return bytes(self.buffer) if self.buffer is not None else None
+
+    def close(self) -> Any:
+        if self.error is not None:
+            return self.error
+        if self.file is not None:
+            result = self.file.close()
+            return result if isinstance(result, BaseException) else self
+        return self
+
+    def abort(self) -> None:
+        self.buffer = None
+        if self.file is not None:
+            self.file.abort()
 
 
 class ArchiveHandler(ServiceHandler):
@@ -81,8 +127,15 @@ class ArchiveHandler(ServiceHandler):
         announced = (str(command.get("AffectedSOPClassUID") or ""),
                      str(command.get("AffectedSOPInstanceUID") or ""))
         try:
-            done = await asyncio.to_thread(self.archive.commit_file, sink.tmp_path, bytes(sink.head),
-                                           sink.transfer_syntax, announced)
+            data = sink.data
+            if data is not None:
+                done = await asyncio.to_thread(self.archive.commit_bytes, data,
+                                               sink.transfer_syntax, announced)
+            else:
+                assert sink.file is not None
+                done = await asyncio.to_thread(self.archive.commit_file, sink.file.tmp_path,
+                                               bytes(sink.file.head), sink.transfer_syntax,
+                                               announced)
         except InstanceMismatch as exc:
             log.error("[%s] C-STORE refused: %s", association.describe(), exc)
             return Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
