@@ -11,7 +11,7 @@ import datetime as _dt
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -256,8 +256,10 @@ class ArchiveIndex:
         return out
 
     def search(self, query: CompiledQuery, *, limit: int | None = None,
-               offset: int = 0) -> Iterator[dict[str, Any]]:
-        """Matches as merged DICOM JSON attributes (levels above included) plus counts."""
+               offset: int = 0) -> Generator[dict[str, Any], None, None]:
+        """Matches as merged DICOM JSON attributes (levels above included) plus counts.
+        Rows stream from the database; ``close()`` the generator to stop early (the
+        connection is returned to the pool then). It may be resumed from another thread."""
         level = query.level
         wanted = set(query.return_tags)
         statement = self._base(level, self._columns(level, wanted)).where(*query.where)

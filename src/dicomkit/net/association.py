@@ -430,26 +430,51 @@ class Association:
 
     async def send_message(self, context_id: int, command: Any,
                            data: bytes | memoryview | AsyncIterator[bytes] | None = None) -> None:
-        """Send a command and its data set (bytes, or chunks from a file), fragmented to fit."""
+        """Send a command (a Dataset, or one already encoded with ``encode_command``) and its
+        data set (bytes, or chunks from a file), fragmented to fit."""
         if context_id not in self.contexts:
             raise AssociationError(f"presentation context {context_id} was not accepted", self)
         if self.fsm.state not in ("Sta6", "Sta8"):
             raise AssociationError("the association is not established", self)
         self.fsm.step("Evt9")  # DT-1 / AR-7
         limit = self.max_pdv_data()
-        encoded = encode_command(command)
+        encoded = command if isinstance(command, bytes) else encode_command(command)
+        if data is None or isinstance(data, (bytes, bytearray, memoryview)):
+            # Command and data set in one write: one system call and one drain per message.
+            batch = self._fragments(context_id, True, memoryview(encoded), limit, last=True)
+            if data is not None:
+                batch += self._fragments(context_id, False, memoryview(data), limit, last=True)
+            if len(batch) <= 64:
+                await self.send_raw(batch)
+            else:
+                for start in range(0, len(batch), 64):
+                    await self.send_raw(batch[start:start + 64])
+            return
         await self._send_fragments(context_id, True, encoded, limit, last=True)
-        if data is None:
-            return
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            await self._send_fragments(context_id, False, memoryview(data), limit, last=True)
-            return
         previous: bytes | None = None
         async for chunk in data:
             if previous is not None:
                 await self._send_fragments(context_id, False, previous, limit, last=False)
             previous = chunk
         await self._send_fragments(context_id, False, previous or b"", limit, last=True)
+
+    @staticmethod
+    def _fragments(context_id: int, is_command: bool, view: memoryview, limit: int,
+                   last: bool) -> list[bytes | memoryview]:
+        """P-DATA-TF PDUs of one PDV each (PS3.8 §9.3.5), header and value as list items."""
+        out: list[bytes | memoryview] = []
+        size = len(view)
+        pos = 0
+        while True:
+            chunk = view[pos : pos + limit]
+            pos += len(chunk)
+            final = pos >= size
+            control = (1 if is_command else 0) | (2 if (final and last) else 0)
+            out.append(struct.pack(">BxLLBB", 0x04, len(chunk) + 6, len(chunk) + 2,
+                                   context_id, control))
+            out.append(chunk)
+            if final:
+                return out
 
     async def _send_fragments(self, context_id: int, is_command: bool, data: Any, limit: int,
                               last: bool) -> None:

@@ -33,7 +33,7 @@ from dicomkit.net.association import (
     Timeouts,
     describe_rejection,
 )
-from dicomkit.net.dimse import CommandField, Message, Status, response_to
+from dicomkit.net.dimse import CommandField, Message, Status, encode_command, response_to
 from dicomkit.net.fsm import Role
 from dicomkit.net.uids import APPLICATION_CONTEXT, UNCOMPRESSED_TS, VERIFICATION
 
@@ -369,14 +369,34 @@ class Server:
         if identifier is None:
             await self._respond(association, message, Status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS)
             return
+        # Pending responses differ only in their identifier: each status's command set is
+        # encoded once per C-FIND, not once per match.
+        commands: dict[int, bytes] = {}
         try:
-            async for status, match in self.handler.find(association, message, identifier):
-                if cancel.is_set():
-                    await self._respond(association, message, Status.CANCEL)
-                    return
-                await self._respond(association, message, status, match)
-                if Status.category(status) != "Pending":
-                    return
+            matches = self.handler.find(association, message, identifier)
+            try:
+                async for status, match in matches:
+                    if cancel.is_set():
+                        await self._respond(association, message, Status.CANCEL)
+                        return
+                    if Status.category(status) != "Pending" or match is None:
+                        await self._respond(association, message, status, match)
+                        if Status.category(status) != "Pending":
+                            return
+                        continue
+                    encoded = commands.get(status)
+                    if encoded is None:
+                        encoded = commands[status] = encode_command(
+                            response_to(message, status, has_data=True))
+                    await association.send_message(
+                        message.context_id, encoded,
+                        self._encode(association, message.context_id, match))
+            finally:
+                # A cancelled or failed C-FIND closes the handler's generator (and so its
+                # database cursor) at once, not whenever the garbage collector gets to it.
+                close = getattr(matches, "aclose", None)
+                if close is not None:
+                    await close()
         except ServiceFailure as exc:
             await self._respond(association, message, exc.status, ErrorComment=exc.comment[:64])
             return

@@ -4,8 +4,9 @@ C-FIND, C-MOVE, C-GET), and the Storage SCP of Annex B, both on the archive."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from dicomkit.archive.matching import QueryError, compile_query
@@ -163,13 +164,25 @@ class ArchiveHandler(ServiceHandler):
     async def find(self, association: Association, message: Message,
                    identifier: Dataset) -> AsyncIterator[tuple[int, Dataset | None]]:
         query = self._compile(message, identifier)
-        rows = await asyncio.to_thread(lambda: list(self.archive.index.search(query)))
-        for attrs in rows:
-            yield Status.PENDING, response_identifier(identifier, query.return_tags, attrs,
-                                                      query.level)
-            # Sending rarely blocks, so without this the reader never sees a C-CANCEL
-            # (PS3.4 C.4.1.3.1) before every match has gone out.
-            await asyncio.sleep(0)
+        # Matches are streamed as the database returns them (PS3.4 C.4.1.2.3: a pending
+        # response per match): a first small batch so the first response goes out early,
+        # then larger ones; the cursor is closed as soon as the C-FIND ends or is cancelled.
+        rows = self.archive.index.search(query)
+        size = FIRST_BATCH
+        try:
+            while True:
+                batch = await asyncio.to_thread(_take, rows, size)
+                for attrs in batch:
+                    yield Status.PENDING, response_identifier(identifier, query.return_tags,
+                                                              attrs, query.level)
+                    # Sending rarely blocks, so without this the reader never sees a
+                    # C-CANCEL (PS3.4 C.4.1.3.1) before every match has gone out.
+                    await asyncio.sleep(0)
+                if len(batch) < size:
+                    return
+                size = BATCH
+        finally:
+            await asyncio.to_thread(rows.close)
 
     async def retrieve(self, association: Association, message: Message,
                        identifier: Dataset) -> AsyncIterator[Any]:
@@ -186,6 +199,14 @@ class ArchiveHandler(ServiceHandler):
 
     def move_destination(self, ae_title: str) -> tuple[str, int] | None:
         return self.peers.get(ae_title.strip())
+
+
+FIRST_BATCH = 16  # matches fetched before the first pending response
+BATCH = 256
+
+
+def _take(rows: Iterator[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    return list(itertools.islice(rows, count))
 
 
 def _as_image_level(query: Any) -> Any:
