@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from dicomkit.archive.store import Archive
 from dicomkit.encoding.json import from_json
 from dicomkit.encoding.xml import to_xml
-from dicomkit.web import qido, stow, uri, wado
+from dicomkit.web import qido, rendered, stow, uri, wado
 from dicomkit.web.context import ROOT, WebContext, WebSettings
 from dicomkit.web.errors import WebError, warning_header
 from dicomkit.web.media import (
@@ -111,15 +111,17 @@ RESOURCES: list[tuple[str, str, str]] = [
     ("/studies/{study}", "GET", "WADO-RS: retrieve a study"),
     ("/studies/{study}", "POST", "STOW-RS: store instances of a study"),
     ("/studies/{study}/metadata", "GET", "WADO-RS: study metadata"),
-    ("/studies/{study}/rendered", "GET", "WADO-RS: rendered study (not supported yet)"),
-    ("/studies/{study}/thumbnail", "GET", "WADO-RS: study thumbnail"),
+    ("/studies/{study}/rendered", "GET",
+     "WADO-RS: rendered study (every frame of every image, multipart)"),
+    ("/studies/{study}/thumbnail", "GET", "WADO-RS: study thumbnail (its middle image)"),
     ("/studies/{study}/series", "GET", "QIDO-RS: search for series of a study"),
     ("/studies/{study}/instances", "GET", "QIDO-RS: search for instances of a study"),
     ("/studies/{study}/series/{series}", "GET", "WADO-RS: retrieve a series"),
     ("/studies/{study}/series/{series}/metadata", "GET", "WADO-RS: series metadata"),
     ("/studies/{study}/series/{series}/rendered", "GET",
-     "WADO-RS: rendered series (not supported yet)"),
-    ("/studies/{study}/series/{series}/thumbnail", "GET", "WADO-RS: series thumbnail"),
+     "WADO-RS: rendered series (every frame of every image, multipart)"),
+    ("/studies/{study}/series/{series}/thumbnail", "GET",
+     "WADO-RS: series thumbnail (its middle image)"),
     ("/studies/{study}/series/{series}/instances", "GET",
      "QIDO-RS: search for instances of a series"),
     ("/studies/{study}/series/{series}/instances/{instance}", "GET",
@@ -162,7 +164,9 @@ def capabilities_json(base: str) -> dict[str, Any]:
                           "application/octet-stream (with Range)"],
             "frames": ['multipart/related; type="application/octet-stream"',
                        'multipart/related; type="image/*" (as stored)'],
-            "rendered": ["image/jpeg", "image/png"],
+            "rendered": ["image/jpeg", "image/png",
+                         'multipart/related; type="image/jpeg" (studies, series)',
+                         'multipart/related; type="image/png" (studies, series)'],
         },
         "store media types": ['multipart/related; type="application/dicom"'],
     }
@@ -323,23 +327,23 @@ def routes() -> list[Route]:
         Route(study, wado.retrieve, methods=get),
         Route(study, stow.store, methods=["POST"]),
         Route(study + "/metadata", wado.metadata, methods=get),
-        Route(study + "/rendered", wado.rendered, methods=get),
-        Route(study + "/thumbnail", wado.thumbnail, methods=get),
+        Route(study + "/rendered", rendered.rendered, methods=get),
+        Route(study + "/thumbnail", rendered.thumbnail, methods=get),
         Route(study + "/series", _search("study-series"), methods=get),
         Route(study + "/instances", _search("study-instances"), methods=get),
         Route(series, wado.retrieve, methods=get),
         Route(series + "/metadata", wado.metadata, methods=get),
-        Route(series + "/rendered", wado.rendered, methods=get),
-        Route(series + "/thumbnail", wado.thumbnail, methods=get),
+        Route(series + "/rendered", rendered.rendered, methods=get),
+        Route(series + "/thumbnail", rendered.thumbnail, methods=get),
         Route(series + "/instances", _search("study-series-instances"), methods=get),
         Route(instance, wado.retrieve, methods=get),
         Route(instance + "/metadata", wado.metadata, methods=get),
-        Route(instance + "/rendered", wado.rendered, methods=get),
-        Route(instance + "/thumbnail", wado.thumbnail, methods=get),
+        Route(instance + "/rendered", rendered.rendered, methods=get),
+        Route(instance + "/thumbnail", rendered.thumbnail, methods=get),
         Route(instance + "/bulkdata/{path:path}", wado.bulkdata, methods=get),
         Route(frames, wado.frames, methods=get),
-        Route(frames + "/rendered", wado.rendered, methods=get),
-        Route(frames + "/thumbnail", wado.thumbnail, methods=get),
+        Route(frames + "/rendered", rendered.rendered, methods=get),
+        Route(frames + "/thumbnail", rendered.thumbnail, methods=get),
         Route("/wado", uri.wado_uri, methods=get),
         Route(ROOT + "/wado", uri.wado_uri, methods=get),
     ]

@@ -1,5 +1,5 @@
-"""WADO-RS, the Retrieve transaction (PS3.18 §10.4): instances, metadata, bulk data, frames,
-rendered images and thumbnails.
+"""WADO-RS, the Retrieve transaction (PS3.18 §10.4): instances, metadata, bulk data and frames;
+rendered images and thumbnails are :mod:`dicomkit.web.rendered`, on :func:`render_frame`.
 
 Instances go out as stored, streamed from their files, whenever the Accept header allows their
 transfer syntax (``transfer-syntax=*`` always does); otherwise they are transcoded when that is
@@ -45,7 +45,6 @@ from dicomkit.web.media import (
 from dicomkit.web.qido import absolute_bulk_uris
 
 METADATA_BATCH = 200
-THUMBNAIL_SIZE = (128, 128)
 
 
 def context(request: Request) -> WebContext:
@@ -486,59 +485,22 @@ async def frames(request: Request) -> Response:
         parts.media_type, boundary, parts.transfer_syntax))
 
 
-# -- rendered and thumbnail (§10.4.1.1.3, §10.4.1.1.6) ------------------------------------------
-def negotiate_image(ranges: list[MediaRange]) -> str:
-    for item in ranges:
-        if item.is_multipart:
-            continue
-        if item.media_type in ("image/jpeg", "image/png"):
-            return item.media_type
-        if item.media_type in ("image/*", "*/*"):
-            return "image/jpeg" if pixels.jpeg_available() else "image/png"
-    raise WebError(406, "rendered images are sent as image/jpeg or image/png")
-
-
-def _numbers(name: str, text: str, count: int) -> list[float]:
+# -- rendering one frame (shared by rendered.py and WADO-URI) ------------------------------------
+def open_image(path: str) -> Dataset:
+    """The stored data set of an image, read to be rendered; 406 when it has no pixel data."""
     try:
-        values = [float(v) for v in text.split(",")[:count]]
-    except ValueError:
-        raise WebError(400, f"{name}={text!r}: expected numbers separated by commas") from None
-    if len(values) < count:
-        raise WebError(400, f"{name}={text!r}: expected {count} numbers")
-    return values
-
-
-def presentation(params: Any, thumbnail: bool) -> dict[str, Any]:
-    """PS3.18 §8.3.5.1: window, viewport, quality (annotation is not supported: ignored)."""
-    out: dict[str, Any] = {"viewport": THUMBNAIL_SIZE if thumbnail else None}
-    if params.get("window"):
-        center, width = _numbers("window", params["window"], 2)
-        parts = params["window"].split(",")
-        function = parts[2].strip().lower() if len(parts) > 2 else "linear"
-        if width <= 0 or function not in ("linear", "linear-exact", "sigmoid"):
-            raise WebError(400, f"window={params['window']!r}: width must be positive and the "
-                           "function linear, linear-exact or sigmoid")
-        out["window"] = (center, width, function)
-    if params.get("viewport"):
-        width, height = _numbers("viewport", params["viewport"], 2)
-        if width < 1 or height < 1:
-            raise WebError(400, f"viewport={params['viewport']!r}: sizes must be positive")
-        out["viewport"] = (int(width), int(height))
-    if params.get("quality"):
-        quality = _numbers("quality", params["quality"], 1)[0]
-        if not 1 <= quality <= 100:
-            raise WebError(400, f"quality={params['quality']!r}: from 1 to 100")
-        out["quality"] = int(quality)
-    return out
-
-
-def render_file(path: str, index: int, media_type: str, options: dict[str, Any]) -> bytes:
-    ds = read(path)
+        ds = read(path)
+    except (DicomError, OSError) as exc:
+        raise WebError(500, f"the stored file cannot be read: {exc}") from exc
     if pixels.pixel_tag(ds) is None:
         raise WebError(406, "the instance has no pixel data to render")
-    if index >= pixels.frame_count(ds):
-        raise WebError(404, f"frame {index + 1} does not exist: the instance has "
-                       f"{pixels.frame_count(ds)} frame(s)")
+    return ds
+
+
+def render_frame(ds: Dataset, index: int, media_type: str, options: dict[str, Any]) -> bytes:
+    """Frame ``index`` (from 0) of an image in a Rendered Media Type (PS3.18 §8.7.4), with the
+    presentation of §8.3.5.1 (``window``, ``viewport``, ``quality``, as read by
+    :func:`dicomkit.web.rendered.presentation`); the renderer's failures as status codes."""
     try:
         return pixels.rendered(ds, index, media_type, window=options.get("window"),
                                viewport=options.get("viewport"),
@@ -551,32 +513,9 @@ def render_file(path: str, index: int, media_type: str, options: dict[str, Any])
         raise WebError(500, f"the image cannot be rendered: {exc}") from exc
 
 
-async def rendered(request: Request) -> Response:
-    return await _render(request, thumbnail=False)
-
-
-async def thumbnail(request: Request) -> Response:
-    return await _render(request, thumbnail=True)
-
-
-async def _render(request: Request, thumbnail: bool) -> Response:
-    ctx = context(request)
-    study, series, instance = _uids(request)
-    media_type = negotiate_image(accept(request))
-    options = presentation(request.query_params, thumbnail)
-    if not pixels.rendering_available():
-        raise WebError(501, "rendered images and thumbnails are not supported yet "
-                       "(dicomkit.pixels.render is not available)")
-    if instance is None and not thumbnail:
-        raise WebError(501, "rendered studies and series are not supported yet; ask for "
-                       "an instance's or a frame's rendered resource")
-    rows = await ctx.locate(study, series, instance)
-    row = rows[len(rows) // 2] if instance is None else rows[0]
-    index = 0
-    if "frames" in request.path_params:
-        numbers = frame_numbers(request.path_params["frames"])
-        if len(numbers) != 1:
-            raise WebError(400, "a rendered frame resource names exactly one frame")
-        index = numbers[0] - 1
-    data = await asyncio.to_thread(render_file, ctx.path_of(row), index, media_type, options)
-    return Response(data, media_type=media_type)
+def render_file(path: str, index: int, media_type: str, options: dict[str, Any]) -> bytes:
+    ds = open_image(path)
+    if index >= pixels.frame_count(ds):
+        raise WebError(404, f"frame {index + 1} does not exist: the instance has "
+                       f"{pixels.frame_count(ds)} frame(s)")
+    return render_frame(ds, index, media_type, options)
