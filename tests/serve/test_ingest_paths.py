@@ -111,3 +111,23 @@ def test_storescu_small_and_large_instances_arrive_intact(
         # the byte-exact check of each path is the first test above.
         assert to_json_dict(dicomkit.read(str(got))) == to_json_dict(ds)
     assert _parts(data / "files") == []
+
+
+@pytest.mark.parametrize("uid", ["1.2.3", "1.2.34", "2.25." + "1" * 39, "1" * 64, "", "9" * 70])
+@pytest.mark.parametrize("source_ae", [None, "STORESCU", "ODD"])
+@pytest.mark.parametrize("syntax", [EXPLICIT_LE, "1.2.840.10008.1.2.4.50"])
+def test_meta_for_matches_the_generic_encoder(uid: str, source_ae: str | None,
+                                              syntax: str) -> None:
+    """meta_for splices the instance UID into cached bytes; they must be the writer's own."""
+    from dicomkit.core.dataset import Dataset
+    from dicomkit.encoding import transfer_syntax as ts_mod
+    from dicomkit.encoding.writer import build_file_meta, file_meta_bytes
+
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ds.SOPInstanceUID = uid
+    meta = build_file_meta(ds, ts_mod.for_uid(syntax))
+    if source_ae:
+        meta.SourceApplicationEntityTitle = source_ae
+    expected = b"\0" * 128 + b"DICM" + file_meta_bytes(meta)
+    assert meta_for("1.2.840.10008.5.1.4.1.1.2", uid, syntax, source_ae) == expected

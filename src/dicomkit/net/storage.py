@@ -7,6 +7,7 @@ fragment the file is fsynced and renamed into place. An aborted transfer leaves 
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 import tempfile
@@ -47,14 +48,56 @@ def data_set_offset(path: str) -> int:
 
 def meta_for(sop_class: str, sop_instance: str, transfer_syntax: str,
              source_ae: str | None = None) -> bytes:
-    """Preamble, DICM and File Meta Information for a received instance."""
+    """Preamble, DICM and File Meta Information for a received instance (PS3.10 §7.1).
+
+    Called once per C-STORE: the elements other than Media Storage SOP Instance UID are
+    encoded once per (SOP Class, transfer syntax, source AE) and the instance's UID is set
+    in between; the bytes are those of ``file_meta_bytes(build_file_meta(...))``."""
+    uid = sop_instance.encode("ascii", "replace")
+    if len(uid) % 2:
+        uid += b"\0"
+    if not 0 < len(uid) <= 64:
+        return _meta_generic(sop_class, sop_instance, transfer_syntax, source_ae)
+    before, after = _meta_parts(sop_class, transfer_syntax, source_ae)
+    element = struct.pack("<HH2sH", 0x0002, 0x0003, b"UI", len(uid)) + uid
+    size = len(before) + len(element) + len(after)
+    return (_PREAMBLE + struct.pack("<HH2sHL", 0x0002, 0x0000, b"UL", 4, size) + before
+            + element + after)
+
+
+_PREAMBLE = b"\0" * 128 + b"DICM"
+
+
+def _meta_generic(sop_class: str, sop_instance: str | None, transfer_syntax: str,
+                  source_ae: str | None) -> bytes:
     ds = Dataset()
     ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = sop_instance
+    if sop_instance is not None:
+        ds.SOPInstanceUID = sop_instance
     meta = build_file_meta(ds, ts_mod.for_uid(transfer_syntax))
     if source_ae:
         meta.SourceApplicationEntityTitle = source_ae
-    return b"\0" * 128 + b"DICM" + file_meta_bytes(meta)
+    return _PREAMBLE + file_meta_bytes(meta)
+
+
+@functools.lru_cache(maxsize=256)
+def _meta_parts(sop_class: str, transfer_syntax: str, source_ae: str | None
+                ) -> tuple[bytes, bytes]:
+    """The encoded elements before and after (0002,0003), without the group length."""
+    body = _meta_generic(sop_class, None, transfer_syntax, source_ae)[len(_PREAMBLE) + 12:]
+    pos = 0
+    while pos < len(body):
+        (element,) = struct.unpack_from("<H", body, pos + 2)
+        if element > 0x0003:
+            break
+        vr = body[pos + 4:pos + 6]
+        if vr in (b"OB", b"OW", b"UN", b"SQ", b"UT", b"UC", b"UR", b"OF", b"OD", b"OL", b"OV"):
+            (length,) = struct.unpack_from("<L", body, pos + 8)
+            pos += 12 + length
+        else:
+            (length,) = struct.unpack_from("<H", body, pos + 6)
+            pos += 8 + length
+    return body[:pos], body[pos:]
 
 
 @dataclass
