@@ -755,3 +755,80 @@ def time_search(index: Any, queries: dict[str, Any], reps: int = 10) -> dict[str
         out[name + ":rows"] = len(rows)
     return out
 
+
+
+# -- DICOMweb (bench_dicomweb.py) ---------------------------------------------------------------
+ORTHANC_DICOMWEB = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+
+
+class DicomkitWeb(DicomkitServe):
+    """``dicomkit serve`` with DICOMweb on a free port of 127.0.0.1 (DIMSE stays on too, for
+    loading by C-STORE)."""
+
+    def __init__(self, index_url: str | None = None, fsync: bool = True,
+                 data: str | None = None) -> None:
+        super().__init__(index_url, fsync, data)
+        self.http_port = free_port()
+
+    def command(self) -> list[str]:
+        cmd = [c for c in super().command() if c != "--no-http"]
+        return cmd + ["--http-port", str(self.http_port), "--http-bind", "127.0.0.1"]
+
+    def start(self) -> Server:
+        super().start()
+        wait_port(self.http_port, self.proc)
+        return self
+
+    @property
+    def web_root(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/dicom-web"
+
+
+class OrthancWeb(Orthanc):
+    """Orthanc with its DICOMweb plugin at /dicom-web/ (plugin settings otherwise default)."""
+
+    def __init__(self, sync_storage: bool = True, **options: Any) -> None:
+        options.setdefault("Plugins", [ORTHANC_DICOMWEB])
+        options.setdefault("DicomWeb", {"Enable": True, "Root": "/dicom-web/"})
+        super().__init__(sync_storage, **options)
+        self.name = "Orthanc"
+
+    @property
+    def web_root(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/dicom-web"
+
+    def plugin_version(self) -> str:
+        try:
+            return str(self.rest("/plugins/dicom-web")["Version"])
+        except Exception:  # noqa: BLE001 - only printed
+            return "?"
+
+
+# The listening socket of dicomkit's DICOMweb server is made with socket.socket(family,
+# SOCK_STREAM), protocol 0; asyncio sets TCP_NODELAY on accepted connections only when the
+# socket's protocol is IPPROTO_TCP, so Nagle's algorithm stays on for every HTTP connection and
+# a response written in two pieces (head, then body) waits ~40 ms for the client's delayed
+# ACK. This wrapper makes that socket with IPPROTO_TCP (the one-line fix), to measure the
+# difference; it changes nothing when the server already does so.
+NODELAY_PATCH = """\
+import socket, sys, types
+import dicomkit.web.server as web_server
+shim = types.ModuleType("socket")
+shim.__dict__.update(socket.__dict__)
+def _tcp_socket(family=socket.AF_INET, kind=socket.SOCK_STREAM, proto=0, *rest):
+    return socket.socket(family, kind, proto or socket.IPPROTO_TCP, *rest)
+shim.socket = _tcp_socket
+web_server.socket = shim
+from dicomkit.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+class DicomkitWebNodelay(DicomkitWeb):
+    """DicomkitWeb with TCP_NODELAY on its HTTP connections (see NODELAY_PATCH)."""
+
+    def command(self) -> list[str]:
+        cmd = super().command()
+        if cmd[1:3] != ["-m", "dicomkit.cli.main"]:
+            raise RuntimeError(f"unexpected serve command {cmd[:3]}")
+        return [cmd[0], "-c", NODELAY_PATCH, *cmd[3:]]
