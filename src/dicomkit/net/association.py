@@ -163,7 +163,10 @@ class Association:
         """One PDU; lengths above what we offered (or the hard cap) are refused unread."""
         self._quickack()
         try:
-            header = await asyncio.wait_for(self.reader.readexactly(6), timeout)
+            # asyncio.timeout, not wait_for: no task per read (two reads per PDU, a PDU per
+            # C-FIND match on both sides).
+            async with asyncio.timeout(timeout):
+                header = await self.reader.readexactly(6)
         except asyncio.IncompleteReadError as exc:
             if exc.partial:
                 raise P.PDUError("connection closed inside a PDU header", abort_reason=0) from exc
@@ -180,7 +183,8 @@ class Association:
         if length > HARD_MAX_PDU:
             raise P.PDUError(f"PDU length {length} exceeds {HARD_MAX_PDU}", abort_reason=6)
         try:
-            body = await asyncio.wait_for(self.reader.readexactly(length), timeout)
+            async with asyncio.timeout(timeout):
+                body = await self.reader.readexactly(length)
         except asyncio.IncompleteReadError as exc:
             raise P.PDUError(f"connection closed after {len(exc.partial)} of {length} bytes "
                              "of a PDU", abort_reason=0) from exc
@@ -508,7 +512,8 @@ class Association:
                             timeout: float | None = None) -> Message:
         wait = self.timeouts.dimse if timeout is None else timeout
         try:
-            item = await asyncio.wait_for(queue.get(), wait)
+            async with asyncio.timeout(wait):
+                item = await queue.get()
         except TimeoutError:
             await self.abort()
             raise AssociationError(f"no DIMSE response within {wait} s (association aborted)",

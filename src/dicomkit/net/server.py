@@ -68,7 +68,10 @@ class ServiceHandler:
         return Status.SOP_CLASS_NOT_SUPPORTED
 
     async def find(self, association: Association, message: Message,
-                   identifier: Dataset) -> AsyncIterator[tuple[int, Dataset | None]]:
+                   identifier: Dataset) -> AsyncIterator[tuple[int, Dataset | bytes | None]]:
+        """C-FIND: yield (status, identifier) per match, then nothing (the server sends the
+        final Success). A pending match may be given already encoded, as bytes in the
+        presentation context's transfer syntax."""
         yield Status.SOP_CLASS_NOT_SUPPORTED, None
 
     def retrieve(self, association: Association, message: Message,
@@ -335,8 +338,9 @@ class Server:
         return dataset_to_bytes(ds, ts)
 
     async def _respond(self, association: Association, message: Message, status: int,
-                       data: Dataset | None = None, **values: Any) -> None:
-        payload = None if data is None else self._encode(association, message.context_id, data)
+                       data: Dataset | bytes | None = None, **values: Any) -> None:
+        payload = data if data is None or isinstance(data, bytes) else self._encode(
+            association, message.context_id, data)
         await association.send_message(
             message.context_id, response_to(message, status, has_data=data is not None, **values),
             payload)
@@ -388,9 +392,9 @@ class Server:
                     if encoded is None:
                         encoded = commands[status] = encode_command(
                             response_to(message, status, has_data=True))
-                    await association.send_message(
-                        message.context_id, encoded,
-                        self._encode(association, message.context_id, match))
+                    payload = match if isinstance(match, bytes) else self._encode(
+                        association, message.context_id, match)
+                    await association.send_message(message.context_id, encoded, payload)
             finally:
                 # A cancelled or failed C-FIND closes the handler's generator (and so its
                 # database cursor) at once, not whenever the garbage collector gets to it.

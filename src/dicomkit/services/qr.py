@@ -13,6 +13,7 @@ from dicomkit.archive.matching import QueryError, compile_query
 from dicomkit.archive.store import Archive, InstanceMismatch
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import storage_sop_classes
+from dicomkit.encoding import transfer_syntax as ts_mod
 from dicomkit.encoding.json import from_json
 from dicomkit.errors import DicomError
 from dicomkit.net.association import AcceptedContext, Association, DataSink
@@ -20,6 +21,7 @@ from dicomkit.net.dimse import Message, Status
 from dicomkit.net.server import ServiceFailure, ServiceHandler
 from dicomkit.net.storage import TempFileSink, meta_for
 from dicomkit.net.uids import MODELS, UNCOMPRESSED_TS, VERIFICATION
+from dicomkit.services.identifiers import identifier_bytes
 from dicomkit.services.storage import all_transfer_syntaxes
 
 log = logging.getLogger("dicomkit.services.qr")
@@ -162,22 +164,26 @@ class ArchiveHandler(ServiceHandler):
             raise ServiceFailure(Status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)) from exc
 
     async def find(self, association: Association, message: Message,
-                   identifier: Dataset) -> AsyncIterator[tuple[int, Dataset | None]]:
+                   identifier: Dataset) -> AsyncIterator[tuple[int, Dataset | bytes | None]]:
         query = self._compile(message, identifier)
         # Matches are streamed as the database returns them (PS3.4 C.4.1.2.3: a pending
         # response per match): a first small batch so the first response goes out early,
         # then larger ones; the cursor is closed as soon as the C-FIND ends or is cancelled.
+        ts = ts_mod.for_uid(association.contexts[message.context_id].transfer_syntax)
         rows = self.archive.index.search(query)
         size = FIRST_BATCH
         try:
             while True:
                 batch = await asyncio.to_thread(_take, rows, size)
-                for attrs in batch:
-                    yield Status.PENDING, response_identifier(identifier, query.return_tags,
-                                                              attrs, query.level)
-                    # Sending rarely blocks, so without this the reader never sees a
-                    # C-CANCEL (PS3.4 C.4.1.3.1) before every match has gone out.
-                    await asyncio.sleep(0)
+                for n, attrs in enumerate(batch, 1):
+                    data = identifier_bytes(identifier, query.return_tags, attrs, query.level,
+                                            ts)
+                    yield Status.PENDING, data if data is not None else response_identifier(
+                        identifier, query.return_tags, attrs, query.level)
+                    if n % 16 == 0:
+                        # Sending rarely blocks, so without this the reader would not see a
+                        # C-CANCEL (PS3.4 C.4.1.3.1) before every match has gone out.
+                        await asyncio.sleep(0)
                 if len(batch) < size:
                     return
                 size = BATCH

@@ -1,0 +1,102 @@
+"""The fast C-FIND identifier encoder (services/identifiers.py) writes exactly the bytes of the
+general route (DICOM JSON -> Dataset -> dataset_to_bytes), or declines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dicomkit.core.dataset import Dataset
+from dicomkit.core.dictionary import keyword_for_tag
+from dicomkit.encoding import transfer_syntax as ts_mod
+from dicomkit.encoding.writer import dataset_to_bytes
+from dicomkit.services.identifiers import identifier_bytes
+from dicomkit.services.qr import response_identifier
+
+SYNTAXES = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"]
+KEYS = ["PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+        "AccessionNumber", "StudyID", "StudyDescription", "ReferringPhysicianName",
+        "ModalitiesInStudy", "StudyInstanceUID", "NumberOfStudyRelatedSeries",
+        "NumberOfStudyRelatedInstances", "SpecificCharacterSet"]
+
+
+def _identifier(keys: list[str]) -> Dataset:
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "STUDY"
+    for keyword in keys:
+        setattr(ds, keyword, None)
+    return ds
+
+
+def _tags(ds: Dataset) -> list[int]:
+    return [t for t in ds.tags() if t != 0x00080052]
+
+
+ATTRS: list[dict[str, Any]] = [
+    {  # typical, with odd lengths to pad
+        "00080005": {"vr": "CS", "Value": ["ISO_IR 100"]},
+        "00080020": {"vr": "DA", "Value": ["20240305"]},
+        "00080030": {"vr": "TM", "Value": ["0815"]},
+        "00080050": {"vr": "SH", "Value": ["ACC123"]},
+        "00080061": {"vr": "CS", "Value": ["CT", "PT"]},
+        "00080090": {"vr": "PN", "Value": [{"Alphabetic": "Curie^Marie"}]},
+        "00081030": {"vr": "LO", "Value": ["CT chest"]},
+        "00100010": {"vr": "PN", "Value": [{"Alphabetic": "SMITH^JOHN^Q"}]},
+        "00100020": {"vr": "LO", "Value": ["P-0001"]},
+        "00100030": {"vr": "DA", "Value": ["19700101"]},
+        "00100040": {"vr": "CS", "Value": ["M"]},
+        "0020000D": {"vr": "UI", "Value": ["1.2.840.113619.2.55.3.1"]},
+        "00200010": {"vr": "SH", "Value": ["7"]},
+        "00201206": {"vr": "IS", "Value": [3]},
+        "00201208": {"vr": "IS", "Value": [125]},
+    },
+    {  # empty values, missing keys, no charset
+        "00080020": {"vr": "DA"},
+        "00100010": {"vr": "PN", "Value": [{"Alphabetic": ""}]},
+        "0020000D": {"vr": "UI", "Value": ["1.2.3"]},
+        "00201206": {"vr": "IS", "Value": [0]},
+    },
+    {  # multiple values and a null inside
+        "00080061": {"vr": "CS", "Value": ["MR", None, "SR"]},
+        "00100010": {"vr": "PN", "Value": [{"Alphabetic": "A^B"}, {"Alphabetic": "C^D"}]},
+        "0020000D": {"vr": "UI", "Value": ["1.2.34"]},
+    },
+]
+
+DECLINED: list[dict[str, Any]] = [
+    {"00100010": {"vr": "PN", "Value": [{"Alphabetic": "Yamada^Tarou",
+                                         "Ideographic": "山田^太郎"}]}},
+    {"00100010": {"vr": "PN", "Value": [{"Alphabetic": "Müller^Jörg"}]}},
+    {"00081030": {"vr": "LO", "Value": ["Thorax – Übersicht"]}},
+    {"00101030": {"vr": "DS", "Value": [72.5]}},
+    {"00081032": {"vr": "SQ", "Value": [{}]}},
+]
+
+
+@pytest.mark.parametrize("syntax", SYNTAXES)
+@pytest.mark.parametrize("attrs", ATTRS)
+def test_fast_identifier_equals_the_general_route(syntax: str, attrs: dict[str, Any]) -> None:
+    identifier = _identifier(KEYS)
+    tags = _tags(identifier)
+    ts = ts_mod.for_uid(syntax)
+    expected = dataset_to_bytes(response_identifier(identifier, tags, attrs, "STUDY"), ts)
+    assert identifier_bytes(identifier, tags, attrs, "STUDY", ts) == expected
+
+
+@pytest.mark.parametrize("attrs", DECLINED)
+def test_what_the_fast_route_cannot_write_goes_the_general_way(attrs: dict[str, Any]) -> None:
+    extra = [keyword_for_tag(int(key, 16)) for key in attrs]
+    identifier = _identifier(KEYS + [k for k in extra if k not in KEYS])
+    ts = ts_mod.for_uid("1.2.840.10008.1.2.1")
+    assert identifier_bytes(identifier, _tags(identifier), attrs, "STUDY", ts) is None
+    # ... and the same keys with plain ASCII values are written fast
+    assert identifier_bytes(identifier, _tags(identifier), {}, "STUDY", ts) is not None or \
+        any(identifier[t].VR in ("DS", "SQ") for t in _tags(identifier))
+
+
+def test_big_endian_and_deflate_go_the_general_way() -> None:
+    identifier = _identifier(KEYS)
+    for syntax in ("1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"):
+        assert identifier_bytes(identifier, _tags(identifier), ATTRS[0], "STUDY",
+                                ts_mod.for_uid(syntax)) is None
