@@ -2,10 +2,57 @@
 # Install everything the test suite needs, then run it. Used by the README and by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v dcmdump >/dev/null 2>&1; then
+
+# System packages, in one apt-get install for whatever is missing: DCMTK's tools, and Orthanc
+# with its DICOMweb plugin (the peer of tests/web/test_orthanc_dicomweb.py, which starts its
+# own Orthanc on free ports).
+packages=()
+command -v dcmdump >/dev/null 2>&1 || packages+=(dcmtk)
+[ -x /usr/sbin/Orthanc ] || packages+=(orthanc)
+[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || packages+=(orthanc-dicomweb)
+if [ "${#packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  # The orthanc package starts a system service on ports 4242 and 8042 (dicomkit serve's
+  # default HTTP port). A policy-rc.d answering 101 ("action forbidden") keeps invoke-rc.d
+  # from starting it; should it start all the same, it is stopped below, by its PIDs, and only
+  # when no such service ran before (test runs' own Orthancs have other arguments).
+  service_pids() { pgrep -f '^/usr/sbin/Orthanc .*/etc/orthanc/?$' || true; }
+  orthanc_before="$(service_pids)"
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+  fi
   $SUDO apt-get update -qq || true
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dcmtk >/dev/null
+  status=0
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${packages[@]}" >/dev/null \
+    || status=$?
+  if [ -n "$policy" ]; then $SUDO rm -f "$policy"; fi
+  [ "$status" = 0 ] || exit "$status"
+  started="$(service_pids)"
+  if [ -z "$orthanc_before" ] && [ -n "$started" ]; then
+    if [ -d /run/systemd/system ]; then $SUDO systemctl stop orthanc >/dev/null 2>&1 || true; fi
+    # By PID, not "service orthanc stop": the init script's stop ends every /usr/sbin/Orthanc,
+    # test runs' own included.
+    for pid in $started; do
+      if $SUDO kill -0 "$pid" 2>/dev/null; then $SUDO kill "$pid" || true; fi
+    done
+    for _ in $(seq 60); do
+      alive=""
+      for pid in $started; do if $SUDO kill -0 "$pid" 2>/dev/null; then alive="$pid"; fi; done
+      [ -n "$alive" ] || break
+      sleep 0.5
+    done
+    for pid in $started; do
+      if $SUDO kill -0 "$pid" 2>/dev/null; then $SUDO kill -KILL "$pid" || true; fi
+    done
+  fi
+  if [[ " ${packages[*]} " == *" orthanc "* ]]; then
+    # Installed for the tests only: not a service to start at boot either.
+    $SUDO update-rc.d orthanc disable >/dev/null 2>&1 || true
+    if [ -d /run/systemd/system ]; then $SUDO systemctl disable orthanc >/dev/null 2>&1 || true; fi
+  fi
 fi
 python3 -m pip install -q -e '.[test]'
 python3 -m ruff check src tests tools bench
