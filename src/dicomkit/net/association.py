@@ -160,13 +160,17 @@ class Association:
                 pass
 
     async def read_pdu(self, timeout: float | None) -> Any:
-        """One PDU; lengths above what we offered (or the hard cap) are refused unread."""
+        """One PDU, whole within ``timeout``; lengths above what we offered (or the hard cap)
+        are refused unread."""
         self._quickack()
+        # One asyncio.timeout per PDU, not wait_for per read: no task per read (a C-FIND
+        # brings two PDUs per match).
+        async with asyncio.timeout(timeout):
+            return await self._read_pdu()
+
+    async def _read_pdu(self) -> Any:
         try:
-            # asyncio.timeout, not wait_for: no task per read (two reads per PDU, a PDU per
-            # C-FIND match on both sides).
-            async with asyncio.timeout(timeout):
-                header = await self.reader.readexactly(6)
+            header = await self.reader.readexactly(6)
         except asyncio.IncompleteReadError as exc:
             if exc.partial:
                 raise P.PDUError("connection closed inside a PDU header", abort_reason=0) from exc
@@ -183,8 +187,7 @@ class Association:
         if length > HARD_MAX_PDU:
             raise P.PDUError(f"PDU length {length} exceeds {HARD_MAX_PDU}", abort_reason=6)
         try:
-            async with asyncio.timeout(timeout):
-                body = await self.reader.readexactly(length)
+            body = await self.reader.readexactly(length)
         except asyncio.IncompleteReadError as exc:
             raise P.PDUError(f"connection closed after {len(exc.partial)} of {length} bytes "
                              "of a PDU", abort_reason=0) from exc
