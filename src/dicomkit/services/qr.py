@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
+import threading
+from collections.abc import AsyncIterator, Generator, Sequence
 from typing import Any
 
 from dicomkit.archive.matching import QueryError, compile_query
@@ -170,11 +171,11 @@ class ArchiveHandler(ServiceHandler):
         # response per match): a first small batch so the first response goes out early,
         # then larger ones; the cursor is closed as soon as the C-FIND ends or is cancelled.
         ts = ts_mod.for_uid(association.contexts[message.context_id].transfer_syntax)
-        rows = self.archive.index.search(query)
+        rows = _Rows(self.archive.index.search(query))
         size = FIRST_BATCH
         try:
             while True:
-                batch = await asyncio.to_thread(_take, rows, size)
+                batch = await asyncio.to_thread(rows.take, size)
                 for n, attrs in enumerate(batch, 1):
                     data = identifier_bytes(identifier, query.return_tags, attrs, query.level,
                                             ts)
@@ -188,7 +189,9 @@ class ArchiveHandler(ServiceHandler):
                     return
                 size = BATCH
         finally:
-            await asyncio.to_thread(rows.close)
+            # Shielded: a C-FIND whose task is cancelled (association gone, shutdown) still
+            # gives its database connection back, after any fetch still running in a thread.
+            await asyncio.shield(asyncio.to_thread(rows.close))
 
     async def retrieve(self, association: Association, message: Message,
                        identifier: Dataset) -> AsyncIterator[Any]:
@@ -211,8 +214,22 @@ FIRST_BATCH = 16  # matches fetched before the first pending response
 BATCH = 256
 
 
-def _take(rows: Iterator[dict[str, Any]], count: int) -> list[dict[str, Any]]:
-    return list(itertools.islice(rows, count))
+class _Rows:
+    """A search generator driven from worker threads, one step at a time: a close that
+    comes while a fetch is running waits for it (a generator cannot be closed while it
+    runs in another thread)."""
+
+    def __init__(self, rows: Generator[dict[str, Any], None, None]) -> None:
+        self.rows = rows
+        self.lock = threading.Lock()
+
+    def take(self, count: int) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(itertools.islice(self.rows, count))
+
+    def close(self) -> None:
+        with self.lock:
+            self.rows.close()
 
 
 def _as_image_level(query: Any) -> Any:
