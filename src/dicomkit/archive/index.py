@@ -11,7 +11,7 @@ import datetime as _dt
 import json
 import os
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,10 +119,13 @@ class ArchiveIndex:
         where = [table.c[name] == value for name, value in key.items()]
         return int(connection.execute(select(table.c.pk).where(*where)).scalar_one())
 
-    def add_instance(self, record: InstanceRecord, policy: str = "replace") -> AddResult:
+    def add_instance(self, record: InstanceRecord, policy: str = "replace",
+                     before_commit: Callable[[], None] | None = None) -> AddResult:
         """Index one stored instance in one transaction; ``policy`` for duplicates:
         ``ignore`` keeps the old file, ``replace`` (default) takes the new one,
-        ``keep`` is like ignore but reported as added (idempotent re-sends)."""
+        ``keep`` is like ignore but reported as added (idempotent re-sends).
+        ``before_commit`` runs after the statements and before the commit (not at all when
+        the instance is ignored); if it raises, nothing is committed."""
         now = _dt.datetime.now(_dt.UTC)
         attrs = record.level_attrs
         with self.engine.begin() as connection:
@@ -160,6 +163,8 @@ class ArchiveIndex:
             statement = self._insert_instance["replace" if policy == "replace" else "other"]
             connection.execute(statement, {"sop_uid": record.sop_uid, **row})
             self._note_in_study(connection, study_pk, record, now, moved=existing is not None)
+            if before_commit is not None:
+                before_commit()
         return AddResult("replaced" if existing is not None else "added", old_path)
 
     def _lock_study(self, connection: Any, study_pk: int) -> Any:

@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -173,17 +174,30 @@ class Archive:
         except BaseException:
             _discard(written)
             raise
-        tmp_path = written.result()  # the OSError that prevented it, if any
+        placed = False
+
+        def place() -> None:
+            """Run inside the index transaction, before its commit: the index statements
+            overlap the file's fsync, and the row still commits only once the file is
+            durably in place."""
+            nonlocal placed
+            tmp_path = written.result()  # the OSError that prevented it, if any
+            try:
+                os.replace(tmp_path, final)
+                placed = True
+                if self.fsync:
+                    for folder in folders:
+                        _fsync_dir(folder)
+            except BaseException:
+                if not placed and os.path.exists(tmp_path):
+                    os.unlink(tmp_path)
+                raise
+
         try:
-            os.replace(tmp_path, final)
-            if self.fsync:
-                for folder in folders:
-                    _fsync_dir(folder)
-        except BaseException:
-            if os.path.exists(tmp_path):
-                os.unlink(tmp_path)
-            raise
-        return self._add(record, final)
+            return self._add(record, final, place)
+        finally:
+            if not placed:  # an ignored duplicate, or a failure before the rename
+                _discard(written)
 
     def _write_temporary(self, data: bytes) -> str:
         fd, tmp_path = tempfile.mkstemp(prefix=".incoming-", suffix=".part", dir=self.files_dir)
@@ -218,10 +232,11 @@ class Archive:
         record = record_for(header, self.relative(path), os.path.getsize(path), ts)
         return self._add(record, path)
 
-    def _add(self, record: Any, path: str) -> Ingested:
+    def _add(self, record: Any, path: str,
+             before_commit: Callable[[], None] | None = None) -> Ingested:
         if not (record.study_uid and record.series_uid and record.sop_uid):
             raise InvalidDicomError("the instance lacks Study, Series or SOP Instance UID")
-        result = self.index.add_instance(record, self.duplicates)
+        result = self.index.add_instance(record, self.duplicates, before_commit)
         if result.old_path and result.old_path != record.path:
             try:
                 os.unlink(self.absolute(result.old_path))
