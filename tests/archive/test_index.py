@@ -215,10 +215,44 @@ def test_migrate_twice_is_a_no_op(archive: Archive, add: Callable[..., Dataset])
     archive.index.migrate()
     with archive.index.engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars() \
-            .all() == ["0001"]
+            .all() == ["0002"]
         tables = set(inspect(connection).get_table_names())
     assert {"patients", "studies", "series", "instances", "alembic_version"} <= tables
     assert counts(archive) == (1, 1, 1, 1)
+
+
+def test_wildcard_keys_are_index_searches_on_postgresql(archive: Archive,
+                                                       add: Callable[..., Dataset]) -> None:
+    """Migration 0002: a trailing-* match on Patient's Name, Patient ID or Accession Number
+    can use an index whatever the database collation (PS3.4 C.2.2.2.4 wild card matching);
+    with sequential scans disallowed the plan must name the pattern index."""
+    from dicomkit.archive.matching import compile_query
+
+    add()
+    sqlite = archive.index.is_sqlite
+    # SQLite range-scans its plain indexes (case_sensitive_like); PostgreSQL needs 0002's.
+    for keyword, index in (
+            ("PatientName", "ix_patients_name (" if sqlite else "ix_patients_name_pattern"),
+            ("PatientID", "patients USING INDEX" if sqlite else "ix_patients_id_pattern"),
+            ("AccessionNumber",
+             "ix_studies_accession (" if sqlite else "ix_studies_accession_pattern")):
+        identifier = Dataset()
+        identifier.QueryRetrieveLevel = "STUDY"
+        setattr(identifier, keyword, "SMITH*")
+        query = compile_query(identifier, "study")
+        statement = archive.index._base("STUDY", archive.index._columns("STUDY", set())) \
+            .where(*query.where)
+        compiled = statement.compile(archive.index.engine,
+                                     compile_kwargs={"literal_binds": True})
+        with archive.index.engine.connect() as connection:
+            if sqlite:
+                rows = connection.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))
+                plan = "\n".join(str(row[-1]) for row in rows)
+            else:
+                connection.execute(text("SET enable_seqscan = off"))
+                plan = "\n".join(connection.execute(text(f"EXPLAIN {compiled}")).scalars())
+        assert index in plan, plan
+        assert ">" in plan or "~>=~" in plan, plan  # a range on the prefix, not a full scan
 
 
 def test_two_archives_migrate_the_same_new_index_at_once(tmp_path: Path, index_url: str) -> None:
