@@ -19,15 +19,9 @@ from typing import Any
 import pytest
 
 import dicomkit
-from dicomkit.cli.net import (
-    InstanceFile,
-    Progress,
-    build_query,
-    format_table,
-    get_contexts,
-    parse_key,
-    store_contexts,
-)
+from dicomkit.cli.net import InstanceFile, Progress, store_contexts
+from dicomkit.cli.net_query import get_contexts
+from dicomkit.cli.query_keys import build_query, format_table, parse_key
 from dicomkit.core.dataset import Dataset
 from dicomkit.net.association import Association
 from dicomkit.net.dimse import Message, Status
