@@ -123,5 +123,9 @@ def test_cancel_stops_reading_the_database(archive: Archive,
         _stop(server, loop, thread)
     assert statuses[-1] == Status.CANCEL
     assert len(statuses) < MATCHES
+    # The close runs in a worker thread, shielded from the association's end: give it time.
+    deadline = time.monotonic() + 10
+    while not slow.closed and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert slow.closed and slow.finished_at is None  # the cursor was closed early
     assert slow.produced < MATCHES

@@ -124,8 +124,9 @@ class ArchiveIndex:
         """Index one stored instance in one transaction; ``policy`` for duplicates:
         ``ignore`` keeps the old file, ``replace`` (default) takes the new one,
         ``keep`` is like ignore but reported as added (idempotent re-sends).
-        ``before_commit`` runs after the statements and before the commit (not at all when
-        the instance is ignored); if it raises, nothing is committed."""
+        ``before_commit`` runs before the commit — on PostgreSQL after the statements, on
+        SQLite before its first write — and not at all when the instance is ignored; if it
+        raises, nothing is committed."""
         now = _dt.datetime.now(_dt.UTC)
         attrs = record.level_attrs
         with self.engine.begin() as connection:
@@ -135,6 +136,12 @@ class ArchiveIndex:
                 return AddResult("ignored" if policy == "ignore" else "added")
             known = connection.execute(self._find_series,
                                        {"series_uid": record.series_uid}).first()
+            if self.is_sqlite and before_commit is not None:
+                # SQLite has one writer at a time and pysqlite begins the write transaction
+                # at the first INSERT: wait for the file here, so that no other store waits
+                # for this one's fsync. (PostgreSQL locks rows: it overlaps everything.)
+                before_commit()
+                before_commit = None
             if known is not None:  # the common case: the series is there, skip the upserts
                 series_pk, study_pk = known.pk, known.study_pk
             else:
