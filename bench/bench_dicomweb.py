@@ -1,8 +1,8 @@
 """DICOMweb of ``dicomkit serve`` against Orthanc 1.10 with its DICOMweb plugin, in the same run.
 
   python bench/bench_dicomweb.py qido     [--sizes 10000,100000] [--reps 30] [--orthanc-limit 600]
-  python bench/bench_dicomweb.py retrieve [--reps 3] [--meta-reps 10]
-  python bench/bench_dicomweb.py rendered [--reps 40]
+  python bench/bench_dicomweb.py retrieve [--reps 7] [--meta-reps 15] [--curl]
+  python bench/bench_dicomweb.py rendered [--reps 60] [--window]
   python bench/bench_dicomweb.py stow     [--count 1000] [--batch 50] [--repeat 2]
   python bench/bench_dicomweb.py all      (the four, with their defaults; retrieve and
                                            rendered share one pair of loaded servers)
@@ -10,11 +10,12 @@
 qido      QIDO-RS ``GET /studies?...`` (default result attributes, application/dicom+json):
           the study-level queries of bench_archive.py's C-FIND (patient ID, name wildcard,
           7-day date range, modality + day, accession) and three paged ones as web viewers
-          send them (``limit=100``: no filter, modality, a year's studies from offset 1000). The same
-          synthetic population (bench_archive.py ``query``): loaded straight into dicomkit's
-          index on SQLite and on PostgreSQL, and by C-STORE into Orthanc (100k only when the
-          10k rate says it loads in under --orthanc-limit seconds). p50/p95 ms per query, and
-          for dicomkit the in-process search and JSON time (no HTTP) to show where time goes.
+          send them (``limit=100``: no filter, modality, a year's studies from offset 1000).
+          The same synthetic population (bench_archive.py ``query``): loaded straight into
+          dicomkit's index on SQLite and on PostgreSQL, and by C-STORE into Orthanc (100k only
+          when the 10k rate says it loads in under --orthanc-limit seconds). p50/p95 ms per
+          query, and for dicomkit the in-process search and JSON time (no HTTP) to show where
+          time goes.
 retrieve  The 1,000-file 512x512 CT series of bench/data/ct (528 MB; bench/make_ct_series.py
           makes it) stored by C-STORE into both; WADO-RS ``GET /studies/{uid}`` with
           ``Accept: multipart/related; type="application/dicom"; transfer-syntax=*``: MB/s to
@@ -31,8 +32,11 @@ One HTTP client for every server: httpx (HTTP/1.1, one kept-alive connection per
 TCP_NODELAY, ``Accept-Encoding: identity``); a time is from sending the request to the last
 byte of the response received (bodies are parsed for checks afterwards, untimed). Requests
 to the compared servers are interleaved (round robin), so load from other work on the machine
-falls on all of them alike. Temporary data goes to BENCH_TMP (default: the system temp
-folder); raw figures to bench/out/bench_dicomweb_<command>.json.
+falls on all of them alike. Each command also measures "dicomkit + TCP_NODELAY": the same
+server with Nagle's algorithm turned off on its HTTP connections from outside
+(_archive_support.NODELAY_PATCH), to show what that fix changes (--no-nodelay: without it).
+Temporary data goes to BENCH_TMP (default: the system temp folder); raw figures to
+bench/out/bench_dicomweb_<command>.json.
 """
 
 from __future__ import annotations
@@ -174,7 +178,7 @@ def curl_get(url: str, accept: str) -> tuple[float, int] | None:
     return float(seconds), int(size)
 
 
-# -- servers ----------------------------------------------------------------------------------------
+# -- servers ---------------------------------------------------------------------------------------
 DK = "dicomkit"
 DKN = "dicomkit + TCP_NODELAY"  # the same server with NODELAY_PATCH (not the verdict)
 OR = "Orthanc"
@@ -253,7 +257,7 @@ class LoadedPair:
         return rotated(list(self.servers), rep)
 
 
-# -- retrieve ---------------------------------------------------------------------------------------
+# -- retrieve --------------------------------------------------------------------------------------
 def with_pair(args: argparse.Namespace, pair: LoadedPair | None, title: str,
               work: Any) -> dict[str, Any]:
     """Run ``work(args, pair)`` on the given loaded servers, or on new ones."""
@@ -371,7 +375,7 @@ def print_retrieve(result: dict[str, Any]) -> None:
         f"{verdict(ratio >= TARGET_RATIO)}\n")
 
 
-# -- rendered ---------------------------------------------------------------------------------------
+# -- rendered --------------------------------------------------------------------------------------
 def run_rendered(args: argparse.Namespace, pair: LoadedPair | None = None) -> dict[str, Any]:
     return with_pair(args, pair, "== rendered: image/jpeg of 512x512 CT instances, "
                      f"{args.reps} requests per resource and server (a different instance "
