@@ -393,3 +393,39 @@ def test_stow_of_metadata_with_a_compressed_frame(web: WebArchive) -> None:
     assert parse_multipart(found)[0][1] == frame
     assert "transfer-syntax=1.2.840.10008.1.2.5" in parse_multipart(stored)[0][0][
         "content-type"]
+
+
+def test_accepted_http_connections_have_nagle_off() -> None:
+    """Small responses must not wait for the client's delayed ACK: every accepted DICOMweb
+    connection has TCP_NODELAY set (asyncio sets it only on sockets known to be TCP)."""
+    import asyncio
+    import socket
+
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from dicomkit.web.server import HttpServer
+
+    async def hello(_request: object) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    async def run() -> list[int]:
+        server = HttpServer(Starlette(routes=[Route("/", hello)]), "127.0.0.1", 0)
+        await server.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            assert b"200" in await reader.readline()
+            assert server._server is not None
+            flags = [conn.transport.get_extra_info("socket").getsockopt(
+                socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                for conn in server._server.server_state.connections]
+            writer.close()
+            return flags
+        finally:
+            await server.stop()
+
+    flags = asyncio.run(run())
+    assert flags and all(flags), flags
