@@ -123,6 +123,34 @@ def test_stow_of_a_known_instance_again_succeeds(web: WebArchive) -> None:
     assert item["00081190"]["Value"][0].endswith(f"/instances/{mr.sop}")
 
 
+def test_stow_of_small_and_large_parts_stores_each_file_byte_for_byte(
+        web: WebArchive, tmp_path) -> None:
+    """A part up to 4 MiB is held in memory and committed in one step, a larger one streams
+    to a temporary file (archive/store.py SPILL_BYTES); both come back as sent."""
+    from dicomkit.archive.store import SPILL_BYTES
+
+    study = generate_uid()
+    paths = []
+    for number, size in ((1, 16), (2, 1600)):  # 0.5 KB and 5 MB of pixels
+        ds = make_ct(size, number, study, generate_uid())
+        path = tmp_path / f"{number}.dcm"
+        dicomkit.write(ds, str(path))
+        paths.append(path)
+    assert paths[0].stat().st_size < SPILL_BYTES < paths[1].stat().st_size
+    response = stow(web.root, paths)
+    assert response.status_code == 200, response.text
+    with web.http() as http:
+        for path in paths:
+            ds = dicomkit.read(str(path), stop_before_pixels=True)
+            got = http.get(f"/studies/{study}/series/{ds.SeriesInstanceUID}/instances/"
+                           f"{ds.SOPInstanceUID}",
+                           headers={"Accept": 'multipart/related; type="application/dicom"; '
+                                              "transfer-syntax=*"})
+            assert got.status_code == 200
+            parts = parse_multipart(got)
+            assert len(parts) == 1 and parts[0][1] == path.read_bytes()
+
+
 # -- QIDO-RS parameters -------------------------------------------------------------------------
 def test_limit_and_offset_page_through_all_matches_with_a_warning(web: WebArchive) -> None:
     s = web.study_set

@@ -26,6 +26,9 @@ from dicomkit.net.storage import _fsync_dir, _sync, peek_attributes, safe_uid_pa
 
 log = logging.getLogger("dicomkit.archive")
 DUPLICATE_POLICIES = ("replace", "ignore", "keep")
+# A received instance up to this size (C-STORE data set, STOW-RS part) is held in memory and
+# committed with commit_bytes; a larger one is streamed to a temporary file (commit_file).
+SPILL_BYTES = 4 * 1024 * 1024
 
 
 _WRITER: ThreadPoolExecutor | None = None
@@ -152,12 +155,14 @@ class Archive:
         return self.index_file(final, header)
 
     def commit_bytes(self, data: bytes, transfer_syntax: str | None = None,
-                     expected: tuple[str, str] | None = None) -> Ingested:
+                     expected: tuple[str, str] | None = None, header: Any = None) -> Ingested:
         """Store a complete Part 10 file held in memory (a C-STORE data set that fitted in
         memory), in the same order as ``commit_file``: temporary file, fsync, rename, fsync
         the folder, index row. The header is parsed once, from memory, and the index record
-        is built while a helper thread writes and fsyncs the temporary file."""
-        header = read(data, stop_before_pixels=True)
+        is built while a helper thread writes and fsyncs the temporary file. ``header``: the
+        data read from ``data`` already (``read(data, stop_before_pixels=True)``), if any."""
+        if header is None:
+            header = read(data, stop_before_pixels=True)
         uids = (header.get("StudyInstanceUID"), header.get("SeriesInstanceUID"),
                 header.get("SOPInstanceUID"))
         if expected is not None:

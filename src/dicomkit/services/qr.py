@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Generator, Sequence
 from typing import Any
 
 from dicomkit.archive.matching import QueryError, compile_query
-from dicomkit.archive.store import Archive, InstanceMismatch
+from dicomkit.archive.store import SPILL_BYTES, Archive, InstanceMismatch
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import storage_sop_classes
 from dicomkit.encoding import transfer_syntax as ts_mod
@@ -27,9 +27,6 @@ from dicomkit.services.storage import all_transfer_syntaxes
 
 log = logging.getLogger("dicomkit.services.qr")
 MODEL_OF = {uid: model for model, ops in MODELS.items() for uid in ops.values()}
-
-
-SPILL_BYTES = 4 * 1024 * 1024  # data sets up to this size stay in memory until committed
 
 
 class ArchiveSink:

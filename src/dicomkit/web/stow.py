@@ -20,7 +20,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dicomkit.archive.store import Archive
+from dicomkit.archive.store import SPILL_BYTES, Archive
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import storage_sop_classes
 from dicomkit.encoding.json import to_json
@@ -73,10 +73,12 @@ def _text(value: Any) -> str:
     return str(value or "").strip("\0 ")
 
 
-def commit_part(archive: Archive, tmp: str, study: str | None) -> Outcome:
-    """Check one received file and commit it (runs in a worker thread)."""
+def commit_part(archive: Archive, source: str | bytes, study: str | None) -> Outcome:
+    """Check one received file (a temporary file's path, or the part's bytes when it was
+    small enough to keep in memory) and commit it (runs in a worker thread)."""
+    tmp = source if isinstance(source, str) else ""
     try:
-        header = read(tmp, stop_before_pixels=True, strict=True)
+        header = read(source, stop_before_pixels=True, strict=True)
     except (DicomError, OSError, ValueError) as exc:
         _unlink(tmp)
         return Outcome("", "", CANNOT_UNDERSTAND, f"not a DICOM file: {exc}")
@@ -100,7 +102,10 @@ def commit_part(archive: Archive, tmp: str, study: str | None) -> Outcome:
         _unlink(tmp)
         return outcome
     try:
-        archive.commit_file(tmp)
+        if isinstance(source, bytes):
+            archive.commit_bytes(source, header=header)
+        else:
+            archive.commit_file(tmp)
     except OSError as exc:
         outcome.failure, outcome.reason = OUT_OF_RESOURCES, f"not stored: {exc}"
     except DicomError as exc:
@@ -153,6 +158,8 @@ def _storage_classes() -> set[str]:
 
 
 def _unlink(path: str) -> None:
+    if not path:
+        return
     try:
         os.unlink(path)
     except OSError:
@@ -219,6 +226,7 @@ async def store(request: Request) -> Response:
     metadata: list[tuple[str, bytes]] = []
     bulk: dict[str, BulkPart] = {}
     sink: TempFileSink | None = None
+    held: bytearray | None = None  # an application/dicom part, while it fits in memory
     document = bytearray()
     kind, part_type, location, part_params = "", "", "", {}
     try:
@@ -231,13 +239,22 @@ async def store(request: Request) -> Response:
                             or value.headers.get("content-id", "").strip("<>"))
                 kind = _kind_of(part_type, root)
                 document.clear()
-                if kind in ("dicom", "bulk"):
+                if kind == "dicom":
+                    held = bytearray()
+                elif kind == "bulk":
                     # Bulk data is read back and rewritten as a file that is synced then.
                     sink = await asyncio.to_thread(TempFileSink, archive.files_dir, b"", "",
-                                                   archive.fsync and kind == "dicom")
+                                                   False)
             elif event == "data":
                 assert isinstance(value, bytes)
-                if sink is not None:
+                if held is not None:
+                    held += value
+                    if len(held) > SPILL_BYTES:  # too big to hold: on to a temporary file
+                        sink = await asyncio.to_thread(TempFileSink, archive.files_dir, b"",
+                                                       "", archive.fsync)
+                        sink.write(memoryview(held))
+                        held = None
+                elif sink is not None:
                     sink.write(value)
                 elif kind in ("json", "xml"):
                     document += value
@@ -246,6 +263,10 @@ async def store(request: Request) -> Response:
             elif event == "end":
                 if kind in ("json", "xml"):
                     metadata.append((kind, bytes(document)))
+                    continue
+                if held is not None:  # the same checks and durability as a file, in one step
+                    data, held = bytes(held), None
+                    outcomes.append(await asyncio.to_thread(commit_part, archive, data, study))
                     continue
                 if sink is None:
                     outcomes.append(Outcome("", "", CANNOT_UNDERSTAND,
