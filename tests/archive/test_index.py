@@ -377,3 +377,34 @@ def test_import_of_an_instance_with_an_unsafe_uid_is_refused(archive: Archive,
     assert counts(archive) == (0, 0, 0, 0)
     assert os.listdir(archive.files_dir) == []
     assert not (tmp_path / "outside.dcm").exists()
+
+
+@pytest.mark.parametrize("level", ["STUDY", "SERIES", "IMAGE"])
+def test_pages_are_slices_of_the_whole_answer(archive: Archive, add: Callable[..., Dataset],
+                                              level: str) -> None:
+    """limit/offset (QIDO-RS paging) return exactly the slices of the unpaged, pk-ordered
+    answer; the page's keys are found first, then its columns."""
+    from dicomkit.archive.matching import compile_query
+
+    for n in range(9):
+        add(patient_id=f"PAGE-{n % 3}", study_date=f"2024010{n % 5 + 1}",
+            study_uid=f"1.2.826.0.1.3680043.10.1.{n % 4 + 1}",
+            series_uid=f"1.2.826.0.1.3680043.10.2.{n % 3 + 1}{n % 4 + 1}")
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = level
+    uid_key = {"STUDY": "0020000D", "SERIES": "0020000E", "IMAGE": "00080018"}[level]
+    if level == "STUDY":
+        identifier.StudyDate = "20240101-20240104"
+    else:  # below the study level, within one study (hierarchical, PS3.4 C.4.1.3.1.1)
+        identifier.StudyInstanceUID = "1.2.826.0.1.3680043.10.1.1"
+        identifier.SeriesInstanceUID = None
+        if level == "IMAGE":
+            del identifier.SeriesInstanceUID
+            identifier.SOPInstanceUID = None
+    query = compile_query(identifier, "study")
+    whole = [row[uid_key]["Value"][0] for row in archive.index.search(query)]
+    assert len(whole) >= 3
+    for limit, offset in ((2, 0), (2, 1), (3, 2), (10, 0), (1, len(whole) - 1), (5, len(whole))):
+        page = [row[uid_key]["Value"][0]
+                for row in archive.index.search(query, limit=limit, offset=offset)]
+        assert page == whole[offset:offset + limit], (limit, offset)

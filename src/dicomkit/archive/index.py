@@ -274,15 +274,23 @@ class ArchiveIndex:
         connection is returned to the pool then). It may be resumed from another thread."""
         level = query.level
         wanted = set(query.return_tags)
-        statement = self._base(level, self._columns(level, wanted)).where(*query.where)
         order = {"PATIENT": patients.c.pk, "STUDY": studies.c.pk, "SERIES": series.c.pk,
                  "IMAGE": instances.c.pk}[level]
-        statement = statement.order_by(order)
-        if not query.post:
+        statement = self._base(level, self._columns(level, wanted))
+        if not query.post and (limit is not None or offset):
+            # A page: its keys first, then the columns (JSON, counts) of those rows only.
+            # In one query SQLite computes every column of every match before it sorts and
+            # skips (a deep QIDO page of a year's studies: 90 ms instead of a few).
+            page = self._base(level, [order]).where(*query.where).order_by(order)
             if limit is not None:
-                statement = statement.limit(limit)
+                page = page.limit(limit)
             if offset:
-                statement = statement.offset(offset)
+                page = page.offset(offset)
+            # correlate(None): the page is its own query, not tied to the outer tables.
+            statement = statement.where(order.in_(page.correlate(None)))
+        else:
+            statement = statement.where(*query.where)
+        statement = statement.order_by(order)
         skipped = produced = 0
         with self.engine.connect() as connection:
             if not self.is_sqlite:
