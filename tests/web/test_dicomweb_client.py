@@ -212,3 +212,31 @@ def test_compressed_frames_decoded_to_octet_stream(web: WebArchive) -> None:
         rle.study, rle.series, rle.sop, [2],
         media_types=(("application/octet-stream", "1.2.840.10008.1.2.1"),))
     assert frames == [pydicom.dcmread(rle.path).pixel_array[1].tobytes()]
+
+
+def test_rendered_instance_and_frame(web: WebArchive) -> None:
+    """retrieve_instance_rendered / retrieve_instance_frames_rendered (PS3.18 §10.4.1.1.3):
+    a PNG of the image's size, the same bytes as the plain HTTP request; a frame of a
+    multi-frame instance differs from another frame."""
+    import io
+
+    from PIL import Image
+
+    ct = web.instance("CT_small.dcm")
+    client = web.client()
+    png = client.retrieve_instance_rendered(ct.study, ct.series, ct.sop,
+                                            media_types=("image/png",))
+    original = pydicom.dcmread(ct.path)
+    assert Image.open(io.BytesIO(png)).size == (original.Columns, original.Rows)
+    with web.http() as http:
+        direct = http.get(f"/studies/{ct.study}/series/{ct.series}/instances/{ct.sop}/rendered",
+                          headers={"Accept": "image/png"})
+    assert direct.content == png
+    jpeg = client.retrieve_instance_rendered(ct.study, ct.series, ct.sop,
+                                             params={"viewport": "64,64"})
+    assert jpeg[:2] == b"\xff\xd8" and Image.open(io.BytesIO(jpeg)).size == (64, 64)
+    dose = web.instance("rtdose.dcm")
+    first, last = (client.retrieve_instance_frames_rendered(
+        dose.study, dose.series, dose.sop, [n], media_types=("image/png",)) for n in (1, 15))
+    assert Image.open(io.BytesIO(first)).size == Image.open(io.BytesIO(last)).size
+    assert first != last
