@@ -70,7 +70,8 @@ def add_parser(sub: Any) -> None:
                         "DICOMKIT_HTTP_TOKEN)")
     p.add_argument("--http-user", action="append", default=[], metavar="USER:PASSWORD",
                    help="require HTTP Basic authentication (repeatable)")
-    p.add_argument("-v", "--verbose", action="count", default=0)
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="DEBUG logging of dicomkit (each PDU sent); default INFO")
     p.set_defaults(run=run_serve)
     _management(sub)
 
@@ -139,10 +140,17 @@ def open_archive(args: argparse.Namespace, **kwargs: Any) -> Any:
                    fsync=not getattr(args, "no_fsync", False), **kwargs)
 
 
-def run_serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else logging.INFO,
+def configure_logging(verbose: int) -> None:
+    """INFO on stderr; ``-v``: DEBUG for the ``dicomkit`` loggers only (alembic, SQLAlchemy,
+    uvicorn and asyncio stay at INFO)."""
+    logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    logging.getLogger("dicomkit").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    configure_logging(args.verbose)
     settings = load_settings(args)
     from dicomkit.archive.store import Archive
     from dicomkit.net.server import Server
