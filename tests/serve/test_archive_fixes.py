@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.serve.conftest import ServeFactory, run_tool
+from tests.serve.conftest import ServeFactory, StudySet, run_tool
 
 
 def test_one_v_logs_dicomkit_at_debug(serve: ServeFactory, tmp_path: Path,
@@ -32,3 +32,21 @@ def test_help_describes_v(serve: ServeFactory) -> None:
                             capture_output=True, text=True, env=serve_env(), check=True)
     assert "-v, --verbose" in result.stdout
     assert "DEBUG" in result.stdout.split("-v, --verbose", 1)[1].split("\n  -", 1)[0]
+
+
+def test_findscu_worklist_is_refused_at_negotiation(serve: ServeFactory, tmp_path: Path,
+                                                    study_set: StudySet,
+                                                    dcmtk_net: dict[str, str]) -> None:
+    """PS3.8 §9.3.3.2: the Modality Worklist FIND context is rejected (result 3, abstract
+    syntax not supported), so the SCU learns there is no worklist without sending a query."""
+    server = serve(tmp_path / "data")
+    result = run_tool("findscu", "-v", "-W", "-aec", server.aet, "-k", "PatientName",
+                      "127.0.0.1", server.port, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "No Acceptable Presentation Contexts" in output, output
+    assert "A900" not in server.log() and "C-FIND" not in server.log()
+    # Study Root FIND still works on the same server
+    ok = run_tool("findscu", "-S", "-aec", server.aet, "-k", "QueryRetrieveLevel=STUDY",
+                  "-k", "StudyInstanceUID", "127.0.0.1", server.port)
+    assert ok.returncode == 0

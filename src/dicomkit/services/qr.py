@@ -21,12 +21,15 @@ from dicomkit.net.association import AcceptedContext, Association, DataSink
 from dicomkit.net.dimse import Message, Status
 from dicomkit.net.server import ServiceFailure, ServiceHandler
 from dicomkit.net.storage import TempFileSink, meta_for
-from dicomkit.net.uids import MODELS, UNCOMPRESSED_TS, VERIFICATION
+from dicomkit.net.uids import QUERY_RETRIEVE_MODELS, UNCOMPRESSED_TS, VERIFICATION
 from dicomkit.services.identifiers import identifier_bytes
 from dicomkit.services.storage import all_transfer_syntaxes
 
 log = logging.getLogger("dicomkit.services.qr")
-MODEL_OF = {uid: model for model, ops in MODELS.items() for uid in ops.values()}
+# Only the Patient Root and Study Root models (PS3.4 C.6.1, C.6.2): Modality Worklist FIND is
+# not offered, so its presentation context is rejected "abstract syntax not supported" (PS3.8
+# §9.3.3.2, result 3) and an SCU learns it at negotiation, not from an A900 per query.
+MODEL_OF = {uid: model for model, ops in QUERY_RETRIEVE_MODELS.items() for uid in ops.values()}
 
 
 class ArchiveSink:
