@@ -1,18 +1,25 @@
 """The archive's DIMSE SCP (services/qr.py) in-process, on SQLite and PostgreSQL: what it
-accepts at negotiation."""
+accepts at negotiation and C-STORE failure statuses."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
+
+import pytest
+from sqlalchemy.exc import OperationalError
 
 from dicomkit.archive.store import Archive
 from dicomkit.core.dataset import Dataset
 from dicomkit.net.client import Client, connect
 from dicomkit.net.server import Server
 from dicomkit.net.uids import MODELS, UNCOMPRESSED_TS
-from dicomkit.services.qr import ArchiveHandler
+from dicomkit.services.qr import ArchiveHandler, out_of_resources
+
+from .conftest import CT_IMAGE_STORAGE, make_instance
 
 AET = "ARCHIVE"
 TS = list(UNCOMPRESSED_TS[:2])
@@ -64,3 +71,59 @@ def test_modality_worklist_find_is_rejected_at_negotiation(archive: Archive) -> 
 
     results = session(archive, [(worklist, TS), (study, TS)], work)
     assert results == {worklist: 3, study: 0}
+
+
+# -- C-STORE statuses -------------------------------------------------------------------------
+def store_status(archive: Archive, tmp_path: Path) -> int:
+    ds = make_instance()
+
+    async def work(client: Client) -> int:
+        return int((await client.store(ds)).Status)
+
+    return session(archive, [(CT_IMAGE_STORAGE, TS)], work)
+
+
+def test_an_index_failure_is_0110_processing_failure(
+        archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise OperationalError("INSERT …", {}, sqlite3.OperationalError("no such table: x"))
+
+    monkeypatch.setattr(archive.index, "add_instance", broken)
+    assert store_status(archive, tmp_path) == 0x0110
+
+
+def test_an_index_out_of_space_is_still_a700(
+        archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(*_args: Any, **_kwargs: Any) -> Any:
+        raise OperationalError("INSERT …", {},
+                               sqlite3.OperationalError("database or disk is full"))
+
+    monkeypatch.setattr(archive.index, "add_instance", full)
+    assert store_status(archive, tmp_path) == 0xA700
+
+
+def test_a_file_system_failure_is_still_a700(
+        archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_space(*_args: Any, **_kwargs: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(archive, "_write_temporary", no_space)
+    assert store_status(archive, tmp_path) == 0xA700
+    assert archive.index.stats()["instances"] == 0
+
+
+def test_which_index_errors_are_out_of_resources() -> None:
+    class PgError(Exception):
+        def __init__(self, sqlstate: str) -> None:
+            super().__init__(sqlstate)
+            self.sqlstate = sqlstate
+
+    def wrapped(orig: BaseException) -> OperationalError:
+        return OperationalError("statement", {}, orig)
+
+    assert out_of_resources(wrapped(PgError("53100")))  # disk_full
+    assert out_of_resources(wrapped(PgError("53300")))  # too_many_connections
+    assert not out_of_resources(wrapped(PgError("23505")))  # unique_violation
+    assert not out_of_resources(wrapped(sqlite3.OperationalError("database is locked")))
+    assert out_of_resources(MemoryError())
+    assert not out_of_resources(RuntimeError("bug"))

@@ -149,9 +149,15 @@ class ArchiveHandler(ServiceHandler):
         except DicomError as exc:
             log.error("[%s] C-STORE refused: %s", association.describe(), exc)
             return Status.CANNOT_UNDERSTAND
-        except Exception:  # noqa: BLE001 - the index failing is a processing failure
+        except Exception as exc:  # noqa: BLE001 - the index failing is a processing failure
+            if out_of_resources(exc):
+                log.exception("[%s] C-STORE not stored, the index is out of resources",
+                              association.describe())
+                return Status.OUT_OF_RESOURCES
+            # PS3.7 Annex C, PS3.4 B.2.3: 0110 Processing Failure, the status STOW-RS reports
+            # for the same failure (web/stow.py); A700 is kept for resources (above).
             log.exception("[%s] C-STORE index failure", association.describe())
-            return Status.OUT_OF_RESOURCES
+            return Status.PROCESSING_FAILURE
         log.info("[%s] stored %s (%s)", association.describe(), done.sop_uid, done.result.status)
         return Status.SUCCESS
 
@@ -208,6 +214,23 @@ class ArchiveHandler(ServiceHandler):
 
     def move_destination(self, ae_title: str) -> tuple[str, int] | None:
         return self.peers.get(ae_title.strip())
+
+
+def out_of_resources(exc: BaseException) -> bool:
+    """A failure of the index that is a lack of resources (C-STORE A700, PS3.4 B.2.3), not a
+    processing failure: memory, SQLite "database or disk is full", PostgreSQL SQLSTATE class
+    53 (Insufficient Resources: disk full, out of memory, too many connections)."""
+    if isinstance(exc, (MemoryError, OSError)):
+        return True
+    orig = getattr(exc, "orig", None)  # a SQLAlchemy DBAPIError wraps the driver's error
+    if isinstance(orig, (MemoryError, OSError)):
+        return True
+    sqlstate = str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
+    if sqlstate.startswith("53"):
+        return True
+    if orig is not None and type(orig).__module__.startswith("sqlite3"):
+        return "full" in str(orig).lower() or "out of memory" in str(orig).lower()
+    return False
 
 
 FIRST_BATCH = 16  # matches fetched before the first pending response
