@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
+from dicomkit.archive.matching import compile_query
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.dictionary import keyword_for_tag
 from dicomkit.encoding import transfer_syntax as ts_mod
 from dicomkit.encoding.writer import dataset_to_bytes
-from dicomkit.services.identifiers import identifier_bytes
+from dicomkit.services.identifiers import identifier_bytes, location_attributes
 from dicomkit.services.qr import response_identifier
 
 SYNTAXES = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"]
@@ -100,3 +101,40 @@ def test_big_endian_and_deflate_go_the_general_way() -> None:
     for syntax in ("1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"):
         assert identifier_bytes(identifier, _tags(identifier), ATTRS[0], "STUDY",
                                 ts_mod.for_uid(syntax)) is None
+
+
+# Keys the archive answers itself (PS3.4 C.4.1.1.3.2): Retrieve AE Title and Instance
+# Availability merged into each match, Timezone Offset From UTC as stored (or zero length).
+LOCATION_KEYS = ["RetrieveAETitle", "InstanceAvailability", "TimezoneOffsetFromUTC"]
+
+
+@pytest.mark.parametrize("syntax", SYNTAXES)
+@pytest.mark.parametrize("attrs", ATTRS)
+@pytest.mark.parametrize("timezone", [None, "+0100", "-0530"])
+@pytest.mark.parametrize("ae_title", ["ARCHIVE", "PACS1", "A"])
+def test_location_keys_are_written_alike_by_both_routes(
+        syntax: str, attrs: dict[str, Any], timezone: str | None, ae_title: str) -> None:
+    identifier = _identifier(KEYS + LOCATION_KEYS)
+    query = compile_query(identifier)
+    tags = query.return_tags
+    assert {0x00080054, 0x00080056, 0x00080201} <= set(tags)
+    match = dict(attrs)
+    if timezone is not None:
+        match["00080201"] = {"vr": "SH", "Value": [timezone]}
+    match.update(location_attributes(tags, ae_title))
+    ts = ts_mod.for_uid(syntax)
+    general = response_identifier(identifier, tags, match, "STUDY")
+    assert general.RetrieveAETitle == ae_title
+    assert general.InstanceAvailability == "ONLINE"
+    assert (general.TimezoneOffsetFromUTC or None) == timezone
+    fast = identifier_bytes(identifier, tags, match, "STUDY", ts)
+    assert fast is not None
+    assert fast == dataset_to_bytes(general, ts)
+
+
+def test_location_attributes_only_for_requested_keys() -> None:
+    assert location_attributes([0x0020000D], "ARCHIVE") == {}
+    assert location_attributes([0x00080056], "ARCHIVE") == {
+        "00080056": {"vr": "CS", "Value": ["ONLINE"]}}
+    assert location_attributes([0x00080054], " ARCHIVE ") == {
+        "00080054": {"vr": "AE", "Value": ["ARCHIVE"]}}

@@ -1,5 +1,6 @@
 """The archive's DIMSE SCP (services/qr.py) in-process, on SQLite and PostgreSQL: what it
-accepts at negotiation and C-STORE failure statuses."""
+accepts at negotiation, C-STORE failure statuses and the C-FIND keys the archive answers
+itself (Retrieve AE Title, Instance Availability, Timezone Offset From UTC)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def session(archive: Archive, contexts: list[tuple[str, list[str]]],
     """Run ``work`` on an association with an in-process archive SCP."""
 
     async def go() -> Any:
-        server = Server(handler=ArchiveHandler(archive), ae_title=AET, port=0)
+        server = Server(handler=ArchiveHandler(archive, ae_title=AET), ae_title=AET, port=0)
         await server.start()
         try:
             async with connect("127.0.0.1", server.port, calling_aet="TESTSCU",
@@ -127,3 +128,54 @@ def test_which_index_errors_are_out_of_resources() -> None:
     assert not out_of_resources(wrapped(sqlite3.OperationalError("database is locked")))
     assert out_of_resources(MemoryError())
     assert not out_of_resources(RuntimeError("bug"))
+
+
+# -- C-FIND keys the archive answers itself ---------------------------------------------------
+LOCATION = {"RetrieveAETitle": None, "InstanceAvailability": None,
+            "TimezoneOffsetFromUTC": None}
+
+
+@pytest.mark.parametrize(("level", "unique"), [("STUDY", "StudyInstanceUID"),
+                                               ("SERIES", "SeriesInstanceUID"),
+                                               ("IMAGE", "SOPInstanceUID")])
+def test_retrieve_ae_title_and_instance_availability_are_returned(
+        archive: Archive, add: Callable[..., Dataset], level: str, unique: str) -> None:
+    ds = add(TimezoneOffsetFromUTC="+0100")
+    matches, status = find(archive, {"QueryRetrieveLevel": level, unique: None, **LOCATION})
+    assert status == 0 and len(matches) == 1
+    [match] = matches
+    assert str(match[unique].value) == str(ds[unique].value)
+    assert match.RetrieveAETitle == AET
+    assert match.InstanceAvailability == "ONLINE"
+    # Timezone Offset From UTC is an instance attribute: its stored value at the IMAGE level,
+    # zero length above it (not left out: it was requested).
+    assert "TimezoneOffsetFromUTC" in match
+    assert (match.TimezoneOffsetFromUTC or "") == ("+0100" if level == "IMAGE" else "")
+
+
+def test_patient_root_patient_level_returns_them_too(archive: Archive,
+                                                     add: Callable[..., Dataset]) -> None:
+    add(patient_id="DK-7")
+    matches, status = find(archive, {"QueryRetrieveLevel": "PATIENT", "PatientID": "DK-7",
+                                     **LOCATION}, model="patient")
+    assert status == 0 and len(matches) == 1
+    assert (matches[0].RetrieveAETitle, matches[0].InstanceAvailability) == (AET, "ONLINE")
+
+
+def test_location_keys_are_not_returned_unless_requested(archive: Archive,
+                                                         add: Callable[..., Dataset]) -> None:
+    add()
+    matches, status = find(archive, {"QueryRetrieveLevel": "STUDY", "StudyInstanceUID": None})
+    assert status == 0 and len(matches) == 1
+    for keyword in LOCATION:
+        assert keyword not in matches[0]
+
+
+def test_a_value_given_for_them_is_not_matched(archive: Archive,
+                                               add: Callable[..., Dataset]) -> None:
+    add()
+    matches, status = find(archive, {"QueryRetrieveLevel": "STUDY", "StudyInstanceUID": None,
+                                     "RetrieveAETitle": "ELSEWHERE",
+                                     "InstanceAvailability": "OFFLINE"})
+    assert status == 0 and len(matches) == 1
+    assert (matches[0].RetrieveAETitle, matches[0].InstanceAvailability) == (AET, "ONLINE")

@@ -50,3 +50,23 @@ def test_findscu_worklist_is_refused_at_negotiation(serve: ServeFactory, tmp_pat
     ok = run_tool("findscu", "-S", "-aec", server.aet, "-k", "QueryRetrieveLevel=STUDY",
                   "-k", "StudyInstanceUID", "127.0.0.1", server.port)
     assert ok.returncode == 0
+
+
+def test_findscu_gets_retrieve_ae_title_and_instance_availability(
+        serve: ServeFactory, tmp_path: Path, study_set: StudySet,
+        dcmtk_net: dict[str, str]) -> None:
+    server = serve(tmp_path / "data", aet="LOCPACS")
+    run_tool("storescu", "-aec", server.aet, "127.0.0.1", server.port,
+             *[str(i.path) for i in study_set.instances])
+    out = tmp_path / "responses"
+    out.mkdir()
+    run_tool("findscu", "-S", "-aec", server.aet, "-X", "-od", out,
+             "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study_set.synthetic_study}",
+             "-k", "RetrieveAETitle", "-k", "InstanceAvailability",
+             "-k", "TimezoneOffsetFromUTC", "127.0.0.1", server.port)
+    import dicomkit
+
+    [response] = [dicomkit.read(str(p)) for p in sorted(out.iterdir())]
+    assert response.RetrieveAETitle == "LOCPACS"
+    assert response.InstanceAvailability == "ONLINE"
+    assert "TimezoneOffsetFromUTC" in response

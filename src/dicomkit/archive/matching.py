@@ -66,6 +66,11 @@ COMPUTED = {
 # matched (C.2.2.2, C.2.2.2.5); the others are level, location and request attributes.
 NOT_MATCHABLE = {0x00080005, 0x00080201, 0x00080052, 0x00080054, 0x00080056,
                  0x00400275} | COMPUTED
+# Never matched, but returned when requested, at any level (PS3.4 C.4.1.1.3.2, the response
+# identifier's conditional attributes): Retrieve AE Title and Instance Availability are the
+# archive's own (ONLINE, PS3.3 C.4.23.1.1), filled in by the SCP; Timezone Offset From UTC is
+# the stored value, zero length when there is none.
+RETURNED_NOT_MATCHED = {0x00080054, 0x00080056, 0x00080201}
 
 
 class QueryError(ValueError):
@@ -289,7 +294,7 @@ def compile_query(identifier: Dataset, model: str = "study",
     for element in identifier:
         tag = element.tag
         if tag >> 16 in (0x0000, 0x0002) or tag in NOT_MATCHABLE or tag & 0xFFFF == 0:
-            if tag in COMPUTED:
+            if tag in COMPUTED or tag in RETURNED_NOT_MATCHED:
                 query.return_tags.append(tag)
             continue
         query.return_tags.append(tag)

@@ -158,7 +158,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     archive = Archive(settings["data"], settings["index"], duplicates=settings["duplicates"],
                       fsync=not args.no_fsync)
-    handler = ArchiveHandler(archive, peers=settings["peers"])
+    handler = ArchiveHandler(archive, peers=settings["peers"], ae_title=settings["aet"])
     server = Server(handler=handler, ae_title=settings["aet"], host=settings["bind"],
                     port=int(settings["dimse_port"]), accept_calling_aets=settings["accept_aets"])
 

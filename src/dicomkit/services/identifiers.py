@@ -27,6 +27,21 @@ _EXPLICIT = struct.Struct("<HH2sH")
 _IMPLICIT = struct.Struct("<HHL")
 _LEVEL = 0x00080052
 _CHARSET = 0x00080005
+RETRIEVE_AE_TITLE = 0x00080054
+INSTANCE_AVAILABILITY = 0x00080056
+
+
+def location_attributes(tags: list[int], ae_title: str) -> dict[str, Any]:
+    """The archive's own answers to Retrieve AE Title (0008,0054) and Instance Availability
+    (0008,0056) when they are requested (PS3.4 C.4.1.1.3.2), as DICOM JSON to merge into a
+    match before either encoder writes it: the AE title the archive answers as, and ONLINE
+    (PS3.3 C.4.23.1.1: every instance is on disk and retrievable at once)."""
+    out: dict[str, Any] = {}
+    if RETRIEVE_AE_TITLE in tags:
+        out[f"{RETRIEVE_AE_TITLE:08X}"] = {"vr": "AE", "Value": [ae_title.strip()]}
+    if INSTANCE_AVAILABILITY in tags:
+        out[f"{INSTANCE_AVAILABILITY:08X}"] = {"vr": "CS", "Value": ["ONLINE"]}
+    return out
 
 
 def _text(vr: str, values: Any) -> bytes | None:

@@ -22,7 +22,7 @@ from dicomkit.net.dimse import Message, Status
 from dicomkit.net.server import ServiceFailure, ServiceHandler
 from dicomkit.net.storage import TempFileSink, meta_for
 from dicomkit.net.uids import QUERY_RETRIEVE_MODELS, UNCOMPRESSED_TS, VERIFICATION
-from dicomkit.services.identifiers import identifier_bytes
+from dicomkit.services.identifiers import identifier_bytes, location_attributes
 from dicomkit.services.storage import all_transfer_syntaxes
 
 log = logging.getLogger("dicomkit.services.qr")
@@ -87,8 +87,10 @@ class ArchiveHandler(ServiceHandler):
     """Verification, Storage and Query/Retrieve on an :class:`Archive`."""
 
     def __init__(self, archive: Archive, *, peers: dict[str, tuple[str, int]] | None = None,
-                 transfer_syntaxes: Sequence[str] | None = None) -> None:
+                 transfer_syntaxes: Sequence[str] | None = None,
+                 ae_title: str = "DICOMKIT") -> None:
         self.archive = archive
+        self.ae_title = ae_title  # Retrieve AE Title when an association names none
         self.peers = {k.strip(): v for k, v in (peers or {}).items()}
         self.syntaxes = list(transfer_syntaxes or all_transfer_syntaxes())
         self._storage = set(storage_sop_classes())
@@ -178,11 +180,17 @@ class ArchiveHandler(ServiceHandler):
         # then larger ones; the cursor is closed as soon as the C-FIND ends or is cancelled.
         ts = ts_mod.for_uid(association.contexts[message.context_id].transfer_syntax)
         rows = _Rows(self.archive.index.search(query))
+        # Retrieve AE Title: the title this association called us by (serve accepts only
+        # its --aet), so a C-MOVE sent there reaches this archive.
+        located = location_attributes(query.return_tags,
+                                      association.called_ae.strip() or self.ae_title)
         size = FIRST_BATCH
         try:
             while True:
                 batch = await asyncio.to_thread(rows.take, size)
                 for n, attrs in enumerate(batch, 1):
+                    if located:
+                        attrs.update(located)
                     data = identifier_bytes(identifier, query.return_tags, attrs, query.level,
                                             ts)
                     yield Status.PENDING, data if data is not None else response_identifier(
