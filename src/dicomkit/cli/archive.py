@@ -30,6 +30,7 @@ config file (TOML), same names as the options:
   index = "postgresql://pacs@db/pacs"
   accept_aets = ["MODALITY1", "WS1"]     # calling AEs allowed (default: any)
   duplicates = "replace"                 # replace | ignore | keep
+  fsync = false                          # as --no-fsync (tests, benchmarks only)
   http_port = 8042                       # DICOMweb; http = false turns it off
   http_bind = "127.0.0.1"                # default: bind
   cors_origins = ["https://viewer.example.org"]
@@ -39,6 +40,7 @@ config file (TOML), same names as the options:
   qido_max_results = 10000
   [peers]
   WS1 = "10.0.0.5:104"
+An unknown key in the file is an error (exit status 2).
 
 Stop it with SIGTERM or Ctrl-C: it stops listening, aborts the associations still open and
 exits 0. A C-STORE is acknowledged only once its file and index row are committed, so no
@@ -76,21 +78,52 @@ def add_parser(sub: Any) -> None:
     _management(sub)
 
 
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "aet": "DICOMKIT", "dimse_port": 11112, "data": "./dicomkit-data", "index": None,
+    "bind": "0.0.0.0", "peers": {}, "accept_aets": None, "duplicates": "replace", "fsync": True,
+    "http": True, "http_port": 8042, "http_bind": None, "cors_origins": [], "http_tokens": [],
+    "http_users": {}, "http_base_url": None, "qido_max_results": 10000}
+"""Every key a ``--config`` TOML file may set, with its default."""
+BOOLEAN_SETTINGS = ("fsync", "http")
+
+
+def config_error(path: str, message: str) -> SystemExit:
+    """A bad config file is reported like a bad option: a message, then exit status 2."""
+    print(f"dicomkit: error: config file {path}: {message}", file=sys.stderr)
+    return SystemExit(2)
+
+
+def read_config(path: str) -> dict[str, Any]:
+    """The settings of a TOML file; an unknown key (a typo) is an error, not ignored."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as handle:
+            loaded = tomllib.load(handle)
+    except OSError as exc:
+        raise config_error(path, exc.strerror or str(exc)) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise config_error(path, f"not valid TOML: {exc}") from exc
+    unknown = sorted(set(loaded) - set(DEFAULT_SETTINGS))
+    if unknown:
+        raise config_error(path, f"unknown setting{'s' if len(unknown) > 1 else ''} "
+                           + ", ".join(repr(key) for key in unknown)
+                           + f" (known: {', '.join(sorted(DEFAULT_SETTINGS))})")
+    for key in BOOLEAN_SETTINGS:
+        if key in loaded and not isinstance(loaded[key], bool):
+            raise config_error(path, f"{key} must be true or false, not {loaded[key]!r}")
+    return loaded
+
+
 def load_settings(args: argparse.Namespace) -> dict[str, Any]:
-    settings: dict[str, Any] = {"aet": "DICOMKIT", "dimse_port": 11112,
-                                "data": "./dicomkit-data", "index": None, "bind": "0.0.0.0",
-                                "peers": {}, "accept_aets": None, "duplicates": "replace",
-                                "http": True, "http_port": 8042, "http_bind": None,
-                                "cors_origins": [], "http_tokens": [], "http_users": {},
-                                "http_base_url": None, "qido_max_results": 10000}
+    settings = dict(DEFAULT_SETTINGS)
     explicit_http_port = False
     if getattr(args, "config", None):
-        import tomllib
-
-        with open(args.config, "rb") as handle:
-            loaded = tomllib.load(handle)
+        loaded = read_config(args.config)
         explicit_http_port = "http_port" in loaded
         settings.update(loaded)
+    if getattr(args, "no_fsync", False):
+        settings["fsync"] = False
     for name in ("aet", "dimse_port", "data", "index", "bind", "duplicates", "http_port",
                  "http_bind"):
         value = getattr(args, name, None)
@@ -137,7 +170,7 @@ def open_archive(args: argparse.Namespace, **kwargs: Any) -> Any:
 
     settings = load_settings(args)
     return Archive(settings["data"], settings["index"], duplicates=settings["duplicates"],
-                   fsync=not getattr(args, "no_fsync", False), **kwargs)
+                   fsync=settings["fsync"], **kwargs)
 
 
 def configure_logging(verbose: int) -> None:
@@ -157,7 +190,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from dicomkit.services.qr import ArchiveHandler
 
     archive = Archive(settings["data"], settings["index"], duplicates=settings["duplicates"],
-                      fsync=not args.no_fsync)
+                      fsync=settings["fsync"])
     handler = ArchiveHandler(archive, peers=settings["peers"], ae_title=settings["aet"])
     server = Server(handler=handler, ae_title=settings["aet"], host=settings["bind"],
                     port=int(settings["dimse_port"]), accept_calling_aets=settings["accept_aets"])
