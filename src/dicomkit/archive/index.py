@@ -78,7 +78,8 @@ class ArchiveIndex:
         self._insert = sqlite.insert if self.is_sqlite else postgresql.insert
         # Built once: constructing these per instance (literal values, ON CONFLICT SET of
         # every column, cache keys) was about a third of add_instance's time.
-        self._find_instance = select(instances.c.pk, instances.c.path).where(
+        self._find_instance = select(instances.c.pk, instances.c.path,
+                                     instances.c.series_pk).where(
             instances.c.sop_uid == bindparam("sop_uid"))
         self._find_series = select(series.c.pk, series.c.study_pk).where(
             series.c.series_uid == bindparam("series_uid"))
@@ -114,9 +115,17 @@ class ArchiveIndex:
 
     # -- ingest ----------------------------------------------------------------------------------
     def _upsert(self, connection: Any, table: Any, key: dict[str, Any],
-                values: dict[str, Any]) -> int:
+                values: dict[str, Any], update: bool = False,
+                keep: tuple[str, ...] = ()) -> int:
+        """Insert the row if its key is new; ``update``: else rewrite its columns from
+        ``values`` (but not those in ``keep``)."""
         statement = self._insert(table).values(**key, **values)
-        statement = statement.on_conflict_do_nothing(index_elements=list(key))
+        if update:
+            statement = statement.on_conflict_do_update(
+                index_elements=list(key),
+                set_={name: statement.excluded[name] for name in values if name not in keep})
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=list(key))
         connection.execute(statement)
         where = [table.c[name] == value for name, value in key.items()]
         return int(connection.execute(select(table.c.pk).where(*where)).scalar_one())
@@ -144,7 +153,13 @@ class ArchiveIndex:
                 # for this one's fsync. (PostgreSQL locks rows: it overlaps everything.)
                 before_commit()
                 before_commit = None
-            if known is not None:  # the common case: the series is there, skip the upserts
+            # A copy that replaces a stored instance may be a correction (Patient's Name,
+            # Study Description …): it rewrites its patient, study and series rows too. Only
+            # then; a new instance of a known series (the common case) skips the upserts.
+            replacing, old = False, None
+            if existing is not None and policy == "replace":
+                replacing, old = True, self._parents(connection, existing.series_pk)
+            if known is not None and not replacing:
                 series_pk, study_pk = known.pk, known.study_pk
             else:
                 patient_pk = self._upsert(
@@ -152,16 +167,18 @@ class ArchiveIndex:
                     {"patient_id": record.patient["patient_id"],
                      "issuer": record.patient["issuer"]},
                     {k: v for k, v in record.patient.items() if k not in ("patient_id", "issuer")}
-                    | {"attrs": dumps(attrs.get("PATIENT", {}))})
+                    | {"attrs": dumps(attrs.get("PATIENT", {}))}, update=replacing)
                 study_pk = self._upsert(
                     connection, studies, {"study_uid": record.study_uid},
                     record.study | {"patient_pk": patient_pk,
                                     "attrs": dumps(attrs.get("STUDY", {})),
-                                    "created": now, "updated": now})
+                                    "created": now, "updated": now},
+                    update=replacing, keep=("created",))
                 series_pk = self._upsert(
                     connection, series, {"series_uid": record.series_uid},
                     record.series | {"study_pk": study_pk,
-                                     "attrs": dumps(attrs.get("SERIES", {}))})
+                                     "attrs": dumps(attrs.get("SERIES", {}))},
+                    update=replacing)
             row = {"series_pk": series_pk, "sop_class": record.sop_class,
                    "instance_number": record.instance["instance_number"],
                    "transfer_syntax": record.transfer_syntax, "path": record.path,
@@ -172,9 +189,40 @@ class ArchiveIndex:
             statement = self._insert_instance["replace" if policy == "replace" else "other"]
             connection.execute(statement, {"sop_uid": record.sop_uid, **row})
             self._note_in_study(connection, study_pk, record, now, moved=existing is not None)
+            if old is not None:
+                self._prune_left(connection, old, series_pk, study_pk, now)
             if before_commit is not None:
                 before_commit()
         return AddResult("replaced" if existing is not None else "added", old_path)
+
+    def _parents(self, connection: Any, series_pk: int) -> tuple[int, int, int] | None:
+        """(series, study, patient) pks above an instance's series."""
+        row = connection.execute(
+            select(series.c.pk, series.c.study_pk, studies.c.patient_pk)
+            .join(studies, series.c.study_pk == studies.c.pk)
+            .where(series.c.pk == series_pk)).first()
+        return (row.pk, row.study_pk, row.patient_pk) if row is not None else None
+
+    def _prune_left(self, connection: Any, old: tuple[int, int, int], series_pk: int,
+                    study_pk: int, now: Any) -> None:
+        """After a replacing copy moved its instance (another series, study or patient):
+        remove the series, study and patient rows it left empty, and recount the study it
+        left (Modalities / SOP Classes in Study, C.6.1.1.3.1)."""
+        old_series, old_study, old_patient = old
+        if old_series != series_pk and not connection.execute(
+                select(func.count()).select_from(instances)
+                .where(instances.c.series_pk == old_series)).scalar():
+            connection.execute(series.delete().where(series.c.pk == old_series))
+        if old_study != study_pk:
+            self._prune(connection, old_study)
+        elif old_series != series_pk:
+            self._refresh_study(connection, study_pk, now)
+        patient_left = connection.execute(select(patients.c.pk).where(
+            patients.c.pk == old_patient)).scalar()
+        if patient_left is not None and not connection.execute(
+                select(func.count()).select_from(studies)
+                .where(studies.c.patient_pk == old_patient)).scalar():
+            connection.execute(patients.delete().where(patients.c.pk == old_patient))
 
     def _lock_study(self, connection: Any, study_pk: int) -> Any:
         statement = select(studies.c.modalities, studies.c.sop_classes).where(
