@@ -175,8 +175,30 @@ def test_reindex_prints_the_number_indexed(capsys: pytest.CaptureFixture[str],
                                            stored: Stored) -> None:
     before = run(capsys, "ls", *stored.options)[1]
     code, out, _ = run(capsys, "reindex", *stored.options)
-    assert (code, out.strip()) == (0, f"{stored.instances} indexed, 0 failed")
+    assert (code, out.strip()) == (
+        0, f"{stored.instances} indexed, 0 removed (file gone), 0 failed")
     assert run(capsys, "ls", *stored.options)[1] == before
+
+
+def test_reindex_reports_the_rows_it_removed(capsys: pytest.CaptureFixture[str],
+                                             stored: Stored, tmp_path: Path) -> None:
+    mr_folder = next((tmp_path / "data" / "files").glob(f"*/{stored.series_mr}"))
+    for path in mr_folder.iterdir():
+        path.unlink()
+    code, out, _ = run(capsys, "reindex", *stored.options)
+    assert (code, out.strip()) == (
+        0, f"{stored.instances - 1} indexed, 1 removed (file gone), 0 failed")
+    series = table(run(capsys, "ls", "--series", *stored.options)[1])[1]
+    assert len(series) == 2 and not [r for r in series if stored.series_mr in r]
+
+
+def test_rm_study_leaves_no_empty_folder(capsys: pytest.CaptureFixture[str], stored: Stored,
+                                         tmp_path: Path) -> None:
+    files = tmp_path / "data" / "files"
+    assert (files / stored.study_a).is_dir()
+    run(capsys, "rm", "--study", stored.study_a, *stored.options)
+    assert not (files / stored.study_a).exists()
+    assert (files / stored.study_b).is_dir()
 
 
 def test_stats_prints_counts_and_size(capsys: pytest.CaptureFixture[str],

@@ -335,8 +335,7 @@ def test_reindex_rebuilds_a_lost_index_with_the_same_answers(
     rebuilt = Archive(str(tmp_path / "data"), index_url, fsync=False)
     try:
         assert counts(rebuilt) == (0, 0, 0, 0)
-        done, failed = rebuilt.reindex()
-        assert (done, failed) == (3, [])
+        assert rebuilt.reindex() == (3, [], 0)
         assert answers(rebuilt) == before
         assert counts(rebuilt) == (2, 2, 3, 3)
     finally:
@@ -355,9 +354,78 @@ def test_scan_removes_part_leftovers_and_reindex_never_indexes_them(
     found = archive.scan_files()
     assert len(found) == 1 and found[0].endswith(".dcm")
     assert not leftover.exists() and not nested.exists()
-    assert archive.reindex() == (1, [])
+    assert archive.reindex() == (1, [], 0)
     assert counts(archive) == (1, 1, 1, 1)
     assert archive.index.instance_metadata([orphan.SOPInstanceUID]) == []
+
+
+def test_reindex_removes_rows_whose_file_is_gone_and_prunes_what_they_leave(
+        archive: Archive, add: Callable[..., Dataset]) -> None:
+    ct = add(patient_id="DK-1", modality="CT")
+    mr = add(patient_id="DK-1", study_uid=ct.StudyInstanceUID, modality="MR",
+             sop_class=SECONDARY_CAPTURE)
+    other = add(patient_id="DK-2", patient_name="Roe^Richard")
+    assert counts(archive) == (2, 2, 3, 3)
+    for ds in (mr, other):
+        os.unlink(safe_uid_path(archive.files_dir, ds.StudyInstanceUID, ds.SeriesInstanceUID,
+                                ds.SOPInstanceUID))
+    assert archive.reindex() == (1, [], 2)
+    assert counts(archive) == (1, 1, 1, 1)  # the MR series, study B and patient DK-2 went
+    row = study_row(archive, ct.StudyInstanceUID, "ModalitiesInStudy", "SOPClassesInStudy")
+    assert values(row, "00080061") == ["CT"]
+    assert values(row, "00080062") == [ct.SOPClassUID]
+    assert archive.index.instance_metadata([mr.SOPInstanceUID, other.SOPInstanceUID]) == []
+    assert archive.reindex() == (1, [], 0)  # nothing more to remove
+
+
+def test_reindex_of_an_archive_whose_files_are_all_gone_empties_the_index(
+        archive: Archive, add: Callable[..., Dataset]) -> None:
+    for _ in range(3):
+        add()
+    for path in archive.scan_files():
+        os.unlink(path)
+    assert archive.reindex() == (0, [], 3)
+    assert counts(archive) == (0, 0, 0, 0)
+
+
+def test_rm_removes_the_folders_it_leaves_empty(archive: Archive,
+                                                add: Callable[..., Dataset]) -> None:
+    first = add()
+    second = add(study_uid=first.StudyInstanceUID, series_uid=first.SeriesInstanceUID, number=2)
+    other_series = add(study_uid=first.StudyInstanceUID)
+    files = Path(archive.files_dir)
+    study = files / first.StudyInstanceUID
+    series = study / first.SeriesInstanceUID
+    assert archive.delete("IMAGE", first.SOPInstanceUID) == 1
+    assert series.is_dir()  # second is still in it
+    assert archive.delete("IMAGE", second.SOPInstanceUID) == 1
+    assert not series.exists() and study.is_dir()  # the other series is still there
+    assert archive.delete("STUDY", other_series.StudyInstanceUID) == 1
+    assert not study.exists()
+    assert files.is_dir() and list(files.iterdir()) == []  # files/ itself stays
+    assert counts(archive) == (0, 0, 0, 0)
+
+
+def test_rm_keeps_a_folder_with_other_files_in_it(archive: Archive,
+                                                  add: Callable[..., Dataset]) -> None:
+    ds = add()
+    series = Path(archive.files_dir) / ds.StudyInstanceUID / ds.SeriesInstanceUID
+    (series / "notes.txt").write_text("not ours")
+    assert archive.delete("SERIES", ds.SeriesInstanceUID) == 1
+    assert (series / "notes.txt").exists()
+
+
+def test_a_store_whose_folder_rm_just_removed_creates_it_again(tmp_path: Path) -> None:
+    from dicomkit.archive.store import _rename_into_place
+
+    files = tmp_path / "files"
+    files.mkdir()
+    tmp = files / ".incoming-x.part"
+    tmp.write_bytes(b"data")
+    final = files / "1.2" / "1.2.3" / "1.2.3.4.dcm"  # its folders are gone (rm emptied them)
+    folders = _rename_into_place(str(tmp), str(final), [str(final.parent)])
+    assert final.read_bytes() == b"data" and not tmp.exists()
+    assert str(files) in folders  # the parent of each created folder is fsynced too
 
 
 # -- unsafe UIDs ------------------------------------------------------------------------------

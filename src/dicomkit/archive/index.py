@@ -475,6 +475,43 @@ class ArchiveIndex:
         else:
             self._refresh_study(connection, study_pk, _dt.datetime.now(_dt.UTC))
 
+    def remove_missing(self, exists: Callable[[str], bool]) -> int:
+        """Delete the instance rows whose file is gone (``exists(path)`` is false), then the
+        series, studies and patients left empty; the studies that keep instances get their
+        Modalities / SOP Classes in Study recomputed (C.6.1.1.3.1). Returns the rows removed.
+        Each row is checked again in the deleting transaction, so a row another process
+        re-pointed at a new file meanwhile stays."""
+        with self.engine.connect() as connection:
+            candidates = [(r.pk, r.path) for r in connection.execute(
+                select(instances.c.pk, instances.c.path))]
+        gone = [(pk, path) for pk, path in candidates if not exists(path)]
+        if not gone:
+            return 0
+        removed = 0
+        with self.engine.begin() as connection:
+            touched: set[int] = set()
+            for pk, path in gone:
+                row = connection.execute(select(instances.c.series_pk).where(
+                    instances.c.pk == pk, instances.c.path == path)).first()
+                if row is None or exists(path):
+                    continue
+                connection.execute(instances.delete().where(instances.c.pk == pk))
+                touched.add(row.series_pk)
+                removed += 1
+            studies_touched: set[int] = set()
+            for series_pk in touched:
+                study_pk = connection.execute(select(series.c.study_pk).where(
+                    series.c.pk == series_pk)).scalar()
+                if study_pk is None:
+                    continue
+                studies_touched.add(study_pk)
+                if not connection.execute(select(func.count()).select_from(instances).where(
+                        instances.c.series_pk == series_pk)).scalar():
+                    connection.execute(series.delete().where(series.c.pk == series_pk))
+            for study_pk in studies_touched:
+                self._prune(connection, study_pk)
+        return removed
+
     def stats(self) -> dict[str, int]:
         with self.engine.connect() as connection:
             out = {}

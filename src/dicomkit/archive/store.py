@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from dicomkit.archive.index import AddResult, ArchiveIndex
 from dicomkit.archive.records import record_for
@@ -65,6 +65,19 @@ def _make_folders(final: str) -> list[str]:
     return changed
 
 
+def _rename_into_place(tmp_path: str, final: str, folders: list[str]) -> list[str]:
+    """Rename the temporary file to its final name; the folders to fsync. If ``dicomkit rm``
+    removed a folder it had emptied since ``_make_folders``, create it again, once."""
+    try:
+        os.replace(tmp_path, final)
+    except FileNotFoundError:
+        if not os.path.exists(tmp_path):
+            raise
+        folders = _make_folders(final)
+        os.replace(tmp_path, final)
+    return folders
+
+
 class InstanceMismatch(InvalidDicomError):
     """The data set's SOP Class or Instance UID is not the one its C-STORE request announced
     (PS3.4 B.2.3: status A900, Data Set does not match SOP Class)."""
@@ -86,6 +99,12 @@ class Ingested:
     sop_uid: str
     path: str
     result: AddResult
+
+
+class Reindexed(NamedTuple):
+    indexed: int
+    failed: list[tuple[str, str]]
+    removed: int  # index rows whose file was gone
 
 
 class Archive:
@@ -144,7 +163,7 @@ class Archive:
             if done is not None:
                 os.unlink(tmp_path)
                 return done
-            os.replace(tmp_path, final)
+            folders = _rename_into_place(tmp_path, final, folders)
             if self.fsync:
                 for folder in folders:
                     _fsync_dir(folder)
@@ -188,10 +207,10 @@ class Archive:
             nonlocal placed
             tmp_path = written.result()  # the OSError that prevented it, if any
             try:
-                os.replace(tmp_path, final)
+                synced = _rename_into_place(tmp_path, final, folders)
                 placed = True
                 if self.fsync:
-                    for folder in folders:
+                    for folder in synced:
                         _fsync_dir(folder)
             except BaseException:
                 if not placed and os.path.exists(tmp_path):
@@ -271,13 +290,32 @@ class Archive:
 
     # -- removal and repair -----------------------------------------------------------------------
     def delete(self, level: str, uid: str) -> int:
+        """Remove a study, series or instance: the index rows, the files, then the folders
+        those files leave empty (up to, never including, ``files/``)."""
         paths = self.index.delete(level, uid)
+        folders = set()
         for relative in paths:
             try:
-                os.unlink(self.absolute(relative))
-            except OSError:
+                path = self.absolute(relative)
+                folders.add(os.path.dirname(path))
+                os.unlink(path)
+            except (OSError, DicomError):
                 pass
+        for folder in sorted(folders, key=len, reverse=True):
+            self._remove_empty_folders(folder)
         return len(paths)
+
+    def _remove_empty_folders(self, folder: str) -> None:
+        """``folder`` and its parents while they are empty, stopping below ``files/``."""
+        while (os.path.commonpath([folder, self.files_dir]) == self.files_dir
+               and folder != self.files_dir):
+            try:
+                os.rmdir(folder)  # fails when not empty (or gone): then stop
+            except FileNotFoundError:
+                pass
+            except OSError:
+                return
+            folder = os.path.dirname(folder)
 
     def scan_files(self) -> list[str]:
         found = []
@@ -292,8 +330,10 @@ class Archive:
                         pass
         return sorted(found)
 
-    def reindex(self, progress: Any = None) -> tuple[int, list[tuple[str, str]]]:
-        """Rebuild the index from the files (the database is lost or suspect)."""
+    def reindex(self, progress: Any = None) -> Reindexed:
+        """Rebuild the index from the files (the database is lost or suspect): index every
+        file under files/ (with the duplicates policy), then delete the rows whose file is
+        gone, and the series, studies and patients they leave empty."""
         done, failed = 0, []
         for path in self.scan_files():
             try:
@@ -303,7 +343,14 @@ class Archive:
                 failed.append((path, str(exc)))
             if progress is not None:
                 progress()
-        return done, failed
+        removed = self.index.remove_missing(self._file_exists)
+        return Reindexed(done, failed, removed)
+
+    def _file_exists(self, relative: str) -> bool:
+        try:
+            return os.path.isfile(self.absolute(relative))
+        except DicomError:  # a path escaping files/ names no file of the archive
+            return False
 
     def close(self) -> None:
         self.index.close()

@@ -419,9 +419,9 @@ def run_rm(args: argparse.Namespace) -> int:
 def run_reindex(args: argparse.Namespace) -> int:
     archive = open_archive(args)
     files = archive.scan_files()
-    done, failed = archive.reindex(Progress(len(files), "reindex"))
+    done, failed, removed = archive.reindex(Progress(len(files), "reindex"))
     archive.close()
-    print(f"{done} indexed, {len(failed)} failed")
+    print(f"{done} indexed, {removed} removed (file gone), {len(failed)} failed")
     for path, reason in failed[:50]:
         print(f"  failed: {path}: {reason}", file=sys.stderr)
     return 1 if failed else 0
