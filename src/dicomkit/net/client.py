@@ -20,6 +20,7 @@ from dicomkit.encoding.writer import (
     IMPLEMENTATION_VERSION_NAME,
     dataset_to_bytes,
 )
+from dicomkit.errors import DicomError, NotSupportedError
 from dicomkit.net import pdu as P
 from dicomkit.net.association import (
     DEFAULT_MAX_PDU,
@@ -66,6 +67,9 @@ class Client:
         self.association = association
         self.store_handler: Callable[[Dataset, Message], Awaitable[int]] | None = None
         self.last_message_id = 0
+        # The identifier of the last C-MOVE/C-GET response that had one (a final response's
+        # Failed SOP Instance UID List, PS3.4 C.4.2.1.6 / C.4.3.1.5), else None.
+        self.last_identifier: Dataset | None = None
         if handle_requests:
             association.on_request = self._on_request
 
@@ -129,52 +133,84 @@ class Client:
     async def store(self, source: Dataset | str | os.PathLike[str], *,
                     move_originator: tuple[str, int] | None = None,
                     priority: int = 0) -> Dataset:
-        """C-STORE (PS3.7 §9.1.1) of a data set or a file; a file in an accepted transfer
-        syntax is streamed from disk without being decoded. Returns the response command."""
+        """C-STORE (PS3.7 §9.1.1) of a data set or a file. Returns the response command.
+
+        The presentation context is chosen by :meth:`store_plan`: a file in an accepted transfer
+        syntax is streamed from disk without being decoded; otherwise the data set is converted
+        to an accepted syntax (uncompressed among uncompressed by the writer; compressed pixel
+        data decompressed, or re-encoded only losslessly, by :mod:`dicomkit.pixels.transcode`).
+        An unreadable file raises :class:`OSError` and a conversion that cannot be done
+        :class:`CannotConvert`, both before anything is sent."""
+        path: str | None
         if isinstance(source, Dataset):
             ds = source
             path = None
         else:
             path = os.fspath(source)
-            ds = read(path, stop_before_pixels=True)
+            ds = await asyncio.to_thread(read, path, stop_before_pixels=True)
         sop_class = str(ds.get("SOPClassUID") or "")
         sop_instance = str(ds.get("SOPInstanceUID") or "")
         if not sop_class or not sop_instance:
             raise AssociationError("C-STORE needs SOPClassUID and SOPInstanceUID", None)
         source_ts = ds.transfer_syntax.uid if ds.transfer_syntax else None
-        context_id = self._store_context(sop_class, source_ts)
+        context_id, how = self.store_plan(sop_class, source_ts)
         target = self.contexts[context_id].transfer_syntax
         data: Any
-        if path is not None and target == source_ts and not ts_mod.lookup(target).deflated:
-            data = _file_chunks(path, self.association.max_pdv_data())
+        handle = None
+        if how == "as-is" and path is not None and not ts_mod.lookup(target).deflated:
+            # Opened now, so a file that went away fails before the command is sent.
+            handle = open(path, "rb")  # noqa: SIM115 - closed below or by _file_chunks
+            try:
+                from dicomkit.net.storage import data_set_offset
+
+                handle.seek(await asyncio.to_thread(data_set_offset, path))
+            except BaseException:
+                handle.close()
+                raise
+            data = _file_chunks(handle, self.association.max_pdv_data())
         else:
-            if path is not None:
-                ds = read(path)
-            data = self._encode(ds, context_id)
+            data = await asyncio.to_thread(_converted, path, ds, source_ts, target, how)
         cmd = command(CommandField.C_STORE_RQ, AffectedSOPClassUID=sop_class,
                       AffectedSOPInstanceUID=sop_instance, Priority=priority)
         cmd.CommandDataSetType = DATA_SET_PRESENT
         if move_originator is not None:
             cmd.MoveOriginatorApplicationEntityTitle = move_originator[0]
             cmd.MoveOriginatorMessageID = move_originator[1]
-        rsp = await self._single(context_id, cmd, data)
+        try:
+            rsp = await self._single(context_id, cmd, data)
+        except OSError as exc:
+            if handle is None or isinstance(exc, ConnectionError):
+                raise
+            # The file could not be read to its end: the message is cut short, and the
+            # association cannot carry another one (PS3.8 §9.3.5 has no way to retract it).
+            await self.association.abort()
+            raise AssociationError(f"reading {path} failed while sending it ({exc}); "
+                                   "association aborted", self.association) from exc
+        finally:
+            if handle is not None:
+                handle.close()
         return rsp.command
 
-    def _store_context(self, sop_class: str, source_ts: str | None) -> int:
+    def store_plan(self, sop_class: str, source_ts: str | None) -> tuple[int, str]:
+        """(presentation context id, how) for sending an instance of ``sop_class`` stored in
+        ``source_ts``: ``as-is`` when a context was accepted in that very syntax; ``write``
+        (uncompressed to another uncompressed syntax, by the writer); ``decompress``
+        (compressed pixel data to an uncompressed syntax, Explicit VR Little Endian first);
+        ``transcode`` (to an accepted compressed syntax, lossless only: a lossy target is
+        refused unless the stored codestreams are already valid in it). Raises
+        :class:`CannotConvert` when the peer accepted no context for the SOP class."""
         candidates = [c for c in self.contexts.values() if c.abstract_syntax == sop_class]
         if not candidates:
-            raise AssociationError(f"the peer accepted no context for SOP class {sop_class}",
-                                   self.association)
+            raise CannotConvert(f"the peer accepted no presentation context for SOP class "
+                                f"{sop_class}", self.association)
         for context in candidates:
             if context.transfer_syntax == source_ts:
-                return context.id
-        source_native = source_ts is None or source_ts in UNCOMPRESSED_TS
-        for context in candidates:
-            if source_native and context.transfer_syntax in UNCOMPRESSED_TS:
-                return context.id
-        raise AssociationError(
-            f"the peer accepted {sop_class} only in {candidates[0].transfer_syntax}; converting "
-            f"from {source_ts} needs a codec", self.association)
+                return context.id, "as-is"
+        native = sorted((c for c in candidates if c.transfer_syntax in UNCOMPRESSED_TS),
+                        key=lambda c: UNCOMPRESSED_TS.index(c.transfer_syntax))
+        if native:
+            return native[0].id, "write" if _is_native(source_ts) else "decompress"
+        return candidates[0].id, "transcode"
 
     async def find(self, query: Dataset, model: str = "study",
                    priority: int = 0) -> AsyncIterator[tuple[int, Dataset | None]]:
@@ -230,9 +266,12 @@ class Client:
         responses (each sub-operation normally brings a pending response)."""
         message_id, queue = await self._request(context_id, cmd, self._encode(query, context_id))
         self.last_message_id = message_id
+        self.last_identifier = None
         try:
             while True:
                 rsp = await self.association.next_response(queue)
+                if rsp.data is not None:
+                    self.last_identifier = self._decode(rsp)
                 yield rsp.command
                 if Status.category(rsp.status or 0) != "Pending":
                     return
@@ -331,18 +370,49 @@ class Client:
             await self.abort()
 
 
-async def _file_chunks(path: str, size: int) -> AsyncIterator[bytes]:
-    """The data set bytes of a Part 10 file (after its File Meta Information), in chunks."""
-    from dicomkit.net.storage import data_set_offset
+async def _file_chunks(handle: Any, size: int) -> AsyncIterator[bytes]:
+    """The rest of an open file (a Part 10 file positioned at its data set), in chunks."""
+    size = max(size, 65536)
+    while True:
+        chunk = handle.read(size)
+        if not chunk:
+            return
+        yield chunk
 
-    with open(path, "rb") as handle:
-        handle.seek(data_set_offset(path))
-        size = max(size, 65536)
-        while True:
-            chunk = handle.read(size)
-            if not chunk:
-                return
-            yield chunk
+
+class CannotConvert(AssociationError):
+    """A C-STORE that cannot be sent in any transfer syntax the peer accepted for its SOP
+    class (no context for the class, no codec, or only a lossy target): nothing was sent and
+    the association is unharmed."""
+
+
+def _is_native(uid: str | None) -> bool:
+    """Uncompressed: Pixel Data not encapsulated (PS3.5 §8.1, A.1-A.3)."""
+    if uid is None:
+        return True
+    try:
+        return not ts_mod.lookup(uid).encapsulated
+    except NotSupportedError:
+        return False
+
+
+def _converted(path: str | None, ds: Dataset, source_ts: str | None, target: str,
+               how: str) -> bytes:
+    """The data set, read whole from ``path`` when given, encoded in ``target``."""
+    if path is not None:
+        ds = read(path)
+    target_ts = ts_mod.lookup(target)
+    if how in ("decompress", "transcode"):
+        from dicomkit.pixels.transcode import transcode
+
+        try:
+            # Never lossy: a lossy target is refused unless the stored codestreams already
+            # are valid in it (the same lossy syntax family), which transcode keeps as they are.
+            ds = transcode(ds, target_ts, lossy_ok=False)
+        except (DicomError, ImportError, ValueError, NotImplementedError) as exc:
+            raise CannotConvert(f"cannot convert {ds.get('SOPInstanceUID')} from transfer "
+                                f"syntax {source_ts} to {target}: {exc}", None) from exc
+    return dataset_to_bytes(ds, target_ts)
 
 
 class _Connector:

@@ -242,14 +242,25 @@ class Server:
     def _negotiate(self, rq: P.AAssociateRQ,
                    association: Association) -> P.AAssociateAC | P.AAssociateRJ:
         supported = self.handler.abstract_syntaxes()
+        # SOP classes the requestor will be the Storage SCP for (C-GET sub-operations, PS3.7
+        # D.3.3.4): on their contexts the receiver's order of preference decides (PS3.8
+        # §9.3.2.2 leaves the choice to the acceptor), so an instance stored in the syntax
+        # the requestor put first goes out as stored instead of being converted.
+        receiving = {role.sop_class_uid for role in rq.user_info.roles
+                     if role.scp_role and role.sop_class_uid in supported
+                     and self.handler.accepts_scp_role(role.sop_class_uid)}
         results = []
         for context in rq.contexts:
             accepted_ts = supported.get(context.abstract_syntax)
             if accepted_ts is None:
                 results.append(P.PresentationContextAC(context.id, 3, ""))
                 continue
-            offered = set(context.transfer_syntaxes)
-            choice = next((ts for ts in accepted_ts if ts in offered), None)
+            if context.abstract_syntax in receiving:
+                ours = set(accepted_ts)
+                choice = next((ts for ts in context.transfer_syntaxes if ts in ours), None)
+            else:
+                offered = set(context.transfer_syntaxes)
+                choice = next((ts for ts in accepted_ts if ts in offered), None)
             if choice is None:
                 results.append(P.PresentationContextAC(context.id, 4, ""))
             else:
@@ -302,9 +313,12 @@ class Server:
             async def run() -> None:
                 try:
                     await self._handle(association, message, cancel)
-                except (AssociationError, ConnectionError, OSError) as exc:
+                except (AssociationError, ConnectionError) as exc:
+                    # The association itself failed: no response can be sent on it.
                     log.info("[%s] %s", association.describe(), exc)
                 except Exception:  # noqa: BLE001 - answer with a failure, keep serving
+                    # Anything else (a file that cannot be read is an OSError too) still gets
+                    # a final response (PS3.7 Annex C: 0110H Processing failure), never silence.
                     log.exception("[%s] handler failed", association.describe())
                     try:
                         await association.send_message(

@@ -209,16 +209,28 @@ class ArchiveHandler(ServiceHandler):
 
     async def retrieve(self, association: Association, message: Message,
                        identifier: Dataset) -> AsyncIterator[Any]:
+        """C-MOVE / C-GET (PS3.4 C.4.2.3, C.4.3.3): each matching instance as the index knows
+        it (path, SOP Class and Instance UID, stored transfer syntax), so no file is opened
+        before its own sub-operation and a missing one fails only that sub-operation."""
+        from dicomkit.net.retrieve import RetrieveItem
+
+        def _first(attr: Any) -> Any:  # a DICOM JSON attribute's first value
+            values = attr.get("Value") if isinstance(attr, dict) else None
+            return values[0] if values else None
+
         query = self._compile(message, identifier)
         if query.post:
             rows = await asyncio.to_thread(lambda: list(self.archive.index.search(
                 _as_image_level(query))))
-            paths = [row["_path"] for row in rows]
+            found = [(row["_path"], _first(row.get("00080016")), _first(row.get("00080018")),
+                      row.get("_transfer_syntax")) for row in rows]
         else:
-            found = await asyncio.to_thread(self.archive.index.paths, query.level, query.where)
-            paths = [p for p, _c, _t in found]
-        for relative in paths:
-            yield self.archive.absolute(relative)
+            rows = await asyncio.to_thread(self.archive.index.instances_of, query.where)
+            found = [(row["path"], row["sop_class"], row["sop_uid"], row["transfer_syntax"])
+                     for row in rows]
+        for relative, sop_class, sop_uid, ts in found:
+            yield RetrieveItem(self.archive.absolute(relative), str(sop_class or ""),
+                               str(sop_uid or ""), ts or None)
 
     def move_destination(self, ae_title: str) -> tuple[str, int] | None:
         return self.peers.get(ae_title.strip())
