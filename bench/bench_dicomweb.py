@@ -43,13 +43,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 from pathlib import Path
@@ -72,23 +70,13 @@ REFERENCED_SOP_SEQUENCE = "00081199"
 FAILED_SOP_SEQUENCE = "00081198"
 
 
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def load_line(label: str) -> None:
-    one, five, fifteen = os.getloadavg()
-    say(f"# load average {label}: {one:.2f} {five:.2f} {fifteen:.2f}")
+say, load_line, tmpdir = A.say, A.load_line, A.tmpdir
 
 
 def save(name: str, payload: dict[str, Any]) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     payload = {"machine": machine(), **payload}
     (OUT / f"bench_dicomweb_{name}.json").write_text(json.dumps(payload, indent=1))
-
-
-def tmpdir(prefix: str) -> str:
-    return tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("BENCH_TMP"))
 
 
 def p50(values: list[float]) -> float:
