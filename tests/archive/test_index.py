@@ -463,6 +463,7 @@ def test_pages_are_slices_of_the_whole_answer(archive: Archive, add: Callable[..
     uid_key = {"STUDY": "0020000D", "SERIES": "0020000E", "IMAGE": "00080018"}[level]
     if level == "STUDY":
         identifier.StudyDate = "20240101-20240104"
+        identifier.PatientID = "PAGE-*"  # a key of the level above: its join is needed
     else:  # below the study level, within one study (hierarchical, PS3.4 C.4.1.3.1.1)
         identifier.StudyInstanceUID = "1.2.826.0.1.3680043.10.1.1"
         identifier.SeriesInstanceUID = None
