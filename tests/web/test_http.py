@@ -81,8 +81,24 @@ def test_unacceptable_media_types_are_406(web: WebArchive) -> None:
         assert "application/dicom+json" in reason_of(response)
         rle = web.instance_url("SC_rgb_rle_2frame.dcm")
         response = http.get(rle + "/frames/1", headers={
-            "Accept": 'multipart/related; type="image/jpeg"'})
+            "Accept": 'multipart/related; type="video/mp4"'})  # a still image is no video
         assert response.status_code == 406
+
+
+def test_compressed_frames_encoded_in_another_compressed_media_type(web: WebArchive) -> None:
+    """RLE frames asked for as image/jls: decoded and encoded JPEG-LS lossless (PS3.18
+    Table 8.7.3-5 default); decoded again they are the stored pixels of that frame."""
+    import imagecodecs
+
+    rle = web.instance("SC_rgb_rle_2frame.dcm")
+    original = pydicom.dcmread(rle.path)
+    with web.http() as http:
+        response = http.get(f"{web.instance_url('SC_rgb_rle_2frame.dcm')}/frames/2",
+                            headers={"Accept": 'multipart/related; type="image/jls"'})
+    assert response.status_code == 200, response.text
+    [(headers, body)] = parse_multipart(response)
+    assert "transfer-syntax=1.2.840.10008.1.2.4.80" in headers["content-type"]
+    assert (imagecodecs.jpegls_decode(body) == original.pixel_array[1]).all()
 
 
 def test_unsupported_media_type_to_stow_is_415(web: WebArchive) -> None:
@@ -457,3 +473,43 @@ def test_accepted_http_connections_have_nagle_off() -> None:
 
     flags = asyncio.run(run())
     assert flags and all(flags), flags
+
+
+@pytest.mark.parametrize(("part_type", "syntax"), [
+    ("image/jls", None),                       # Table 8.7.3-5 default: JPEG-LS lossless
+    ("image/jpeg", None),                      # default: JPEG Lossless SV1
+    ("image/jp2", "1.2.840.10008.1.2.4.90"),
+])
+def test_native_frames_encoded_in_a_requested_compressed_media_type(
+        web: WebArchive, part_type: str, syntax: str | None) -> None:
+    """PS3.18 §8.7.3.3.2: frames of an uncompressed instance, asked for in a compressed
+    media type, are encoded in it (lossless defaults); decoded, they are the stored pixels."""
+    import imagecodecs
+
+    from dicomkit.web.wado import ENCODED_DEFAULTS
+
+    ct = web.instance("CT_small.dcm")
+    original = pydicom.dcmread(ct.path)
+    accept = f'multipart/related; type="{part_type}"' + (
+        f"; transfer-syntax={syntax}" if syntax else "")
+    with web.http() as http:
+        response = http.get(f"{web.instance_url('CT_small.dcm')}/frames/1",
+                            headers={"Accept": accept})
+    assert response.status_code == 200, response.text
+    parts = parse_multipart(response)
+    assert len(parts) == 1
+    headers, body = parts[0]
+    expected_ts = syntax or ENCODED_DEFAULTS[part_type]
+    assert headers["content-type"].startswith(part_type)
+    assert f"transfer-syntax={expected_ts}" in headers["content-type"]
+    decoder = {"image/jls": imagecodecs.jpegls_decode, "image/jpeg": imagecodecs.ljpeg_decode,
+               "image/jp2": imagecodecs.jpeg2k_decode}[part_type]
+    assert (decoder(body).astype(original.pixel_array.dtype) == original.pixel_array).all()
+
+
+def test_frames_in_lossy_jpeg_of_16_bit_pixels_are_refused_with_406(web: WebArchive) -> None:
+    with web.http() as http:
+        response = http.get(f"{web.instance_url('CT_small.dcm')}/frames/1", headers={
+            "Accept": 'multipart/related; type="image/jpeg"; '
+                      "transfer-syntax=1.2.840.10008.1.2.4.50"})
+    assert response.status_code == 406, response.text

@@ -79,8 +79,18 @@ def test_frames_negotiation() -> None:
     assert negotiate_frames(parse_accept(None), jpeg) == ["any"]
     octet = 'multipart/related; type="application/octet-stream"'
     assert negotiate_frames(parse_accept(octet), jpeg) == ["octet"]
+    # another compressed type: encoded in it (PS3.18 Table 8.7.3-5 default, or as named)
+    assert negotiate_frames(parse_accept('multipart/related; type="image/jp2"'), jpeg) == [
+        "encode:1.2.840.10008.1.2.4.90"]
+    assert negotiate_frames(parse_accept(
+        'multipart/related; type="image/jls"; transfer-syntax=1.2.840.10008.1.2.4.81'),
+        jpeg) == ["encode:1.2.840.10008.1.2.4.81"]
+    # a transfer syntax that is not of that media type, or no image type at all: 406
     with pytest.raises(WebError):
-        negotiate_frames(parse_accept('multipart/related; type="image/jp2"'), jpeg)
+        negotiate_frames(parse_accept(
+            'multipart/related; type="image/jp2"; transfer-syntax=1.2.840.10008.1.2.4.80'), jpeg)
+    with pytest.raises(WebError):
+        negotiate_frames(parse_accept('multipart/related; type="video/mp4"'), jpeg)
 
 
 @pytest.mark.parametrize("header, expected", [

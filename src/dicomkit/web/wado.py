@@ -376,10 +376,23 @@ def frame_numbers(text: str) -> list[int]:
     return numbers
 
 
+# PS3.18 Table 8.7.3-5: the default transfer syntax of each compressed image media type, for
+# frames asked for in a media type other than the one they are stored in.
+ENCODED_DEFAULTS = {
+    "image/jpeg": "1.2.840.10008.1.2.4.70",
+    "image/dicom-rle": "1.2.840.10008.1.2.5",
+    "image/jls": "1.2.840.10008.1.2.4.80",
+    "image/jp2": "1.2.840.10008.1.2.4.90",
+    "image/jpx": "1.2.840.10008.1.2.4.92",
+    "image/jphc": "1.2.840.10008.1.2.4.201",
+}
+
+
 def negotiate_frames(ranges: list[MediaRange], stored: str) -> list[str]:
     """The ways frames may go, by preference: ``octet`` (uncompressed, application/octet-
-    stream), ``stored`` (the compressed bit stream in its image/ or video/ media type) or
-    ``any`` (whichever needs no conversion)."""
+    stream), ``stored`` (the compressed bit stream in its image/ or video/ media type),
+    ``any`` (whichever needs no conversion) or ``encode:<transfer syntax>`` (encoded in
+    another compressed image media type)."""
     compressed_type = PIXEL_MEDIA_TYPES.get(stored)
     ways = []
     for item in ranges:
@@ -401,6 +414,13 @@ def negotiate_frames(ranges: list[MediaRange], stored: str) -> list[str]:
             ways.append("octet")
         elif part == "*/*" and ts == stored and compressed_type is not None:
             ways.append("stored")
+        elif part in ENCODED_DEFAULTS:
+            # Another compressed media type than the stored one: the frames are encoded in
+            # it (PS3.18 §8.7.3.3.2: the transfer-syntax parameter, or the media type's
+            # default from Table 8.7.3-5).
+            target = ENCODED_DEFAULTS[part] if ts in (None, "*") else ts
+            if PIXEL_MEDIA_TYPES.get(target) == part and target != stored:
+                ways.append(f"encode:{target}")
     if not ways:
         offered = OCTET_STREAM + (f" or {compressed_type}" if compressed_type else "")
         raise WebError(406, f"frames of this instance are sent as multipart/related; type="
@@ -449,6 +469,12 @@ def _frames_of(path: str, stored: str, numbers: list[int], ways: list[str]) -> F
             if not native and way == "octet":
                 return FrameParts(OCTET_STREAM, EXPLICIT_VR_LITTLE_ENDIAN,
                                   [(n, pixels.decoded_frame(ds, n - 1)) for n in numbers])
+            if way.startswith("encode:"):
+                target = way.split(":", 1)[1]
+                converted = read(pixels.transcoded(ds, target))
+                return FrameParts(PIXEL_MEDIA_TYPES[target], target,
+                                  [(n, bytes(pixels.stored_frame(converted, n - 1)))
+                                   for n in numbers])
         except pixels.Unavailable as exc:
             reasons.append(str(exc))
         except DicomError as exc:
