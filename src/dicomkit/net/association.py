@@ -451,11 +451,7 @@ class Association:
             batch = self._fragments(context_id, True, memoryview(encoded), limit, last=True)
             if data is not None:
                 batch += self._fragments(context_id, False, memoryview(data), limit, last=True)
-            if len(batch) <= 64:
-                await self.send_raw(batch)
-            else:
-                for start in range(0, len(batch), 64):
-                    await self.send_raw(batch[start:start + 64])
+            await self._send_batches(batch)
             return
         await self._send_fragments(context_id, True, encoded, limit, last=True)
         previous: bytes | None = None
@@ -485,23 +481,13 @@ class Association:
 
     async def _send_fragments(self, context_id: int, is_command: bool, data: Any, limit: int,
                               last: bool) -> None:
-        view = memoryview(data)
-        size = len(view)
-        pos = 0
-        batch: list[bytes | memoryview] = []
-        while True:
-            chunk = view[pos : pos + limit]
-            pos += len(chunk)
-            final = pos >= size
-            control = (1 if is_command else 0) | (2 if (final and last) else 0)
-            batch.append(struct.pack(">BxLLBB", 0x04, len(chunk) + 6, len(chunk) + 2,
-                                     context_id, control))
-            batch.append(chunk)
-            if final or len(batch) >= 32:
-                await self.send_raw(batch)
-                batch = []
-            if final:
-                break
+        await self._send_batches(self._fragments(context_id, is_command, memoryview(data),
+                                                 limit, last))
+
+    async def _send_batches(self, items: list[bytes | memoryview]) -> None:
+        """Write PDU pieces 64 at a time (32 PDUs), draining between writes."""
+        for start in range(0, len(items), 64):
+            await self.send_raw(items[start:start + 64])
 
     def expect_responses(self, message_id: int) -> asyncio.Queue[Message | BaseException]:
         queue: asyncio.Queue[Message | BaseException] = asyncio.Queue()
