@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dicomkit.core import uid as u
 from dicomkit.core.uid import UID, UIDInfo, generate_uid, uid_for_keyword, uid_info
 
@@ -88,3 +90,10 @@ def test_generate_uid_bad_prefix() -> None:
     for bad in ("1.2", "1.02.", "1." + "2" * 62 + "."):
         with pytest.raises(ValueError):
             generate_uid(bad)
+
+
+def test_registered_returns_the_registry_uid_or_raises() -> None:
+    assert u.registered("CTImageStorage") == "1.2.840.10008.5.1.4.1.1.2"
+    assert u.registered("DICOMApplicationContext") == "1.2.840.10008.3.1.1.1"
+    with pytest.raises(KeyError, match="NoSuchKeyword"):
+        u.registered("NoSuchKeyword")

@@ -22,12 +22,14 @@ examples:
 
 # Which module registers each command: only the one asked for is imported, so `dicomkit dump`
 # does not pay for asyncio, SQLAlchemy and the rest (scripts call dicomkit once per file).
-MODULES = ("dump", "convert", "render", "sample", "net", "net_query", "net_storescp", "archive")
+# This table is the one list of commands; tests/cli/test_main.py checks that each module
+# registers exactly the commands listed for it.
 COMMANDS = {"dump": "dump", "convert": "convert", "render": "render", "sample": "sample",
             "echo": "net", "store": "net", "find": "net_query", "move": "net_query",
             "get": "net_query", "storescp": "net_storescp", "serve": "archive",
             "import": "archive", "ls": "archive", "rm": "archive", "reindex": "archive",
             "stats": "archive"}
+MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -7,6 +7,8 @@ import struct
 import sys
 from typing import Any
 
+from dicomkit.core.uid import registered
+
 HELP = "write a small synthetic CT image (64x64, 16-bit) made by dicomkit"
 EPILOG = """example:
   dicomkit sample demo.dcm && dicomkit dump demo.dcm"""
@@ -30,7 +32,7 @@ def make_ct(size: int = 64, index: int = 1, study_uid: str | None = None,
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ds.SOPClassUID = registered("CTImageStorage")
     ds.SOPInstanceUID = generate_uid()
     ds.StudyDate = "20261126"
     ds.StudyTime = "101500"

@@ -16,6 +16,7 @@ __all__ = [
     "ImplicitVRLittleEndian",
     "UIDInfo",
     "generate_uid",
+    "registered",
     "uid_for_keyword",
     "uid_info",
 ]
@@ -140,6 +141,19 @@ def generate_uid(prefix: str | None = None) -> str:
     return prefix + number[:room]
 
 
+def registered(keyword: str) -> str:
+    """The registry's UID for ``keyword`` (PS3.6 Annex A), e.g. ``registered("CTImageStorage")``;
+    KeyError when the registry has no such keyword. Modules take their UIDs from here rather
+    than typing them."""
+    found = uid_for_keyword(keyword)
+    if found is None:
+        raise KeyError(f"{keyword} is not in the UID registry")
+    return found
+
+
+# The four uncompressed transfer syntaxes are typed here so that importing this module does
+# not load the registry (tests/core/test_uid.py checks them against it); every other module
+# takes its UIDs from registered().
 ImplicitVRLittleEndian = UID("1.2.840.10008.1.2")
 ExplicitVRLittleEndian = UID("1.2.840.10008.1.2.1")
 DeflatedExplicitVRLittleEndian = UID("1.2.840.10008.1.2.1.99")

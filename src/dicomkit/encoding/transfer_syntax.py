@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from dicomkit.core.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 from dicomkit.errors import NotSupportedError
 
 
@@ -23,12 +29,14 @@ class TransferSyntax(NamedTuple):
         return info.keyword if info else ""
 
 
-IMPLICIT_VR_LITTLE_ENDIAN = TransferSyntax("1.2.840.10008.1.2", "Implicit VR Little Endian", True)
-EXPLICIT_VR_LITTLE_ENDIAN = TransferSyntax("1.2.840.10008.1.2.1", "Explicit VR Little Endian")
+IMPLICIT_VR_LITTLE_ENDIAN = TransferSyntax(
+    ImplicitVRLittleEndian, "Implicit VR Little Endian", True)
+EXPLICIT_VR_LITTLE_ENDIAN = TransferSyntax(ExplicitVRLittleEndian, "Explicit VR Little Endian")
 DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = TransferSyntax(
-    "1.2.840.10008.1.2.1.99", "Deflated Explicit VR Little Endian", deflated=True
+    DeflatedExplicitVRLittleEndian, "Deflated Explicit VR Little Endian", deflated=True
 )
-EXPLICIT_VR_BIG_ENDIAN = TransferSyntax("1.2.840.10008.1.2.2", "Explicit VR Big Endian", little=False)
+EXPLICIT_VR_BIG_ENDIAN = TransferSyntax(
+    ExplicitVRBigEndian, "Explicit VR Big Endian", little=False)
 
 UNCOMPRESSED = (
     IMPLICIT_VR_LITTLE_ENDIAN,
@@ -40,7 +48,7 @@ _BY_UID = {ts.uid: ts for ts in UNCOMPRESSED}
 # Other explicit VR little endian syntaxes whose data set is not deflated (PS3.5 A.4 and the
 # encapsulated-uncompressed 1.2.840.10008.1.2.1.98); Deflated Image Frame Compression
 # (1.2.840.10008.1.2.8.1) deflates frames, not the data set.
-_NOT_ENCAPSULATED = {"1.2.840.10008.1.2.1.98"}
+_NOT_ENCAPSULATED = {"EncapsulatedUncompressedExplicitVRLittleEndian"}  # registry keywords
 _SHORTHAND = {
     "implicit": IMPLICIT_VR_LITTLE_ENDIAN,
     "explicit": EXPLICIT_VR_LITTLE_ENDIAN,
@@ -69,7 +77,7 @@ def lookup(uid_or_keyword: str) -> TransferSyntax:
         raise NotSupportedError(f"{uid_or_keyword!r} is not a known transfer syntax")
     # Every other registered transfer syntax is explicit VR little endian (PS3.5 A.4–A.8),
     # with encapsulated pixel data unless listed above.
-    return TransferSyntax(uid, info.name, encapsulated=uid not in _NOT_ENCAPSULATED)
+    return TransferSyntax(uid, info.name, encapsulated=info.keyword not in _NOT_ENCAPSULATED)
 
 
 def for_uid(uid: str) -> TransferSyntax:

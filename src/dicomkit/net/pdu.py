@@ -22,6 +22,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dicomkit.core.uid import registered
 from dicomkit.net.pdu_items import (
     APPLICATION_CONTEXT,
     CONTEXT_AC,
@@ -87,7 +88,7 @@ __all__ = [
 
 #: Presentation-context-IDs are odd 1-255 (PS3.8 §9.3.2.2), so at most 128 fit an association.
 MAX_CONTEXTS = 128
-DICOM_APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
+DICOM_APPLICATION_CONTEXT = registered("DICOMApplicationContext")
 
 A_ASSOCIATE_RQ = 0x01
 A_ASSOCIATE_AC = 0x02

@@ -50,8 +50,6 @@ log = logging.getLogger("dicomkit.net.retrieve")
 REFUSED_SUB_OPERATIONS = 0xA702  # Refused: Out of Resources - Unable to perform sub-operations
 SUB_OPERATIONS_WITH_FAILURES = 0xB000  # Warning: Sub-operations Complete - One or more Failures
 UNABLE_TO_PROCESS = 0xC000  # Failed: Unable to process
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
-IMPLICIT_LE = "1.2.840.10008.1.2"
 
 
 @dataclass(frozen=True)
@@ -105,7 +103,7 @@ def move_contexts(sources: list[_Source]) -> list[tuple[str, list[str]]]:
     VR Little Endian so that a destination without that codec can take the data decompressed.
     The first context of every SOP class comes before any second one."""
     from dicomkit.net.client import _is_native
-    from dicomkit.net.uids import UNCOMPRESSED_TS
+    from dicomkit.net.uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE, UNCOMPRESSED_TS
 
     per_class: dict[str, list[list[str]]] = {}
     for item in sources:
@@ -114,7 +112,7 @@ def move_contexts(sources: list[_Source]) -> list[tuple[str, list[str]]]:
         contexts = per_class.setdefault(item.sop_class, [])
         ts = item.transfer_syntax
         proposal = (list(UNCOMPRESSED_TS) if ts is None or _is_native(ts)
-                    else [ts, EXPLICIT_LE, IMPLICIT_LE])
+                    else [ts, EXPLICIT_VR_LE, IMPLICIT_VR_LE])
         if proposal not in contexts:
             contexts.append(proposal)
     firsts = [(sop_class, contexts[0]) for sop_class, contexts in per_class.items()]

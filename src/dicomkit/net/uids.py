@@ -2,36 +2,28 @@
 
 from __future__ import annotations
 
-from dicomkit.core.uid import uid_for_keyword
+from dicomkit.core.uid import registered
 
-
-def _uid(keyword: str) -> str:
-    uid = uid_for_keyword(keyword)
-    if uid is None:
-        raise KeyError(f"{keyword} is not in the UID registry")
-    return uid
-
-
-APPLICATION_CONTEXT = _uid("DICOMApplicationContext")
-VERIFICATION = _uid("Verification")
-IMPLICIT_VR_LE = _uid("ImplicitVRLittleEndian")
-EXPLICIT_VR_LE = _uid("ExplicitVRLittleEndian")
-DEFLATED_EXPLICIT_VR_LE = _uid("DeflatedExplicitVRLittleEndian")
-EXPLICIT_VR_BE = _uid("ExplicitVRBigEndian")
+APPLICATION_CONTEXT = registered("DICOMApplicationContext")
+VERIFICATION = registered("Verification")
+IMPLICIT_VR_LE = registered("ImplicitVRLittleEndian")
+EXPLICIT_VR_LE = registered("ExplicitVRLittleEndian")
+DEFLATED_EXPLICIT_VR_LE = registered("DeflatedExplicitVRLittleEndian")
+EXPLICIT_VR_BE = registered("ExplicitVRBigEndian")
 UNCOMPRESSED_TS = [EXPLICIT_VR_LE, IMPLICIT_VR_LE, DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_BE]
 
 MODELS: dict[str, dict[str, str]] = {
     "patient": {
-        "find": _uid("PatientRootQueryRetrieveInformationModelFind"),
-        "move": _uid("PatientRootQueryRetrieveInformationModelMove"),
-        "get": _uid("PatientRootQueryRetrieveInformationModelGet"),
+        "find": registered("PatientRootQueryRetrieveInformationModelFind"),
+        "move": registered("PatientRootQueryRetrieveInformationModelMove"),
+        "get": registered("PatientRootQueryRetrieveInformationModelGet"),
     },
     "study": {
-        "find": _uid("StudyRootQueryRetrieveInformationModelFind"),
-        "move": _uid("StudyRootQueryRetrieveInformationModelMove"),
-        "get": _uid("StudyRootQueryRetrieveInformationModelGet"),
+        "find": registered("StudyRootQueryRetrieveInformationModelFind"),
+        "move": registered("StudyRootQueryRetrieveInformationModelMove"),
+        "get": registered("StudyRootQueryRetrieveInformationModelGet"),
     },
-    "worklist": {"find": _uid("ModalityWorklistInformationModelFind")},
+    "worklist": {"find": registered("ModalityWorklistInformationModelFind")},
 }
 """Every information model dicomkit's SCUs can query (``dicomkit find --worklist`` too)."""
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from dicomkit.core.uid import ExplicitVRLittleEndian, registered
 from dicomkit.errors import InvalidDicomError, NotSupportedError
 from dicomkit.pixels import rle
 from dicomkit.pixels.codestreams import (
@@ -175,7 +176,7 @@ class Codec:
 class RLELossless(Codec):
     """PS3.5 Annex G."""
 
-    uid = "1.2.840.10008.1.2.5"
+    uid = registered("RLELossless")
     name = "RLE Lossless"
 
     def decode_with_photometric(self, data: bytes | memoryview, info: PixelInfo, *,
@@ -261,7 +262,7 @@ class JPEGBaseline(_JpegFamily):
     """PS3.5 §8.2.1, JPEG Process 1: 8-bit lossy, Huffman coded (progressive files decode
     too, as libjpeg-turbo reads them)."""
 
-    uid = "1.2.840.10008.1.2.4.50"
+    uid = registered("JPEGBaseline8Bit")
     name = "JPEG Baseline (Process 1)"
     lossy = True
     method = "ISO_10918_1"
@@ -306,7 +307,7 @@ class JPEGBaseline(_JpegFamily):
 class JPEGExtended(JPEGBaseline):
     """PS3.5 §8.2.1, JPEG Processes 2 and 4: 8 or 12-bit lossy."""
 
-    uid = "1.2.840.10008.1.2.4.51"
+    uid = registered("JPEGExtended12Bit")
     name = "JPEG Extended (Process 2 & 4)"
     max_bits = 12
 
@@ -335,7 +336,7 @@ class JPEGLossless(_JpegFamily):
     """PS3.5 §8.2.1, JPEG Process 14 (any predictor; .4.57) and its first-order
     prediction form, Selection Value 1 (.4.70)."""
 
-    uid = "1.2.840.10008.1.2.4.57"
+    uid = registered("JPEGLossless")
     name = "JPEG Lossless (Process 14)"
     default_predictor = 1
 
@@ -397,7 +398,7 @@ class JPEGLossless(_JpegFamily):
 class JPEGLS(Codec):
     """PS3.5 §8.2.3: JPEG-LS lossless (.4.80) and near-lossless (.4.81), ISO 14495-1."""
 
-    uid = "1.2.840.10008.1.2.4.80"
+    uid = registered("JPEGLSLossless")
     name = "JPEG-LS Lossless"
     method = "ISO_14495_1"
 
@@ -449,7 +450,7 @@ class JPEGLS(Codec):
 class JPEG2000(Codec):
     """PS3.5 §8.2.4: JPEG 2000 Part 1 (ISO 15444-1), lossless only (.4.90) or either (.4.91)."""
 
-    uid = "1.2.840.10008.1.2.4.90"
+    uid = registered("JPEG2000Lossless")
     name = "JPEG 2000 Lossless"
     method = "ISO_15444_1"
 
@@ -523,7 +524,7 @@ class HTJ2K(JPEG2000):
     """PS3.5 §8.2.14: High-Throughput JPEG 2000 (ISO 15444-15). The RPCL syntax (.4.202)
     requires RPCL progression and TLM markers, which OpenJPH writes when asked."""
 
-    uid = "1.2.840.10008.1.2.4.201"
+    uid = registered("HTJ2KLossless")
     name = "HTJ2K Lossless"
     method = "ISO_15444_15"
 
@@ -570,7 +571,7 @@ class DeflatedImageFrame(Codec):
     """Deflated Image Frame Compression (1.2.840.10008.1.2.8.1): each frame's native bytes
     deflated (RFC 1951). Frames written by others with a zlib wrapper (RFC 1950) read too."""
 
-    uid = "1.2.840.10008.1.2.8.1"
+    uid = registered("DeflatedImageFrameCompression")
     name = "Deflated Image Frame Compression"
 
     def decode_with_photometric(self, data: bytes | memoryview, info: PixelInfo, *,
@@ -586,7 +587,7 @@ class DeflatedImageFrame(Codec):
                 inflated = zlib.decompress(raw)
             except zlib.error as exc:
                 raise _decode_error(self.name, frame, exc) from exc
-        native_info = info.with_changes(transfer_syntax="1.2.840.10008.1.2.1",
+        native_info = info.with_changes(transfer_syntax=ExplicitVRLittleEndian,
                                         little_endian=True)
         if len(inflated) < native_info.frame_length:
             raise InvalidDicomError(f"{_where(frame)}the frame inflates to {len(inflated)} "
@@ -615,21 +616,26 @@ def _registry() -> dict[str, Codec]:
         JPEGBaseline(),
         JPEGExtended(),
         JPEGLossless(),
-        JPEGLossless("1.2.840.10008.1.2.4.70", "JPEG Lossless SV1 (Process 14, first-order "
+        JPEGLossless(registered("JPEGLosslessSV1"), "JPEG Lossless SV1 (Process 14, first-order "
                      "prediction)", sv1=True),
         JPEGLS(),
-        JPEGLS("1.2.840.10008.1.2.4.81", "JPEG-LS Near-Lossless", lossy=True),
+        JPEGLS(registered("JPEGLSNearLossless"), "JPEG-LS Near-Lossless", lossy=True),
         JPEG2000(),
-        JPEG2000("1.2.840.10008.1.2.4.91", "JPEG 2000", lossy=True),
+        JPEG2000(registered("JPEG2000"), "JPEG 2000", lossy=True),
         HTJ2K(),
-        HTJ2K("1.2.840.10008.1.2.4.202", "HTJ2K Lossless RPCL", rpcl=True),
-        HTJ2K("1.2.840.10008.1.2.4.203", "HTJ2K", lossy=True),
+        HTJ2K(registered("HTJ2KLosslessRPCL"), "HTJ2K Lossless RPCL", rpcl=True),
+        HTJ2K(registered("HTJ2K"), "HTJ2K", lossy=True),
         DeflatedImageFrame(),
-        RetiredJPEG("1.2.840.10008.1.2.4.52", "JPEG Extended (Process 3 & 5)"),
-        RetiredJPEG("1.2.840.10008.1.2.4.53", "JPEG Spectral Selection (Process 6 & 8)"),
-        RetiredJPEG("1.2.840.10008.1.2.4.54", "JPEG Spectral Selection (Process 7 & 9)"),
-        RetiredJPEG("1.2.840.10008.1.2.4.55", "JPEG Full Progression (Process 10 & 12)"),
-        RetiredJPEG("1.2.840.10008.1.2.4.56", "JPEG Full Progression (Process 11 & 13)"),
+        RetiredJPEG(registered("JPEGExtended35"),
+                    "JPEG Extended (Process 3 & 5)"),
+        RetiredJPEG(registered("JPEGSpectralSelectionNonHierarchical68"),
+                    "JPEG Spectral Selection (Process 6 & 8)"),
+        RetiredJPEG(registered("JPEGSpectralSelectionNonHierarchical79"),
+                    "JPEG Spectral Selection (Process 7 & 9)"),
+        RetiredJPEG(registered("JPEGFullProgressionNonHierarchical1012"),
+                    "JPEG Full Progression (Process 10 & 12)"),
+        RetiredJPEG(registered("JPEGFullProgressionNonHierarchical1113"),
+                    "JPEG Full Progression (Process 11 & 13)"),
     ]
     return {codec.uid: codec for codec in codecs}
 

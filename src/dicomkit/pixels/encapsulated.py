@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from dicomkit.core.uid import registered
 from dicomkit.errors import InvalidDicomError
 from dicomkit.pixels.info import EXTENDED_OFFSET_TABLE, EXTENDED_OFFSET_TABLE_LENGTHS
 
@@ -36,17 +37,18 @@ _ITEM_HEAD = _HHL.pack(0xFFFE, 0xE000, 0)[:4]
 MAX_BOT_OFFSET = 0xFFFFFFFF
 
 _JPEG_SYNTAXES = frozenset({
-    "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57",
-    "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81",
-    "1.2.840.10008.1.2.4.52", "1.2.840.10008.1.2.4.53", "1.2.840.10008.1.2.4.54",
-    "1.2.840.10008.1.2.4.55", "1.2.840.10008.1.2.4.56",
+    registered(keyword) for keyword in (
+        "JPEGBaseline8Bit", "JPEGExtended12Bit", "JPEGLossless", "JPEGLosslessSV1",
+        "JPEGLSLossless", "JPEGLSNearLossless", "JPEGExtended35",
+        "JPEGSpectralSelectionNonHierarchical68", "JPEGSpectralSelectionNonHierarchical79",
+        "JPEGFullProgressionNonHierarchical1012", "JPEGFullProgressionNonHierarchical1113")
 })
 _J2K_SYNTAXES = frozenset({
-    "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.92",
-    "1.2.840.10008.1.2.4.93", "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
-    "1.2.840.10008.1.2.4.203",
+    registered("JPEG2000Lossless"), registered("JPEG2000"), registered("JPEG2000MCLossless"),
+    registered("JPEG2000MC"), registered("HTJ2KLossless"), registered("HTJ2KLosslessRPCL"),
+    registered("HTJ2K"),
 })
-RLE_LOSSLESS = "1.2.840.10008.1.2.5"
+RLE_LOSSLESS = registered("RLELossless")
 _JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from dicomkit.core.uid import ExplicitVRLittleEndian
 from dicomkit.errors import InvalidDicomError, NotSupportedError
 
 if TYPE_CHECKING:
@@ -21,7 +22,6 @@ DOUBLE_FLOAT_PIXEL_DATA = 0x7FE00009
 EXTENDED_OFFSET_TABLE = 0x7FE00001
 EXTENDED_OFFSET_TABLE_LENGTHS = 0x7FE00002
 PIXEL_TAGS = (PIXEL_DATA, FLOAT_PIXEL_DATA, DOUBLE_FLOAT_PIXEL_DATA)
-EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class PixelInfo:
     photometric_interpretation: str = "MONOCHROME2"
     number_of_frames: int = 1
     pixel_tag: int = PIXEL_DATA
-    transfer_syntax: str = EXPLICIT_VR_LITTLE_ENDIAN
+    transfer_syntax: str = ExplicitVRLittleEndian
     little_endian: bool = True
 
     # -- derived facts ---------------------------------------------------------------------------
@@ -134,7 +134,7 @@ class PixelInfo:
         photometric = str(photometric).strip() if photometric else (
             "MONOCHROME2" if samples == 1 else "RGB")
         ts = ds.transfer_syntax
-        ts_uid = ts.uid if ts is not None else EXPLICIT_VR_LITTLE_ENDIAN
+        ts_uid = ts.uid if ts is not None else ExplicitVRLittleEndian
         if ds.file_meta is not None:
             # The reader relabels a data set whose bytes are not in the stated encoding
             # (implicit VR labelled explicit); the pixel data's compression is still what

@@ -22,6 +22,7 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 from dicomkit.core.element import DataElement
+from dicomkit.core.uid import registered
 from dicomkit.encoding import transfer_syntax as ts_mod
 from dicomkit.encoding.transfer_syntax import TransferSyntax
 from dicomkit.errors import NotSupportedError
@@ -98,18 +99,18 @@ def transcode(ds: Dataset, transfer_syntax: str | TransferSyntax, *, lossy_ok: b
 # near-lossless with NEAR 0, lossless JPEG 2000 / HTJ2K are valid in the lossy syntaxes, and
 # an RPCL HTJ2K codestream is a plain HTJ2K one).
 _SUPERSETS = {
-    ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"),
-    ("1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.57"),
-    ("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"),
-    ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"),
-    ("1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.203"),
-    ("1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.201"),
-    ("1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203"),
+    (registered("JPEGBaseline8Bit"), registered("JPEGExtended12Bit")),
+    (registered("JPEGLosslessSV1"), registered("JPEGLossless")),
+    (registered("JPEGLSLossless"), registered("JPEGLSNearLossless")),
+    (registered("JPEG2000Lossless"), registered("JPEG2000")),
+    (registered("HTJ2KLossless"), registered("HTJ2K")),
+    (registered("HTJ2KLosslessRPCL"), registered("HTJ2KLossless")),
+    (registered("HTJ2KLosslessRPCL"), registered("HTJ2K")),
 }
 # Lossy-capable JPEG 2000 syntaxes whose codestreams may turn out to be reversible.
 _IF_REVERSIBLE = {
-    ("1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.90"),
-    ("1.2.840.10008.1.2.4.203", "1.2.840.10008.1.2.4.201"),
+    (registered("JPEG2000"), registered("JPEG2000Lossless")),
+    (registered("HTJ2K"), registered("HTJ2KLossless")),
 }
 
 

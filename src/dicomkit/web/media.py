@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
+from dicomkit.core.uid import ExplicitVRLittleEndian, registered
 from dicomkit.web.errors import WebError
 
 DICOM = "application/dicom"
@@ -19,32 +20,32 @@ DICOM_JSON = "application/dicom+json"
 DICOM_XML = "application/dicom+xml"
 OCTET_STREAM = "application/octet-stream"
 MULTIPART = "multipart/related"
-EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+EXPLICIT_VR_LITTLE_ENDIAN = ExplicitVRLittleEndian
 
 #: PS3.18 Table 8.7.3-5 (and 8.7.4-1): the media type that carries a frame or pixel data
 #: bulk data in each compressed transfer syntax.
 PIXEL_MEDIA_TYPES: dict[str, str] = {
-    "1.2.840.10008.1.2.5": "image/dicom-rle",
-    "1.2.840.10008.1.2.4.50": "image/jpeg",
-    "1.2.840.10008.1.2.4.51": "image/jpeg",
-    "1.2.840.10008.1.2.4.57": "image/jpeg",
-    "1.2.840.10008.1.2.4.70": "image/jpeg",
-    "1.2.840.10008.1.2.4.80": "image/jls",
-    "1.2.840.10008.1.2.4.81": "image/jls",
-    "1.2.840.10008.1.2.4.90": "image/jp2",
-    "1.2.840.10008.1.2.4.91": "image/jp2",
-    "1.2.840.10008.1.2.4.92": "image/jpx",
-    "1.2.840.10008.1.2.4.93": "image/jpx",
-    "1.2.840.10008.1.2.4.201": "image/jphc",
-    "1.2.840.10008.1.2.4.202": "image/jphc",
-    "1.2.840.10008.1.2.4.203": "image/jphc",
-    "1.2.840.10008.1.2.4.100": "video/mpeg2",
-    "1.2.840.10008.1.2.4.101": "video/mpeg2",
-    "1.2.840.10008.1.2.4.102": "video/mp4",
-    "1.2.840.10008.1.2.4.103": "video/mp4",
-    "1.2.840.10008.1.2.4.104": "video/mp4",
-    "1.2.840.10008.1.2.4.105": "video/mp4",
-    "1.2.840.10008.1.2.4.106": "video/mp4",
+    registered("RLELossless"): "image/dicom-rle",
+    registered("JPEGBaseline8Bit"): "image/jpeg",
+    registered("JPEGExtended12Bit"): "image/jpeg",
+    registered("JPEGLossless"): "image/jpeg",
+    registered("JPEGLosslessSV1"): "image/jpeg",
+    registered("JPEGLSLossless"): "image/jls",
+    registered("JPEGLSNearLossless"): "image/jls",
+    registered("JPEG2000Lossless"): "image/jp2",
+    registered("JPEG2000"): "image/jp2",
+    registered("JPEG2000MCLossless"): "image/jpx",
+    registered("JPEG2000MC"): "image/jpx",
+    registered("HTJ2KLossless"): "image/jphc",
+    registered("HTJ2KLosslessRPCL"): "image/jphc",
+    registered("HTJ2K"): "image/jphc",
+    registered("MPEG2MPML"): "video/mpeg2",
+    registered("MPEG2MPHL"): "video/mpeg2",
+    registered("MPEG4HP41"): "video/mp4",
+    registered("MPEG4HP41BD"): "video/mp4",
+    registered("MPEG4HP422D"): "video/mp4",
+    registered("MPEG4HP423D"): "video/mp4",
+    registered("MPEG4HP42STEREO"): "video/mp4",
 }
 
 

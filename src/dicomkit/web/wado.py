@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from dicomkit.core.dataset import Dataset
+from dicomkit.core.uid import registered
 from dicomkit.encoding import transfer_syntax as ts_mod
 from dicomkit.encoding.json import binary_value, from_json, is_binary_vr
 from dicomkit.encoding.reader import read
@@ -379,12 +380,12 @@ def frame_numbers(text: str) -> list[int]:
 # PS3.18 Table 8.7.3-5: the default transfer syntax of each compressed image media type, for
 # frames asked for in a media type other than the one they are stored in.
 ENCODED_DEFAULTS = {
-    "image/jpeg": "1.2.840.10008.1.2.4.70",
-    "image/dicom-rle": "1.2.840.10008.1.2.5",
-    "image/jls": "1.2.840.10008.1.2.4.80",
-    "image/jp2": "1.2.840.10008.1.2.4.90",
-    "image/jpx": "1.2.840.10008.1.2.4.92",
-    "image/jphc": "1.2.840.10008.1.2.4.201",
+    "image/jpeg": registered("JPEGLosslessSV1"),
+    "image/dicom-rle": registered("RLELossless"),
+    "image/jls": registered("JPEGLSLossless"),
+    "image/jp2": registered("JPEG2000Lossless"),
+    "image/jpx": registered("JPEG2000MCLossless"),
+    "image/jphc": registered("HTJ2KLossless"),
 }
 
 
