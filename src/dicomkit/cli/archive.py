@@ -18,6 +18,7 @@ SERVE_EPILOG = """examples:
   dicomkit serve --index postgresql://user@db/pacs --data /shared/pacs
   dicomkit serve --config dicomkit.toml
   dicomkit serve --http-port 8080 --cors-origin https://viewer.example.org
+  dicomkit serve --tls-cert pacs.pem --tls-key pacs.key --tls-only   DIMSE 2762, HTTPS 8443
 
 DICOMweb is served at http://HOST:8042/dicom-web/ (WADO-URI at /wado) unless --no-http; see
 docs/dicomweb.md. If the default port 8042 is taken the archive runs without it (a warning is
@@ -38,9 +39,14 @@ config file (TOML), same names as the options:
   http_users = { reader = "password" }   # Authorization: Basic …; off when empty
   http_base_url = "https://pacs.example.org/dicom-web"   # behind a reverse proxy
   qido_max_results = 10000
+  tls_cert = "/etc/pacs/pacs.pem"        # TLS (PS3.15 B.1): DIMSE on dimse_tls_port (2762)
+  tls_key = "/etc/pacs/pacs.key"         #   and DICOMweb on https_port (8443)
+  tls_ca = "/etc/pacs/clients-ca.pem"    # require client certificates signed by this CA
+  tls_only = true                        # no plaintext DIMSE or HTTP listener at all
   [peers]
   WS1 = "10.0.0.5:104"
-An unknown key in the file is an error (exit status 2).
+An unknown key in the file is an error (exit status 2). Per-AE permissions and DICOMweb
+bearer tokens (JWT) are configured in the file only: see docs/archive.md.
 
 Stop it with SIGTERM or Ctrl-C: it stops listening, aborts the associations still open and
 exits 0. A C-STORE is acknowledged only once its file and index row are committed, so no
@@ -72,6 +78,15 @@ def add_parser(sub: Any) -> None:
                         "DICOMKIT_HTTP_TOKEN)")
     p.add_argument("--http-user", action="append", default=[], metavar="USER:PASSWORD",
                    help="require HTTP Basic authentication (repeatable)")
+    p.add_argument("--tls-cert", metavar="PEM", help="our certificate (chain): turns on the "
+                   "TLS DIMSE port and HTTPS (PS3.15 B.1)")
+    p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
+    p.add_argument("--tls-ca", metavar="PEM",
+                   help="CA certificates: require client certificates they signed")
+    p.add_argument("--dimse-tls-port", type=int, help="DIMSE TLS port (2762)")
+    p.add_argument("--https-port", type=int, help="DICOMweb HTTPS port (8443)")
+    p.add_argument("--tls-only", action="store_true",
+                   help="no plaintext DIMSE or HTTP listener (needs --tls-cert)")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="DEBUG logging of dicomkit (each PDU sent); default INFO")
     p.set_defaults(run=run_serve)
@@ -82,9 +97,11 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "aet": "DICOMKIT", "dimse_port": 11112, "data": "./dicomkit-data", "index": None,
     "bind": "0.0.0.0", "peers": {}, "accept_aets": None, "duplicates": "replace", "fsync": True,
     "http": True, "http_port": 8042, "http_bind": None, "cors_origins": [], "http_tokens": [],
-    "http_users": {}, "http_base_url": None, "qido_max_results": 10000}
+    "http_users": {}, "http_base_url": None, "qido_max_results": 10000,
+    "tls_cert": None, "tls_key": None, "tls_ca": None, "dimse_tls_port": 2762,
+    "https_port": 8443, "tls_only": False}
 """Every key a ``--config`` TOML file may set, with its default."""
-BOOLEAN_SETTINGS = ("fsync", "http")
+BOOLEAN_SETTINGS = ("fsync", "http", "tls_only")
 
 
 def config_error(path: str, message: str) -> SystemExit:
@@ -117,22 +134,23 @@ def read_config(path: str) -> dict[str, Any]:
 
 def load_settings(args: argparse.Namespace) -> dict[str, Any]:
     settings = dict(DEFAULT_SETTINGS)
-    explicit_http_port = False
+    loaded: dict[str, Any] = {}
     if getattr(args, "config", None):
         loaded = read_config(args.config)
-        explicit_http_port = "http_port" in loaded
         settings.update(loaded)
     if getattr(args, "no_fsync", False):
         settings["fsync"] = False
     for name in ("aet", "dimse_port", "data", "index", "bind", "duplicates", "http_port",
-                 "http_bind"):
+                 "http_bind", "tls_cert", "tls_key", "tls_ca", "dimse_tls_port", "https_port"):
         value = getattr(args, name, None)
         if value is not None:
             settings[name] = value
-    explicit_http_port = explicit_http_port or getattr(args, "http_port", None) is not None
-    settings["http_port_explicit"] = explicit_http_port
+    for name in ("http_port", "https_port"):
+        settings[f"{name}_explicit"] = name in loaded or getattr(args, name, None) is not None
     if getattr(args, "no_http", False):
         settings["http"] = False
+    if getattr(args, "tls_only", False):
+        settings["tls_only"] = True
     settings["cors_origins"] = list(settings["cors_origins"]) + list(
         getattr(args, "cors_origin", []) or [])
     tokens = list(settings["http_tokens"]) + list(getattr(args, "http_token", []) or [])
@@ -182,9 +200,29 @@ def configure_logging(verbose: int) -> None:
     logging.getLogger("dicomkit").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
+def server_tls(settings: dict[str, Any]) -> Any:
+    """The TLS settings (PS3.15 B.1) checked before anything listens: None without a
+    certificate; ``tls_only`` without one, or a key or CA without a certificate, is an error."""
+    from dicomkit.net.tls import ServerTLS, TLSConfigError
+
+    if not settings["tls_cert"]:
+        if settings["tls_only"] or settings["tls_key"] or settings["tls_ca"]:
+            raise SystemExit("dicomkit serve: --tls-only, --tls-key and --tls-ca need "
+                             "--tls-cert (tls_cert in the config file)")
+        return None
+    tls = ServerTLS(str(settings["tls_cert"]), settings["tls_key"] and str(settings["tls_key"]),
+                    settings["tls_ca"] and str(settings["tls_ca"]))
+    try:
+        tls.context()
+    except TLSConfigError as exc:
+        raise SystemExit(f"dicomkit serve: {exc}") from exc
+    return tls
+
+
 def run_serve(args: argparse.Namespace) -> int:
     configure_logging(args.verbose)
     settings = load_settings(args)
+    tls = server_tls(settings)
     from dicomkit.archive.store import Archive
     from dicomkit.net.server import Server
     from dicomkit.services.qr import ArchiveHandler
@@ -192,8 +230,16 @@ def run_serve(args: argparse.Namespace) -> int:
     archive = Archive(settings["data"], settings["index"], duplicates=settings["duplicates"],
                       fsync=settings["fsync"])
     handler = ArchiveHandler(archive, peers=settings["peers"], ae_title=settings["aet"])
-    server = Server(handler=handler, ae_title=settings["aet"], host=settings["bind"],
-                    port=int(settings["dimse_port"]), accept_calling_aets=settings["accept_aets"])
+    servers = []  # (the listener, what it is called in the log)
+    common = {"handler": handler, "ae_title": settings["aet"], "host": settings["bind"],
+              "accept_calling_aets": settings["accept_aets"]}
+    if not settings["tls_only"]:
+        servers.append((Server(port=int(settings["dimse_port"]), **common), ""))
+    if tls is not None:
+        servers.append((Server(port=int(settings["dimse_tls_port"]),
+                               ssl_context=tls.context(), **common),
+                        " (TLS, client certificates required)" if tls.ca else " (TLS)"))
+    log = logging.getLogger("dicomkit")
 
     async def main() -> None:
         # Signals first: a SIGTERM as soon as the port answers must still stop us cleanly.
@@ -201,16 +247,24 @@ def run_serve(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await server.start()
-        logging.getLogger("dicomkit").info(
-            "dicomkit serve: AE %s on %s:%s, data %s, index %s", settings["aet"],
-            settings["bind"], server.port, archive.data_dir, archive.index.url.split("@")[-1])
-        http = await _start_http(settings, archive) if settings["http"] else None
+        for server, security in servers:
+            await server.start()
+            log.info("dicomkit serve: AE %s on %s:%s%s, data %s, index %s", settings["aet"],
+                     settings["bind"], server.port, security, archive.data_dir,
+                     archive.index.url.split("@")[-1])
+        https = []
+        if settings["http"]:
+            if not settings["tls_only"]:
+                https.append(await _start_http(settings, archive, None))
+            if tls is not None:
+                https.append(await _start_http(settings, archive, tls))
         await stop.wait()
-        logging.getLogger("dicomkit").info("dicomkit serve: shutting down")
-        if http is not None:
-            await http.stop()
-        await server.stop()
+        log.info("dicomkit serve: shutting down")
+        for http in https:
+            if http is not None:
+                await http.stop()
+        for server, _ in servers:
+            await server.stop()
 
     try:
         asyncio.run(main())
@@ -219,9 +273,10 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _start_http(settings: dict[str, Any], archive: Any) -> Any:
+async def _start_http(settings: dict[str, Any], archive: Any, tls: Any) -> Any:
     """DICOMweb on uvicorn in this event loop (imported only here: ``import dicomkit`` stays
-    free of Starlette and uvicorn)."""
+    free of Starlette and uvicorn): plain HTTP on http_port, or HTTPS on https_port when
+    ``tls`` is given."""
     from dicomkit.web.app import create_app
     from dicomkit.web.context import WebSettings
     from dicomkit.web.server import HttpServer
@@ -232,20 +287,23 @@ async def _start_http(settings: dict[str, Any], archive: Any) -> Any:
                       bearer_tokens=[str(t) for t in settings["http_tokens"]],
                       basic_users={str(k): str(v) for k, v in settings["http_users"].items()})
     host = settings["http_bind"] or settings["bind"]
-    http = HttpServer(create_app(archive, web), host, int(settings["http_port"]))
+    name = "https_port" if tls is not None else "http_port"
+    http = HttpServer(create_app(archive, web), host, int(settings[name]), tls=tls)
     log = logging.getLogger("dicomkit")
     try:
         await http.start()
     except OSError as exc:
-        if settings["http_port_explicit"]:
+        if settings[f"{name}_explicit"]:
             raise SystemExit(f"dicomkit serve: DICOMweb cannot listen on {host}:"
-                             f"{settings['http_port']}: {exc}") from exc
+                             f"{settings[name]}: {exc}") from exc
         log.warning("dicomkit serve: DICOMweb not started, %s:%s is taken (%s); give "
-                    "--http-port or --no-http", host, settings["http_port"], exc)
+                    "--%s or --no-http", host, settings[name], exc, name.replace("_", "-"))
         return None
     auth = "bearer/basic authentication" if web.bearer_tokens or web.basic_users else \
         "no authentication"
-    log.info("dicomkit serve: DICOMweb on http://%s:%s/dicom-web/ (%s)", host, http.port, auth)
+    scheme = "https" if tls is not None else "http"
+    log.info("dicomkit serve: DICOMweb on %s://%s:%s/dicom-web/ (%s)", scheme, host, http.port,
+             auth)
     return http
 
 

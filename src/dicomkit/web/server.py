@@ -11,10 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
+
+from dicomkit.net.tls import ServerTLS
 
 
 class _Embedded(uvicorn.Server):
@@ -25,13 +28,17 @@ class _Embedded(uvicorn.Server):
 
 class HttpServer:
     """``await start()`` listens on host:port (0: any free port); ``await stop()`` stops
-    accepting, lets running requests finish (up to ``grace`` seconds) and returns."""
+    accepting, lets running requests finish (up to ``grace`` seconds) and returns. With
+    ``tls`` it serves HTTPS only (PS3.18 §8.1.2 leaves security to the transport; the same
+    certificate, key and client CA as the DIMSE TLS port, PS3.15 B.1)."""
 
-    def __init__(self, app: Any, host: str, port: int, *, grace: float = 5.0) -> None:
+    def __init__(self, app: Any, host: str, port: int, *, grace: float = 5.0,
+                 tls: ServerTLS | None = None) -> None:
         self.app = app
         self.host = host
         self.port = port
         self.grace = grace
+        self.tls = tls
         self._server: _Embedded | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -48,9 +55,14 @@ class HttpServer:
             sock.close()
             raise
         self.port = int(sock.getsockname()[1])
+        tls: dict[str, Any] = {}
+        if self.tls is not None:
+            tls = {"ssl_certfile": self.tls.cert, "ssl_keyfile": self.tls.key,
+                   "ssl_ca_certs": self.tls.ca,
+                   "ssl_cert_reqs": ssl.CERT_REQUIRED if self.tls.ca else ssl.CERT_NONE}
         config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off",
                                 server_header=False, timeout_graceful_shutdown=int(self.grace),
-                                timeout_keep_alive=30)
+                                timeout_keep_alive=30, **tls)
         self._server = _Embedded(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]),
                                          name="dicomkit-http")
