@@ -62,9 +62,6 @@ FACADES = {
 KNOWN: set[tuple[str, str, str]] = {
     ("dicomkit.archive.store", "dicomkit.net.storage", "private _fsync_dir"),
     ("dicomkit.archive.store", "dicomkit.net.storage", "private _sync"),
-    ("dicomkit.core.dataset", "dicomkit.core.element", "private _UNSET"),
-    ("dicomkit.encoding.json", "dicomkit.core.vr", "private _text_of"),
-    ("dicomkit.encoding.json", "dicomkit.core.vr", "private _to_number"),
     ("dicomkit.encoding.lazy", "dicomkit.encoding.reader", "private _Parser"),
     ("dicomkit.net.client", "dicomkit.pixels.transcode", "layer net -> pixels"),
     ("dicomkit.net.retrieve", "dicomkit.net.client", "private _is_native"),
@@ -77,8 +74,6 @@ KNOWN: set[tuple[str, str, str]] = {
     ("dicomkit.web.uri", "dicomkit.web.wado", "private _transcoded_file"),
     ("dicomkit.net.retrieve", "dicomkit.net.server", "cycle"),
     ("dicomkit.net.server", "dicomkit.net.retrieve", "cycle"),
-    ("dicomkit.pixels.codecs", "dicomkit.pixels.native", "cycle"),
-    ("dicomkit.pixels.native", "dicomkit.pixels.codecs", "cycle"),
 }
 
 

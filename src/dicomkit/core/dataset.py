@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from dicomkit.core import dictionary
-from dicomkit.core.element import _UNSET, DataElement, Sequence, make_element
+from dicomkit.core.element import DataElement, Sequence, make_element
 from dicomkit.core.tag import SPECIFIC_CHARACTER_SET, Tag, tag_str
 
 # A raw entry is a tuple (vr, value_offset, length, undefined_length).
@@ -50,9 +50,12 @@ class Dataset:
 
     # -- construction from bytes (used by the reader) ------------------------------------
     @classmethod
-    def _from_index(
+    def from_index(
         cls, elements: dict[int, Any], buf: Any, little: bool, implicit: bool
     ) -> Dataset:
+        """A data set over ``buf`` whose ``elements`` map each tag to a DataElement or to
+        the raw ``(vr, offset, length, undefined)`` entry a reader recorded; values decode
+        from ``buf`` when first asked for (encoding/lazy.py). For readers, not for users."""
         ds = cls.__new__(cls)
         object.__setattr__(ds, "_elements", elements)
         object.__setattr__(ds, "_buf", buf)
@@ -299,7 +302,7 @@ class Dataset:
 
     # -- copies and comparison -----------------------------------------------------------------
     def copy(self) -> Dataset:
-        new = Dataset._from_index(dict(self._elements), self._buf, self._little, self._implicit)
+        new = Dataset.from_index(dict(self._elements), self._buf, self._little, self._implicit)
         for name in ("parent", "file_meta", "preamble", "transfer_syntax", "filename"):
             object.__setattr__(new, name, getattr(self, name))
         object.__setattr__(new, "_unsorted", self._unsorted)
@@ -414,4 +417,4 @@ def _is_hex(text: str) -> bool:
     return len(digits) == 8 and all(c in "0123456789abcdefABCDEF" for c in digits)
 
 
-__all__ = ["Dataset", "DataElement", "Sequence", "PrivateBlock", "_UNSET"]
+__all__ = ["Dataset", "DataElement", "Sequence", "PrivateBlock"]

@@ -100,7 +100,9 @@ def _split(text: str, multi: bool) -> list[str] | str:
     return text
 
 
-def _to_number(kind: str, text: str) -> Any:
+def to_number(kind: str, text: str) -> Any:
+    """One DS (``kind="float"``) or IS (``"int"``) value from its text (PS3.5 §6.2); None when
+    empty."""
     text = text.strip()
     if not text:
         return None
@@ -164,8 +166,8 @@ def decode_value(vr: str, raw: bytes, little: bool = True, charsets: Sequence[st
         return PersonName(parts)
     if kind in ("int", "float"):
         if isinstance(parts, list):
-            return [_to_number(kind, p) for p in parts]
-        return _to_number(kind, parts)
+            return [to_number(kind, p) for p in parts]
+        return to_number(kind, parts)
     if isinstance(parts, list):
         if vr == "UI":
             return [p.strip("\0 ") for p in parts]
@@ -173,7 +175,9 @@ def decode_value(vr: str, raw: bytes, little: bool = True, charsets: Sequence[st
     return parts
 
 
-def _text_of(vr: str, item: Any) -> str:
+def text_of(vr: str, item: Any) -> str:
+    """One value of a string VR as the text it is encoded as (DS and IS formatted as PS3.5
+    §6.2 requires)."""
     if item is None:
         return ""
     if vr == "DS":
@@ -226,7 +230,7 @@ def encode_value(vr: str, value: Any, little: bool = True, charsets: Sequence[st
         if kind == "text":
             text = str(value)
         else:
-            text = "\\".join(_text_of(vr, item) for item in _as_list(value))
+            text = "\\".join(text_of(vr, item) for item in _as_list(value))
         if info.charset and charsets:
             from dicomkit.core.charset import encode_text
 

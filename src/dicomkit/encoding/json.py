@@ -64,7 +64,7 @@ from dicomkit.core.dataset import Dataset
 from dicomkit.core.element import DataElement, Sequence
 from dicomkit.core.tag import PIXEL_DATA, SPECIFIC_CHARACTER_SET, Tag, tag_str
 from dicomkit.core.values import PersonName
-from dicomkit.core.vr import BYTES_VRS, TEXT_VRS, VR_INFO, _text_of, _to_number
+from dicomkit.core.vr import BYTES_VRS, TEXT_VRS, VR_INFO, text_of, to_number
 from dicomkit.errors import NotSupportedError
 
 __all__ = [
@@ -156,7 +156,7 @@ def string_of(vr: str, item: Any) -> str:
     """A value of a string VR as text (dates, times and numbers formatted per PS3.5)."""
     if isinstance(item, str):
         return item
-    return _text_of(vr, item)
+    return text_of(vr, item)
 
 
 def pn_groups(value: Any) -> list[str]:
@@ -242,7 +242,7 @@ def _to_ds(item: Any) -> Any:
         return str(item)
     if isinstance(item, (int, float)):
         return float(item)
-    return _to_number("float", str(item))
+    return to_number("float", str(item))
 
 
 def _to_is(item: Any) -> Any:
@@ -252,7 +252,7 @@ def _to_is(item: Any) -> Any:
         return item
     if isinstance(item, float):
         return int(item) if item.is_integer() else item
-    return _to_number("int", str(item))
+    return to_number("int", str(item))
 
 
 def _to_pn(item: Any) -> PersonName:
@@ -391,14 +391,14 @@ def _json_value(vr: str, item: Any) -> Any:
         return number
     if vr == "DS":
         if isinstance(item, str):
-            parsed = _to_number("float", item)
+            parsed = to_number("float", item)
             return _json_number(parsed) if isinstance(parsed, float) else item
         if isinstance(item, int) and not isinstance(item, bool):
             return item
         return _json_number(float(item))
     if vr == "IS":
         if isinstance(item, str):
-            parsed = _to_number("int", item)
+            parsed = to_number("int", item)
             return parsed if isinstance(parsed, (int, float)) else item
         if isinstance(item, float):
             return int(item) if item.is_integer() else _json_number(item)

@@ -224,7 +224,7 @@ class _Parser:
         return self._finish(elements, implicit, items_to_adopt), pos
 
     def _finish(self, elements: dict[int, Any], implicit: bool, items: list[Dataset]) -> Dataset:
-        ds = Dataset._from_index(elements, self.buf, self.little, implicit)
+        ds = Dataset.from_index(elements, self.buf, self.little, implicit)
         for item in items:
             object.__setattr__(item, "parent", ds)
         return ds

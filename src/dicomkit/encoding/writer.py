@@ -168,9 +168,10 @@ def dataset_to_bytes(
 
 
 def _without_meta(ds: Dataset) -> Dataset:
-    if any(t >> 16 == 0x0002 for t in ds._elements):
+    meta = [t for t in ds.tags() if t >> 16 == 0x0002]
+    if meta:
         ds = ds.copy()
-        for tag in [t for t in ds._elements if t >> 16 == 0x0002]:
+        for tag in meta:
             del ds[tag]
     return ds
 

@@ -40,6 +40,7 @@ from dicomkit.pixels.codestreams import (
     require_end_marker,
 )
 from dicomkit.pixels.info import PixelInfo
+from dicomkit.pixels.raw import decode_native, encode_native, unused_bits
 
 YBR = ("YBR_FULL", "YBR_FULL_422")
 
@@ -86,26 +87,6 @@ def fix_sign(array: Any, info: PixelInfo, precision: int, signed: bool) -> Any:
         np.right_shift(array, shift, out=array)
     else:
         np.bitwise_and(array, (1 << precision) - 1, out=array)
-    return array
-
-
-def unused_bits(array: Any, info: PixelInfo) -> Any:
-    """PS3.5 §8.1.1: only Bits Stored bits hold the value; the rest are masked (unsigned) or
-    replaced by the sign (signed), as pydicom's default ``correct_unused_bits`` does."""
-    if info.is_float or array.dtype.itemsize * 8 <= info.bits_stored:
-        return array
-    if not array.flags.writeable:
-        array = array.copy()
-    bits = array.dtype.itemsize * 8
-    low = info.unused_low_bits
-    if low:
-        np.right_shift(array, low, out=array)
-    shift = bits - info.bits_stored
-    if info.is_signed:
-        np.left_shift(array, shift, out=array)
-        np.right_shift(array, shift, out=array)
-    else:
-        np.bitwise_and(array, (1 << info.bits_stored) - 1, out=array)
     return array
 
 
@@ -577,8 +558,6 @@ class DeflatedImageFrame(Codec):
     def decode_with_photometric(self, data: bytes | memoryview, info: PixelInfo, *,
                                 as_rgb: bool = True,
                                 frame: int | None = None) -> tuple[Any, str]:
-        from dicomkit.pixels import native
-
         raw = bytes(data)
         try:
             inflated = zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw)
@@ -592,7 +571,7 @@ class DeflatedImageFrame(Codec):
         if len(inflated) < native_info.frame_length:
             raise InvalidDicomError(f"{_where(frame)}the frame inflates to {len(inflated)} "
                                     f"byte(s), {native_info.frame_length} expected")
-        array = native.decode_native(memoryview(inflated), native_info, 0, frame)
+        array = decode_native(memoryview(inflated), native_info, 0, frame)
         return self._colour(array, info, info.photometric_interpretation, as_rgb)
 
     def check_encodable(self, info: PixelInfo) -> None:
@@ -601,9 +580,7 @@ class DeflatedImageFrame(Codec):
 
     def encode(self, array: Any, info: PixelInfo, **opts: Any) -> bytes:
         self.check_encodable(info)
-        from dicomkit.pixels import native
-
-        raw = native.encode_native(array, info.with_changes(little_endian=True,
+        raw = encode_native(array, info.with_changes(little_endian=True,
                                                             planar_configuration=0))
         level = int(opts.get("level", 6))
         packer = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)

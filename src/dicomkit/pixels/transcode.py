@@ -201,7 +201,7 @@ def _encapsulate(new: Dataset, pixels: Any, target: TransferSyntax, as_rgb: bool
 def _to_native(new: Dataset, pixels: Any, as_rgb: bool) -> None:
     import numpy as np
 
-    from dicomkit.pixels.native import encode_native
+    from dicomkit.pixels.raw import encode_native
 
     info: PixelInfo = pixels.info
     chunks: list[bytes] = []
