@@ -43,8 +43,14 @@ config file (TOML), same names as the options:
   tls_key = "/etc/pacs/pacs.key"         #   and DICOMweb on https_port (8443)
   tls_ca = "/etc/pacs/clients-ca.pem"    # require client certificates signed by this CA
   tls_only = true                        # no plaintext DIMSE or HTTP listener at all
+  ae_default = "deny"                    # AEs not listed under [ae.…]: rejected ("allow")
   [peers]
   WS1 = "10.0.0.5:104"
+  [ae.MODALITY1]                         # per calling AE: store, query, retrieve, delete
+  permissions = ["store"]
+  [ae.WS1]
+  permissions = ["query", "retrieve"]
+  move_destinations = ["WS1"]            # default: any peer
 An unknown key in the file is an error (exit status 2). Per-AE permissions and DICOMweb
 bearer tokens (JWT) are configured in the file only: see docs/archive.md.
 
@@ -99,7 +105,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "http": True, "http_port": 8042, "http_bind": None, "cors_origins": [], "http_tokens": [],
     "http_users": {}, "http_base_url": None, "qido_max_results": 10000,
     "tls_cert": None, "tls_key": None, "tls_ca": None, "dimse_tls_port": 2762,
-    "https_port": 8443, "tls_only": False}
+    "https_port": 8443, "tls_only": False, "ae": {}, "ae_default": "allow"}
 """Every key a ``--config`` TOML file may set, with its default."""
 BOOLEAN_SETTINGS = ("fsync", "http", "tls_only")
 
@@ -129,6 +135,15 @@ def read_config(path: str) -> dict[str, Any]:
     for key in BOOLEAN_SETTINGS:
         if key in loaded and not isinstance(loaded[key], bool):
             raise config_error(path, f"{key} must be true or false, not {loaded[key]!r}")
+    if "ae" in loaded or "ae_default" in loaded:
+        from dicomkit.services.access import AccessConfigError, AccessPolicy
+
+        try:
+            if not isinstance(loaded.get("ae", {}), dict):
+                raise AccessConfigError("ae must be a table of [ae.TITLE] tables")
+            AccessPolicy.from_config(loaded.get("ae", {}), loaded.get("ae_default", "allow"))
+        except AccessConfigError as exc:
+            raise config_error(path, str(exc)) from exc
     return loaded
 
 
@@ -229,10 +244,18 @@ def run_serve(args: argparse.Namespace) -> int:
 
     archive = Archive(settings["data"], settings["index"], duplicates=settings["duplicates"],
                       fsync=settings["fsync"])
-    handler = ArchiveHandler(archive, peers=settings["peers"], ae_title=settings["aet"])
+    access = None
+    if settings["ae"] or settings["ae_default"] != "allow":
+        from dicomkit.services.access import AccessPolicy
+
+        access = AccessPolicy.from_config(settings["ae"], settings["ae_default"])
+    handler = ArchiveHandler(archive, peers=settings["peers"], ae_title=settings["aet"],
+                             access=access)
     servers = []  # (the listener, what it is called in the log)
+    accept = settings["accept_aets"]
     common = {"handler": handler, "ae_title": settings["aet"], "host": settings["bind"],
-              "accept_calling_aets": settings["accept_aets"]}
+              "accept_calling_aets": accept if access is None else
+              access.accepted_calling_aets(accept)}
     if not settings["tls_only"]:
         servers.append((Server(port=int(settings["dimse_port"]), **common), ""))
     if tls is not None:

@@ -18,12 +18,13 @@ from dicomkit.encoding import transfer_syntax as ts_mod
 from dicomkit.encoding.json import from_json
 from dicomkit.errors import DicomError
 from dicomkit.net.association import AcceptedContext, Association, DataSink
-from dicomkit.net.dimse import Message, Status
+from dicomkit.net.dimse import CommandField, Message, Status
 from dicomkit.net.server import ServiceFailure, ServiceHandler
 from dicomkit.net.storage import TempFileSink, meta_for
 from dicomkit.net.uids import QUERY_RETRIEVE_MODELS, UNCOMPRESSED_TS, VERIFICATION
+from dicomkit.services.access import AccessPolicy
 from dicomkit.services.identifiers import identifier_bytes, location_attributes
-from dicomkit.services.storage import all_transfer_syntaxes
+from dicomkit.services.storage import Discard, all_transfer_syntaxes
 
 log = logging.getLogger("dicomkit.services.qr")
 # Only the Patient Root and Study Root models (PS3.4 C.6.1, C.6.2): Modality Worklist FIND is
@@ -84,12 +85,15 @@ class ArchiveSink:
 
 
 class ArchiveHandler(ServiceHandler):
-    """Verification, Storage and Query/Retrieve on an :class:`Archive`."""
+    """Verification, Storage and Query/Retrieve on an :class:`Archive`; with ``access``, each
+    request is checked against the calling AE's permissions (:mod:`dicomkit.services.access`)
+    and refused with 0124H "Refused: Not Authorised" when they do not cover it."""
 
     def __init__(self, archive: Archive, *, peers: dict[str, tuple[str, int]] | None = None,
                  transfer_syntaxes: Sequence[str] | None = None,
-                 ae_title: str = "DICOMKIT") -> None:
+                 ae_title: str = "DICOMKIT", access: AccessPolicy | None = None) -> None:
         self.archive = archive
+        self.access = access
         self.ae_title = ae_title  # Retrieve AE Title when an association names none
         self.peers = {k.strip(): v for k, v in (peers or {}).items()}
         self.syntaxes = list(transfer_syntaxes or all_transfer_syntaxes())
@@ -105,9 +109,25 @@ class ArchiveHandler(ServiceHandler):
     def accepts_scp_role(self, abstract_syntax: str) -> bool:
         return abstract_syntax in self._storage
 
+    def refusal(self, association: Association, operation: str,
+                destination: str | None = None) -> str | None:
+        """Why the calling AE may not do ``operation`` (to ``destination``), or None."""
+        if self.access is None:
+            return None
+        calling = association.calling_ae.strip()
+        if not self.access.allows(calling, operation):
+            return f"{calling} may not {operation}"
+        if destination is not None and not self.access.may_move_to(calling, destination):
+            return f"{calling} may not move to {destination}"
+        return None
+
     # -- storage ---------------------------------------------------------------------------------
     def store_sink(self, association: Association, message: Message,
                    context: AcceptedContext) -> DataSink | None:
+        refused = self.refusal(association, "store")
+        if refused is not None:
+            message.extra["not authorised"] = refused
+            return Discard()  # the data set is read off the wire and dropped
         command = message.command
         try:
             meta = meta_for(str(command.get("AffectedSOPClassUID")),
@@ -116,11 +136,13 @@ class ArchiveHandler(ServiceHandler):
             return ArchiveSink(self.archive, meta, context.transfer_syntax)
         except (OSError, DicomError) as exc:
             message.extra["refused"] = str(exc)
-            from dicomkit.services.storage import _Discard
-
-            return _Discard()
+            return Discard()
 
     async def store(self, association: Association, message: Message) -> int:
+        if "not authorised" in message.extra:
+            log.warning("[%s] C-STORE refused (0124): %s", association.describe(),
+                        message.extra["not authorised"])
+            return Status.NOT_AUTHORISED
         if "refused" in message.extra:
             log.error("[%s] C-STORE refused: %s", association.describe(),
                       message.extra["refused"])
@@ -174,6 +196,7 @@ class ArchiveHandler(ServiceHandler):
 
     async def find(self, association: Association, message: Message,
                    identifier: Dataset) -> AsyncIterator[tuple[int, Dataset | bytes | None]]:
+        self._authorise(association, "C-FIND", "query")
         query = self._compile(message, identifier)
         # Matches are streamed as the database returns them (PS3.4 C.4.1.2.3: a pending
         # response per match): a first small batch so the first response goes out early,
@@ -218,6 +241,9 @@ class ArchiveHandler(ServiceHandler):
             values = attr.get("Value") if isinstance(attr, dict) else None
             return values[0] if values else None
 
+        is_move = message.command_field == CommandField.C_MOVE_RQ
+        self._authorise(association, "C-MOVE" if is_move else "C-GET", "retrieve",
+                        str(message.command.get("MoveDestination") or "") if is_move else None)
         query = self._compile(message, identifier)
         if query.post:
             rows = await asyncio.to_thread(lambda: list(self.archive.index.search(
@@ -234,6 +260,13 @@ class ArchiveHandler(ServiceHandler):
 
     def move_destination(self, ae_title: str) -> tuple[str, int] | None:
         return self.peers.get(ae_title.strip())
+
+    def _authorise(self, association: Association, request: str, operation: str,
+                   destination: str | None = None) -> None:
+        refused = self.refusal(association, operation, destination)
+        if refused is not None:
+            log.warning("[%s] %s refused (0124): %s", association.describe(), request, refused)
+            raise ServiceFailure(Status.NOT_AUTHORISED, f"not authorised: {refused}")
 
 
 def out_of_resources(exc: BaseException) -> bool:

@@ -53,7 +53,7 @@ class StorageHandler(ServiceHandler):
             path = self.path_for(message)
         except InvalidDicomError as exc:
             message.extra["refused"] = str(exc)
-            return _Discard()
+            return Discard()
         command = message.command
         meta = meta_for(str(command.get("AffectedSOPClassUID")),
                         str(command.get("AffectedSOPInstanceUID")), context.transfer_syntax,
@@ -62,7 +62,7 @@ class StorageHandler(ServiceHandler):
             return FileSink(path, meta, context.transfer_syntax, fsync=self.fsync)
         except OSError as exc:
             message.extra["refused"] = f"cannot write to {self.folder}: {exc}"
-            return _Discard()
+            return Discard()
 
     async def store(self, association: Association, message: Message) -> int:
         if "refused" in message.extra:
@@ -83,7 +83,7 @@ class StorageHandler(ServiceHandler):
         return Status.SUCCESS
 
 
-class _Discard:
+class Discard:
     """A sink that drops the data (the request is refused with a failure status)."""
 
     def write(self, data: bytes | memoryview) -> None:
