@@ -21,11 +21,18 @@ RawEntry = tuple[str, int, int, bool]
 _OWN_ATTRS = frozenset({
     "_elements", "_buf", "_little", "_implicit", "parent", "file_meta", "preamble",
     "transfer_syntax", "_unsorted", "filename", "_charsets_cache", "read_problems",
+    "is_truncated",
 })
 
 
 class Dataset:
-    """A DICOM data set: ``ds.PatientName``, ``ds[0x00100010]``, ``"PatientName" in ds``."""
+    """A DICOM data set: ``ds.PatientName``, ``ds[0x00100010]``, ``"PatientName" in ds``.
+
+    Read from bytes, it also says how the read went: ``read_problems`` lists what a lenient
+    read stepped over (each naming the byte offset and the tag), and ``is_truncated`` is true
+    when the data ended inside a value, item or sequence, so what is here is not the whole data
+    set (an archive must not store it as if it were).
+    """
 
     def __init__(self, elements: Any = None) -> None:
         object.__setattr__(self, "_elements", {})
@@ -40,6 +47,7 @@ class Dataset:
         object.__setattr__(self, "transfer_syntax", None)
         object.__setattr__(self, "filename", None)
         object.__setattr__(self, "read_problems", [])
+        object.__setattr__(self, "is_truncated", False)
         if elements:
             items = elements.items() if isinstance(elements, dict) else elements
             for key, value in items:
@@ -66,6 +74,7 @@ class Dataset:
         for name in ("parent", "file_meta", "preamble", "transfer_syntax", "filename"):
             object.__setattr__(ds, name, None)
         object.__setattr__(ds, "read_problems", [])
+        object.__setattr__(ds, "is_truncated", False)
         return ds
 
     def _materialize(self, tag: int, entry: Any) -> DataElement:
@@ -307,6 +316,7 @@ class Dataset:
             object.__setattr__(new, name, getattr(self, name))
         object.__setattr__(new, "_unsorted", self._unsorted)
         object.__setattr__(new, "read_problems", list(self.read_problems))
+        object.__setattr__(new, "is_truncated", self.is_truncated)
         return new
 
     def __copy__(self) -> Dataset:

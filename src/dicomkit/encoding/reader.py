@@ -4,6 +4,19 @@ The reader walks element headers with ``struct.unpack_from`` and records, for ea
 ``(vr, value_offset, length, undefined_length)`` in the data set's index; values are decoded
 later, on demand (see :mod:`dicomkit.encoding.lazy`). Sequences are indexed recursively.
 Every length is checked against the bytes that are actually there before it is used.
+
+Lenient reading (the default; ``strict=True`` raises :class:`InvalidDicomError` instead), each
+case listed in ``ds.read_problems`` with its byte offset and tag:
+
+- data that ends inside a value, item or sequence keeps what is there and marks the data set
+  ``is_truncated`` (a length that claims more bytes than the data holds is never allocated);
+- two bytes where an explicit VR should be that are not a VR and not two capital letters
+  (spaces, NULs, lower case, non-ASCII: seen in the field) are read as DCMTK reads them: the
+  VR comes from the data dictionary (UN when the tag is not in it) and the length is the
+  16-bit one of the short header form (PS3.5 §7.1.2, Table 7.1-2). Two capital letters are a
+  VR defined after this code and use the 32-bit form (PS3.5 §7.1.2 requires new VRs to); other
+  bytes are no VR at all, and the short form is what keeps the next element aligned in the
+  files that carry them (DCMTK's ``EVR_UNKNOWN2B``, "assuming 2 byte length field").
 """
 
 from __future__ import annotations
@@ -42,6 +55,7 @@ class _Parser:
     def __init__(self, buf: Any, little: bool, implicit: bool, strict: bool = False) -> None:
         self.strict = strict
         self.problems: list[str] = []
+        self.truncated = False  # the data ended inside a value, item or sequence
         self.elements_read = 0
         self.stopped = False  # stopped at Pixel Data or after the last wanted tag
         self.buf = buf
@@ -54,8 +68,17 @@ class _Parser:
         self.hh2sh = struct.Struct(order + "HH2sH")
         self.l32 = struct.Struct(order + "L")
 
-    def problem(self, message: str, offset: int, tag: int) -> None:
+    def problem(self, message: str, offset: int, tag: int | None, *,
+                truncated: bool = False) -> None:
         self.problems.append(str(InvalidDicomError(message, offset=offset, tag=tag)))
+        self.truncated = self.truncated or truncated
+
+    def cut_short(self, message: str, offset: int, tag: int | None) -> None:
+        """The data ends inside something: raise when strict, else note it and mark the data
+        set truncated."""
+        if self.strict:
+            raise InvalidDicomError(message, offset=offset, tag=tag)
+        self.problem(message, offset, tag, truncated=True)
 
     def _partial_tag(self, pos: int) -> int | None:
         """The tag at ``pos`` when at least its 4 bytes are there (for error messages)."""
@@ -150,16 +173,16 @@ class _Parser:
                 break  # trailing bytes after the last element: ignored (read(strict=True) raises)
             if meta_only and (self.buf[pos] != 0x02 or self.buf[pos + 1] != 0x00):
                 break  # PS3.10 §7.1: the File Meta Information is group 0002 only
+            guessed = False
             try:
                 tag, vr, length, hsize = self.header(pos, implicit)
             except _NotExplicit:
-                if not first:
-                    raise InvalidDicomError(
-                        "bytes where a VR should be are not a VR", offset=pos,
-                        tag=self._partial_tag(pos),
-                    ) from None
-                implicit = self.implicit = True  # an implicit VR data set labelled explicit
-                tag, vr, length, hsize = self.header(pos, True)
+                if first:
+                    implicit = self.implicit = True  # an implicit VR data set labelled explicit
+                    tag, vr, length, hsize = self.header(pos, True)
+                else:
+                    tag, vr, length, hsize = self.non_standard_vr(pos)
+                    guessed = True
             first = False
             if tag == ITEM_DELIMITATION:
                 if in_item:
@@ -200,17 +223,20 @@ class _Parser:
                 raise InvalidDicomError(f"undefined length on a {vr} element", offset=pos, tag=tag)
             if value_pos + length > end:
                 left = min(end, self.size) - value_pos
-                if end < self.size or self.strict or self.elements_read == 0:
+                if end < self.size or self.strict or self.elements_read == 0 or guessed:
+                    # (guessed: bytes that are not a VR, then a length that does not fit, are
+                    # not an element at all)
                     limit = "the end of the data" if end >= self.size else "the end of its item"
                     raise InvalidDicomError(
                         f"value length {length} runs past {limit} ({left} byte(s) left)",
                         offset=pos,
                         tag=tag,
                     )
-                # The data ends inside this value: keep what is there and say so (as DCMTK
-                # and pydicom do); read(strict=True) refuses instead.
+                # The data ends inside this value: keep what is there, say so and mark the
+                # data set truncated (pydicom keeps it silently, DCMTK refuses the file);
+                # read(strict=True) refuses too.
                 self.problem(f"value length {length} runs past the end of the data; "
-                             f"{left} byte(s) kept", pos, tag)
+                             f"{left} byte(s) kept", pos, tag, truncated=True)
                 length = left
             self.elements_read += 1
             if vr == "SQ":
@@ -221,7 +247,23 @@ class _Parser:
             elif keep:
                 elements[tag] = (vr, value_pos, length, False)
             pos = value_pos + length
+        if in_item and end >= self.size:
+            self.cut_short("the data ends inside an item (no item delimiter)", pos, None)
         return self._finish(elements, implicit, items_to_adopt), pos
+
+    def non_standard_vr(self, pos: int) -> tuple[int, str, int, int]:
+        """Header of an element whose VR bytes are not a VR (see the module docstring): the
+        dictionary's VR and the 16-bit length, as DCMTK reads it; strict reads refuse it."""
+        tag = (self._partial_tag(pos) or 0)
+        vr_bytes = bytes(self.buf[pos + 4 : pos + 6])
+        if self.strict:
+            raise InvalidDicomError(f"bytes {vr_bytes.hex(' ')} where a VR should be are not a VR",
+                                    offset=pos, tag=tag)
+        length = self.hh.unpack_from(self.buf, pos + 4)[1]
+        vr = _implicit_vr(tag, length)
+        self.problem(f"non-standard VR bytes {vr_bytes.hex(' ')} ({vr_bytes!r}): read as {vr}"
+                     " with a 16-bit length, as DCMTK does", pos, tag)
+        return tag, vr, length, 8
 
     def _finish(self, elements: dict[int, Any], implicit: bool, items: list[Dataset]) -> Dataset:
         ds = Dataset.from_index(elements, self.buf, self.little, implicit)
@@ -239,10 +281,7 @@ class _Parser:
         items = Sequence()
         limit = self.size if end is None else end
         if limit > self.size:
-            if self.strict:
-                raise InvalidDicomError("sequence length runs past the end of the data",
-                                        offset=pos, tag=seq_tag)
-            self.problem("sequence length runs past the end of the data", pos, seq_tag)
+            self.cut_short("sequence length runs past the end of the data", pos, seq_tag)
             limit = self.size
         while pos < limit:
             if pos + 8 > self.size:
@@ -263,8 +302,8 @@ class _Parser:
                 item, pos = self.dataset(start, limit, depth, in_item=True)
             else:
                 if start + length > limit and limit >= self.size and not self.strict:
-                    self.problem(f"item length {length} runs past the end of the data", pos,
-                                 seq_tag)
+                    self.cut_short(f"item length {length} runs past the end of the data", pos,
+                                   seq_tag)
                     length = limit - start
                 if start + length > limit:
                     raise InvalidDicomError(
@@ -277,7 +316,8 @@ class _Parser:
             if keep:
                 items.append(item)
         if end is None and pos >= self.size:
-            return items, pos  # missing sequence delimiter at end of data: accepted
+            self.cut_short(f"the data ends inside sequence {tag_str(seq_tag)} (no sequence"
+                           " delimiter)", pos, seq_tag)
         return items, pos
 
     def encapsulated_end(self, pos: int, tag: int) -> int:
@@ -377,8 +417,12 @@ def read(
     Values are decoded only when used; files above 8 MiB are memory-mapped, so values that are
     never touched are never read from disk. ``stop_before_pixels`` stops at Pixel Data;
     ``tags`` (tags or keywords) keeps only those top-level elements and stops after the last.
-    Data that ends inside a value is kept as far as it goes and the problem is listed in
-    ``ds.read_problems``; ``strict=True`` raises :class:`InvalidDicomError` instead.
+    Data that ends inside a value, item or sequence is kept as far as it goes, the problem
+    (offset, tag, claimed length) is listed in ``ds.read_problems`` and ``ds.is_truncated`` is
+    set; non-standard VR bytes are read as DCMTK reads them and listed there too (see the
+    module docstring). ``strict=True`` raises :class:`InvalidDicomError` for both instead.
+    A header-only read (``stop_before_pixels``, ``tags``) walks the headers only as far as it
+    stops, so it cannot tell whether the data after that point is whole.
     """
     wanted = None
     if tags is not None:
@@ -391,8 +435,8 @@ def read(
         # Header-only reads look at the first bytes only; if the header goes on past them
         # (or they end inside a value), read the whole file and parse again.
         try:
-            ds, parser = _read_buffer(buf, filename, stop_before_pixels, wanted, force, True)
-            if parser.stopped:
+            ds, parser = _read_buffer(buf, filename, stop_before_pixels, wanted, force, strict)
+            if parser.stopped:  # never after a truncation: that walks to the end of the head
                 return ds
         except InvalidDicomError:
             pass
@@ -414,11 +458,14 @@ def _read_buffer(buf: Any, filename: str | None, stop_before_pixels: bool,
         pos = 4
     file_meta = None
     ts = None
+    problems: list[str] = []
+    truncated = False
     if pos + 8 <= size and buf[pos] == 0x02 and buf[pos + 1] == 0x00:
         meta_little, meta_implicit = _sniff(buf, pos)
         meta_parser = _Parser(buf, True, meta_implicit, strict)
         file_meta, pos = meta_parser.dataset(pos, size, 0, meta_only=True)
         object.__setattr__(file_meta, "_unsorted", False)
+        problems, truncated = meta_parser.problems, meta_parser.truncated
         uid_element = file_meta.get(0x00020010)
         if uid_element is not None:
             uid = str(uid_element.value or "").strip("\0 ")
@@ -441,8 +488,10 @@ def _read_buffer(buf: Any, filename: str | None, stop_before_pixels: bool,
         little, implicit = _sniff(buf, pos)
     parser = _Parser(buf, little, implicit, strict)
     ds, _ = parser.dataset(pos, size, 0, stop_before_pixels=stop_before_pixels, wanted=wanted)
-    if parser.problems:
-        object.__setattr__(ds, "read_problems", parser.problems)
+    problems += parser.problems
+    if problems:
+        object.__setattr__(ds, "read_problems", problems)
+    object.__setattr__(ds, "is_truncated", truncated or parser.truncated)
     object.__setattr__(ds, "file_meta", file_meta)
     object.__setattr__(ds, "preamble", preamble)
     object.__setattr__(ds, "filename", filename)
