@@ -26,3 +26,28 @@ def test_a_deflate_bomb_is_refused_before_it_is_inflated(tmp_path, monkeypatch):
     monkeypatch.setattr(reader, "MAX_INFLATED", 1_000_000)
     with pytest.raises(InvalidDicomError, match="inflates past"):
         dicomkit.read(path)
+
+
+def test_an_odd_deflated_stream_gets_one_trailing_null() -> None:
+    """A.5: "If the Deflate algorithm produces an odd number of bytes then a single trailing
+    NULL byte shall be added"; the padded data set still reads back."""
+    import zlib
+
+    from dicomkit.core.dataset import Dataset
+    from dicomkit.encoding.reader import read_dataset
+    from dicomkit.encoding.writer import dataset_to_bytes
+
+    padded = 0
+    for n in range(1, 30):
+        ds = Dataset()
+        ds.PatientID = "A" * n
+        data = dataset_to_bytes(ds, "1.2.840.10008.1.2.1.99")
+        assert len(data) % 2 == 0, n
+        raw = dataset_to_bytes(ds, "1.2.840.10008.1.2.1")
+        packer = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+        if len(packer.compress(raw) + packer.flush()) % 2:
+            padded += 1
+            assert data.endswith(b"\0")
+        inflated = zlib.decompressobj(-15).decompress(data)
+        assert read_dataset(inflated, little=True, implicit=False).PatientID == "A" * n
+    assert padded  # some of these sizes do deflate to an odd length

@@ -164,6 +164,8 @@ def dataset_to_bytes(
     if ts.deflated:
         packer = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
         data = packer.compress(data) + packer.flush()
+        if len(data) % 2:
+            data += b"\0"  # PS3.5 A.5: an odd deflated stream gets one trailing NULL byte
     return data
 
 

@@ -15,6 +15,7 @@ from dicomkit.errors import InvalidDicomError
 from dicomkit.net import pdu as P
 from dicomkit.net.dimse import Message, decode_command, encode_command
 from dicomkit.net.fsm import Role, StateMachine
+from dicomkit.net.pdv import OddLengthMessage, even_pieces, max_fragment, pdata_pdus
 
 log = logging.getLogger("dicomkit.net")
 
@@ -130,6 +131,7 @@ class Association:
         self._closed = asyncio.Event()
         self._reader_task: asyncio.Task[None] | None = None
         self._send_lock = asyncio.Lock()
+        self._message_lock = asyncio.Lock()  # one message's PDUs at a time (PS3.8 E.1)
         self._message_id = 0
         self.abort_reason: str | None = None
         self.user_data: dict[str, Any] = {}
@@ -430,59 +432,53 @@ class Association:
 
     # -- DIMSE send/receive ----------------------------------------------------------------------
     def max_pdv_data(self) -> int:
-        """Bytes of message per PDV: the peer's maximum less the PDV item header (PS3.8 §9.3.5)."""
-        if self.peer_max_pdu == 0:
-            return 1 << 20
-        return max(self.peer_max_pdu - 6, 1)
+        """Bytes of message per PDV: the peer's maximum less the PDV item header, rounded down
+        to even (PS3.8 §9.3.5, Annex E.1; :func:`dicomkit.net.pdv.max_fragment`)."""
+        return max_fragment(self.peer_max_pdu)
 
     async def send_message(self, context_id: int, command: Any,
                            data: bytes | memoryview | AsyncIterator[bytes] | None = None) -> None:
         """Send a command (a Dataset, or one already encoded with ``encode_command``) and its
-        data set (bytes, or chunks from a file), fragmented to fit."""
+        data set (bytes, or chunks from a file), cut into even fragments that fit the peer's
+        maximum PDU length by :func:`dicomkit.net.pdv.pdata_pdus` (PS3.8 Annex E.1).
+
+        A message is sent whole before another starts (E.1: no interleaving), even when
+        several tasks (C-FIND, C-GET sub-operations) send on one association. A data set of
+        odd length is refused with :class:`AssociationError` before anything is sent when its
+        length is known (bytes); one streamed from a file that turns out odd at its end has
+        already gone out in part, so the association is aborted."""
         if context_id not in self.contexts:
             raise AssociationError(f"presentation context {context_id} was not accepted", self)
         if self.fsm.state not in ("Sta6", "Sta8"):
             raise AssociationError("the association is not established", self)
-        self.fsm.step("Evt9")  # DT-1 / AR-7
         limit = self.max_pdv_data()
         encoded = command if isinstance(command, bytes) else encode_command(command)
         if data is None or isinstance(data, (bytes, bytearray, memoryview)):
-            # Command and data set in one write: one system call and one drain per message.
-            batch = self._fragments(context_id, True, memoryview(encoded), limit, last=True)
-            if data is not None:
-                batch += self._fragments(context_id, False, memoryview(data), limit, last=True)
-            await self._send_batches(batch)
+            try:
+                # Command and data set in one write: one system call and one drain per message.
+                batch = pdata_pdus(context_id, True, encoded, limit, last=True)
+                if data is not None:
+                    batch += pdata_pdus(context_id, False, data, limit, last=True)
+            except OddLengthMessage as exc:
+                raise AssociationError(f"not sent: {exc}", self) from exc
+            async with self._message_lock:
+                self.fsm.step("Evt9")  # DT-1 / AR-7
+                await self._send_batches(batch)
             return
-        await self._send_fragments(context_id, True, encoded, limit, last=True)
-        previous: bytes | None = None
-        async for chunk in data:
-            if previous is not None:
-                await self._send_fragments(context_id, False, previous, limit, last=False)
-            previous = chunk
-        await self._send_fragments(context_id, False, previous or b"", limit, last=True)
-
-    @staticmethod
-    def _fragments(context_id: int, is_command: bool, view: memoryview, limit: int,
-                   last: bool) -> list[bytes | memoryview]:
-        """P-DATA-TF PDUs of one PDV each (PS3.8 §9.3.5), header and value as list items."""
-        out: list[bytes | memoryview] = []
-        size = len(view)
-        pos = 0
-        while True:
-            chunk = view[pos : pos + limit]
-            pos += len(chunk)
-            final = pos >= size
-            control = (1 if is_command else 0) | (2 if (final and last) else 0)
-            out.append(struct.pack(">BxLLBB", 0x04, len(chunk) + 6, len(chunk) + 2,
-                                   context_id, control))
-            out.append(chunk)
-            if final:
-                return out
-
-    async def _send_fragments(self, context_id: int, is_command: bool, data: Any, limit: int,
-                              last: bool) -> None:
-        await self._send_batches(self._fragments(context_id, is_command, memoryview(data),
-                                                 limit, last))
+        try:
+            head = pdata_pdus(context_id, True, encoded, limit, last=True)
+        except OddLengthMessage as exc:
+            raise AssociationError(f"not sent: {exc}", self) from exc
+        async with self._message_lock:
+            self.fsm.step("Evt9")
+            await self._send_batches(head)
+            async for piece, last in even_pieces(data):
+                try:
+                    batch = pdata_pdus(context_id, False, piece, limit, last=last)
+                except OddLengthMessage as exc:
+                    await self.abort()
+                    raise AssociationError(f"association aborted: {exc}", self) from exc
+                await self._send_batches(batch)
 
     async def _send_batches(self, items: list[bytes | memoryview]) -> None:
         """Write PDU pieces 64 at a time (32 PDUs), draining between writes."""

@@ -20,7 +20,7 @@ from dicomkit.encoding.writer import (
     IMPLEMENTATION_VERSION_NAME,
     dataset_to_bytes,
 )
-from dicomkit.errors import DicomError, NotSupportedError
+from dicomkit.errors import DicomError, InvalidDicomError, NotSupportedError
 from dicomkit.net import pdu as P
 from dicomkit.net.association import (
     DEFAULT_MAX_PDU,
@@ -163,7 +163,15 @@ class Client:
             try:
                 from dicomkit.net.storage import data_set_offset
 
-                handle.seek(await asyncio.to_thread(data_set_offset, path))
+                offset = await asyncio.to_thread(data_set_offset, path)
+                handle.seek(offset)
+                end = os.fstat(handle.fileno()).st_size
+                if (end - offset) % 2:
+                    # PS3.5 §7.1: a data set is even; an odd one cannot be cut into the even
+                    # fragments PS3.8 Annex E.1 asks for, so it is not sent at all.
+                    raise InvalidDicomError(
+                        f"{path}: data set of odd length {end - offset} (from byte {offset}); "
+                        "not sent", offset=end)
             except BaseException:
                 handle.close()
                 raise
@@ -370,9 +378,10 @@ class Client:
             await self.abort()
 
 
-async def _file_chunks(handle: Any, size: int) -> AsyncIterator[bytes]:
-    """The rest of an open file (a Part 10 file positioned at its data set), in chunks."""
-    size = max(size, 65536)
+async def _file_chunks(handle: Any, fragment: int) -> AsyncIterator[bytes]:
+    """The rest of an open file (a Part 10 file positioned at its data set), in chunks of a
+    whole number of fragments (at least 64 KiB), so no chunk leaves a short fragment."""
+    size = fragment * -(-65536 // fragment)
     while True:
         chunk = handle.read(size)
         if not chunk:
