@@ -333,9 +333,10 @@ def test_bad_input_is_reported(text: str, message: str) -> None:
         from_xml(text)
 
 
-def test_not_xml() -> None:
-    with pytest.raises(ET.ParseError):
+def test_not_xml_raises_the_documented_value_error() -> None:
+    with pytest.raises(ValueError, match="not a well-formed XML document") as info:
         from_xml("<NativeDicomModel>")
+    assert not isinstance(info.value, ET.ParseError)
 
 
 # -- round trips over real files ------------------------------------------------------------------

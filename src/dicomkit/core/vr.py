@@ -225,7 +225,14 @@ def encode_value(vr: str, value: Any, little: bool = True, charsets: Sequence[st
         else:
             if kind == "int":
                 items = [int(v) for v in items]
-            data = struct.pack(f"{order}{len(items)}{info.struct_code}", *items)
+            try:
+                data = struct.pack(f"{order}{len(items)}{info.struct_code}", *items)
+            except struct.error as exc:
+                # PS3.5 Table 6.2-1 bounds each binary VR (US 0..2^16-1, SS -2^15..2^15-1 ...).
+                from dicomkit.errors import InvalidDicomError
+
+                raise InvalidDicomError(f"{vr} value {value!r:.80} cannot be encoded: {exc} "
+                                        "(PS3.5 Table 6.2-1)") from exc
     else:
         if kind == "text":
             text = str(value)

@@ -337,8 +337,14 @@ class _Decoder:
 
 
 def from_xml(text: str | bytes, *, bulk_data_loader: BulkDataLoader | None = None) -> Dataset:
-    """A :class:`Dataset` from a Native DICOM Model XML document (PS3.19 A.1)."""
-    root = ET.fromstring(text)
+    """A :class:`Dataset` from a Native DICOM Model XML document (PS3.19 A.1).
+
+    Raises ``ValueError`` for a document that is not well-formed XML or not the model.
+    """
+    try:
+        root = ET.fromstring(text)
+    except (ET.ParseError, LookupError) as exc:  # a SyntaxError, or an unknown encoding=
+        raise ValueError(f"not a well-formed XML document: {exc}") from None
     if _local(root.tag) != "NativeDicomModel":
         raise ValueError(f"root element is {_local(root.tag)!r}, not NativeDicomModel")
     return _Decoder(bulk_data_loader).dataset(root, None)

@@ -149,13 +149,30 @@ def encode_command(command: Dataset) -> bytes:
     return _UL.pack(0x0000, 0x0000, 4, len(data)) + data
 
 
+#: PS3.7 Table E.1-1: the command elements a message is dispatched on, each US with VM 1.
+_SINGLE_US = {
+    0x00000100: "Command Field",
+    0x00000110: "Message ID",
+    0x00000120: "Message ID Being Responded To",
+    0x00000800: "Command Data Set Type",
+    0x00000900: "Status",
+}
+
+
 def decode_command(data: bytes) -> Dataset:
+    """A received command set; ``InvalidDicomError`` when it is malformed, has no Command
+    Field, or one of the fields ``Message`` reads is not one US value (PS3.7 Table E.1-1)."""
     try:
         command = read_dataset(data, little=True, implicit=True)
+        if 0x00000100 not in command:
+            raise InvalidDicomError("DIMSE command set has no Command Field (0000,0100)")
+        for tag, name in _SINGLE_US.items():
+            element = command.get(tag)
+            if element is not None and type(element.value) is not int:
+                raise InvalidDicomError(f"{name} must be one US value (PS3.7 Table E.1-1), "
+                                        f"not {element.value!r:.40}", tag=tag)
     except InvalidDicomError as exc:
         raise InvalidDicomError(f"malformed DIMSE command set: {exc}") from exc
-    if 0x00000100 not in command:
-        raise InvalidDicomError("DIMSE command set has no Command Field (0000,0100)")
     return command
 
 

@@ -174,6 +174,7 @@ class Part:
 
 
 MAX_HEADER_BYTES = 16 * 1024
+MAX_PADDING = 1024  # white space allowed between a delimiter and its CRLF
 
 
 class MultipartParser:
@@ -207,9 +208,10 @@ class MultipartParser:
                     events.append(("part", Part({})))
                     self.state = "body"
                     continue
-                end = self.buffer.find(b"\r\n\r\n")
+                # Only the first MAX_HEADER_BYTES may be headers, however the body arrives.
+                end = self.buffer.find(b"\r\n\r\n", 0, MAX_HEADER_BYTES + 4)
                 if end < 0:
-                    if len(self.buffer) > MAX_HEADER_BYTES:
+                    if len(self.buffer) >= MAX_HEADER_BYTES + 4:
                         raise WebError(400, "multipart/related: part headers over 16 KiB")
                     return events
                 events.append(("part", Part(_headers(bytes(self.buffer[:end])))))
@@ -239,18 +241,22 @@ class MultipartParser:
         """RFC 2046 §5.1.1: a delimiter is followed by ``--`` (the close delimiter) or by
         optional white space and CRLF. (verdict, length of the delimiter line from ``at``)."""
         after = at + len(self.delimiter)
-        rest = self.buffer[after:]
+        # A bounded look: the padding may be at most MAX_PADDING bytes, and a body full of
+        # near-delimiters must not copy the rest of the buffer once for each of them.
+        rest = self.buffer[after : after + MAX_PADDING + 3]
         if len(rest) < 2:
             return "undecided", 0
         if rest[:2] == b"--":
             return "close", after + 2 - at
         end = rest.find(b"\r\n")
-        padding = rest if end < 0 else rest[:end]
+        # Without its CRLF yet, a last CR may be that CRLF's first half (the body arrived
+        # split between them): not content.
+        padding = rest[:end] if end >= 0 else rest[:-1] if rest.endswith(b"\r") else rest
         if padding.strip(b" \t"):
             return "content", 0
+        if len(padding) > MAX_PADDING:
+            raise WebError(400, "multipart/related: endless white space after a delimiter")
         if end < 0:
-            if len(rest) > 1024:
-                raise WebError(400, "multipart/related: endless white space after a delimiter")
             return "undecided", 0
         return "delimiter", after + end + 2 - at
 
