@@ -38,6 +38,10 @@ config file (TOML), same names as the options:
   http_tokens = ["s3cret"]               # Authorization: Bearer …; off when empty
   http_users = { reader = "password" }   # Authorization: Basic …; off when empty
   http_base_url = "https://pacs.example.org/dicom-web"   # behind a reverse proxy
+  http_jwt_issuer = "https://login.example.org/realms/pacs"   # OAuth 2.0 / OIDC access
+  http_jwt_audience = "dicomkit"         #   tokens (JWT); keys from http_jwks (a file or
+  http_jwks = "https://login.example.org/realms/pacs/certs"   # URL) or OIDC discovery
+  http_jwt_scopes = { read = "dicomweb.read", write = "dicomweb.write" }
   qido_max_results = 10000
   tls_cert = "/etc/pacs/pacs.pem"        # TLS (PS3.15 B.1): DIMSE on dimse_tls_port (2762)
   tls_key = "/etc/pacs/pacs.key"         #   and DICOMweb on https_port (8443)
@@ -84,6 +88,11 @@ def add_parser(sub: Any) -> None:
                         "DICOMKIT_HTTP_TOKEN)")
     p.add_argument("--http-user", action="append", default=[], metavar="USER:PASSWORD",
                    help="require HTTP Basic authentication (repeatable)")
+    p.add_argument("--jwt-issuer", metavar="URL",
+                   help="accept OAuth 2.0/OIDC access tokens (JWT) from this issuer")
+    p.add_argument("--jwt-audience", metavar="AUD", help="the audience tokens must name")
+    p.add_argument("--jwks", metavar="FILE|URL",
+                   help="the issuer's signing keys (default: OIDC discovery)")
     p.add_argument("--tls-cert", metavar="PEM", help="our certificate (chain): turns on the "
                    "TLS DIMSE port and HTTPS (PS3.15 B.1)")
     p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
@@ -105,7 +114,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "http": True, "http_port": 8042, "http_bind": None, "cors_origins": [], "http_tokens": [],
     "http_users": {}, "http_base_url": None, "qido_max_results": 10000,
     "tls_cert": None, "tls_key": None, "tls_ca": None, "dimse_tls_port": 2762,
-    "https_port": 8443, "tls_only": False, "ae": {}, "ae_default": "allow"}
+    "https_port": 8443, "tls_only": False, "ae": {}, "ae_default": "allow",
+    "http_jwt_issuer": None, "http_jwt_audience": None, "http_jwks": None,
+    "http_jwt_leeway": 60, "http_jwks_refresh": 300, "http_jwt_scopes": {}}
 """Every key a ``--config`` TOML file may set, with its default."""
 BOOLEAN_SETTINGS = ("fsync", "http", "tls_only")
 
@@ -144,6 +155,11 @@ def read_config(path: str) -> dict[str, Any]:
             AccessPolicy.from_config(loaded.get("ae", {}), loaded.get("ae_default", "allow"))
         except AccessConfigError as exc:
             raise config_error(path, str(exc)) from exc
+    scopes = loaded.get("http_jwt_scopes", {})
+    if not isinstance(scopes, dict) or not set(scopes) <= {"read", "write", "delete"} or \
+            not all(isinstance(v, str) and v for v in scopes.values()):
+        raise config_error(path, "http_jwt_scopes maps read, write, delete to scope names, "
+                           f"not {scopes!r}")
     return loaded
 
 
@@ -155,11 +171,14 @@ def load_settings(args: argparse.Namespace) -> dict[str, Any]:
         settings.update(loaded)
     if getattr(args, "no_fsync", False):
         settings["fsync"] = False
-    for name in ("aet", "dimse_port", "data", "index", "bind", "duplicates", "http_port",
-                 "http_bind", "tls_cert", "tls_key", "tls_ca", "dimse_tls_port", "https_port"):
+    options = ("aet", "dimse_port", "data", "index", "bind", "duplicates", "http_port",
+               "http_bind", "tls_cert", "tls_key", "tls_ca", "dimse_tls_port", "https_port")
+    for name, key in [(o, o) for o in options] + [
+            ("jwt_issuer", "http_jwt_issuer"), ("jwt_audience", "http_jwt_audience"),
+            ("jwks", "http_jwks")]:
         value = getattr(args, name, None)
         if value is not None:
-            settings[name] = value
+            settings[key] = value
     for name in ("http_port", "https_port"):
         settings[f"{name}_explicit"] = name in loaded or getattr(args, name, None) is not None
     if getattr(args, "no_http", False):
@@ -215,6 +234,22 @@ def configure_logging(verbose: int) -> None:
     logging.getLogger("dicomkit").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
+def jwt_settings(settings: dict[str, Any]) -> Any:
+    """OAuth 2.0 / OIDC access token validation (web/auth.py), or None when not configured;
+    an issuer and an audience are both required (RFC 9068 §4)."""
+    issuer, audience = settings["http_jwt_issuer"], settings["http_jwt_audience"]
+    if not (issuer or audience or settings["http_jwks"]):
+        return None
+    if not issuer or not audience:
+        raise SystemExit("dicomkit serve: JWT access tokens need both an issuer and an "
+                         "audience (--jwt-issuer, --jwt-audience)")
+    from dicomkit.web.auth import DEFAULT_SCOPES, JWTSettings
+
+    return JWTSettings(str(issuer), str(audience), settings["http_jwks"] or None,
+                       float(settings["http_jwt_leeway"]), float(settings["http_jwks_refresh"]),
+                       {**DEFAULT_SCOPES, **settings["http_jwt_scopes"]})
+
+
 def server_tls(settings: dict[str, Any]) -> Any:
     """The TLS settings (PS3.15 B.1) checked before anything listens: None without a
     certificate; ``tls_only`` without one, or a key or CA without a certificate, is an error."""
@@ -238,6 +273,8 @@ def run_serve(args: argparse.Namespace) -> int:
     configure_logging(args.verbose)
     settings = load_settings(args)
     tls = server_tls(settings)
+    if settings["http"]:
+        jwt_settings(settings)  # a bad setting stops serve before anything listens
     from dicomkit.archive.store import Archive
     from dicomkit.net.server import Server
     from dicomkit.services.qr import ArchiveHandler
@@ -308,7 +345,8 @@ async def _start_http(settings: dict[str, Any], archive: Any, tls: Any) -> Any:
                       max_results=int(settings["qido_max_results"]),
                       cors_origins=list(settings["cors_origins"]),
                       bearer_tokens=[str(t) for t in settings["http_tokens"]],
-                      basic_users={str(k): str(v) for k, v in settings["http_users"].items()})
+                      basic_users={str(k): str(v) for k, v in settings["http_users"].items()},
+                      jwt=jwt_settings(settings))
     host = settings["http_bind"] or settings["bind"]
     name = "https_port" if tls is not None else "http_port"
     http = HttpServer(create_app(archive, web), host, int(settings[name]), tls=tls)
@@ -322,7 +360,9 @@ async def _start_http(settings: dict[str, Any], archive: Any, tls: Any) -> Any:
         log.warning("dicomkit serve: DICOMweb not started, %s:%s is taken (%s); give "
                     "--%s or --no-http", host, settings[name], exc, name.replace("_", "-"))
         return None
-    auth = "bearer/basic authentication" if web.bearer_tokens or web.basic_users else \
+    auth = ", ".join(name for name, on in (
+        ("bearer tokens", web.bearer_tokens), ("basic users", web.basic_users),
+        (f"JWT from {web.jwt.issuer}" if web.jwt else "", web.jwt)) if on) or \
         "no authentication"
     scheme = "https" if tls is not None else "http"
     log.info("dicomkit serve: DICOMweb on %s://%s:%s/dicom-web/ (%s)", scheme, host, http.port,

@@ -8,8 +8,6 @@ capabilities (§8.9), errors as readable JSON, optional CORS and authentication.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,6 +26,7 @@ from dicomkit.archive.store import Archive
 from dicomkit.encoding.json import from_json
 from dicomkit.encoding.xml import to_xml
 from dicomkit.web import qido, rendered, stow, uri, wado
+from dicomkit.web.auth import Authentication
 from dicomkit.web.context import ROOT, WebContext, WebSettings
 from dicomkit.web.errors import WebError, warning_header
 from dicomkit.web.media import (
@@ -265,51 +264,6 @@ async def on_failure(request: Request, exc: Exception) -> Response:
     return error_response(500, f"internal error: {type(exc).__name__}: {exc}")
 
 
-# -- authentication ---------------------------------------------------------------------------------
-class Authentication:
-    """Bearer tokens (RFC 6750) and/or HTTP Basic users (RFC 7617); off when neither is set.
-    CORS preflight requests pass (browsers send them without credentials)."""
-
-    def __init__(self, app: ASGIApp, tokens: list[str], users: dict[str, str]) -> None:
-        self.app = app
-        self.tokens = [t.encode() for t in tokens]
-        self.users = {name: password.encode() for name, password in users.items()}
-
-    def allowed(self, header: str) -> bool:
-        scheme, _, credentials = header.strip().partition(" ")
-        credentials = credentials.strip()
-        if scheme.lower() == "bearer" and self.tokens:
-            given = credentials.encode()
-            return any(hmac.compare_digest(given, token) for token in self.tokens)
-        if scheme.lower() == "basic" and self.users:
-            try:
-                user, _, password = base64.b64decode(credentials).decode("utf-8").partition(":")
-            except (ValueError, UnicodeDecodeError):
-                return False
-            expected = self.users.get(user)
-            return expected is not None and hmac.compare_digest(password.encode(), expected)
-        return False
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (not self.tokens and not self.users):
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope.get("headers", [])}
-        preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in headers
-        if preflight or self.allowed(headers.get("authorization", "")):
-            await self.app(scope, receive, send)
-            return
-        challenges = []
-        if self.tokens:
-            challenges.append('Bearer realm="dicomkit"')
-        if self.users:
-            challenges.append('Basic realm="dicomkit", charset="UTF-8"')
-        response = error_response(401, "authentication required",
-                                  {"WWW-Authenticate": ", ".join(challenges)})
-        await response(scope, receive, send)
-
-
 # -- the application ----------------------------------------------------------------------------------
 def routes() -> list[Route]:
     study = ROOT + "/studies/{study}"
@@ -360,7 +314,7 @@ def create_app(archive: Archive, settings: WebSettings | None = None) -> Starlet
             allow_credentials="*" not in settings.cors_origins,
             expose_headers=["Warning", "Content-Range", "Content-Location", "Accept-Ranges"]))
     middleware.append(Middleware(Authentication, tokens=settings.bearer_tokens,
-                                 users=settings.basic_users))
+                                 users=settings.basic_users, jwt_settings=settings.jwt))
     middleware.append(Middleware(Options))
     app = Starlette(routes=routes(), middleware=middleware, exception_handlers={
         WebError: on_web_error, HTTPException: on_http_error, Exception: on_failure})

@@ -12,6 +12,7 @@ from dicomkit.archive.matching import compile_query
 from dicomkit.archive.store import Archive
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.element import DataElement
+from dicomkit.web.auth import JWTSettings
 from dicomkit.web.errors import WebError
 from dicomkit.web.qido import check_uid
 
@@ -28,6 +29,7 @@ class WebSettings:
     cors_origins: list[str] = field(default_factory=list)
     bearer_tokens: list[str] = field(default_factory=list)
     basic_users: dict[str, str] = field(default_factory=dict)
+    jwt: JWTSettings | None = None  # OAuth 2.0 / OIDC access tokens (web/auth.py)
 
 
 @dataclass
