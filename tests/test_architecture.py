@@ -68,10 +68,7 @@ KNOWN: set[tuple[str, str, str]] = {
     ("dicomkit.net.storage", "dicomkit.encoding.reader", "private _Parser"),
     ("dicomkit.services.qr", "dicomkit.archive.matching", "layer services -> archive"),
     ("dicomkit.services.qr", "dicomkit.archive.store", "layer services -> archive"),
-    ("dicomkit.services.qr", "dicomkit.services.storage", "private _Discard"),
-    ("dicomkit.web.rendered", "dicomkit.web.wado", "private _uids"),
     ("dicomkit.web.stow_metadata", "dicomkit.net.storage", "private _sync"),
-    ("dicomkit.web.uri", "dicomkit.web.wado", "private _transcoded_file"),
     ("dicomkit.net.retrieve", "dicomkit.net.server", "cycle"),
     ("dicomkit.net.server", "dicomkit.net.retrieve", "cycle"),
 }

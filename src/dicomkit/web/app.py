@@ -27,14 +27,14 @@ from dicomkit.encoding.json import from_json
 from dicomkit.encoding.xml import to_xml
 from dicomkit.web import qido, rendered, stow, uri, wado
 from dicomkit.web.auth import Authentication
-from dicomkit.web.context import ROOT, WebContext, WebSettings
+from dicomkit.web.context import ROOT, WebContext, WebSettings, accept
 from dicomkit.web.errors import WebError, warning_header
 from dicomkit.web.media import (
     DICOM_JSON,
     DICOM_XML,
-    accept_of,
     closing,
     multipart_content_type,
+    negotiate_json_or_xml,
     new_boundary,
     part_head,
 )
@@ -55,7 +55,7 @@ def _search(resource: str) -> Endpoint:
         if "series" in request.path_params:
             fixed[0x0020000E] = qido.check_uid(request.path_params["series"],
                                                "Series Instance UID")
-        xml = _qido_format(request)
+        xml = negotiate_json_or_xml(accept(request), "search results are") == "xml"
         search = qido.build_search(resource, fixed, list(request.query_params.multi_items()),
                                    ctx.settings.max_results)
         wanted = search.limit if search.limit is not None else ctx.settings.max_results
@@ -86,18 +86,6 @@ def _search(resource: str) -> Endpoint:
 
     search.__name__ = f"search_{resource.replace('-', '_')}"
     return search
-
-
-def _qido_format(request: Request) -> bool:
-    """True for multipart/related; type="application/dicom+xml" (PS3.18 §10.6.3.2)."""
-    for item in accept_of(request.headers.get("accept"), request.query_params.get("accept")):
-        if item.is_multipart and item.part_type in (DICOM_XML, "application/xml"):
-            return True
-        if not item.is_multipart and item.media_type in (
-                DICOM_JSON, "application/json", "application/*", "*/*"):
-            return False
-    raise WebError(406, "search results are application/dicom+json or multipart/related; "
-                   "type=\"application/dicom+xml\"; the Accept header allows neither")
 
 
 # -- capabilities (§8.9) --------------------------------------------------------------------------
@@ -187,7 +175,7 @@ def capabilities_wadl(base: str) -> str:
 async def capabilities(request: Request) -> Response:
     ctx: WebContext = request.app.state.dicomweb
     base = ctx.base(request)
-    for item in accept_of(request.headers.get("accept"), request.query_params.get("accept")):
+    for item in accept(request):
         if item.media_type in ("application/vnd.sun.wadl+xml", "application/xml"):
             return Response(capabilities_wadl(base), media_type="application/vnd.sun.wadl+xml")
         if item.media_type in (DICOM_JSON, "application/json", "application/*", "*/*"):

@@ -14,6 +14,7 @@ from dicomkit.core.dataset import Dataset
 from dicomkit.core.element import DataElement
 from dicomkit.web.auth import JWTSettings
 from dicomkit.web.errors import WebError
+from dicomkit.web.media import MediaRange, accept_of
 from dicomkit.web.qido import check_uid
 
 CHUNK = 1 << 20  # bytes read from a file per step when streaming
@@ -101,3 +102,22 @@ async def file_range(path: str, start: int, length: int) -> AsyncIterator[bytes]
 
 def file_size(path: str) -> int:
     return os.path.getsize(path)
+
+
+# -- what a route reads from its request ------------------------------------------------------
+def context(request: Any) -> WebContext:
+    """The web service's context, kept on the Starlette application's state."""
+    ctx: WebContext = request.app.state.dicomweb
+    return ctx
+
+
+def accept(request: Any) -> list[MediaRange]:
+    """The request's Accept ranges: the ``accept`` query parameter (PS3.18 §8.3.3.1) or the
+    header."""
+    return accept_of(request.headers.get("accept"), request.query_params.get("accept"))
+
+
+def request_uids(request: Any) -> tuple[str, str | None, str | None]:
+    """(study, series, instance) UIDs of the route's path; series and instance may be None."""
+    params = request.path_params
+    return params["study"], params.get("series"), params.get("instance")

@@ -133,6 +133,21 @@ def accept_of(header: str | None, query_accept: str | None) -> list[MediaRange]:
     return parse_accept(query_accept if query_accept else header)
 
 
+def negotiate_json_or_xml(ranges: list[MediaRange], what: str) -> str:
+    """``"json"`` or ``"xml"``: the form of a QIDO-RS answer (PS3.18 §10.6.3.2) or of WADO-RS
+    metadata (§10.4.1.1.2) the Accept ranges take first — application/dicom+json (or
+    application/json and the wild cards), or multipart/related; type="application/dicom+xml";
+    406 naming ``what`` when they allow neither."""
+    for item in ranges:
+        if item.is_multipart and item.part_type in (DICOM_XML, "application/xml"):
+            return "xml"
+        if not item.is_multipart and item.media_type in (
+                DICOM_JSON, "application/json", "application/*", "*/*"):
+            return "json"
+    raise WebError(406, f"{what} application/dicom+json or multipart/related; "
+                   "type=\"application/dicom+xml\"; the Accept header allows neither")
+
+
 # -- writing -----------------------------------------------------------------------------------
 def new_boundary() -> str:
     return uuid.uuid4().hex

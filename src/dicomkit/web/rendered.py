@@ -31,7 +31,7 @@ from starlette.responses import Response, StreamingResponse
 
 from dicomkit.core.dataset import Dataset
 from dicomkit.web import pixels
-from dicomkit.web.context import WebContext, instance_url
+from dicomkit.web.context import WebContext, accept, context, instance_url, request_uids
 from dicomkit.web.errors import WebError, warning_header
 from dicomkit.web.media import (
     PIXEL_MEDIA_TYPES,
@@ -43,9 +43,6 @@ from dicomkit.web.media import (
 )
 from dicomkit.web.wado import (
     METADATA_BATCH,
-    _uids,
-    accept,
-    context,
     frame_numbers,
     open_image,
     render_file,
@@ -217,7 +214,7 @@ async def thumbnail(request: Request) -> Response:
 
 async def _render(request: Request, thumbnail: bool) -> Response:
     ctx = context(request)
-    study, series, instance = _uids(request)
+    study, series, instance = request_uids(request)
     ranges = accept(request)
     collection = instance is None and not thumbnail
     choices = negotiate_collection(ranges) if collection else []
@@ -278,7 +275,7 @@ def choose(choices: list[tuple[bool, str]], parts: int, what: str) -> tuple[bool
 async def _collection(request: Request, ctx: WebContext, plan: ImagePlan,
                       choices: list[tuple[bool, str]], options: dict[str, Any]) -> Response:
     """The rendered study or series (§10.4.1.1.3), streamed one image at a time."""
-    study, series, _ = _uids(request)
+    study, series, _ = request_uids(request)
     what = _what(study, series)
     multipart, media_type = choose(choices, plan.parts, what)
     base = ctx.base(request)

@@ -18,7 +18,7 @@ from dicomkit.web import pixels
 from dicomkit.web.context import WebContext, file_range, file_size
 from dicomkit.web.errors import WebError
 from dicomkit.web.media import DICOM, EXPLICIT_VR_LITTLE_ENDIAN, parse_accept
-from dicomkit.web.wado import _transcoded_file, plan, render_file
+from dicomkit.web.wado import plan, render_file, transcoded_file
 
 NOT_SUPPORTED = ("anonymize", "annotation", "region", "presentationUID",
                  "presentationSeriesUID")
@@ -88,7 +88,7 @@ async def _dicom(request: Request, row: dict[str, str], path: str) -> Response:
         headers["Content-Length"] = str(size)
         return StreamingResponse(file_range(path, 0, size), headers=headers,
                                  media_type=f"{DICOM}; transfer-syntax={uid}")
-    data = await asyncio.to_thread(_transcoded_file, path, uid)
+    data = await asyncio.to_thread(transcoded_file, path, uid)
     return Response(data, headers=headers, media_type=f"{DICOM}; transfer-syntax={uid}")
 
 

@@ -27,7 +27,15 @@ from dicomkit.encoding.reader import read
 from dicomkit.encoding.xml import to_xml
 from dicomkit.errors import DicomError, NotSupportedError
 from dicomkit.web import pixels
-from dicomkit.web.context import CHUNK, WebContext, file_range, file_size, instance_url
+from dicomkit.web.context import (
+    CHUNK,
+    accept,
+    context,
+    file_range,
+    file_size,
+    instance_url,
+    request_uids,
+)
 from dicomkit.web.errors import WebError
 from dicomkit.web.media import (
     DICOM,
@@ -37,29 +45,15 @@ from dicomkit.web.media import (
     OCTET_STREAM,
     PIXEL_MEDIA_TYPES,
     MediaRange,
-    accept_of,
     closing,
     multipart_content_type,
+    negotiate_json_or_xml,
     new_boundary,
     part_head,
 )
 from dicomkit.web.qido import absolute_bulk_uris
 
 METADATA_BATCH = 200
-
-
-def context(request: Request) -> WebContext:
-    ctx: WebContext = request.app.state.dicomweb
-    return ctx
-
-
-def accept(request: Request) -> list[MediaRange]:
-    return accept_of(request.headers.get("accept"), request.query_params.get("accept"))
-
-
-def _uids(request: Request) -> tuple[str, str | None, str | None]:
-    params = request.path_params
-    return params["study"], params.get("series"), params.get("instance")
 
 
 # -- instances (§10.4.1.1.1) ---------------------------------------------------------------------
@@ -111,7 +105,7 @@ def plan(stored: str, wanted: list[str]) -> tuple[str, str] | None:
     return None
 
 
-def _transcoded_file(path: str, uid: str) -> bytes:
+def transcoded_file(path: str, uid: str) -> bytes:
     try:
         return pixels.transcoded(read(path), uid)
     except (pixels.Unavailable, DicomError, ValueError) as exc:
@@ -120,7 +114,7 @@ def _transcoded_file(path: str, uid: str) -> bytes:
 
 async def retrieve(request: Request) -> Response:
     ctx = context(request)
-    study, series, instance = _uids(request)
+    study, series, instance = request_uids(request)
     choice = negotiate_dicom(accept(request), single=instance is not None)
     rows = await ctx.locate(study, series, instance)
     plans = []
@@ -140,7 +134,7 @@ async def retrieve(request: Request) -> Response:
             size = await asyncio.to_thread(file_size, path)
             return StreamingResponse(file_range(path, 0, size), headers={
                 "Content-Length": str(size)}, media_type=f"{DICOM}; transfer-syntax={uid}")
-        data = await asyncio.to_thread(_transcoded_file, path, uid)
+        data = await asyncio.to_thread(transcoded_file, path, uid)
         return Response(data, media_type=f"{DICOM}; transfer-syntax={uid}")
     boundary = new_boundary()
     uniform = {uid for _how, uid in plans}
@@ -148,7 +142,7 @@ async def retrieve(request: Request) -> Response:
     # a 406, not a broken stream.
     first: bytes | None = None
     if plans[0][0] == "transcode":
-        first = await asyncio.to_thread(_transcoded_file, ctx.path_of(rows[0]), plans[0][1])
+        first = await asyncio.to_thread(transcoded_file, ctx.path_of(rows[0]), plans[0][1])
 
     async def body() -> AsyncIterator[bytes]:
         for number, (row, (how, uid)) in enumerate(zip(rows, plans, strict=True)):
@@ -162,7 +156,7 @@ async def retrieve(request: Request) -> Response:
             elif number == 0 and first is not None:
                 yield first
             else:
-                yield await asyncio.to_thread(_transcoded_file, path, uid)
+                yield await asyncio.to_thread(transcoded_file, path, uid)
             yield b"\r\n"
         yield closing(boundary)
 
@@ -171,21 +165,10 @@ async def retrieve(request: Request) -> Response:
 
 
 # -- metadata (§10.4.1.1.2) ---------------------------------------------------------------------
-def negotiate_metadata(ranges: list[MediaRange]) -> str:
-    for item in ranges:
-        if item.is_multipart and item.part_type in (DICOM_XML, "application/xml"):
-            return "xml"
-        if not item.is_multipart and item.media_type in (
-                DICOM_JSON, "application/json", "application/*", "*/*"):
-            return "json"
-    raise WebError(406, "metadata is sent as application/dicom+json or multipart/related; "
-                   "type=\"application/dicom+xml\"; the Accept header allows neither")
-
-
 async def metadata(request: Request) -> Response:
     ctx = context(request)
-    study, series, instance = _uids(request)
-    kind = negotiate_metadata(accept(request))
+    study, series, instance = request_uids(request)
+    kind = negotiate_json_or_xml(accept(request), "metadata is sent as")
     rows = await ctx.locate(study, series, instance)
     base = ctx.base(request)
     index = ctx.archive.index
@@ -326,7 +309,7 @@ def negotiate_bulk(ranges: list[MediaRange]) -> bool:
 
 async def bulkdata(request: Request) -> Response:
     ctx = context(request)
-    study, series, instance = _uids(request)
+    study, series, instance = request_uids(request)
     multipart = negotiate_bulk(accept(request))
     row = (await ctx.locate(study, series, instance))[0]
     path = ctx.path_of(row)
@@ -486,7 +469,7 @@ def _frames_of(path: str, stored: str, numbers: list[int], ways: list[str]) -> F
 
 async def frames(request: Request) -> Response:
     ctx = context(request)
-    study, series, instance = _uids(request)
+    study, series, instance = request_uids(request)
     numbers = frame_numbers(request.path_params["frames"])
     row = (await ctx.locate(study, series, instance))[0]
     ways = negotiate_frames(accept(request), row["transfer_syntax"])
