@@ -274,13 +274,13 @@ class Association:
         except Exception as exc:  # noqa: BLE001 - any failure ends the association cleanly
             log.exception("[%s] association failed", self.describe())
             self._fail(AssociationAborted(f"internal error: {exc}", self))
-            await self._close_transport()
+            await self.close_transport()
         finally:
             # First what must happen even if this task is being cancelled: a partial data
             # set is dropped, waiters learn the association is gone.
             self._fail(AssociationAborted("association closed", self))
             self._closed.set()
-            await self._close_transport()
+            await self.close_transport()
 
     async def _on_pdu(self, pdu: Any) -> None:
         if isinstance(pdu, P.PDataTF):
@@ -288,7 +288,7 @@ class Association:
             if action in ("DT-2", "AR-6"):
                 await self._on_pdata(pdu)
             elif action == "AA-8":
-                await self._send_provider_abort(reason=2)
+                await self.send_provider_abort(reason=2)
         elif isinstance(pdu, P.AReleaseRQ):
             action = self.fsm.step("Evt12")
             if action == "AR-2":  # peer asks to release: answer at once (Evt14, AR-4)
@@ -303,29 +303,29 @@ class Association:
                 else:
                     pass  # Sta10: wait for A-RELEASE-RP
             elif action == "AA-8":
-                await self._send_provider_abort(reason=2)
+                await self.send_provider_abort(reason=2)
         elif isinstance(pdu, P.AReleaseRP):
             action = self.fsm.step("Evt13")
             if action == "AR-3":
                 self._released.set()
-                await self._close_transport()
+                await self.close_transport()
             elif action == "AR-10":
                 self.fsm.step("Evt14")  # AR-4: send RP, then wait for close
                 await self.send_pdu(P.AReleaseRP())
                 self._released.set()
             elif action == "AA-8":
-                await self._send_provider_abort(reason=2)
+                await self.send_provider_abort(reason=2)
         elif isinstance(pdu, P.AAbort):
             self.fsm.step("Evt16")  # AA-3 / AA-2
             self.abort_reason = f"aborted by the peer (source {pdu.source}, reason {pdu.reason})"
             self._fail(AssociationAborted(self.abort_reason, self))
-            await self._close_transport()
+            await self.close_transport()
         else:  # an A-ASSOCIATE PDU after establishment
             event = {P.AAssociateRQ: "Evt6", P.AAssociateAC: "Evt3",
                      P.AAssociateRJ: "Evt4"}.get(type(pdu), "Evt19")
             action = self.fsm.step(event)
             if action in ("AA-8", "AA-7", "AA-1"):
-                await self._send_provider_abort(reason=2)
+                await self.send_provider_abort(reason=2)
 
     async def _on_pdata(self, pdata: P.PDataTF) -> None:
         for pdv in pdata.pdvs:
@@ -405,12 +405,14 @@ class Association:
             self._pending.sink.abort()  # a partial data set is never kept
             self._pending = None
 
-    async def _send_provider_abort(self, reason: int) -> None:
+    async def send_provider_abort(self, reason: int) -> None:
+        """Send an A-ABORT as the service provider (PS3.8 §9.3.8, source 2) with ``reason``
+        (Table 9-26), then close the transport."""
         try:
             await self.send_pdu(P.AAbort(source=ABORT_SOURCE_PROVIDER, reason=reason))
         except (ConnectionError, OSError):
             pass
-        await self._close_transport()
+        await self.close_transport()
 
     async def _provider_abort(self, why: str, reason: int) -> None:
         log.warning("[%s] aborting: %s", self.describe(), why)
@@ -418,9 +420,11 @@ class Association:
         if self.fsm.state not in ("Sta1", "Sta13"):
             self.fsm.step("Evt19")  # AA-8 (or AA-1 in Sta2)
         self._fail(AssociationAborted(why, self))
-        await self._send_provider_abort(reason)
+        await self.send_provider_abort(reason)
 
-    async def _close_transport(self) -> None:
+    async def close_transport(self) -> None:
+        """Close the TCP connection (waiting at most 2 s) and put the state machine in Sta1
+        through Evt17, as Table 9-10 does when the transport closes."""
         if not self.writer.is_closing():
             self.writer.close()
         try:
@@ -428,7 +432,7 @@ class Association:
         except (TimeoutError, ConnectionError, OSError):
             pass
         if self.fsm.state != "Sta1":
-            self.fsm.state = "Sta1"
+            self.fsm.step("Evt17")  # transport closed: AA-4, AA-5 or AR-5, all to Sta1
 
     # -- DIMSE send/receive ----------------------------------------------------------------------
     def max_pdv_data(self) -> int:
@@ -517,7 +521,7 @@ class Association:
     async def release(self) -> None:
         """A-RELEASE (PS3.8 §7.2): send the request and wait for the reply, ARTIM bounded."""
         if self.fsm.state != "Sta6":
-            await self._close_transport()
+            await self.close_transport()
             return
         self.fsm.step("Evt11")  # AR-1
         await self.send_pdu(P.AReleaseRQ())
@@ -530,7 +534,7 @@ class Association:
     async def abort(self) -> None:
         """A-ABORT from the service user (PS3.8 §7.3)."""
         if self.fsm.state in ("Sta1", "Sta13"):
-            await self._close_transport()
+            await self.close_transport()
             return
         self.fsm.step("Evt15")
         try:
@@ -538,7 +542,7 @@ class Association:
         except (ConnectionError, OSError):
             pass
         self._fail(AssociationAborted("aborted by the local user", self))
-        await self._close_transport()
+        await self.close_transport()
 
     async def wait_closed_forever(self) -> None:
         """Until the association has ended (the reader loop applies the timeouts)."""
@@ -549,7 +553,7 @@ class Association:
             try:
                 await asyncio.wait_for(asyncio.shield(self._closed.wait()), self.timeouts.artim)
             except TimeoutError:
-                await self._close_transport()
+                await self.close_transport()
                 self._reader_task.cancel()
 
 

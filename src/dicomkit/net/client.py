@@ -471,7 +471,7 @@ def connect(host: str, port: int, *, calling_aet: str = "DICOMKIT", called_aet: 
         try:
             reply = await association.read_pdu(times.artim)
         except (TimeoutError, ConnectionError, OSError, P.PDUError) as exc:
-            await association._close_transport()
+            await association.close_transport()
             raise AssociationError(f"no A-ASSOCIATE answer from {host}:{port}: {exc}",
                                    association) from exc
         if isinstance(reply, P.AAssociateAC):
@@ -481,11 +481,11 @@ def connect(host: str, port: int, *, calling_aet: str = "DICOMKIT", called_aet: 
             return Client(association)
         if isinstance(reply, P.AAssociateRJ):
             association.fsm.step("Evt4")  # AE-4
-            await association._close_transport()
+            await association.close_transport()
             raise AssociationRejected(reply, association)
         if isinstance(reply, P.AAbort):
             association.fsm.step("Evt16")
-            await association._close_transport()
+            await association.close_transport()
             raise AssociationError("the peer aborted the association request", association)
         await association.abort()
         raise AssociationError(f"unexpected {type(reply).__name__} in answer to the request",

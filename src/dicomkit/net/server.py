@@ -183,19 +183,19 @@ class Server:
             rq = await association.read_pdu(self.timeouts.artim)
         except TimeoutError:
             fsm.step("Evt18")  # AA-2
-            await association._close_transport()
+            await association.close_transport()
             return
         except P.PDUError as exc:
             log.warning("[%s] bad association request: %s", association.describe(), exc)
             fsm.step("Evt19")  # AA-1
-            await association._send_provider_abort(exc.abort_reason)
+            await association.send_provider_abort(exc.abort_reason)
             return
         except (ConnectionError, OSError):
-            await association._close_transport()
+            await association.close_transport()
             return
         if not isinstance(rq, P.AAssociateRQ):
             fsm.step({P.AAbort: "Evt16"}.get(type(rq), "Evt19"))
-            await association._send_provider_abort(reason=2)
+            await association.send_provider_abort(reason=2)
             return
         association.calling_ae, association.called_ae = rq.calling_ae, rq.called_ae
         rejection = self._check(rq, association)
@@ -204,14 +204,14 @@ class Server:
             self.stats.rejected += 1
             log.info("[%s] rejected: %s", association.describe(), describe_rejection(rejection))
             await association.send_pdu(rejection)
-            await association._close_transport()
+            await association.close_transport()
             return
         ac = self._negotiate(rq, association)
         if isinstance(ac, P.AAssociateRJ):
             fsm.step("Evt8")  # AE-8
             self.stats.rejected += 1
             await association.send_pdu(ac)
-            await association._close_transport()
+            await association.close_transport()
             return
         fsm.step("Evt7")  # AE-7
         association.negotiated_from(rq, ac)
