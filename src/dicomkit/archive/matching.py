@@ -22,6 +22,7 @@ from dicomkit.core.dataset import Dataset
 from dicomkit.core.dictionary import keyword_for_tag
 from dicomkit.core.element import DataElement
 from dicomkit.core.tag import tag_str
+from dicomkit.core.vr import VR_INFO, forbidden_control
 
 LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")
 LEVEL_TABLE = {"PATIENT": patients, "STUDY": studies, "SERIES": series, "IMAGE": instances}
@@ -101,6 +102,39 @@ def _values(element: DataElement) -> list[str]:
     else:
         text = "\\".join("" if v is None else str(v) for v in _listed(element.value))
     return [v.strip(" \0") for v in text.split("\\")]
+
+
+def check_characters(element: DataElement) -> None:
+    """A key whose value holds a control character its VR does not allow (PS3.5 §6.1.2,
+    Table 6.2-1: none in most VRs, ESC only for ISO 2022 code extensions, TAB/LF/FF/CR only in
+    LT, ST and UT; an ESC that starts no ISO 2022 escape sequence, or any ESC in text already
+    decoded, as QIDO-RS parameters are) is refused with :class:`QueryError` naming the
+    attribute, never matched: a NUL must not turn into universal matching when padding is
+    stripped (C.2.2.2.3). Received bytes keep the one trailing NUL that pads a value to even
+    length (§6.2); a sequence's items are checked the same way (C.2.2.2.6). C-FIND and QIDO-RS
+    both reach this through :func:`compile_query`."""
+    vr = element.VR
+    if vr == "SQ":
+        for item in element.value or []:
+            for sub in item:
+                check_characters(sub)
+        return
+    info = VR_INFO.get(vr)
+    if info is None or info.fixed_size or info.kind in ("bytes", "sq", "at"):
+        return  # binary values: any byte is allowed
+    raw = element.raw
+    if raw is not None:
+        text = bytes(raw).decode("latin-1")
+        if len(text) % 2 == 0 and text.endswith("\0"):
+            text = text[:-1]
+    else:
+        text = "\\".join("" if v is None else str(v) for v in _listed(element.value))
+    index = forbidden_control(vr, text, encoded=raw is not None)
+    if index is not None:
+        keyword = keyword_for_tag(element.tag) or "private attribute"
+        raise QueryError(f"{tag_str(element.tag)} {keyword}: control character "
+                         f"{ord(text[index]):02X}H at position {index + 1} is not allowed in "
+                         f"a {vr} value (PS3.5 §6.1.2, Table 6.2-1)")
 
 
 def _listed(value: Any) -> list[Any]:
@@ -293,6 +327,7 @@ def compile_query(identifier: Dataset, model: str = "study",
     query = CompiledQuery(level=level_value, identifier=identifier)
     for element in identifier:
         tag = element.tag
+        check_characters(element)
         if tag >> 16 in (0x0000, 0x0002) or tag in NOT_MATCHABLE or tag & 0xFFFF == 0:
             if tag in COMPUTED or tag in RETURNED_NOT_MATCHED:
                 query.return_tags.append(tag)

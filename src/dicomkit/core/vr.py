@@ -78,6 +78,43 @@ SWAP_SIZE: dict[str, int] = {
 }
 VR_BYTES = {name.encode("ascii"): name for name in VR_INFO}
 
+# PS3.5 §6.1.2, Table 6.1-1 and Table 6.2-1 (Character Repertoire column): the control
+# characters (00H-1FH, and DEL 7FH, which is outside the repertoire) a string value may hold.
+# ESC only where Specific Character Set applies, and only to start an ISO 2022 escape sequence
+# (a code extension, §6.1.2.5); TAB, LF, FF and CR also in the text VRs LT, ST and UT; none in
+# AE, AS, CS, DA, DS, DT, IS, TM, UI, UR.
+ESC = 0x1B
+ALLOWED_CONTROLS: dict[str, frozenset[int]] = {
+    vr: frozenset({ESC, 0x09, 0x0A, 0x0C, 0x0D} if VR_INFO[vr].kind == "text" else {ESC})
+    for vr in TEXT_VRS
+}
+
+
+def forbidden_control(vr: str, text: str, *, encoded: bool = True) -> int | None:
+    """The index in ``text`` of the first control character a ``vr`` value may not hold
+    (PS3.5 Table 6.2-1), or None when there is none. ``text`` is the value's bytes read as
+    Latin-1 when ``encoded``; there an ESC must begin an ISO 2022 escape sequence (ESC, one or
+    more intermediate bytes 02/00-02/15, a final byte 03/00-07/14: ISO/IEC 2022 §13.1, as in
+    PS3.3 C.12.1.1.2). Decoded text (``encoded=False``: a QIDO-RS parameter, PS3.18 §8.3.4)
+    has no code extensions left, so an ESC in it is refused like any other control."""
+    allowed = ALLOWED_CONTROLS.get(vr, frozenset())
+    for index, char in enumerate(text):
+        code = ord(char)
+        if code >= 0x20 and code != 0x7F:
+            continue
+        if code not in allowed:
+            return index
+        if code == ESC and not (encoded and _escape_sequence_at(text, index)):
+            return index
+    return None
+
+
+def _escape_sequence_at(text: str, index: int) -> bool:
+    pos = index + 1
+    while pos < len(text) and 0x20 <= ord(text[pos]) <= 0x2F:
+        pos += 1
+    return pos > index + 1 and pos < len(text) and 0x30 <= ord(text[pos]) <= 0x7E
+
 
 def swap_bytes(data: bytes, size: int) -> bytes:
     """Reverse the byte order of each ``size``-byte word (little <-> big endian)."""
