@@ -215,10 +215,58 @@ def test_migrate_twice_is_a_no_op(archive: Archive, add: Callable[..., Dataset])
     archive.index.migrate()
     with archive.index.engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars() \
-            .all() == ["0002"]
+            .all() == ["0003"]
         tables = set(inspect(connection).get_table_names())
     assert {"patients", "studies", "series", "instances", "alembic_version"} <= tables
     assert counts(archive) == (1, 1, 1, 1)
+
+
+def _alembic(archive: Archive, action: str, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    import dicomkit.archive.index as index_module
+
+    config = Config()
+    config.set_main_option("script_location",
+                           str(Path(index_module.__file__).with_name("migrations")))
+    with archive.index.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        getattr(command, action)(config, revision)
+
+
+def test_migration_0003_splits_person_names_into_their_groups(
+        archive: Archive, add: Callable[..., Dataset]) -> None:
+    """An index made before 0003 kept the whole ``A=I=P`` name in one column; the migration
+    splits it into the component group columns (PS3.5 §6.2.1), so the ideographic group of
+    PS3.5 Example H.3-1 can be matched (PS3.4 C.2.2.2.4) on rows indexed before it."""
+    name = "Yamada^Tarou=山田^太郎=やまだ^たろう"
+    add(patient_id="JP-1", patient_name=name, ReferringPhysicianName=name,
+        SpecificCharacterSet="ISO_IR 192")
+    _alembic(archive, "downgrade", "0002")
+    with archive.index.engine.connect() as connection:
+        columns = {c["name"] for c in inspect(connection).get_columns("patients")}
+        stored = connection.execute(text("SELECT patient_name FROM patients")).scalar()
+        referring = connection.execute(text("SELECT referring_physician FROM studies")).scalar()
+    assert "patient_name_ideographic" not in columns
+    assert stored == name and referring == name  # as 0002 kept them
+    archive.index.migrate()
+    with archive.index.engine.connect() as connection:
+        groups = connection.execute(text(
+            "SELECT patient_name, patient_name_ideographic, patient_name_phonetic "
+            "FROM patients")).one()
+        referring_groups = connection.execute(text(
+            "SELECT referring_physician, referring_physician_ideographic, "
+            "referring_physician_phonetic FROM studies")).one()
+    assert tuple(groups) == tuple(referring_groups) == ("Yamada^Tarou", "山田^太郎",
+                                                        "やまだ^たろう")
+    for key in ("Yamada*", "=山田*", "==やまだ^たろう"):
+        query = Dataset()
+        query.QueryRetrieveLevel = "STUDY"
+        query.SpecificCharacterSet = "ISO_IR 192"
+        query.PatientName = key
+        query.ReferringPhysicianName = key
+        assert len(list(archive.index.search(compile_query(query)))) == 1, key
 
 
 def test_wildcard_keys_are_index_searches_on_postgresql(archive: Archive,

@@ -54,6 +54,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_CHARSET = "00080005"  # Specific Character Set, in each level's attributes
+UNICODE = "ISO_IR 192"
 _MIGRATION_LOCK = threading.Lock()
 # The instances columns add_instance writes besides sop_uid (the ON CONFLICT … SET list).
 _INSTANCE_ROW = ("series_pk", "sop_class", "instance_number", "transfer_syntax", "path", "size",
@@ -392,8 +394,11 @@ class ArchiveIndex:
 
     def _merge(self, row: Any, level: str) -> dict[str, Any]:
         merged: dict[str, Any] = json.loads(row["p_attrs"] or "{}")
+        charsets = [merged.get(_CHARSET)]
         if LEVEL_RANK[level] >= 1:
-            merged.update(json.loads(row["st_attrs"] or "{}"))
+            study = json.loads(row["st_attrs"] or "{}")
+            charsets.append(study.get(_CHARSET))
+            merged.update(study)
             modalities = [m for m in (row["modalities"] or "").split("\\") if m]
             if modalities:
                 merged["00080061"] = {"vr": "CS", "Value": modalities}
@@ -401,11 +406,19 @@ class ArchiveIndex:
             if classes:
                 merged["00080062"] = {"vr": "UI", "Value": classes}
         if LEVEL_RANK[level] >= 2:
-            merged.update(json.loads(row["se_attrs"] or "{}"))
+            series_attrs = json.loads(row["se_attrs"] or "{}")
+            charsets.append(series_attrs.get(_CHARSET))
+            merged.update(series_attrs)
         if level == "IMAGE":
-            merged.update(json.loads(row["metadata"] or "{}"))
+            instance = json.loads(row["metadata"] or "{}")
+            charsets.append(instance.get(_CHARSET))
+            merged.update(instance)
             merged["_path"] = row["path"]
             merged["_transfer_syntax"] = row["transfer_syntax"]
+        if len({tuple(c.get("Value") or ()) for c in charsets if isinstance(c, dict)}) > 1:
+            # The levels' values came from instances in different character sets: one that
+            # holds them all (PS3.5 §6.1.2.5.4 d, Unicode) describes the merged answer.
+            merged[_CHARSET] = {"vr": "CS", "Value": [UNICODE]}
         for tag in COMPUTED:
             label = f"n_{tag:08X}"
             if label in row:

@@ -5,6 +5,13 @@ Kinds of matching: single value, list of UIDs (C.2.2.2.2), universal (empty valu
 C.2.2.2.3), wildcard ``*``/``?`` (C.2.2.2.4), range for DA/TM/DT (C.2.2.2.5) including open
 ranges, sequence matching (C.2.2.2.6), and the options case-insensitive / fuzzy person-name
 matching (C.2.2.2.1 notes).
+
+Person names are matched per component group (PS3.5 §6.2.1: alphabetic, ideographic,
+phonetic, delimited by ``=``; PS3.4 C.2.2.2.1 and the C.2.2.2.4 note on multi-component group
+names): a key of one group (``Yamada*``) is matched against the stored alphabetic group; a key
+with ``=`` (``=山田*``, ``Yamada*=山田*``, ``==やまだ*``) against each group it gives, its
+empty or ``*`` groups being universal. With fuzzy semantic matching a one-group key matches
+any of the stored groups. The index keeps each group in its own column, so SQL does the same.
 """
 
 from __future__ import annotations
@@ -28,9 +35,16 @@ LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")
 LEVEL_TABLE = {"PATIENT": patients, "STUDY": studies, "SERIES": series, "IMAGE": instances}
 LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS)}
 
-# tag -> (level, column, matching kind)
+# Person Name columns: one per component group (alphabetic, ideographic, phonetic).
+PATIENT_NAME_GROUPS = (patients.c.patient_name, patients.c.patient_name_ideographic,
+                       patients.c.patient_name_phonetic)
+REFERRING_PHYSICIAN_GROUPS = (studies.c.referring_physician,
+                              studies.c.referring_physician_ideographic,
+                              studies.c.referring_physician_phonetic)
+
+# tag -> (level, column, matching kind); a PN key names the tuple of its group columns.
 COLUMNS: dict[int, tuple[str, Any, str]] = {
-    0x00100010: ("PATIENT", patients.c.patient_name, "PN"),
+    0x00100010: ("PATIENT", PATIENT_NAME_GROUPS, "PN"),
     0x00100020: ("PATIENT", patients.c.patient_id, "STR"),
     0x00100021: ("PATIENT", patients.c.issuer, "STR"),
     0x00100030: ("PATIENT", patients.c.birth_date, "DA"),
@@ -41,7 +55,7 @@ COLUMNS: dict[int, tuple[str, Any, str]] = {
     0x00080050: ("STUDY", studies.c.accession_number, "STR"),
     0x00200010: ("STUDY", studies.c.study_id, "STR"),
     0x00081030: ("STUDY", studies.c.study_description, "STR"),
-    0x00080090: ("STUDY", studies.c.referring_physician, "PN"),
+    0x00080090: ("STUDY", REFERRING_PHYSICIAN_GROUPS, "PN"),
     0x00080061: ("STUDY", studies.c.modalities, "MULTI"),
     0x00080062: ("STUDY", studies.c.sop_classes, "MULTI"),
     0x0020000E: ("SERIES", series.c.series_uid, "UI"),
@@ -178,6 +192,55 @@ def _normalise_time(value: str) -> str:
     return value.replace(":", "")
 
 
+PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
+
+
+def pn_key_groups(value: str, fuzzy: bool = False) -> list[tuple[int, str]]:
+    """The component groups a PN key constrains, as (group index, pattern): PS3.5 §6.2.1
+    groups in the order alphabetic, ideographic, phonetic. A key without ``=`` is the
+    alphabetic group; the empty and ``*`` groups of a key with ``=`` are universal. With
+    ``fuzzy`` each pattern matches by its beginning (a ``*`` is added unless it has one)."""
+    parts = value.split("=")[:3]
+    groups = [(0, parts[0])] if len(parts) == 1 else [
+        (index, part) for index, part in enumerate(parts) if part not in ("", "*")]
+    if fuzzy:
+        groups = [(i, p if "*" in p or "?" in p else p + "*") for i, p in groups]
+    return groups
+
+
+def pn_stored_groups(value: Any) -> tuple[str, str, str]:
+    """A stored person name (DICOM JSON ``{"Alphabetic": …}`` or ``A=I=P`` text) as its three
+    component groups."""
+    if isinstance(value, dict):
+        return (str(value.get("Alphabetic") or ""), str(value.get("Ideographic") or ""),
+                str(value.get("Phonetic") or ""))
+    parts = ("" if value is None else str(value)).split("=")
+    parts += [""] * (3 - len(parts))
+    return parts[0], parts[1], parts[2]
+
+
+def _text_condition(column: Any, value: str, ignore_case: bool) -> ColumnElement[bool]:
+    """Single value (C.2.2.2.1) or wild card (C.2.2.2.4) matching of one text column."""
+    target = func.upper(column) if ignore_case else column
+    needle = value.upper() if ignore_case else value
+    if "*" in needle or "?" in needle:
+        return target.like(_like(needle), escape="\\")
+    return target == needle
+
+
+def _pn_condition(groups: tuple[Any, ...], value: str,
+                  options: Options) -> ColumnElement[bool] | None:
+    """One PN key value against the group columns (see the module docstring)."""
+    ignore_case = options.case_insensitive_pn or options.fuzzy
+    wanted = pn_key_groups(value, options.fuzzy)
+    if not wanted:
+        return None
+    if options.fuzzy and "=" not in value:  # semantic: the name in any of its groups
+        return or_(*[_text_condition(column, wanted[0][1], ignore_case) for column in groups])
+    return and_(*[_text_condition(groups[index], pattern, ignore_case)
+                  for index, pattern in wanted])
+
+
 def sql_condition(column: Any, kind: str, values: list[str],
                   options: Options) -> ColumnElement[bool] | None:
     """One key -> a SQL condition (None when it matches everything)."""
@@ -186,6 +249,8 @@ def sql_condition(column: Any, kind: str, values: list[str],
     if is_empty_value(values):
         if kind == "INT":
             return column.is_(None)
+        if kind == "PN":  # zero length: no group holds anything
+            return and_(*[or_(group == "", group.is_(None)) for group in column])
         return or_(column == "", column.is_(None))
     if kind == "UI":
         uids = [v for v in values if v]
@@ -221,14 +286,9 @@ def sql_condition(column: Any, kind: str, values: list[str],
             return column == int(value)
         except ValueError:
             raise QueryError(f"{value!r} is not an integer") from None
-    ignore_case = kind == "PN" and (options.case_insensitive_pn or options.fuzzy)
-    if kind == "PN" and options.fuzzy and "*" not in value and "?" not in value:
-        value = value + "*"
-    target = func.upper(column) if ignore_case else column
-    needle = value.upper() if ignore_case else value
-    if "*" in needle or "?" in needle:
-        return target.like(_like(needle), escape="\\")
-    return target == needle
+    if kind == "PN":
+        return _pn_condition(tuple(column), value, options)
+    return _text_condition(column, value, False)
 
 
 def python_predicate(tag: int, vr: str, values: list[str], element: DataElement,
@@ -261,20 +321,14 @@ def python_predicate(tag: int, vr: str, values: list[str], element: DataElement,
         def empty(attrs: dict[str, Any]) -> bool:
             return all(v in ("", None) for v in (attrs.get(key) or {}).get("Value") or [])
         return empty
-    ignore_case = vr == "PN" and (options.case_insensitive_pn or options.fuzzy)
-    if vr == "PN" and options.fuzzy:  # as in sql_condition: a name matches by its beginning
-        values = [v if "*" in v or "?" in v or not v else v + "*" for v in values]
+    if vr == "PN":
+        return _pn_predicate(key, values, options)
 
     def stored(attrs: dict[str, Any]) -> list[str]:
         entry = attrs.get(key)
         if not entry:
             return []
-        out = []
-        for item in entry.get("Value") or []:
-            if isinstance(item, dict):
-                item = item.get("Alphabetic", "")
-            out.append("" if item is None else str(item))
-        return out
+        return ["" if item is None else str(item) for item in entry.get("Value") or []]
 
     def one(candidate: str, wanted: str) -> bool:
         if vr in ("DA", "TM", "DT"):
@@ -287,15 +341,42 @@ def python_predicate(tag: int, vr: str, values: list[str], element: DataElement,
                 # C.2.2.1.2: a zero length value fails to match.
                 return bool(candidate) and (not low or candidate >= low) and (
                     not high or candidate[:len(high)] <= high)
-        if "*" in wanted or "?" in wanted:
-            return bool(_wildcard_regex(wanted, ignore_case).match(candidate))
-        if ignore_case:
-            return candidate.upper() == wanted.upper()
-        return candidate == wanted
+        return _text_matches(candidate, wanted, False)
 
     def match(attrs: dict[str, Any]) -> bool:
         have = stored(attrs)
         return any(one(c, w) for c in have for w in values if w != "") if have else False
+
+    return match
+
+
+def _text_matches(candidate: str, pattern: str, ignore_case: bool) -> bool:
+    if "*" in pattern or "?" in pattern:
+        return bool(_wildcard_regex(pattern, ignore_case).match(candidate))
+    if ignore_case:
+        return candidate.upper() == pattern.upper()
+    return candidate == pattern
+
+
+def _pn_predicate(key: str, values: list[str],
+                  options: Options) -> Callable[[dict[str, Any]], bool]:
+    """The Python form of :func:`_pn_condition`, on DICOM JSON person names."""
+    ignore_case = options.case_insensitive_pn or options.fuzzy
+    keys = [(pn_key_groups(value, options.fuzzy), options.fuzzy and "=" not in value)
+            for value in values if value != ""]
+
+    def one(stored: tuple[str, str, str], wanted: list[tuple[int, str]], anywhere: bool
+            ) -> bool:
+        if anywhere:
+            return any(_text_matches(group, wanted[0][1], ignore_case) for group in stored)
+        return all(_text_matches(stored[index], pattern, ignore_case)
+                   for index, pattern in wanted)
+
+    def match(attrs: dict[str, Any]) -> bool:
+        items = ((attrs.get(key) or {}).get("Value")) or []
+        names = [pn_stored_groups(item) for item in items]
+        return any(one(name, wanted, anywhere) for name in names
+                   for wanted, anywhere in keys)
 
     return match
 

@@ -13,6 +13,7 @@ from dicomkit.core.dataset import Dataset
 from dicomkit.core.dictionary import keyword_for_tag
 
 BULK_THRESHOLD = 1024  # bytes: binary values longer than this stay in the file only
+SPECIFIC_CHARACTER_SET = "00080005"
 
 
 @cache
@@ -36,6 +37,19 @@ def _text(ds: Dataset, keyword: str, limit: int = 64) -> str:
     if isinstance(value, list):
         value = "\\".join("" if v is None else str(v) for v in value)
     return str(value).strip()[:limit]
+
+
+def _name_groups(ds: Dataset, keyword: str, column: str) -> dict[str, str]:
+    """A person name's component groups (PS3.5 §6.2.1) as the index columns ``column``
+    (alphabetic), ``column_ideographic`` and ``column_phonetic``."""
+    value = ds.get(keyword)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    groups = ("" if value is None else str(value)).split("=")[:3]
+    groups += [""] * (3 - len(groups))
+    alphabetic, ideographic, phonetic = (group.strip()[:324] for group in groups)
+    return {column: alphabetic, f"{column}_ideographic": ideographic,
+            f"{column}_phonetic": phonetic}
 
 
 def _int(ds: Dataset, keyword: str) -> int | None:
@@ -78,6 +92,12 @@ def record_for(ds: Dataset, path: str, size: int, transfer_syntax: str) -> Insta
                                          "INSTANCE": {}}
     for key, value in metadata.items():
         levels[level_of(int(key, 16))][key] = value
+    charset = metadata.get(SPECIFIC_CHARACTER_SET)
+    if charset is not None:
+        # Each level's row keeps the character set its own values came in, so an answer at
+        # any level can say how its values are to be encoded (PS3.4 C.4.1.1.3.2).
+        for level in ("PATIENT", "STUDY", "SERIES"):
+            levels[level][SPECIFIC_CHARACTER_SET] = charset
     return InstanceRecord(
         study_uid=_text(ds, "StudyInstanceUID"),
         series_uid=_text(ds, "SeriesInstanceUID"),
@@ -89,7 +109,7 @@ def record_for(ds: Dataset, path: str, size: int, transfer_syntax: str) -> Insta
         patient={
             "patient_id": _text(ds, "PatientID"),
             "issuer": _text(ds, "IssuerOfPatientID"),
-            "patient_name": _text(ds, "PatientName", 324),
+            **_name_groups(ds, "PatientName", "patient_name"),
             "birth_date": _text(ds, "PatientBirthDate", 8),
             "sex": _text(ds, "PatientSex", 16),
         },
@@ -99,7 +119,7 @@ def record_for(ds: Dataset, path: str, size: int, transfer_syntax: str) -> Insta
             "accession_number": _text(ds, "AccessionNumber", 16),
             "study_id": _text(ds, "StudyID", 16),
             "study_description": _text(ds, "StudyDescription"),
-            "referring_physician": _text(ds, "ReferringPhysicianName", 324),
+            **_name_groups(ds, "ReferringPhysicianName", "referring_physician"),
         },
         series={
             "modality": _text(ds, "Modality", 16),

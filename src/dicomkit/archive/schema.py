@@ -1,6 +1,7 @@
 """The index schema: one table per Query/Retrieve level (PS3.4 C.6.1.1, C.6.2.1).
 
-Indexed keys are columns; each row also keeps its level's attributes as DICOM JSON (``attrs``)
+Indexed keys are columns (a person name one column per component group, PS3.5 §6.2.1, so
+PS3.4 C.2.2.2 matching can address each group); each row also keeps its level's attributes as DICOM JSON (``attrs``)
 and each instance its whole metadata with bulk data left out (``metadata``), so return keys and
 DICOMweb metadata never need the files. The same schema serves SQLite and PostgreSQL; alembic
 migrations under ``migrations/`` create and evolve it.
@@ -29,7 +30,10 @@ patients = Table(
     Column("pk", Integer, primary_key=True, autoincrement=True),
     Column("patient_id", String(64), nullable=False, default=""),
     Column("issuer", String(64), nullable=False, default=""),
-    Column("patient_name", String(324), nullable=False, default=""),
+    Column("patient_name", String(324), nullable=False, default=""),  # alphabetic group
+    Column("patient_name_ideographic", String(324), nullable=False, default="",
+           server_default=""),
+    Column("patient_name_phonetic", String(324), nullable=False, default="", server_default=""),
     Column("birth_date", String(8), nullable=False, default=""),
     Column("sex", String(16), nullable=False, default=""),
     Column("attrs", Text, nullable=False, default="{}"),
@@ -46,7 +50,11 @@ studies = Table(
     Column("accession_number", String(16), nullable=False, default=""),
     Column("study_id", String(16), nullable=False, default=""),
     Column("study_description", String(64), nullable=False, default=""),
-    Column("referring_physician", String(324), nullable=False, default=""),
+    Column("referring_physician", String(324), nullable=False, default=""),  # alphabetic
+    Column("referring_physician_ideographic", String(324), nullable=False, default="",
+           server_default=""),
+    Column("referring_physician_phonetic", String(324), nullable=False, default="",
+           server_default=""),
     Column("modalities", String(256), nullable=False, default=""),  # "\CT\MR\" for LIKE
     Column("sop_classes", Text, nullable=False, default=""),
     Column("attrs", Text, nullable=False, default="{}"),
@@ -84,6 +92,8 @@ instances = Table(
 )
 
 Index("ix_patients_name", patients.c.patient_name)
+Index("ix_patients_name_ideographic", patients.c.patient_name_ideographic)
+Index("ix_patients_name_phonetic", patients.c.patient_name_phonetic)
 Index("ix_studies_patient", studies.c.patient_pk)
 Index("ix_studies_date", studies.c.study_date)
 Index("ix_studies_accession", studies.c.accession_number)

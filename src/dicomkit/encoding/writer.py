@@ -11,10 +11,11 @@ import struct
 import zlib
 from typing import IO, Any
 
+from dicomkit.core.charset import TEXT_VRS
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.element import DataElement
 from dicomkit.core.tag import tag_str
-from dicomkit.core.vr import LONG_LENGTH_VRS, VR_INFO
+from dicomkit.core.vr import LONG_LENGTH_VRS, VR_INFO, encode_value
 from dicomkit.encoding import transfer_syntax as ts_mod
 from dicomkit.encoding.transfer_syntax import TransferSyntax
 from dicomkit.errors import InvalidDicomError, NotSupportedError
@@ -116,7 +117,12 @@ class _Encoder:
             out.append(bytes(element.raw if element.raw is not None else element.value))
             out.append(self.seq_end)
             return
-        data = element.value_bytes(self.little)
+        if vr in TEXT_VRS and element.raw is None:
+            # PS3.5 §6.1.2.2: text is encoded in the Specific Character Set of the data set it
+            # is written in, whatever was in force when the value was set.
+            data = encode_value(vr, element.value, self.little, ds.charsets)
+        else:
+            data = element.value_bytes(self.little)
         if len(data) & 1:
             data = data + (VR_INFO[vr].pad if vr in VR_INFO else b"\0")
         self._emit(tag, vr, data, out)

@@ -15,8 +15,10 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from dicomkit.core.charset import TEXT_VRS, encode_text, normalize_charsets
 from dicomkit.core.dataset import Dataset
 from dicomkit.encoding.transfer_syntax import TransferSyntax
+from dicomkit.errors import CharsetEncodeError
 
 # Text VRs with a 2-byte length in explicit VR (PS3.5 Table 7.1-2) whose JSON values are
 # strings (IS: numbers, written as integers); DS is left to the general route (its number
@@ -42,6 +44,46 @@ def location_attributes(tags: list[int], ae_title: str) -> dict[str, Any]:
     if INSTANCE_AVAILABILITY in tags:
         out[f"{INSTANCE_AVAILABILITY:08X}"] = {"vr": "CS", "Value": ["ONLINE"]}
     return out
+
+
+UNICODE = "ISO_IR 192"
+
+
+def _encodable(attrs: dict[str, Any], charsets: list[str]) -> bool:
+    """Whether every text value of these DICOM JSON attributes (items included) can be
+    encoded under ``charsets`` (PS3.5 §6.1)."""
+    for model in attrs.values():
+        if not isinstance(model, dict):
+            continue
+        vr = model.get("vr")
+        for item in model.get("Value") or ():
+            if vr == "SQ" and isinstance(item, dict):
+                if not _encodable(item, charsets):
+                    return False
+            elif vr in TEXT_VRS and item is not None:
+                text = "=".join((item.get("Alphabetic") or "", item.get("Ideographic") or "",
+                                 item.get("Phonetic") or "")) if isinstance(item, dict) \
+                    else str(item)
+                if text.isascii():
+                    continue
+                try:
+                    encode_text(text, charsets, vr)
+                except CharsetEncodeError:
+                    return False
+    return True
+
+
+def response_charset(attrs: dict[str, Any]) -> list[str] | None:
+    """Specific Character Set (0008,0005) of a response identifier whose values are
+    ``attrs`` (PS3.4 C.4.1.1.3.2: present when an expanded or replacement character set may
+    be used in it): the stored one when it encodes every value, else ISO_IR 192, which
+    encodes all (values merged from rows stored in different sets, or stored without one).
+    None: the default repertoire does, and none was stored."""
+    stored = ["" if v is None else str(v) for v in (attrs.get("00080005") or {}).get("Value")
+              or []]  # DICOM JSON null: an empty value 1, the default repertoire in G0
+    if _encodable(attrs, normalize_charsets(stored)):
+        return stored or None
+    return [UNICODE]
 
 
 def _text(vr: str, values: Any) -> bytes | None:

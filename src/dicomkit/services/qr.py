@@ -23,7 +23,11 @@ from dicomkit.net.server import ServiceFailure, ServiceHandler
 from dicomkit.net.storage import TempFileSink, meta_for
 from dicomkit.net.uids import QUERY_RETRIEVE_MODELS, UNCOMPRESSED_TS, VERIFICATION
 from dicomkit.services.access import AccessPolicy
-from dicomkit.services.identifiers import identifier_bytes, location_attributes
+from dicomkit.services.identifiers import (
+    identifier_bytes,
+    location_attributes,
+    response_charset,
+)
 from dicomkit.services.storage import Discard, all_transfer_syntaxes
 
 log = logging.getLogger("dicomkit.services.qr")
@@ -316,16 +320,16 @@ def _as_image_level(query: Any) -> Any:
 
 def response_identifier(identifier: Dataset, tags: list[int], attrs: dict[str, Any],
                         level: str) -> Dataset:
-    """PS3.4 C.4.1.1.3.2: the requested keys with their values, plus the level."""
+    """PS3.4 C.4.1.1.3.2: the requested keys with their values, plus the level and the
+    Specific Character Set the values need (:func:`response_charset`)."""
     wanted = {f"{tag:08X}": attrs[f"{tag:08X}"] for tag in tags if f"{tag:08X}" in attrs}
+    charset = response_charset({**wanted, "00080005": attrs.get("00080005") or {}})
+    if charset:  # first, so that the text values are encoded with it
+        wanted = {"00080005": {"vr": "CS", "Value": charset}, **wanted}
     response = from_json(wanted) if wanted else Dataset()
     for tag in tags:
         if tag not in response:
             element = identifier[tag]
             response.set(tag, None if element.VR != "SQ" else [], element.VR)
     response.QueryRetrieveLevel = level
-    if "SpecificCharacterSet" in identifier or "00080005" in attrs:
-        charset = attrs.get("00080005", {}).get("Value")
-        if charset:
-            response.SpecificCharacterSet = charset if len(charset) > 1 else charset[0]
     return response
