@@ -49,8 +49,7 @@ def test_sink_and_commit_store_the_received_bytes(tmp_path: Path, size: int) -> 
         announced = (str(ds.SOPClassUID), str(ds.SOPInstanceUID))
         if spilled:
             assert sink.file is not None
-            done = archive.commit_file(sink.file.tmp_path, bytes(sink.file.head), EXPLICIT_LE,
-                                       announced)
+            done = archive.commit_file(sink.file.tmp_path, announced)
         else:
             assert sink.data is not None
             done = archive.commit_bytes(sink.data, EXPLICIT_LE, announced)

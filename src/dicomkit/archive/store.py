@@ -4,11 +4,17 @@ Ingest order is what makes a success status trustworthy: data to a temporary fil
 same folder tree, fsync, rename into place, fsync the folder, then the index row committed.
 A crash at any point leaves either nothing visible, or a complete file that ``reindex`` (or
 the next store of the same instance) picks up; never a half-written file in the index.
+
+Only whole data sets are stored: every element header of what arrives (C-STORE, STOW-RS,
+``dicomkit import``) or is found (``reindex``) is walked, and a data set whose data ends inside
+a value, item or sequence (``Dataset.is_truncated``, e.g. a length of 0x7FFFFFF0 in a file of
+400 bytes) is refused with the offset, tag and claimed length, never kept as if it were whole.
 """
 
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import shutil
 import tempfile
@@ -22,7 +28,7 @@ from dicomkit.archive.index import AddResult, ArchiveIndex
 from dicomkit.archive.records import record_for
 from dicomkit.encoding.reader import read
 from dicomkit.errors import DicomError, InvalidDicomError
-from dicomkit.net.storage import _fsync_dir, _sync, peek_attributes, safe_uid_path
+from dicomkit.net.storage import _fsync_dir, _sync, safe_uid_path
 
 log = logging.getLogger("dicomkit.archive")
 DUPLICATE_POLICIES = ("replace", "ignore", "keep")
@@ -76,6 +82,41 @@ def _rename_into_place(tmp_path: str, final: str, folders: list[str]) -> list[st
         folders = _make_folders(final)
         os.replace(tmp_path, final)
     return folders
+
+
+def read_whole(path: str) -> Any:
+    """The data set of a file with every element header walked and checked (values stay on
+    disk: the file is memory-mapped, so only the pages holding headers are read); raises
+    :class:`InvalidDicomError` when it is not whole (see :func:`require_whole`)."""
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            raise InvalidDicomError(f"{path}: empty file")
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    header = read(memoryview(mapped))  # the data set keeps the map until it is dropped
+    require_whole(header)
+    return header
+
+
+FIRST_PIXEL_TAG = 0x7FE00008  # Float Pixel Data, Double Float Pixel Data, Pixel Data (PS3.6)
+
+
+def before_pixels(whole: Any) -> Any:
+    """The elements before the pixel data, as ``read(stop_before_pixels=True)`` gives them:
+    what the index records (``record_for``); the pixel data is reached through the file."""
+    if not any(tag >= FIRST_PIXEL_TAG for tag in whole.tags()):
+        return whole
+    header = whole.copy()
+    for tag in header.tags():
+        if tag >= FIRST_PIXEL_TAG:
+            del header[tag]
+    return header
+
+
+def require_whole(header: Any) -> None:
+    """Refuse a data set read from data that ends inside a value, item or sequence."""
+    if header.is_truncated:
+        raise InvalidDicomError("the data set is truncated, not stored: "
+                                + "; ".join(header.read_problems))
 
 
 class InstanceMismatch(InvalidDicomError):
@@ -135,26 +176,15 @@ class Archive:
         return path
 
     # -- ingest ----------------------------------------------------------------------------------
-    def commit_file(self, tmp_path: str, head: bytes | None = None,
-                    transfer_syntax: str | None = None,
-                    expected: tuple[str, str] | None = None) -> Ingested:
+    def commit_file(self, tmp_path: str, expected: tuple[str, str] | None = None) -> Ingested:
         """Move a complete, fsynced temporary file into place and index it. ``expected``:
-        the SOP Class and Instance UIDs the C-STORE request announced."""
+        the SOP Class and Instance UIDs the C-STORE request announced. A data set that is not
+        whole is refused (:func:`read_whole`) and its temporary file removed."""
         try:
-            header = None
-            uids = None
-            sop_class: Any = None
-            if head is not None and transfer_syntax:
-                peek = peek_attributes(head, transfer_syntax, (0x00080016, 0x00080018,
-                                                               0x0020000D, 0x0020000E))
-                uids = (peek.get("StudyInstanceUID"), peek.get("SeriesInstanceUID"),
-                        peek.get("SOPInstanceUID"))
-                sop_class = peek.get("SOPClassUID")
-            if uids is None or not all(uids) or sop_class is None:
-                header = read(tmp_path, stop_before_pixels=True)
-                uids = (header.get("StudyInstanceUID"), header.get("SeriesInstanceUID"),
-                        header.get("SOPInstanceUID"))
-                sop_class = header.get("SOPClassUID")
+            header = read_whole(tmp_path)
+            uids = (header.get("StudyInstanceUID"), header.get("SeriesInstanceUID"),
+                    header.get("SOPInstanceUID"))
+            sop_class = header.get("SOPClassUID")
             if expected is not None:
                 _check_announced(expected, sop_class, uids[2])
             final = self.final_path(*uids)
@@ -171,7 +201,7 @@ class Archive:
             if os.path.exists(tmp_path):
                 os.unlink(tmp_path)
             raise
-        return self.index_file(final, header)
+        return self.index_file(final, before_pixels(header))
 
     def commit_bytes(self, data: bytes, transfer_syntax: str | None = None,
                      expected: tuple[str, str] | None = None, header: Any = None) -> Ingested:
@@ -179,9 +209,12 @@ class Archive:
         memory), in the same order as ``commit_file``: temporary file, fsync, rename, fsync
         the folder, index row. The header is parsed once, from memory, and the index record
         is built while a helper thread writes and fsyncs the temporary file. ``header``: the
-        data read from ``data`` already (``read(data, stop_before_pixels=True)``), if any."""
+        data set read from ``data`` already, if any: a whole read (``read(data)``, every header
+        walked), not a header-only one, so a data set that is not whole is refused here."""
         if header is None:
-            header = read(data, stop_before_pixels=True)
+            header = read(data)
+        require_whole(header)
+        header = before_pixels(header)
         uids = (header.get("StudyInstanceUID"), header.get("SeriesInstanceUID"),
                 header.get("SOPInstanceUID"))
         if expected is not None:
@@ -249,9 +282,10 @@ class Archive:
             return None  # unreadable: the new copy replaces it
 
     def index_file(self, path: str, header: Any = None) -> Ingested:
-        """Index a file already in place under files/ (used by ingest and by reindex)."""
+        """Index a file already in place under files/ (used by ingest and by reindex); a file
+        that is not whole is refused (:func:`read_whole`)."""
         if header is None:
-            header = read(path, stop_before_pixels=True)
+            header = before_pixels(read_whole(path))
         ts = header.transfer_syntax.uid if header.transfer_syntax else ""
         record = record_for(header, self.relative(path), os.path.getsize(path), ts)
         return self._add(record, path)
@@ -269,8 +303,9 @@ class Archive:
         return Ingested(record.sop_uid, path, result)
 
     def import_file(self, source: str) -> Ingested:
-        """Copy an existing file into the archive (``dicomkit import``)."""
-        header = read(source, stop_before_pixels=True)
+        """Copy an existing file into the archive (``dicomkit import``); a file that is not
+        whole is refused before it is copied."""
+        header = read_whole(source)
         if header.file_meta is None:
             raise InvalidDicomError("no File Meta Information; only Part 10 files are imported")
         fd, tmp = tempfile.mkstemp(prefix=".import-", suffix=".part", dir=self.files_dir)
@@ -283,7 +318,7 @@ class Archive:
         except BaseException:
             os.unlink(tmp)
             raise
-        return self.commit_file(tmp, None, None)
+        return self.commit_file(tmp)
 
     def incoming_tmp(self) -> tuple[int, str]:
         return tempfile.mkstemp(prefix=".incoming-", suffix=".part", dir=self.files_dir)

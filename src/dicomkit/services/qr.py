@@ -166,7 +166,6 @@ class ArchiveHandler(ServiceHandler):
             else:
                 assert sink.file is not None
                 done = await asyncio.to_thread(self.archive.commit_file, sink.file.tmp_path,
-                                               bytes(sink.file.head), sink.transfer_syntax,
                                                announced)
         except InstanceMismatch as exc:
             log.error("[%s] C-STORE refused: %s", association.describe(), exc)

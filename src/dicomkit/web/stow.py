@@ -78,7 +78,7 @@ def commit_part(archive: Archive, source: str | bytes, study: str | None) -> Out
     small enough to keep in memory) and commit it (runs in a worker thread)."""
     tmp = source if isinstance(source, str) else ""
     try:
-        header = read(source, stop_before_pixels=True, strict=True)
+        header = read(source, strict=True)  # every header walked: a cut file is refused
     except (DicomError, OSError, ValueError) as exc:
         _unlink(tmp)
         return Outcome("", "", CANNOT_UNDERSTAND, f"not a DICOM file: {exc}")
