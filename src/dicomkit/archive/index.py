@@ -11,7 +11,7 @@ import datetime as _dt
 import json
 import os
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -453,6 +453,31 @@ class ArchiveIndex:
         statement = select(instances.c.metadata).where(instances.c.sop_uid.in_(sop_uids))
         with self.engine.connect() as connection:
             return [json.loads(r.metadata) for r in connection.execute(statement)]
+
+    def audit_summary(self, *, sop_uids: Sequence[str] = (),
+                      where: list[Any] | None = None) -> list[dict[str, Any]]:
+        """What an audit message says of a set of instances (PS3.15 A.5.3: Studies with the
+        count per SOP Class, and the Patient): one row per patient, study and SOP Class with
+        ``patient_id``, ``patient_name``, ``study_uid``, ``accession_number``, ``sop_class``
+        and ``count``; the instances named by SOP Instance UID, or by a compiled query's
+        ``where``."""
+        columns = [patients.c.patient_id, patients.c.patient_name, studies.c.study_uid,
+                   studies.c.accession_number, instances.c.sop_class]
+        grouped = self._base("IMAGE", [*columns, func.count(instances.c.pk).label("count")])
+        if where is not None:
+            statements = [grouped.where(*where)]
+        else:
+            uids = list(dict.fromkeys(sop_uids))
+            statements = [grouped.where(instances.c.sop_uid.in_(uids[n:n + 500]))
+                          for n in range(0, len(uids), 500)]
+        totals: dict[tuple[Any, ...], int] = {}
+        with self.engine.connect() as connection:
+            for statement in statements:
+                for row in connection.execute(statement.group_by(*columns)):
+                    key = tuple(row[:5])
+                    totals[key] = totals.get(key, 0) + int(row[5])
+        names = ("patient_id", "patient_name", "study_uid", "accession_number", "sop_class")
+        return [dict(zip(names, key, strict=True), count=count) for key, count in totals.items()]
 
     # -- management ------------------------------------------------------------------------------
     def delete(self, level: str, uid: str) -> list[str]:

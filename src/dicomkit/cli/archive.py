@@ -10,6 +10,15 @@ import signal
 import sys
 from typing import Any
 
+from dicomkit.cli.audit_trail import (
+    AUDIT_SETTINGS,
+    add_audit_options,
+    audit_source,
+    merge_audit_options,
+    open_trail,
+    operator,
+)
+
 SERVE_HELP = ("run the archive: DIMSE Storage, Query/Retrieve and Verification SCP, and "
               "DICOMweb (QIDO-RS, WADO-RS, STOW-RS, WADO-URI)")
 SERVE_EPILOG = """examples:
@@ -48,6 +57,9 @@ config file (TOML), same names as the options:
   tls_ca = "/etc/pacs/clients-ca.pem"    # require client certificates signed by this CA
   tls_only = true                        # no plaintext DIMSE or HTTP listener at all
   ae_default = "deny"                    # AEs not listed under [ae.…]: rejected ("allow")
+  audit_syslog = ["tls://audit.example.org:6514"]   # PS3.15 A.5 audit trail (docs/archive.md)
+  audit_tls_ca = "/etc/pki/audit-ca.pem"
+  audit_file = "/var/log/dicomkit-audit.log"
   [peers]
   WS1 = "10.0.0.5:104"
   [ae.MODALITY1]                         # per calling AE: store, query, retrieve, delete
@@ -104,6 +116,7 @@ def add_parser(sub: Any) -> None:
                    help="no plaintext DIMSE or HTTP listener (needs --tls-cert)")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="DEBUG logging of dicomkit (each PDU sent); default INFO")
+    add_audit_options(p)
     p.set_defaults(run=run_serve)
     _management(sub)
 
@@ -116,7 +129,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "tls_cert": None, "tls_key": None, "tls_ca": None, "dimse_tls_port": 2762,
     "https_port": 8443, "tls_only": False, "ae": {}, "ae_default": "allow",
     "http_jwt_issuer": None, "http_jwt_audience": None, "http_jwks": None,
-    "http_jwt_leeway": 60, "http_jwks_refresh": 300, "http_jwt_scopes": {}}
+    "http_jwt_leeway": 60, "http_jwks_refresh": 300, "http_jwt_scopes": {},
+    **AUDIT_SETTINGS}
 """Every key a ``--config`` TOML file may set, with its default."""
 BOOLEAN_SETTINGS = ("fsync", "http", "tls_only")
 
@@ -205,6 +219,7 @@ def load_settings(args: argparse.Namespace) -> dict[str, Any]:
     settings["peers"] = {name: _address(value) for name, value in peers.items()}
     if getattr(args, "accept_aet", None):
         settings["accept_aets"] = list(args.accept_aet)
+    merge_audit_options(settings, args)
     return settings
 
 
@@ -293,6 +308,10 @@ def run_serve(args: argparse.Namespace) -> int:
     common = {"handler": handler, "ae_title": settings["aet"], "host": settings["bind"],
               "accept_calling_aets": accept if access is None else
               access.accepted_calling_aets(accept)}
+    trail = open_trail(settings)
+    web_audit = None
+    if trail is not None:
+        common["observer"], web_audit = _audit_serve(trail, settings, archive)
     if not settings["tls_only"]:
         servers.append((Server(port=int(settings["dimse_port"]), **common), ""))
     if tls is not None:
@@ -315,9 +334,11 @@ def run_serve(args: argparse.Namespace) -> int:
         https = []
         if settings["http"]:
             if not settings["tls_only"]:
-                https.append(await _start_http(settings, archive, None))
+                https.append(await _start_http(settings, archive, None, web_audit))
             if tls is not None:
-                https.append(await _start_http(settings, archive, tls))
+                https.append(await _start_http(settings, archive, tls, web_audit))
+        if trail is not None:
+            trail.record(_application_activity(settings, start=True))
         await stop.wait()
         log.info("dicomkit serve: shutting down")
         for http in https:
@@ -329,11 +350,45 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         asyncio.run(main())
     finally:
+        if trail is not None:
+            trail.record(_application_activity(settings, start=False))
+            trail.close()
         archive.close()
     return 0
 
 
-async def _start_http(settings: dict[str, Any], archive: Any, tls: Any) -> Any:
+def _audit_serve(trail: Any, settings: dict[str, Any], archive: Any) -> tuple[Any, Any]:
+    """What makes the DIMSE servers and DICOMweb report to the audit trail (PS3.15 A.5.3):
+    the servers' observer and what the web application needs."""
+    import socket
+
+    from dicomkit.audit.messages import ActiveParticipant
+    from dicomkit.services.audit import AssociationAudit
+    from dicomkit.web.audit import WebAudit
+
+    source = audit_source(settings)
+    host = socket.gethostname()
+    observer = AssociationAudit(trail, source, settings["aet"], host,
+                                lambda uids: archive.index.audit_summary(sop_uids=uids))
+    service = ActiveParticipant(f"{settings['aet']}@{host}", False,
+                                alternative_user_id=f"AETITLES={settings['aet']}",
+                                user_name="dicomkit serve (DICOMweb)", network_access_point=host)
+    return observer, WebAudit(trail, source, service)
+
+
+def _application_activity(settings: dict[str, Any], *, start: bool) -> Any:
+    """PS3.15 A.5.3.1: the archive started or stopped, and who launched it."""
+    import socket
+
+    from dicomkit.audit.messages import application_activity, application_entity
+
+    app = application_entity(settings["aet"], socket.gethostname(), requestor=False,
+                             user_name="dicomkit serve")
+    return application_activity(audit_source(settings), app, start=start, launcher=operator())
+
+
+async def _start_http(settings: dict[str, Any], archive: Any, tls: Any,
+                      audit: Any = None) -> Any:
     """DICOMweb on uvicorn in this event loop (imported only here: ``import dicomkit`` stays
     free of Starlette and uvicorn): plain HTTP on http_port, or HTTPS on https_port when
     ``tls`` is given."""
@@ -349,7 +404,7 @@ async def _start_http(settings: dict[str, Any], archive: Any, tls: Any) -> Any:
                       jwt=jwt_settings(settings))
     host = settings["http_bind"] or settings["bind"]
     name = "https_port" if tls is not None else "http_port"
-    http = HttpServer(create_app(archive, web), host, int(settings[name]), tls=tls)
+    http = HttpServer(create_app(archive, web, audit), host, int(settings[name]), tls=tls)
     log = logging.getLogger("dicomkit")
     try:
         await http.start()
@@ -409,6 +464,7 @@ def _management(sub: Any) -> None:
     what.add_argument("--study", metavar="UID")
     what.add_argument("--series", metavar="UID")
     what.add_argument("--instance", metavar="UID")
+    add_audit_options(p)
     p.set_defaults(run=run_rm)
 
     p = sub.add_parser("reindex", help="rebuild the index from the stored files",
@@ -528,13 +584,50 @@ def run_ls(args: argparse.Namespace) -> int:
 
 
 def run_rm(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
     archive = open_archive(args)
     level, uid = (("STUDY", args.study) if args.study else ("SERIES", args.series)
                   if args.series else ("IMAGE", args.instance))
+    trail = open_trail(settings)
+    # What goes is looked up before it goes: the messages name its study and patient.
+    summary = _summary_of(archive, level, uid) if trail is not None else []
     removed = archive.delete(level, uid)
     archive.close()
+    if trail is not None:
+        if removed:
+            for message in _deletion_messages(settings, level, summary):
+                trail.record(message)
+        trail.close()
     print(f"{removed} instance(s) removed")
     return 0 if removed else 1
+
+
+def _summary_of(archive: Any, level: str, uid: str) -> list[dict[str, Any]]:
+    from dicomkit.archive.matching import compile_query
+    from dicomkit.core.dataset import Dataset
+    from dicomkit.core.element import DataElement
+
+    tag = {"STUDY": 0x0020000D, "SERIES": 0x0020000E, "IMAGE": 0x00080018}[level]
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "IMAGE"
+    identifier[tag] = DataElement(tag, "UI", uid)
+    return list(archive.index.audit_summary(where=compile_query(identifier, "study").where))
+
+
+def _deletion_messages(settings: dict[str, Any], level: str,
+                       summary: list[dict[str, Any]]) -> list[Any]:
+    """PS3.15 A.5.3.8 DICOM Study Deleted for a study, A.5.3.6 DICOM Instances Accessed
+    (action D) for series and instances."""
+    from dicomkit.audit import messages as m
+
+    source, actor = audit_source(settings), operator()
+    out = []
+    for patient, studies in m.by_patient(summary):
+        if level == "STUDY":
+            out += [m.study_deleted(source, actor, study, patient) for study in studies]
+        else:
+            out.append(m.instances_accessed(source, actor, studies, patient, action="D"))
+    return out
 
 
 def run_reindex(args: argparse.Namespace) -> int:

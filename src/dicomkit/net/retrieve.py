@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from dicomkit.core.dataset import Dataset
 from dicomkit.encoding.reader import read
 from dicomkit.net.association import Association, AssociationError
 from dicomkit.net.dimse import CommandField, Message, Status
+from dicomkit.net.events import RetrieveReport
 
 if TYPE_CHECKING:
     from dicomkit.net.client import Client
@@ -207,6 +208,9 @@ async def _retrieve(server: Server, association: Association, message: Message,
     items = [_describe(s) if isinstance(s, RetrieveItem) else await asyncio.to_thread(
         _describe, s) for s in yielded]
     counts: _Counts = started(len(items))
+    report = RetrieveReport(aet if is_move else association.calling_ae.strip(), destination,
+                            [i.sop_instance for i in items if i.sop_instance])
+    server.observer.retrieve_started(association, message, report)
 
     async def pending() -> None:
         await respond(Status.PENDING, **counts.values(True))
@@ -295,4 +299,10 @@ async def _retrieve(server: Server, association: Association, message: Message,
     log.info("[%s] %s: %d completed, %d failed, %d warning, %d not attempted; status %04X",
              association.describe(), name, counts.completed, counts.failed, counts.warning,
              counts.remaining, status)
+    attempted = items[:len(items) - counts.remaining]
+    failed = set(counts.failed_uids)
+    server.observer.retrieved(association, message, replace(
+        report, completed=[i.sop_instance for i in attempted if i.sop_instance
+                           and i.sop_instance not in failed],
+        failed=counts.failed_uids + not_attempted, status=status))
     await respond(status, data, **counts.values(status == Status.CANCEL))

@@ -34,6 +34,7 @@ from dicomkit.net.association import (
     describe_rejection,
 )
 from dicomkit.net.dimse import CommandField, Message, Status, encode_command, response_to
+from dicomkit.net.events import ServerObserver
 from dicomkit.net.fsm import Role
 from dicomkit.net.uids import APPLICATION_CONTEXT, UNCOMPRESSED_TS, VERIFICATION
 
@@ -118,6 +119,7 @@ class Server:
     timeouts: Timeouts = field(default_factory=Timeouts)
     ssl_context: ssl.SSLContext | None = None
     on_association: Callable[[Association], None] | None = None
+    observer: ServerObserver = field(default_factory=ServerObserver)  # e.g. an audit trail
 
     def __post_init__(self) -> None:
         self.stats = ServerStats()
@@ -203,6 +205,7 @@ class Server:
         if rejection is not None:
             self.stats.rejected += 1
             log.info("[%s] rejected: %s", association.describe(), describe_rejection(rejection))
+            self.observer.association_rejected(association, rejection)
             await association.send_pdu(rejection)
             await association.close_transport()
             return
@@ -210,6 +213,7 @@ class Server:
         if isinstance(ac, P.AAssociateRJ):
             fsm.step("Evt8")  # AE-8
             self.stats.rejected += 1
+            self.observer.association_rejected(association, ac)
             await association.send_pdu(ac)
             await association.close_transport()
             return
@@ -222,8 +226,12 @@ class Server:
         association.on_request = self._dispatcher(association)
         if self.on_association is not None:
             self.on_association(association)
-        association.start()
-        await association.wait_closed_forever()
+        self.observer.association_accepted(association)
+        try:
+            association.start()
+            await association.wait_closed_forever()
+        finally:
+            self.observer.association_closed(association)
 
     def _check(self, rq: P.AAssociateRQ, association: Association) -> P.AAssociateRJ | None:
         """PS3.8 Table 9-21 rejections."""
@@ -367,8 +375,10 @@ class Server:
             await self._respond(association, message, await handler.echo(association, message))
         elif field_ == CommandField.C_STORE_RQ:
             status = await handler.store(association, message)
+            self.observer.stored(association, message, status)
             await self._respond(association, message, status)
         elif field_ == CommandField.C_FIND_RQ:
+            self.observer.queried(association, message)  # PS3.15 A.5.3.10: the query issued
             await self._find(association, message, cancel)
         elif field_ in (CommandField.C_MOVE_RQ, CommandField.C_GET_RQ):
             from dicomkit.net.retrieve import run_retrieve

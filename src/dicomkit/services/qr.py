@@ -186,6 +186,7 @@ class ArchiveHandler(ServiceHandler):
             log.exception("[%s] C-STORE index failure", association.describe())
             return Status.PROCESSING_FAILURE
         log.info("[%s] stored %s (%s)", association.describe(), done.sop_uid, done.result.status)
+        message.extra["stored"] = done.result.status  # added, replaced, ignored: for observers
         return Status.SUCCESS
 
     # -- query -----------------------------------------------------------------------------------

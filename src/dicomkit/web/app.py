@@ -26,6 +26,7 @@ from dicomkit.archive.store import Archive
 from dicomkit.encoding.json import from_json
 from dicomkit.encoding.xml import to_xml
 from dicomkit.web import qido, rendered, stow, uri, wado
+from dicomkit.web.audit import HttpAudit, WebAudit
 from dicomkit.web.auth import Authentication
 from dicomkit.web.context import ROOT, WebContext, WebSettings, accept
 from dicomkit.web.errors import WebError, warning_header
@@ -292,9 +293,13 @@ def routes() -> list[Route]:
     return table
 
 
-def create_app(archive: Archive, settings: WebSettings | None = None) -> Starlette:
+def create_app(archive: Archive, settings: WebSettings | None = None,
+               audit: WebAudit | None = None) -> Starlette:
     settings = settings or WebSettings()
     middleware = []
+    if audit is not None:  # outermost: it sees every answer, the 401s included
+        middleware.append(Middleware(HttpAudit, auditor=audit.auditor, source=audit.source,
+                                     service=audit.service, index=archive.index))
     if settings.cors_origins:
         middleware.append(Middleware(
             CORSMiddleware, allow_origins=settings.cors_origins,

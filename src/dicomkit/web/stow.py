@@ -28,7 +28,7 @@ from dicomkit.encoding.reader import read
 from dicomkit.encoding.xml import to_xml
 from dicomkit.errors import DicomError
 from dicomkit.net.storage import TempFileSink
-from dicomkit.web.context import WebContext
+from dicomkit.web.context import STORED_INSTANCES, WebContext
 from dicomkit.web.errors import WebError, warning_header
 from dicomkit.web.media import (
     DICOM,
@@ -296,6 +296,7 @@ async def store(request: Request) -> Response:
     if not outcomes:
         raise WebError(400, "the request holds no instance")
     failures = [o for o in outcomes if o.failure is not None]
+    request.scope[STORED_INSTANCES] = [o.sop_instance for o in outcomes if o.failure is None]
     for outcome in failures:
         log.warning("STOW-RS: %s not stored (%04X): %s", outcome.sop_instance or "a part",
                     outcome.failure, outcome.reason)
