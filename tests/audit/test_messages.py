@@ -182,3 +182,58 @@ def test_text_is_escaped_not_injected() -> None:
 def test_the_schema_check_refuses_what_the_schema_forbids(broken: str) -> None:
     with pytest.raises(AssertionError, match="A.5.1"):
         validate(broken)
+
+
+def test_web_refusals_are_reported_and_the_answer_is_untouched() -> None:
+    """The DICOMweb audit middleware on a bare ASGI app: a 403 is an Authorization Decision
+    alert, a 401 a failed login and an Authentication Decision alert; the responses pass
+    through unchanged."""
+    import asyncio
+
+    from dicomkit.web.audit import HttpAudit
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.messages: list[m.AuditMessage] = []
+
+        def record(self, message: m.AuditMessage) -> None:
+            self.messages.append(message)
+
+        def defer(self, build):  # noqa: ANN001, ANN202
+            self.messages += list(build())
+
+    async def app(scope, receive, send) -> None:  # noqa: ANN001
+        status = 403 if scope["path"].endswith("forbidden") else 401
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b"no"})
+
+    recorder = Recorder()
+    audit = HttpAudit(app, recorder, SOURCE, PACS, index=None)  # type: ignore[arg-type]
+
+    async def call(path: str) -> list[dict]:
+        sent: list[dict] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b""}
+
+        scope = {"type": "http", "method": "GET", "path": path, "query_string": b"",
+                 "client": ("192.0.2.7", 5000),
+                 "headers": [(b"authorization", b"Basic " + base64.b64encode(b"bob:pw"))]}
+        await audit(scope, receive, send)
+        return sent
+
+    sent = asyncio.run(call("/dicom-web/forbidden"))
+    assert [s.get("status") for s in sent] == [403, None] and sent[1]["body"] == b"no"
+    asyncio.run(call("/dicom-web/studies"))
+    kinds = [(msg.event_id.value, msg.event_types[0].value, msg.outcome)
+             for msg in recorder.messages]
+    assert kinds == [("110114", "110122", 0),  # bob's credentials accepted (403 is authz)
+                     ("110113", "110144", 4),
+                     ("110114", "110122", 4), ("110113", "110143", 4)]
+    for msg in recorder.messages:
+        document = validate(msg.to_xml())
+        bob = [p for p in document.findall("ActiveParticipant") if p.get("UserID") == "bob"]
+        assert bob and bob[0].get("NetworkAccessPointID") == "192.0.2.7"

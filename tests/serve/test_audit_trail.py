@@ -368,3 +368,35 @@ def test_config_file_keys_drive_the_trail(backend: Backend, study_set: StudySet,
             assert patients_in(document) == {ct.patient_id}
     finally:
         receiver.close()
+
+
+def test_requests_refused_by_ae_permissions_are_authorization_alerts(
+        backend: Backend, serve: ServeFactory, study_set: StudySet, dcmtk_net: dict[str, str],
+        tmp_path: Path) -> None:
+    """A C-STORE and a C-FIND that the calling AE's permissions do not cover are refused 0124
+    and reported as Security Alerts (Authorization Decision 110144, outcome 4); an allowed
+    C-FIND is a Query only."""
+    audit_file = tmp_path / "audit.log"
+    config = tmp_path / "pacs.toml"
+    config.write_text(f'audit_file = "{audit_file}"\n[ae.READER]\npermissions = ["query"]\n'
+                      '[ae.WRITER]\npermissions = ["store"]\n')
+    server = serve(tmp_path / "data", index=backend.new_index(),
+                   args=["--config", str(config), "--no-http"])
+    ct = next(i for i in study_set.instances if i.path.name == "CT_small.dcm")
+    run_tool("storescu", "-aet", "READER", "-aec", "PACS", "127.0.0.1", server.port, ct.path,
+             check=False)  # refused 0124: checked in the trail below
+    run_tool("findscu", "-S", "-aet", "WRITER", "-aec", "PACS", "-k",
+             "QueryRetrieveLevel=STUDY", "127.0.0.1", server.port, check=False)
+    run_tool("findscu", "-S", "-aet", "READER", "-aec", "PACS", "-k",
+             "QueryRetrieveLevel=STUDY", "127.0.0.1", server.port)
+    assert server.stop() == 0
+    documents = [validate(line) for line in audit_file.read_bytes().splitlines()]
+    alerts = [d for d in documents if event_type(d) == "110144"]
+    assert sorted(next(u for u in participants(d) if u != "PACS") for d in alerts) == [
+        "READER", "WRITER"]
+    for alert in alerts:
+        event = alert.find("EventIdentification")
+        assert event.get("EventOutcomeIndicator") == "4"
+        assert "0124" in event.findtext("EventOutcomeDescription")
+    assert not [d for d in documents if d.find("EventIdentification/EventID").get(
+        "csd-code") == "110104"]  # nothing was stored

@@ -44,6 +44,7 @@ LOGIN = Code("110122", "Login")
 LOGOUT = Code("110123", "Logout")
 NODE_AUTHENTICATION = Code("110126", "Node Authentication")
 AUTHENTICATION_DECISION = Code("110143", "Authentication Decision")
+AUTHORIZATION_DECISION = Code("110144", "Authorization Decision")
 SESSION_START = Code("110145", "Session start")
 SESSION_STOP = Code("110146", "Session stop")
 # CID 402 Audit Active Participant Role ID Code

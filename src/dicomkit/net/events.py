@@ -42,7 +42,11 @@ class ServerObserver:
         """A C-STORE was answered with ``status``."""
 
     def queried(self, association: Association, message: Message) -> None:
-        """A C-FIND was answered (its identifier is ``message.data``, as received)."""
+        """A C-FIND was received (its identifier is ``message.data``, as received)."""
+
+    def refused(self, association: Association, message: Message, status: int,
+                comment: str) -> None:
+        """A C-FIND, C-MOVE or C-GET was refused as a whole (ServiceFailure) with ``status``."""
 
     def retrieve_started(self, association: Association, message: Message,
                          report: RetrieveReport) -> None:

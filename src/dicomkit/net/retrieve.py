@@ -203,6 +203,7 @@ async def _retrieve(server: Server, association: Association, message: Message,
     try:
         yielded = [s async for s in server.handler.retrieve(association, message, identifier)]
     except ServiceFailure as exc:
+        server.observer.refused(association, message, exc.status, exc.comment)
         await respond(exc.status, ErrorComment=exc.comment[:64])
         return
     items = [_describe(s) if isinstance(s, RetrieveItem) else await asyncio.to_thread(

@@ -426,6 +426,7 @@ class Server:
                 if close is not None:
                     await close()
         except ServiceFailure as exc:
+            self.observer.refused(association, message, exc.status, exc.comment)
             await self._respond(association, message, exc.status, ErrorComment=exc.comment[:64])
             return
         if cancel.is_set():

@@ -15,6 +15,7 @@ C-FIND                                 A.5.3.10 Query: SOP Class, identifier, tr
 C-MOVE / C-GET found instances         A.5.3.3 Begin Transferring DICOM Instances
 C-MOVE / C-GET ended                   A.5.3.7 Instances Transferred (R): one message for the
                                        sent, one with outcome 4 for the failed (A.5.2)
+request refused 0124 (Not Authorised)  A.5.3.11 Security Alert, Authorization Decision (4)
 =====================================  =====================================================
 """
 
@@ -83,11 +84,25 @@ class AssociationAudit(ServerObserver):
 
     # -- services ------------------------------------------------------------------------------
     def stored(self, association: Association, message: Message, status: int) -> None:
+        if status == Status.NOT_AUTHORISED:
+            self.refused(association, message, status, "C-STORE of "
+                         f"{message.command.get('AffectedSOPInstanceUID') or '?'}")
+            return
         result = message.extra.get("stored")
         uid = str(message.command.get("AffectedSOPInstanceUID") or "")
         if result in STORE_ACTION and uid and Status.category(status) in ("Success",
                                                                           "Warning"):
             self.stored_uids.setdefault(id(association), {})[uid] = STORE_ACTION[result]
+
+    def refused(self, association: Association, message: Message, status: int,
+                comment: str) -> None:
+        if status != Status.NOT_AUTHORISED:
+            return  # other refusals are errors of the request, not of access control
+        self.auditor.record(m.security_alert(
+            self.source, self.local(association), m.AUTHORIZATION_DECISION,
+            outcome=m.MINOR_FAILURE,
+            description=f"{association.calling_ae.strip()} refused (0124 Not Authorised): "
+                        f"{comment}", performers=[self.peer(association)]))
 
     def _transferred(self, association: Association, stored: dict[str, str]) -> None:
         sender, receiver = self.peer(association), self.local(association)

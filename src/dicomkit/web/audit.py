@@ -9,6 +9,8 @@ answered 401 (no or bad credentials)          A.5.3.12 User Authentication, Logi
                                               Decision, outcome 4
 credentials accepted (first time in a while   A.5.3.12 User Authentication, Login, outcome 0
 for this user and address)
+answered 403 (e.g. a token without the        A.5.3.11 Security Alert, Authorization Decision,
+scope)                                        outcome 4
 QIDO-RS search                                A.5.3.10 Query: the URI and its query string
 WADO-RS, WADO-URI (any successful GET of      A.5.3.7 Instances Transferred (R), the client
 study, series or instance data)               as destination
@@ -119,6 +121,9 @@ class HttpAudit:
             return
         if user is not None:
             self.logged_in(user, address)
+        if status == 403:
+            self.forbidden(scope, user, address)
+            return
         if method == "GET" and SEARCH.match(path):
             self.auditor.record(m.web_query(
                 self.source, self.requestor(scope), self.service, _url(scope),
@@ -152,6 +157,13 @@ class HttpAudit:
         self.auditor.record(m.security_alert(
             self.source, self.service, m.AUTHENTICATION_DECISION, outcome=m.MINOR_FAILURE,
             description=reason, performers=[who]))
+
+    def forbidden(self, scope: Scope, user: str | None, address: str) -> None:
+        who = m.ActiveParticipant(user or address, True, network_access_point=address)
+        self.auditor.record(m.security_alert(
+            self.source, self.service, m.AUTHORIZATION_DECISION, outcome=m.MINOR_FAILURE,
+            description=f"{scope.get('method')} {scope.get('path')} refused (403)",
+            performers=[who]))
 
     def logged_in(self, user: str, address: str) -> None:
         now = time.monotonic()
