@@ -400,3 +400,30 @@ def test_requests_refused_by_ae_permissions_are_authorization_alerts(
         assert "0124" in event.findtext("EventOutcomeDescription")
     assert not [d for d in documents if d.find("EventIdentification/EventID").get(
         "csd-code") == "110104"]  # nothing was stored
+
+
+def test_a_receiver_that_is_down_never_breaks_the_service(
+        backend: Backend, serve: ServeFactory, study_set: StudySet, dcmtk_net: dict[str, str],
+        tmp_path: Path) -> None:
+    """Audit receivers that are not there (TCP refused, TLS refused): every C-STORE and the
+    C-FIND still succeed, the file still gets every message, and the log says once per
+    receiver that messages are dropped."""
+    dead_tcp, dead_tls = free_port(), free_port()
+    audit_file = tmp_path / "audit.log"
+    server = serve(tmp_path / "data", index=backend.new_index(), args=[
+        "--no-http", "--audit-syslog", f"tcp://127.0.0.1:{dead_tcp}",
+        "--audit-syslog", f"tls://127.0.0.1:{dead_tls}", "--audit-file", str(audit_file)])
+    result = run_tool("storescu", "-v", "-aec", "PACS", "127.0.0.1", server.port, "+sd",
+                      study_set.folder)
+    output = result.stdout + result.stderr
+    assert output.count("Received Store Response (Success)") == len(study_set.instances)
+    run_tool("findscu", "-S", "-aec", "PACS", "-k", "QueryRetrieveLevel=STUDY",
+             "127.0.0.1", server.port)
+    assert server.stop() == 0, server.log_tail()
+    events = [validate(line).find("EventIdentification/EventID").get("csd-code")
+              for line in audit_file.read_bytes().splitlines()]
+    assert {"110100", "110104", "110112"} <= set(events)
+    log = server.log()
+    for port in (dead_tcp, dead_tls):
+        assert log.count(f"audit: cannot send to {'tcp' if port == dead_tcp else 'tls'}://"
+                         f"127.0.0.1:{port}") == 1, log[-3000:]
