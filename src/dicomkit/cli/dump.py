@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import io
+import json
+import re
 import sys
 from typing import Any, TextIO
 
@@ -20,7 +23,13 @@ EPILOG = """examples:
   dicomkit dump --xml image.dcm            Native DICOM Model XML (PS3.19 Annex A)
 
 exit status: 0 when every file was read whole; 1 when any file could not be read, or
-ended inside a value (what was there is printed, the problem goes to stderr)."""
+ended inside a value (what was there is printed, the problem goes to stderr). Problems
+read past (non-standard VR bytes) go to stderr too, without changing the status.
+
+Bytes outside printable ASCII in a value of a VR without a character set (AE, AS, CS, DA,
+DS, DT, IS, TM, UI, UR) are printed as octal escapes, \351 for 0xE9, as dcmdump +Qo prints
+them. Characters the output cannot encode (an ASCII locale, a pipe) are escaped: \xfc in
+the tree, \u00fc in JSON, &#252; in XML, so each stays valid."""
 
 VALUE_WIDTH = 40
 CUT = 64
@@ -47,13 +56,16 @@ def run(args: argparse.Namespace) -> int:
 
     status = 0
     out = sys.stdout
+    if isinstance(out, io.TextIOWrapper):  # what the output's encoding lacks is escaped
+        out.reconfigure(errors="xmlcharrefreplace" if args.xml else "backslashreplace")
     for index, path in enumerate(args.files):
         try:
             ds = read(path, stop_before_pixels=args.no_pixels)
             if args.json:
                 from dicomkit.encoding.json import to_json
 
-                out.write(to_json(ds, indent=2, bulk_data_threshold=args.bulk_threshold) + "\n")
+                text = to_json(ds, indent=2, bulk_data_threshold=args.bulk_threshold)
+                out.write(_json_for(out, text) + "\n")
             elif args.xml:
                 from dicomkit.encoding.xml import to_xml
 
@@ -64,11 +76,32 @@ def run(args: argparse.Namespace) -> int:
                 print_tree(ds, out, cut=not args.all, meta=not args.no_meta)
             for problem in ds.read_problems:
                 print(f"dicomkit dump: {path}: {problem}", file=sys.stderr)
+            if ds.is_truncated:
                 status = 1
         except (DicomError, OSError, ValueError) as exc:
             print(f"dicomkit dump: {path}: {exc}", file=sys.stderr)
             status = 1
     return status
+
+
+def _json_for(out: TextIO, text: str) -> str:
+    """JSON text the output can encode: outside strings JSON is ASCII, so each character the
+    encoding lacks is in a string and becomes its \\u escape (RFC 8259 §7)."""
+    try:
+        text.encode(getattr(out, "encoding", None) or "utf-8")
+    except UnicodeEncodeError:
+        return re.sub(r"[^\x00-\x7f]", lambda m: json.dumps(m.group())[1:-1], text)
+    return text
+
+
+_NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+def _octal(text: str) -> str:
+    """dcmdump +Qo: each character outside printable ASCII as the octal of its byte. Values
+    of VRs without a character set are decoded byte for byte (ASCII, else Latin-1)."""
+    return _NOT_PRINTABLE.sub(lambda m: "".join(f"\\{b:03o}" for b in
+                                                m.group().encode("latin-1", "replace")), text)
 
 
 def print_tree(ds: Dataset, out: TextIO, *, cut: bool = True, meta: bool = True) -> None:
@@ -100,7 +133,9 @@ def _lines(ds: Dataset, out: TextIO, depth: int, cut: bool) -> None:
             text, vm = _value_text(element, cut)
         except Exception as exc:  # noqa: BLE001 - show what could not be decoded, keep going
             text, vm = f"(cannot decode: {exc})", 0
-        length = "u/l" if element.is_undefined_length else str(element.length)
+        # The stored length: re-encoding the value would fail on the bytes _octal escapes.
+        stored = len(element.raw) if element.raw is not None else element.length
+        length = "u/l" if element.is_undefined_length else str(stored)
         _write(out, indent, element, text, length, vm, keyword)
 
 
@@ -135,6 +170,8 @@ def _value_text(element: DataElement, cut: bool) -> tuple[str, int]:
     values = value if isinstance(value, list) else [value]
     if info.kind in ("int", "float", "at") and info.fixed_size:
         text = "\\".join(str(v) for v in values)
+    elif not info.charset:  # AE AS CS DA DS DT IS TM UI UR: no character set
+        text = "[" + "\\".join("" if v is None else _octal(str(v)) for v in values) + "]"
     else:
         text = "[" + "\\".join("" if v is None else str(v) for v in values) + "]"
     if element.VR == "UI" and not isinstance(value, list):
