@@ -63,8 +63,6 @@ KNOWN: set[tuple[str, str, str]] = {
     ("dicomkit.archive.store", "dicomkit.net.storage", "private _fsync_dir"),
     ("dicomkit.archive.store", "dicomkit.net.storage", "private _sync"),
     ("dicomkit.encoding.lazy", "dicomkit.encoding.reader", "private _Parser"),
-    ("dicomkit.net.client", "dicomkit.pixels.transcode", "layer net -> pixels"),
-    ("dicomkit.net.retrieve", "dicomkit.net.client", "private _is_native"),
     ("dicomkit.net.storage", "dicomkit.encoding.reader", "private _Parser"),
     ("dicomkit.services.qr", "dicomkit.archive.matching", "layer services -> archive"),
     ("dicomkit.services.qr", "dicomkit.archive.store", "layer services -> archive"),

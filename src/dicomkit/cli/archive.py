@@ -305,7 +305,10 @@ def run_serve(args: argparse.Namespace) -> int:
                              access=access)
     servers = []  # (the listener, what it is called in the log)
     accept = settings["accept_aets"]
+    from dicomkit.pixels.transcode import lossless
+
     common = {"handler": handler, "ae_title": settings["aet"], "host": settings["bind"],
+              "transcoder": lossless,
               "accept_calling_aets": accept if access is None else
               access.accepted_calling_aets(accept)}
     trail = open_trail(settings)

@@ -193,12 +193,13 @@ def timeouts(args: argparse.Namespace) -> Any:
 def associate(args: argparse.Namespace, contexts: Sequence[tuple[str, Sequence[str]]],
               scp_roles: Sequence[str] = ()) -> Any:
     from dicomkit.net.client import connect
+    from dicomkit.pixels.transcode import lossless
 
     log.info("requesting association %s -> %s at %s:%s (%d presentation contexts)", args.aet,
              args.aec, args.host, args.port, len(contexts))
     return connect(args.host, args.port, calling_aet=args.aet, called_aet=args.aec,
                    contexts=contexts, scp_roles=scp_roles, timeouts=timeouts(args),
-                   ssl_context=ssl_context(args, server=False))
+                   ssl_context=ssl_context(args, server=False), transcoder=lossless)
 
 
 def log_accepted(client: Any) -> None:

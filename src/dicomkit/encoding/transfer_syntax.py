@@ -58,6 +58,17 @@ _SHORTHAND = {
 }
 
 
+def is_native(uid: str | None) -> bool:
+    """Uncompressed: Pixel Data not encapsulated (PS3.5 §8.1, A.1-A.3). None (no transfer
+    syntax known, a data set built in memory) counts as native; an unknown UID does not."""
+    if uid is None:
+        return True
+    try:
+        return not lookup(uid).encapsulated
+    except NotSupportedError:
+        return False
+
+
 def lookup(uid_or_keyword: str) -> TransferSyntax:
     """The transfer syntax for a UID, a PS3.6 keyword or a short name (implicit, explicit, …)."""
     key = uid_or_keyword.strip().rstrip("\0")

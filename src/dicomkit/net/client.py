@@ -15,12 +15,13 @@ from typing import Any
 from dicomkit.core.dataset import Dataset
 from dicomkit.encoding import transfer_syntax as ts_mod
 from dicomkit.encoding.reader import read, read_dataset
+from dicomkit.encoding.transfer_syntax import TransferSyntax, is_native
 from dicomkit.encoding.writer import (
     IMPLEMENTATION_CLASS_UID,
     IMPLEMENTATION_VERSION_NAME,
     dataset_to_bytes,
 )
-from dicomkit.errors import DicomError, InvalidDicomError, NotSupportedError
+from dicomkit.errors import DicomError, InvalidDicomError
 from dicomkit.net import pdu as P
 from dicomkit.net.association import (
     DEFAULT_MAX_PDU,
@@ -63,8 +64,10 @@ def build_request(calling_ae: str, called_ae: str, contexts: Sequence[ContextSpe
 class Client:
     """An established association, seen from the requestor."""
 
-    def __init__(self, association: Association, *, handle_requests: bool = True) -> None:
+    def __init__(self, association: Association, *, handle_requests: bool = True,
+                 transcoder: Transcoder | None = None) -> None:
         self.association = association
+        self.transcoder = transcoder
         self.store_handler: Callable[[Dataset, Message], Awaitable[int]] | None = None
         self.last_message_id = 0
         # The identifier of the last C-MOVE/C-GET response that had one (a final response's
@@ -138,7 +141,7 @@ class Client:
         The presentation context is chosen by :meth:`store_plan`: a file in an accepted transfer
         syntax is streamed from disk without being decoded; otherwise the data set is converted
         to an accepted syntax (uncompressed among uncompressed by the writer; compressed pixel
-        data decompressed, or re-encoded only losslessly, by :mod:`dicomkit.pixels.transcode`).
+        data decompressed, or re-encoded only losslessly, by the client's ``transcoder``).
         An unreadable file raises :class:`OSError` and a conversion that cannot be done
         :class:`CannotConvert`, both before anything is sent."""
         path: str | None
@@ -177,7 +180,8 @@ class Client:
                 raise
             data = _file_chunks(handle, self.association.max_pdv_data())
         else:
-            data = await asyncio.to_thread(_converted, path, ds, source_ts, target, how)
+            data = await asyncio.to_thread(_converted, path, ds, source_ts, target, how,
+                                          self.transcoder)
         cmd = command(CommandField.C_STORE_RQ, AffectedSOPClassUID=sop_class,
                       AffectedSOPInstanceUID=sop_instance, Priority=priority)
         cmd.CommandDataSetType = DATA_SET_PRESENT
@@ -217,7 +221,7 @@ class Client:
         native = sorted((c for c in candidates if c.transfer_syntax in UNCOMPRESSED_TS),
                         key=lambda c: UNCOMPRESSED_TS.index(c.transfer_syntax))
         if native:
-            return native[0].id, "write" if _is_native(source_ts) else "decompress"
+            return native[0].id, "write" if is_native(source_ts) else "decompress"
         return candidates[0].id, "transcode"
 
     async def find(self, query: Dataset, model: str = "study",
@@ -395,29 +399,27 @@ class CannotConvert(AssociationError):
     the association is unharmed."""
 
 
-def _is_native(uid: str | None) -> bool:
-    """Uncompressed: Pixel Data not encapsulated (PS3.5 §8.1, A.1-A.3)."""
-    if uid is None:
-        return True
-    try:
-        return not ts_mod.lookup(uid).encapsulated
-    except NotSupportedError:
-        return False
+Transcoder = Callable[[Dataset, TransferSyntax], Dataset]
+"""Re-encodes the pixel data of a data set in another transfer syntax, never lossily (a lossy
+target only when the stored codestreams are already valid in it). The network layer does not
+decode pixels itself: whoever opens the association passes one in —
+:func:`dicomkit.pixels.transcode.lossless` is the package's."""
 
 
 def _converted(path: str | None, ds: Dataset, source_ts: str | None, target: str,
-               how: str) -> bytes:
+               how: str, transcoder: Transcoder | None) -> bytes:
     """The data set, read whole from ``path`` when given, encoded in ``target``."""
     if path is not None:
         ds = read(path)
     target_ts = ts_mod.lookup(target)
     if how in ("decompress", "transcode"):
-        from dicomkit.pixels.transcode import transcode
-
+        if transcoder is None:
+            raise CannotConvert(
+                f"{ds.get('SOPInstanceUID')} has compressed pixel data in {source_ts} and the "
+                f"peer accepted {target}; no transcoder was given (connect(..., transcoder="
+                "dicomkit.pixels.transcode.lossless) converts it)", None)
         try:
-            # Never lossy: a lossy target is refused unless the stored codestreams already
-            # are valid in it (the same lossy syntax family), which transcode keeps as they are.
-            ds = transcode(ds, target_ts, lossy_ok=False)
+            ds = transcoder(ds, target_ts)
         except (DicomError, ImportError, ValueError, NotImplementedError) as exc:
             raise CannotConvert(f"cannot convert {ds.get('SOPInstanceUID')} from transfer "
                                 f"syntax {source_ts} to {target}: {exc}", None) from exc
@@ -447,8 +449,11 @@ def connect(host: str, port: int, *, calling_aet: str = "DICOMKIT", called_aet: 
             contexts: Sequence[ContextSpec] | None = None, scp_roles: Iterable[str] = (),
             max_pdu: int = DEFAULT_MAX_PDU, timeouts: Timeouts | None = None,
             ssl_context: ssl.SSLContext | None = None,
-            user_identity: P.UserIdentityRQ | None = None) -> _Connector:
-    """Open an association (PS3.8 §7.1, state machine AE-1 … AE-3)."""
+            user_identity: P.UserIdentityRQ | None = None,
+            transcoder: Transcoder | None = None) -> _Connector:
+    """Open an association (PS3.8 §7.1, state machine AE-1 … AE-3). ``transcoder`` converts
+    compressed instances that :meth:`Client.store` must send in another syntax (without one,
+    such a store raises :class:`CannotConvert`)."""
     proposal = list(contexts) if contexts else [(VERIFICATION, UNCOMPRESSED_TS[:2])]
     rq = build_request(calling_aet, called_aet, proposal, max_pdu=max_pdu, scp_roles=scp_roles,
                        user_identity=user_identity)
@@ -478,7 +483,7 @@ def connect(host: str, port: int, *, calling_aet: str = "DICOMKIT", called_aet: 
             association.fsm.step("Evt3")  # AE-3
             association.negotiated_from(rq, reply)
             association.start()
-            return Client(association)
+            return Client(association, transcoder=transcoder)
         if isinstance(reply, P.AAssociateRJ):
             association.fsm.step("Evt4")  # AE-4
             await association.close_transport()

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from dicomkit.core.dataset import Dataset
 from dicomkit.encoding.reader import read
+from dicomkit.encoding.transfer_syntax import is_native
 from dicomkit.net.association import Association, AssociationError
 from dicomkit.net.dimse import CommandField, Message, Status
 from dicomkit.net.events import RetrieveReport
@@ -103,7 +104,6 @@ def move_contexts(sources: list[_Source]) -> list[tuple[str, list[str]]]:
     uncompressed, and one per compressed syntax stored, proposing it with Explicit and Implicit
     VR Little Endian so that a destination without that codec can take the data decompressed.
     The first context of every SOP class comes before any second one."""
-    from dicomkit.net.client import _is_native
     from dicomkit.net.uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE, UNCOMPRESSED_TS
 
     per_class: dict[str, list[list[str]]] = {}
@@ -112,7 +112,7 @@ def move_contexts(sources: list[_Source]) -> list[tuple[str, list[str]]]:
             continue
         contexts = per_class.setdefault(item.sop_class, [])
         ts = item.transfer_syntax
-        proposal = (list(UNCOMPRESSED_TS) if ts is None or _is_native(ts)
+        proposal = (list(UNCOMPRESSED_TS) if ts is None or is_native(ts)
                     else [ts, EXPLICIT_VR_LE, IMPLICIT_VR_LE])
         if proposal not in contexts:
             contexts.append(proposal)
@@ -225,14 +225,16 @@ async def _retrieve(server: Server, association: Association, message: Message,
             try:
                 store_client = await connect(
                     destination[0], destination[1], calling_aet=server.ae_title,
-                    called_aet=aet, contexts=contexts, timeouts=server.timeouts)
+                    called_aet=aet, contexts=contexts, timeouts=server.timeouts,
+                    transcoder=server.transcoder)
             except AssociationError as exc:
                 unreachable = str(exc)
                 log.warning("[%s] C-MOVE destination %s (%s:%s) cannot be reached: %s; every "
                             "sub-operation fails", association.describe(), aet,
                             destination[0], destination[1], exc)
     elif not is_move:
-        store_client = Client(association, handle_requests=False)
+        store_client = Client(association, handle_requests=False,
+                              transcoder=server.transcoder)
     originator = (association.calling_ae, message.message_id or 0) if is_move else None
     try:
         for item in items:

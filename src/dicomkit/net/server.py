@@ -33,6 +33,7 @@ from dicomkit.net.association import (
     Timeouts,
     describe_rejection,
 )
+from dicomkit.net.client import Transcoder
 from dicomkit.net.dimse import CommandField, Message, Status, encode_command, response_to
 from dicomkit.net.events import ServerObserver
 from dicomkit.net.fsm import Role
@@ -120,6 +121,9 @@ class Server:
     ssl_context: ssl.SSLContext | None = None
     on_association: Callable[[Association], None] | None = None
     observer: ServerObserver = field(default_factory=ServerObserver)  # e.g. an audit trail
+    # Converts compressed instances C-MOVE/C-GET must send in another syntax (net/ decodes no
+    # pixels itself; dicomkit serve passes dicomkit.pixels.transcode.lossless).
+    transcoder: Transcoder | None = None
 
     def __post_init__(self) -> None:
         self.stats = ServerStats()

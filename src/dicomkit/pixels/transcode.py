@@ -44,6 +44,13 @@ PLANAR_CONFIGURATION = 0x00280006
 BITS_ALLOCATED = 0x00280100
 
 
+def lossless(ds: Dataset, transfer_syntax: TransferSyntax) -> Dataset:
+    """:func:`transcode` that never loses information (``lossy_ok=False``): the transcoder
+    ``dicomkit serve`` and the CLI hand to :class:`dicomkit.net.client.Client` for sending
+    compressed instances to a peer that accepted another syntax."""
+    return transcode(ds, transfer_syntax, lossy_ok=False)
+
+
 def transcode(ds: Dataset, transfer_syntax: str | TransferSyntax, *, lossy_ok: bool = False,
               extended_offset_table: bool = False, **opts: Any) -> Dataset:
     """A copy of ``ds`` with its pixel data in ``transfer_syntax`` (UID, keyword or short name).

@@ -15,6 +15,7 @@ from typing import Any
 from dicomkit.core.dataset import Dataset
 from dicomkit.encoding import transfer_syntax as ts_mod
 from dicomkit.encoding.json import binary_value
+from dicomkit.encoding.transfer_syntax import is_native
 from dicomkit.errors import DicomError, NotSupportedError
 
 PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
@@ -27,14 +28,6 @@ class Unavailable(Exception):
 
 class NotRenderable(ValueError):
     """The presentation asked for does not apply to this image (a window on colour, say)."""
-
-
-def is_native(uid: str) -> bool:
-    """A transfer syntax whose Pixel Data is not encapsulated (PS3.5 §8.1, A.1-A.3)."""
-    try:
-        return not ts_mod.lookup(uid).encapsulated
-    except NotSupportedError:
-        return False
 
 
 def pixel_tag(ds: Dataset) -> int | None:

@@ -22,12 +22,12 @@ from dicomkit.core.dataset import Dataset
 from dicomkit.core.element import DataElement
 from dicomkit.encoding.fragments import encapsulate
 from dicomkit.encoding.json import from_json
+from dicomkit.encoding.transfer_syntax import is_native
 from dicomkit.encoding.writer import write
 from dicomkit.encoding.xml import from_xml
 from dicomkit.errors import DicomError
 from dicomkit.net.storage import _sync
 from dicomkit.web.media import EXPLICIT_VR_LITTLE_ENDIAN
-from dicomkit.web.pixels import is_native
 
 PIXEL_DATA = 0x7FE00010
 MAX_METADATA_BYTES = 64 * 1024 * 1024

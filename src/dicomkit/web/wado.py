@@ -24,6 +24,7 @@ from dicomkit.core.uid import registered
 from dicomkit.encoding import transfer_syntax as ts_mod
 from dicomkit.encoding.json import binary_value, from_json, is_binary_vr
 from dicomkit.encoding.reader import read
+from dicomkit.encoding.transfer_syntax import is_native
 from dicomkit.encoding.xml import to_xml
 from dicomkit.errors import DicomError, NotSupportedError
 from dicomkit.web import pixels
@@ -98,7 +99,7 @@ def plan(stored: str, wanted: list[str]) -> tuple[str, str] | None:
             ts_mod.lookup(uid)
         except NotSupportedError:
             continue
-        if pixels.is_native(stored) and pixels.is_native(uid):
+        if is_native(stored) and is_native(uid):
             return "transcode", uid
         if pixels.transcode_available():
             return "transcode", uid
@@ -207,7 +208,7 @@ def with_pixel_data(text: str, row: dict[str, Any]) -> str:
     still names its Pixel Data (PS3.18 §10.4.1.1.2), as a bulk data reference."""
     if '"00280010"' not in text or '"7FE00010"' in text or not text.endswith("}"):
         return text
-    vr = "OW" if pixels.is_native(row["transfer_syntax"]) else "OB"
+    vr = "OW" if is_native(row["transfer_syntax"]) else "OB"
     return text[:-1] + f',"7FE00010":{{"vr":"{vr}","BulkDataURI":"bulkdata/7FE00010"}}}}'
 
 
@@ -431,7 +432,7 @@ def _frames_of(path: str, stored: str, numbers: list[int], ways: list[str]) -> F
     if beyond:
         raise WebError(404, f"frame(s) {', '.join(map(str, beyond))} do not exist: the "
                        f"instance has {count} frame(s)")
-    native = pixels.is_native(stored)
+    native = is_native(stored)
     reasons = []
     for way in ways:
         try:
