@@ -11,7 +11,7 @@ import datetime as _dt
 import json
 import os
 import threading
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,17 @@ from sqlalchemy import Engine, bindparam, create_engine, event, func, select, te
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.util import find_tables
 
-from dicomkit.archive.matching import COMPUTED, LEVEL_RANK, CompiledQuery
+from dicomkit.archive.matching import COMPUTED, LEVEL_RANK, LEVEL_TABLE, CompiledQuery
 from dicomkit.archive.records import InstanceRecord, dumps
-from dicomkit.archive.schema import instances, metadata, patients, series, studies
+from dicomkit.archive.schema import (
+    instances,
+    joined,
+    lineage,
+    metadata,
+    patients,
+    series,
+    studies,
+)
 
 
 def _add_value(stored: str | None, value: str) -> str:
@@ -60,19 +68,6 @@ _MIGRATION_LOCK = threading.Lock()
 # The instances columns add_instance writes besides sop_uid (the ON CONFLICT … SET list).
 _INSTANCE_ROW = ("series_pk", "sop_class", "instance_number", "transfer_syntax", "path", "size",
                  "metadata", "created")
-
-
-# Each level's table, then the levels above it with the condition that joins each to the one
-# before (the foreign keys of schema.py).
-_CHAINS: dict[str, list[tuple[Any, Any]]] = {
-    "PATIENT": [(patients, None)],
-    "STUDY": [(studies, None), (patients, studies.c.patient_pk == patients.c.pk)],
-    "SERIES": [(series, None), (studies, series.c.study_pk == studies.c.pk),
-               (patients, studies.c.patient_pk == patients.c.pk)],
-    "IMAGE": [(instances, None), (series, instances.c.series_pk == series.c.pk),
-              (studies, series.c.study_pk == studies.c.pk),
-              (patients, studies.c.patient_pk == patients.c.pk)],
-}
 
 
 @dataclass
@@ -206,7 +201,13 @@ class ArchiveIndex:
             connection.execute(statement, {"sop_uid": record.sop_uid, **row})
             self._note_in_study(connection, study_pk, record, now, moved=existing is not None)
             if old is not None:
-                self._prune_left(connection, old, series_pk, study_pk, now)
+                # What the copy left (another series, study or patient): emptied rows go,
+                # the study it left is recounted.
+                old_series, old_study, old_patient = old
+                self._prune(connection, now,
+                            series_pks=[old_series] if old_series != series_pk else [],
+                            study_pks=[old_study] if old_study != study_pk else [],
+                            patient_pks=[old_patient])
             if before_commit is not None:
                 before_commit()
         return AddResult("replaced" if existing is not None else "added", old_path)
@@ -215,30 +216,8 @@ class ArchiveIndex:
         """(series, study, patient) pks above an instance's series."""
         row = connection.execute(
             select(series.c.pk, series.c.study_pk, studies.c.patient_pk)
-            .join(studies, series.c.study_pk == studies.c.pk)
-            .where(series.c.pk == series_pk)).first()
+            .select_from(joined(series, 1)).where(series.c.pk == series_pk)).first()
         return (row.pk, row.study_pk, row.patient_pk) if row is not None else None
-
-    def _prune_left(self, connection: Any, old: tuple[int, int, int], series_pk: int,
-                    study_pk: int, now: Any) -> None:
-        """After a replacing copy moved its instance (another series, study or patient):
-        remove the series, study and patient rows it left empty, and recount the study it
-        left (Modalities / SOP Classes in Study, C.6.1.1.3.1)."""
-        old_series, old_study, old_patient = old
-        if old_series != series_pk and not connection.execute(
-                select(func.count()).select_from(instances)
-                .where(instances.c.series_pk == old_series)).scalar():
-            connection.execute(series.delete().where(series.c.pk == old_series))
-        if old_study != study_pk:
-            self._prune(connection, old_study)
-        elif old_series != series_pk:
-            self._refresh_study(connection, study_pk, now)
-        patient_left = connection.execute(select(patients.c.pk).where(
-            patients.c.pk == old_patient)).scalar()
-        if patient_left is not None and not connection.execute(
-                select(func.count()).select_from(studies)
-                .where(studies.c.patient_pk == old_patient)).scalar():
-            connection.execute(patients.delete().where(patients.c.pk == old_patient))
 
     def _lock_study(self, connection: Any, study_pk: int) -> Any:
         statement = select(studies.c.modalities, studies.c.sop_classes).where(
@@ -274,7 +253,7 @@ class ArchiveIndex:
         modalities = sorted({m for (m,) in connection.execute(
             select(series.c.modality).where(series.c.study_pk == study_pk).distinct()) if m})
         classes = sorted({c for (c,) in connection.execute(
-            select(instances.c.sop_class).join(series, instances.c.series_pk == series.c.pk)
+            select(instances.c.sop_class).select_from(joined(instances, 1))
             .where(series.c.study_pk == study_pk).distinct()) if c})
         connection.execute(studies.update().where(studies.c.pk == study_pk).values(
             modalities="\\" + "\\".join(modalities) + "\\" if modalities else "",
@@ -282,29 +261,20 @@ class ArchiveIndex:
 
     # -- queries ---------------------------------------------------------------------------------
     def _base(self, level: str, columns: list[Any]) -> Any:
-        statement = select(*columns)
-        if level == "PATIENT":
-            return statement.select_from(patients)
-        joined = studies.join(patients, studies.c.patient_pk == patients.c.pk)
-        if LEVEL_RANK[level] >= LEVEL_RANK["SERIES"]:
-            joined = series.join(joined, series.c.study_pk == studies.c.pk)
-        if level == "IMAGE":
-            joined = instances.join(joined, instances.c.series_pk == series.c.pk)
-        return statement.select_from(joined)
+        """``columns`` from the level's table joined with every level above it."""
+        table = LEVEL_TABLE[level]
+        return select(*columns).select_from(joined(table, len(lineage(table)) - 1))
 
     def _keys(self, level: str, order: Any, where: list[Any]) -> Any:
         """The level's keys of the matches, joining only the levels above that the match
         conditions name: SQLite then answers a date range from the covering date index
         alone (a deep page at 10k studies: 27 -> 4 ms)."""
-        chain = _CHAINS[level]
         named: set[Any] = set()
         for clause in where:
             named.update(find_tables(clause, check_columns=True))
-        top = max((n for n, (table, _on) in enumerate(chain) if table in named), default=0)
-        joined: Any = chain[0][0]
-        for table, on in chain[1:top + 1]:
-            joined = joined.join(table, on)
-        return select(order).select_from(joined).where(*where)
+        tables = lineage(LEVEL_TABLE[level])
+        top = max((n for n, table in enumerate(tables) if table in named), default=0)
+        return select(order).select_from(joined(tables[0], top)).where(*where)
 
     def _columns(self, level: str, wanted: set[int]) -> list[Any]:
         cols: list[Any] = [patients.c.pk.label("patient_pk"), patients.c.attrs.label("p_attrs")]
@@ -490,56 +460,63 @@ class ArchiveIndex:
             if level == "STUDY":
                 study_pk = connection.execute(select(studies.c.pk).where(column == uid)).scalar()
                 if study_pk is not None:
-                    self._delete_study(connection, study_pk)
+                    series_pks = [r.pk for r in connection.execute(select(series.c.pk).where(
+                        series.c.study_pk == study_pk))]
+                    if series_pks:
+                        connection.execute(instances.delete().where(
+                            instances.c.series_pk.in_(series_pks)))
+                    self._prune(connection, _dt.datetime.now(_dt.UTC), series_pks=series_pks,
+                                study_pks=[study_pk])
             elif level == "SERIES":
-                row = connection.execute(select(series.c.pk, series.c.study_pk)
-                                         .where(column == uid)).first()
-                if row is not None:
-                    connection.execute(instances.delete().where(instances.c.series_pk == row.pk))
-                    connection.execute(series.delete().where(series.c.pk == row.pk))
-                    self._prune(connection, row.study_pk)
+                series_pk = connection.execute(select(series.c.pk).where(column == uid)).scalar()
+                if series_pk is not None:
+                    connection.execute(instances.delete().where(
+                        instances.c.series_pk == series_pk))
+                    self._prune(connection, _dt.datetime.now(_dt.UTC), series_pks=[series_pk])
             else:
                 row = connection.execute(select(instances.c.pk, instances.c.series_pk)
                                          .where(column == uid)).first()
                 if row is not None:
                     connection.execute(instances.delete().where(instances.c.pk == row.pk))
-                    remaining = connection.execute(select(func.count()).select_from(instances)
-                                                   .where(instances.c.series_pk == row.series_pk)
-                                                   ).scalar()
-                    study_pk = connection.execute(select(series.c.study_pk).where(
-                        series.c.pk == row.series_pk)).scalar()
-                    if not remaining:
-                        connection.execute(series.delete().where(series.c.pk == row.series_pk))
-                        self._prune(connection, study_pk)
-                    elif study_pk is not None:
-                        # SOP Classes in Study (C.6.1.1.3.1) may have lost its last instance.
-                        self._refresh_study(connection, study_pk, _dt.datetime.now(_dt.UTC))
+                    self._prune(connection, _dt.datetime.now(_dt.UTC),
+                                series_pks=[row.series_pk])
         return paths
 
-    def _delete_study(self, connection: Any, study_pk: int) -> None:
-        series_pks = [r.pk for r in connection.execute(select(series.c.pk).where(
-            series.c.study_pk == study_pk))]
-        if series_pks:
-            connection.execute(instances.delete().where(instances.c.series_pk.in_(series_pks)))
-            connection.execute(series.delete().where(series.c.pk.in_(series_pks)))
-        patient_pk = connection.execute(select(studies.c.patient_pk).where(
-            studies.c.pk == study_pk)).scalar()
-        connection.execute(studies.delete().where(studies.c.pk == study_pk))
-        if patient_pk is not None:
-            left = connection.execute(select(func.count()).select_from(studies).where(
-                studies.c.patient_pk == patient_pk)).scalar()
-            if not left:
+    def _prune(self, connection: Any, now: Any, *, series_pks: Iterable[int] = (),
+               study_pks: Iterable[int] = (), patient_pks: Iterable[int] = ()) -> None:
+        """The one rule for what a removal leaves behind, used by every path that takes
+        instances away (delete, a replacing copy that moved, reindex of vanished files): of
+        the series that lost instances, those left with none are removed; then of their
+        studies and of ``study_pks``, those left with no series are removed and the others get
+        Modalities / SOP Classes in Study recomputed (PS3.4 C.6.1.1.3.1); then of the patients
+        of removed studies and of ``patient_pks``, those left with no study are removed.
+        Rows are visited in key order, so concurrent removals lock them in the same order."""
+        touched_studies = set(study_pks)
+        for series_pk in sorted(set(series_pks)):
+            study_pk = connection.execute(select(series.c.study_pk).where(
+                series.c.pk == series_pk)).scalar()
+            if study_pk is None:
+                continue
+            touched_studies.add(study_pk)
+            if not connection.execute(select(func.count()).select_from(instances).where(
+                    instances.c.series_pk == series_pk)).scalar():
+                connection.execute(series.delete().where(series.c.pk == series_pk))
+        touched_patients = set(patient_pks)
+        for study_pk in sorted(touched_studies):
+            patient_pk = connection.execute(select(studies.c.patient_pk).where(
+                studies.c.pk == study_pk)).scalar()
+            if patient_pk is None:
+                continue
+            if connection.execute(select(func.count()).select_from(series).where(
+                    series.c.study_pk == study_pk)).scalar():
+                self._refresh_study(connection, study_pk, now)
+            else:
+                connection.execute(studies.delete().where(studies.c.pk == study_pk))
+                touched_patients.add(patient_pk)
+        for patient_pk in sorted(touched_patients):
+            if not connection.execute(select(func.count()).select_from(studies).where(
+                    studies.c.patient_pk == patient_pk)).scalar():
                 connection.execute(patients.delete().where(patients.c.pk == patient_pk))
-
-    def _prune(self, connection: Any, study_pk: int | None) -> None:
-        if study_pk is None:
-            return
-        left = connection.execute(select(func.count()).select_from(series).where(
-            series.c.study_pk == study_pk)).scalar()
-        if not left:
-            self._delete_study(connection, study_pk)
-        else:
-            self._refresh_study(connection, study_pk, _dt.datetime.now(_dt.UTC))
 
     def remove_missing(self, exists: Callable[[str], bool]) -> int:
         """Delete the instance rows whose file is gone (``exists(path)`` is false), then the
@@ -564,18 +541,7 @@ class ArchiveIndex:
                 connection.execute(instances.delete().where(instances.c.pk == pk))
                 touched.add(row.series_pk)
                 removed += 1
-            studies_touched: set[int] = set()
-            for series_pk in touched:
-                study_pk = connection.execute(select(series.c.study_pk).where(
-                    series.c.pk == series_pk)).scalar()
-                if study_pk is None:
-                    continue
-                studies_touched.add(study_pk)
-                if not connection.execute(select(func.count()).select_from(instances).where(
-                        instances.c.series_pk == series_pk)).scalar():
-                    connection.execute(series.delete().where(series.c.pk == series_pk))
-            for study_pk in studies_touched:
-                self._prune(connection, study_pk)
+            self._prune(connection, _dt.datetime.now(_dt.UTC), series_pks=touched)
         return removed
 
     def stats(self) -> dict[str, int]:

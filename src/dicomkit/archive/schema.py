@@ -9,6 +9,8 @@ migrations under ``migrations/`` create and evolve it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -22,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.sql import FromClause
 
 metadata = MetaData()
 
@@ -100,3 +103,29 @@ Index("ix_studies_accession", studies.c.accession_number)
 Index("ix_series_study", series.c.study_pk)
 Index("ix_series_modality", series.c.modality)
 Index("ix_instances_series", instances.c.series_pk)
+
+
+# The hierarchy bottom up (PS3.4 C.6.1.1: patient > study > series > instance), each table with
+# the condition of its foreign key that joins it to the table above: the one join graph of the
+# index.
+HIERARCHY: tuple[tuple[Table, Any], ...] = (
+    (instances, instances.c.series_pk == series.c.pk),
+    (series, series.c.study_pk == studies.c.pk),
+    (studies, studies.c.patient_pk == patients.c.pk),
+    (patients, None),
+)
+
+
+def lineage(table: Table) -> list[Table]:
+    """``table`` and the tables above it, bottom up."""
+    tables = [t for t, _on in HIERARCHY]
+    return tables[tables.index(table):]
+
+
+def joined(table: Table, levels_above: int) -> FromClause:
+    """``table`` joined with the ``levels_above`` tables above it (0: the table alone)."""
+    first = [t for t, _on in HIERARCHY].index(table)
+    result: FromClause = table
+    for below in range(first, first + levels_above):
+        result = result.join(HIERARCHY[below + 1][0], HIERARCHY[below][1])
+    return result
