@@ -16,6 +16,7 @@ any of the stored groups. The index keeps each group in its own column, so SQL d
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,33 +43,46 @@ REFERRING_PHYSICIAN_GROUPS = (studies.c.referring_physician,
                               studies.c.referring_physician_ideographic,
                               studies.c.referring_physician_phonetic)
 
+
+class MatchKind(enum.Enum):
+    """How an indexed key's column is matched (PS3.4 C.2.2.2)."""
+
+    UID = "UI"  # single value or list of UIDs (C.2.2.2.2)
+    TEXT = "STR"  # single value, wild card (C.2.2.2.1, C.2.2.2.4)
+    PERSON_NAME = "PN"  # per component group, one column each (PS3.5 §6.2.1)
+    DATE = "DA"  # single value or range (C.2.2.2.5)
+    TIME = "TM"  # prefix or range, the upper bound's last unit included (C.2.2.2.5)
+    INTEGER = "INT"  # single value, compared as a number
+    VALUE_LIST = "MULTI"  # "\CT\MR\": any listed value matches (C.6.1.1.3.1 note)
+
+
 # tag -> (level, column, matching kind); a PN key names the tuple of its group columns.
-COLUMNS: dict[int, tuple[str, Any, str]] = {
-    0x00100010: ("PATIENT", PATIENT_NAME_GROUPS, "PN"),
-    0x00100020: ("PATIENT", patients.c.patient_id, "STR"),
-    0x00100021: ("PATIENT", patients.c.issuer, "STR"),
-    0x00100030: ("PATIENT", patients.c.birth_date, "DA"),
-    0x00100040: ("PATIENT", patients.c.sex, "STR"),
-    0x0020000D: ("STUDY", studies.c.study_uid, "UI"),
-    0x00080020: ("STUDY", studies.c.study_date, "DA"),
-    0x00080030: ("STUDY", studies.c.study_time, "TM"),
-    0x00080050: ("STUDY", studies.c.accession_number, "STR"),
-    0x00200010: ("STUDY", studies.c.study_id, "STR"),
-    0x00081030: ("STUDY", studies.c.study_description, "STR"),
-    0x00080090: ("STUDY", REFERRING_PHYSICIAN_GROUPS, "PN"),
-    0x00080061: ("STUDY", studies.c.modalities, "MULTI"),
-    0x00080062: ("STUDY", studies.c.sop_classes, "MULTI"),
-    0x0020000E: ("SERIES", series.c.series_uid, "UI"),
-    0x00080060: ("SERIES", series.c.modality, "STR"),
-    0x00200011: ("SERIES", series.c.series_number, "INT"),
-    0x0008103E: ("SERIES", series.c.series_description, "STR"),
-    0x00180015: ("SERIES", series.c.body_part, "STR"),
-    0x00080080: ("SERIES", series.c.institution, "STR"),
-    0x00081010: ("SERIES", series.c.station_name, "STR"),
-    0x00080021: ("SERIES", series.c.series_date, "DA"),
-    0x00080018: ("IMAGE", instances.c.sop_uid, "UI"),
-    0x00080016: ("IMAGE", instances.c.sop_class, "UI"),
-    0x00200013: ("IMAGE", instances.c.instance_number, "INT"),
+COLUMNS: dict[int, tuple[str, Any, MatchKind]] = {
+    0x00100010: ("PATIENT", PATIENT_NAME_GROUPS, MatchKind.PERSON_NAME),
+    0x00100020: ("PATIENT", patients.c.patient_id, MatchKind.TEXT),
+    0x00100021: ("PATIENT", patients.c.issuer, MatchKind.TEXT),
+    0x00100030: ("PATIENT", patients.c.birth_date, MatchKind.DATE),
+    0x00100040: ("PATIENT", patients.c.sex, MatchKind.TEXT),
+    0x0020000D: ("STUDY", studies.c.study_uid, MatchKind.UID),
+    0x00080020: ("STUDY", studies.c.study_date, MatchKind.DATE),
+    0x00080030: ("STUDY", studies.c.study_time, MatchKind.TIME),
+    0x00080050: ("STUDY", studies.c.accession_number, MatchKind.TEXT),
+    0x00200010: ("STUDY", studies.c.study_id, MatchKind.TEXT),
+    0x00081030: ("STUDY", studies.c.study_description, MatchKind.TEXT),
+    0x00080090: ("STUDY", REFERRING_PHYSICIAN_GROUPS, MatchKind.PERSON_NAME),
+    0x00080061: ("STUDY", studies.c.modalities, MatchKind.VALUE_LIST),
+    0x00080062: ("STUDY", studies.c.sop_classes, MatchKind.VALUE_LIST),
+    0x0020000E: ("SERIES", series.c.series_uid, MatchKind.UID),
+    0x00080060: ("SERIES", series.c.modality, MatchKind.TEXT),
+    0x00200011: ("SERIES", series.c.series_number, MatchKind.INTEGER),
+    0x0008103E: ("SERIES", series.c.series_description, MatchKind.TEXT),
+    0x00180015: ("SERIES", series.c.body_part, MatchKind.TEXT),
+    0x00080080: ("SERIES", series.c.institution, MatchKind.TEXT),
+    0x00081010: ("SERIES", series.c.station_name, MatchKind.TEXT),
+    0x00080021: ("SERIES", series.c.series_date, MatchKind.DATE),
+    0x00080018: ("IMAGE", instances.c.sop_uid, MatchKind.UID),
+    0x00080016: ("IMAGE", instances.c.sop_class, MatchKind.UID),
+    0x00200013: ("IMAGE", instances.c.instance_number, MatchKind.INTEGER),
 }
 UNIQUE_KEYS = {"PATIENT": 0x00100020, "STUDY": 0x0020000D, "SERIES": 0x0020000E,
                "IMAGE": 0x00080018}
@@ -241,28 +255,28 @@ def _pn_condition(groups: tuple[Any, ...], value: str,
                   for index, pattern in wanted])
 
 
-def sql_condition(column: Any, kind: str, values: list[str],
+def sql_condition(column: Any, kind: MatchKind, values: list[str],
                   options: Options) -> ColumnElement[bool] | None:
     """One key -> a SQL condition (None when it matches everything)."""
     if is_universal(values):
         return None
     if is_empty_value(values):
-        if kind == "INT":
+        if kind == MatchKind.INTEGER:
             return column.is_(None)
-        if kind == "PN":  # zero length: no group holds anything
+        if kind == MatchKind.PERSON_NAME:  # zero length: no group holds anything
             return and_(*[or_(group == "", group.is_(None)) for group in column])
         return or_(column == "", column.is_(None))
-    if kind == "UI":
+    if kind == MatchKind.UID:
         uids = [v for v in values if v]
         return column.in_(uids) if len(uids) > 1 else column == uids[0]
-    if kind == "MULTI":  # stored as "\CT\MR\": any listed value matches (C.6.1.1.3.1 note)
+    if kind == MatchKind.VALUE_LIST:  # stored as "\CT\MR\": any listed value matches (C.6.1.1.3.1 note)
         return or_(*[column.like(f"%\\\\{_like(v)}\\\\%", escape="\\") for v in values if v])
     value = values[0] if len(values) == 1 else None
     if value is None:  # several values for a non-UID key: match any of them
         conditions = [sql_condition(column, kind, [v], options) for v in values]
         return or_(*[c for c in conditions if c is not None])
-    if kind in ("DA", "TM"):
-        if kind == "TM":
+    if kind in (MatchKind.DATE, MatchKind.TIME):
+        if kind == MatchKind.TIME:
             value = _normalise_time(value)
         span = _range(value)
         if span is not None:
@@ -275,18 +289,18 @@ def sql_condition(column: Any, kind: str, values: list[str],
             if high:
                 # TM ranges include the whole of the upper bound's last unit (C.2.2.2.5),
                 # compared on a prefix so no collation-dependent sentinel is needed.
-                parts.append((func.substr(column, 1, len(high)) if kind == "TM" else column)
+                parts.append((func.substr(column, 1, len(high)) if kind == MatchKind.TIME else column)
                              <= high)
             return and_(*parts) if low or high else None
-        if kind == "TM":
+        if kind == MatchKind.TIME:
             return column.like(value + "%")
         return column == value
-    if kind == "INT":
+    if kind == MatchKind.INTEGER:
         try:
             return column == int(value)
         except ValueError:
             raise QueryError(f"{value!r} is not an integer") from None
-    if kind == "PN":
+    if kind == MatchKind.PERSON_NAME:
         return _pn_condition(tuple(column), value, options)
     return _text_condition(column, value, False)
 
