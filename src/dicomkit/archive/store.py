@@ -84,15 +84,20 @@ def _rename_into_place(tmp_path: str, final: str, folders: list[str]) -> list[st
     return folders
 
 
-def read_whole(path: str) -> Any:
+def read_whole(path: str, max_inflated: int | None = None) -> Any:
     """The data set of a file with every element header walked and checked (values stay on
     disk: the file is memory-mapped, so only the pages holding headers are read); raises
-    :class:`InvalidDicomError` when it is not whole (see :func:`require_whole`)."""
+    :class:`InvalidDicomError` when it is not whole (see :func:`require_whole`). A deflated
+    data set (PS3.5 A.5) is inflated whole, in bounded memory, so a truncated or corrupt
+    stream, bytes after its end, or more than ``max_inflated`` inflated bytes are refused
+    (:class:`~dicomkit.encoding.deflate.DeflateStreamError`,
+    :class:`~dicomkit.encoding.deflate.InflateLimitError`)."""
     with open(path, "rb") as handle:
         if os.fstat(handle.fileno()).st_size == 0:
             raise InvalidDicomError(f"{path}: empty file")
         mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    header = read(memoryview(mapped))  # the data set keeps the map until it is dropped
+    # the data set keeps the map until it is dropped
+    header = read(memoryview(mapped), max_inflated=max_inflated)
     require_whole(header)
     return header
 
@@ -150,7 +155,8 @@ class Reindexed(NamedTuple):
 
 class Archive:
     def __init__(self, data_dir: str, index_url: str | None = None, *,
-                 duplicates: str = "replace", fsync: bool = True, migrate: bool = True) -> None:
+                 duplicates: str = "replace", fsync: bool = True, migrate: bool = True,
+                 max_inflated: int | None = None) -> None:
         if duplicates not in DUPLICATE_POLICIES:
             raise ValueError(f"duplicate policy must be one of {', '.join(DUPLICATE_POLICIES)}")
         self.data_dir = os.path.abspath(data_dir)
@@ -161,6 +167,9 @@ class Archive:
             self.index.migrate()
         self.duplicates = duplicates
         self.fsync = fsync
+        # PS3.5 A.5: a deflated instance is refused past this many inflated bytes (None:
+        # dicomkit.encoding.deflate.default_limit(); serve's --max-inflated-size).
+        self.max_inflated = max_inflated
 
     # -- paths -----------------------------------------------------------------------------------
     def final_path(self, study: Any, series: Any, sop: Any) -> str:
@@ -181,7 +190,7 @@ class Archive:
         the SOP Class and Instance UIDs the C-STORE request announced. A data set that is not
         whole is refused (:func:`read_whole`) and its temporary file removed."""
         try:
-            header = read_whole(tmp_path)
+            header = read_whole(tmp_path, self.max_inflated)
             uids = (header.get("StudyInstanceUID"), header.get("SeriesInstanceUID"),
                     header.get("SOPInstanceUID"))
             sop_class = header.get("SOPClassUID")
@@ -212,7 +221,7 @@ class Archive:
         data set read from ``data`` already, if any: a whole read (``read(data)``, every header
         walked), not a header-only one, so a data set that is not whole is refused here."""
         if header is None:
-            header = read(data)
+            header = read(data, max_inflated=self.max_inflated)
         require_whole(header)
         header = before_pixels(header)
         uids = (header.get("StudyInstanceUID"), header.get("SeriesInstanceUID"),
@@ -285,7 +294,7 @@ class Archive:
         """Index a file already in place under files/ (used by ingest and by reindex); a file
         that is not whole is refused (:func:`read_whole`)."""
         if header is None:
-            header = before_pixels(read_whole(path))
+            header = before_pixels(read_whole(path, self.max_inflated))
         ts = header.transfer_syntax.uid if header.transfer_syntax else ""
         record = record_for(header, self.relative(path), os.path.getsize(path), ts)
         return self._add(record, path)
@@ -305,7 +314,7 @@ class Archive:
     def import_file(self, source: str) -> Ingested:
         """Copy an existing file into the archive (``dicomkit import``); a file that is not
         whole is refused before it is copied."""
-        header = read_whole(source)
+        header = read_whole(source, self.max_inflated)
         if header.file_meta is None:
             raise InvalidDicomError("no File Meta Information; only Part 10 files are imported")
         fd, tmp = tempfile.mkstemp(prefix=".import-", suffix=".part", dir=self.files_dir)

@@ -41,6 +41,7 @@ config file (TOML), same names as the options:
   accept_aets = ["MODALITY1", "WS1"]     # calling AEs allowed (default: any)
   duplicates = "replace"                 # replace | ignore | keep
   fsync = false                          # as --no-fsync (tests, benchmarks only)
+  max_inflated_size = "4G"               # deflated data sets: refused past this, inflated
   http_port = 8042                       # DICOMweb; http = false turns it off
   http_bind = "127.0.0.1"                # default: bind
   cors_origins = ["https://viewer.example.org"]
@@ -90,6 +91,9 @@ def add_parser(sub: Any) -> None:
                    help="accept only these calling AE titles (repeatable; default any)")
     p.add_argument("--duplicates", choices=["replace", "ignore", "keep"])
     p.add_argument("--no-fsync", action="store_true", help="skip fsync (tests, benchmarks)")
+    p.add_argument("--max-inflated-size", metavar="SIZE",
+                   help="refuse a deflated data set (1.2.840.10008.1.2.1.99) that inflates "
+                        "past SIZE bytes (suffix K, M, G, T: powers of 1024; default 4G)")
     p.add_argument("--http-port", type=int, help="DICOMweb HTTP port (8042)")
     p.add_argument("--http-bind", metavar="ADDRESS", help="DICOMweb address (as --bind)")
     p.add_argument("--no-http", action="store_true", help="no DICOMweb service")
@@ -130,7 +134,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "https_port": 8443, "tls_only": False, "ae": {}, "ae_default": "allow",
     "http_jwt_issuer": None, "http_jwt_audience": None, "http_jwks": None,
     "http_jwt_leeway": 60, "http_jwks_refresh": 300, "http_jwt_scopes": {},
-    **AUDIT_SETTINGS}
+    "max_inflated_size": "4G", **AUDIT_SETTINGS}
 """Every key a ``--config`` TOML file may set, with its default."""
 BOOLEAN_SETTINGS = ("fsync", "http", "tls_only")
 
@@ -174,7 +178,32 @@ def read_config(path: str) -> dict[str, Any]:
             not all(isinstance(v, str) and v for v in scopes.values()):
         raise config_error(path, "http_jwt_scopes maps read, write, delete to scope names, "
                            f"not {scopes!r}")
+    if "max_inflated_size" in loaded:
+        try:
+            parse_size(loaded["max_inflated_size"])
+        except ValueError as exc:
+            raise config_error(path, f"max_inflated_size: {exc}") from exc
     return loaded
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(value: Any) -> int:
+    """A size in bytes: an integer, or digits with a K, M, G or T suffix (powers of 1024;
+    ``KiB``, ``MiB``... and ``KB``, ``MB``... are read the same way)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number, unit = value, ""
+    else:
+        text = str(value).strip().upper().replace("IB", "").removesuffix("B")
+        digits = text.rstrip("KMGT")
+        unit = text[len(digits):]
+        if not digits.strip().isdigit() or unit not in _UNITS:
+            raise ValueError(f"{value!r} is not a size (e.g. 4294967296, 512M, 4G)")
+        number = int(digits)
+    if number <= 0:
+        raise ValueError(f"{value!r}: the size must be positive")
+    return number * _UNITS[unit]
 
 
 def load_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -186,7 +215,8 @@ def load_settings(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "no_fsync", False):
         settings["fsync"] = False
     options = ("aet", "dimse_port", "data", "index", "bind", "duplicates", "http_port",
-               "http_bind", "tls_cert", "tls_key", "tls_ca", "dimse_tls_port", "https_port")
+               "http_bind", "tls_cert", "tls_key", "tls_ca", "dimse_tls_port", "https_port",
+               "max_inflated_size")
     for name, key in [(o, o) for o in options] + [
             ("jwt_issuer", "http_jwt_issuer"), ("jwt_audience", "http_jwt_audience"),
             ("jwks", "http_jwks")]:
@@ -220,6 +250,10 @@ def load_settings(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "accept_aet", None):
         settings["accept_aets"] = list(args.accept_aet)
     merge_audit_options(settings, args)
+    try:
+        settings["max_inflated_size"] = parse_size(settings["max_inflated_size"])
+    except ValueError as exc:
+        raise SystemExit(f"dicomkit: --max-inflated-size: {exc}") from exc
     return settings
 
 
@@ -237,7 +271,8 @@ def open_archive(args: argparse.Namespace, **kwargs: Any) -> Any:
 
     settings = load_settings(args)
     return Archive(settings["data"], settings["index"], duplicates=settings["duplicates"],
-                   fsync=settings["fsync"], **kwargs)
+                   fsync=settings["fsync"], max_inflated=settings["max_inflated_size"],
+                   **kwargs)
 
 
 def configure_logging(verbose: int) -> None:
@@ -291,11 +326,16 @@ def run_serve(args: argparse.Namespace) -> int:
     if settings["http"]:
         jwt_settings(settings)  # a bad setting stops serve before anything listens
     from dicomkit.archive.store import Archive
+    from dicomkit.encoding import deflate
     from dicomkit.net.server import Server
     from dicomkit.services.qr import ArchiveHandler
 
+    # One limit for every inflation in this process: received C-STORE and STOW-RS instances,
+    # DIMSE identifiers, and the stored files read back (WADO, retrieve, transcoding).
+    limit = settings["max_inflated_size"]
+    deflate.set_default_limit(limit)
     archive = Archive(settings["data"], settings["index"], duplicates=settings["duplicates"],
-                      fsync=settings["fsync"])
+                      fsync=settings["fsync"], max_inflated=limit)
     access = None
     if settings["ae"] or settings["ae_default"] != "allow":
         from dicomkit.services.access import AccessPolicy
@@ -309,6 +349,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     common = {"handler": handler, "ae_title": settings["aet"], "host": settings["bind"],
               "transcoder": lossless,
+              "max_inflated": limit,
               "accept_calling_aets": accept if access is None else
               access.accepted_calling_aets(accept)}
     trail = open_trail(settings)

@@ -24,15 +24,15 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-import zlib
 from collections.abc import Iterable
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from dicomkit.core import dictionary
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.element import DataElement, Sequence
 from dicomkit.core.tag import ITEM, ITEM_DELIMITATION, SEQUENCE_DELIMITATION, tag_str
 from dicomkit.core.vr import LONG_LENGTH_VRS, VR_BYTES
+from dicomkit.encoding import deflate
 from dicomkit.encoding import transfer_syntax as ts_mod
 from dicomkit.errors import InvalidDicomError
 
@@ -411,6 +411,7 @@ def read(
     tags: Iterable[Any] | None = None,
     force: bool = True,
     strict: bool = False,
+    max_inflated: int | None = None,
 ) -> Dataset:
     """Read a Part 10 file or a raw data set from a path, a binary file object or bytes.
 
@@ -423,6 +424,14 @@ def read(
     module docstring). ``strict=True`` raises :class:`InvalidDicomError` for both instead.
     A header-only read (``stop_before_pixels``, ``tags``) walks the headers only as far as it
     stops, so it cannot tell whether the data after that point is whole.
+
+    A deflated data set (PS3.5 A.5) is inflated in bounded memory (see
+    :mod:`dicomkit.encoding.deflate`): a header-only read inflates only the first bytes when
+    the header ends there; a whole read keeps up to 8 MiB inflated in memory and the rest in
+    a memory-mapped temporary file. Past ``max_inflated`` inflated bytes (default:
+    :func:`dicomkit.encoding.deflate.default_limit`, 4 GiB) it raises
+    :class:`~dicomkit.encoding.deflate.InflateLimitError`; a truncated or corrupt stream, or
+    bytes after its end, raise :class:`~dicomkit.encoding.deflate.DeflateStreamError`.
     """
     wanted = None
     if tags is not None:
@@ -435,19 +444,36 @@ def read(
         # Header-only reads look at the first bytes only; if the header goes on past them
         # (or they end inside a value), read the whole file and parse again.
         try:
-            ds, parser = _read_buffer(buf, filename, stop_before_pixels, wanted, force, strict)
+            ds, parser = _read_buffer(buf, filename, stop_before_pixels, wanted, force, strict,
+                                      max_inflated, whole=False)
             if parser.stopped:  # never after a truncation: that walks to the end of the head
                 return ds
         except InvalidDicomError:
             pass
         buf, filename, complete = _load(source, None)
-    ds, _ = _read_buffer(buf, filename, stop_before_pixels, wanted, force, strict)
+    ds, _ = _read_buffer(buf, filename, stop_before_pixels, wanted, force, strict, max_inflated)
     return ds
 
 
-def _read_buffer(buf: Any, filename: str | None, stop_before_pixels: bool,
-                 wanted: frozenset[int] | None, force: bool,
-                 strict: bool) -> tuple[Dataset, _Parser]:
+HEAD_INFLATE = 1024 * 1024  # a header-only read of a deflated data set tries this much first
+
+
+class _HeadOnly(InvalidDicomError):
+    """The first bytes of a deflated file did not hold the whole header: read it all."""
+
+
+class _FileMeta(NamedTuple):
+    """PS3.10 §7.1: what precedes the data set, and where the data set starts."""
+
+    preamble: bytes | None
+    file_meta: Dataset | None
+    transfer_syntax: ts_mod.TransferSyntax | None
+    start: int
+    problems: list[str]
+    truncated: bool
+
+
+def _file_meta(buf: Any, force: bool, strict: bool) -> _FileMeta:
     size = len(buf)
     pos = 0
     preamble = None
@@ -475,10 +501,61 @@ def _read_buffer(buf: Any, filename: str | None, stop_before_pixels: bool,
         raise InvalidDicomError("no File Meta Information after the DICM prefix", offset=pos)
     if pos >= size and file_meta is None:
         raise InvalidDicomError("no DICOM data set found (empty input)", offset=pos)
+    return _FileMeta(preamble, file_meta, ts, pos, problems, truncated)
+
+
+def inflated_size(source: str | os.PathLike[str] | bytes, *,
+                  max_inflated: int | None = None) -> int | None:
+    """The inflated size of a Part 10 file's data set when it is deflated (PS3.5 A.5), found
+    by inflating the whole stream in bounded memory without keeping it; None when the file is
+    in another transfer syntax. Raises :class:`~dicomkit.encoding.deflate.InflateLimitError`
+    past ``max_inflated`` and :class:`~dicomkit.encoding.deflate.DeflateStreamError` for a
+    truncated or corrupt stream or bytes after its end: the check a receiver makes before
+    it accepts a deflated instance."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        meta = _file_meta(source, True, True)
+        if meta.transfer_syntax is None or not meta.transfer_syntax.deflated:
+            return None
+        return deflate.inflate(memoryview(source)[meta.start:], limit=max_inflated,
+                               offset=meta.start)
+    path = os.fspath(source)
+    with open(path, "rb") as handle:
+        meta = _file_meta(handle.read(HEAD_READ), True, True)
+        if meta.transfer_syntax is None or not meta.transfer_syntax.deflated:
+            return None
+        handle.seek(meta.start)
+        return deflate.inflate(handle, limit=max_inflated, offset=meta.start, where=path)
+
+
+def _read_buffer(buf: Any, filename: str | None, stop_before_pixels: bool,
+                 wanted: frozenset[int] | None, force: bool,
+                 strict: bool, max_inflated: int | None = None,
+                 whole: bool = True) -> tuple[Dataset, _Parser]:
+    """Parse ``buf``; ``whole``: it is the whole input (not a file's first bytes only)."""
+    size = len(buf)
+    meta = _file_meta(buf, force, strict)
+    ts, pos = meta.transfer_syntax, meta.start
+    problems, truncated = list(meta.problems), meta.truncated
     if ts is not None and ts.deflated:
-        inflated = _inflate(buf, pos)
-        buf, pos, size = inflated, 0, len(inflated)
         little, implicit = True, False
+        if stop_before_pixels or wanted is not None:
+            # PS3.5 A.5: the header is at the start of the stream; inflate only that far
+            # when it ends (at Pixel Data, or after the last wanted tag) within HEAD_INFLATE.
+            head = deflate.inflate_head(memoryview(buf)[pos:pos + 2 * HEAD_INFLATE],
+                                        HEAD_INFLATE)
+            parser = _Parser(head, little, implicit, True)
+            try:
+                ds, _ = parser.dataset(0, len(head), 0, stop_before_pixels=stop_before_pixels,
+                                       wanted=wanted)
+            except InvalidDicomError:
+                parser.stopped = False
+            if parser.stopped and not parser.truncated:
+                return _finish(ds, parser, meta, filename, little, problems, truncated), parser
+        if not whole:
+            raise _HeadOnly("the header goes on past the first bytes read", offset=pos)
+        buf = deflate.inflate_buffer(memoryview(buf)[pos:], limit=max_inflated, offset=pos,
+                                     where=filename or "")
+        pos, size = 0, len(buf)
     elif ts is not None:
         little = ts.little
         implicit = ts.implicit
@@ -488,44 +565,27 @@ def _read_buffer(buf: Any, filename: str | None, stop_before_pixels: bool,
         little, implicit = _sniff(buf, pos)
     parser = _Parser(buf, little, implicit, strict)
     ds, _ = parser.dataset(pos, size, 0, stop_before_pixels=stop_before_pixels, wanted=wanted)
-    problems += parser.problems
+    return _finish(ds, parser, meta, filename, little, problems, truncated), parser
+
+
+def _finish(ds: Dataset, parser: _Parser, meta: _FileMeta, filename: str | None, little: bool,
+            problems: list[str], truncated: bool) -> Dataset:
+    """Attach what the file said about the data set (meta, preamble, transfer syntax) and
+    what went wrong reading it."""
+    problems = problems + parser.problems
     if problems:
         object.__setattr__(ds, "read_problems", problems)
     object.__setattr__(ds, "is_truncated", truncated or parser.truncated)
-    object.__setattr__(ds, "file_meta", file_meta)
-    object.__setattr__(ds, "preamble", preamble)
+    object.__setattr__(ds, "file_meta", meta.file_meta)
+    object.__setattr__(ds, "preamble", meta.preamble)
     object.__setattr__(ds, "filename", filename)
+    ts = meta.transfer_syntax
     if ts is None:
         ts = _ts_for(little, ds.is_implicit_VR)
     elif ds.is_implicit_VR != ts.implicit and not ts.deflated:
         ts = _ts_for(little, ds.is_implicit_VR)  # what the bytes really are
     object.__setattr__(ds, "transfer_syntax", ts)
-    return ds, parser
-
-
-MAX_INFLATED = 4 * 1024 * 1024 * 1024  # a deflated data set larger than this is refused
-
-
-def _inflate(buf: Any, pos: int) -> bytes:
-    """PS3.5 A.5: the data set after the File Meta Information is raw deflate; inflated in
-    steps so a small 'deflate bomb' is refused before it takes the memory."""
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    out = bytearray()
-    data = bytes(buf[pos:])
-    try:
-        chunk = inflater.decompress(data, 64 << 20)
-        while True:
-            out += chunk
-            if len(out) > MAX_INFLATED:
-                raise InvalidDicomError(f"deflated data set inflates past {MAX_INFLATED} bytes",
-                                        offset=pos)
-            if not inflater.unconsumed_tail:
-                break
-            chunk = inflater.decompress(inflater.unconsumed_tail, 64 << 20)
-        out += inflater.flush()
-    except zlib.error as exc:
-        raise InvalidDicomError(f"deflated data set does not inflate: {exc}", offset=pos) from exc
-    return bytes(out)
+    return ds
 
 
 def _ts_for(little: bool, implicit: bool) -> ts_mod.TransferSyntax:

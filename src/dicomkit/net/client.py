@@ -14,6 +14,7 @@ from typing import Any
 
 from dicomkit.core.dataset import Dataset
 from dicomkit.encoding import transfer_syntax as ts_mod
+from dicomkit.encoding.deflate import InflateLimitError, inflate_buffer
 from dicomkit.encoding.reader import read, read_dataset
 from dicomkit.encoding.transfer_syntax import TransferSyntax, is_native
 from dicomkit.encoding.writer import (
@@ -73,6 +74,9 @@ class Client:
         # The identifier of the last C-MOVE/C-GET response that had one (a final response's
         # Failed SOP Instance UID List, PS3.4 C.4.2.1.6 / C.4.3.1.5), else None.
         self.last_identifier: Dataset | None = None
+        # PS3.5 A.5: a response identifier received deflated is refused past this many
+        # inflated bytes (None: dicomkit.encoding.deflate.default_limit()).
+        self.max_inflated: int | None = None
         if handle_requests:
             association.on_request = self._on_request
 
@@ -115,11 +119,10 @@ class Client:
         if message.data is None:
             return None
         ts = ts_mod.for_uid(self.contexts[message.context_id].transfer_syntax)
-        data = message.data
+        data: Any = message.data
         if ts.deflated:
-            import zlib
-
-            data = zlib.decompressobj(-15).decompress(data)
+            data = inflate_buffer(data, limit=self.max_inflated,
+                                  where=self.association.describe())
         return read_dataset(data, little=ts.little, implicit=ts.implicit)
 
     def _encode(self, ds: Dataset, context_id: int) -> bytes:
@@ -308,6 +311,8 @@ class Client:
                 try:
                     ds = self._decode(message)
                     status = await self.store_handler(ds, message) if ds is not None else 0xC000
+                except InflateLimitError:  # PS3.4 B.2.3: refused, out of resources
+                    status = Status.OUT_OF_RESOURCES
                 except Exception:  # noqa: BLE001 - a handler failure is a failure status
                     status = Status.CANNOT_UNDERSTAND
             await self.association.send_message(message.context_id,

@@ -17,6 +17,7 @@ from typing import Any
 
 from dicomkit.core.dataset import Dataset
 from dicomkit.encoding import transfer_syntax as ts_mod
+from dicomkit.encoding.deflate import InflateLimitError, inflate_buffer
 from dicomkit.encoding.reader import read_dataset
 from dicomkit.encoding.writer import (
     IMPLEMENTATION_CLASS_UID,
@@ -91,6 +92,11 @@ class ServiceHandler:
         return Status.SOP_CLASS_NOT_SUPPORTED, None
 
 
+def limit_comment(exc: InflateLimitError) -> str:
+    """The Error Comment (LO, 64 characters at most) of a refusal for the inflated size."""
+    return f"inflated size limit exceeded: {exc.limit} bytes"[:64]
+
+
 class ServiceFailure(Exception):
     def __init__(self, status: int, comment: str = "") -> None:
         self.status = status
@@ -124,6 +130,9 @@ class Server:
     # Converts compressed instances C-MOVE/C-GET must send in another syntax (net/ decodes no
     # pixels itself; dicomkit serve passes dicomkit.pixels.transcode.lossless).
     transcoder: Transcoder | None = None
+    # PS3.5 A.5: a message received deflated is refused past this many inflated bytes
+    # (None: dicomkit.encoding.deflate.default_limit(), which serve's --max-inflated-size sets).
+    max_inflated: int | None = None
 
     def __post_init__(self) -> None:
         self.stats = ServerStats()
@@ -352,11 +361,9 @@ class Server:
         if message.data is None:
             return None
         ts = ts_mod.for_uid(association.contexts[message.context_id].transfer_syntax)
-        data = message.data
+        data: Any = message.data
         if ts.deflated:
-            import zlib
-
-            data = zlib.decompressobj(-15).decompress(data)
+            data = inflate_buffer(data, limit=self.max_inflated, where=association.describe())
         return read_dataset(data, little=ts.little, implicit=ts.implicit)
 
     def _encode(self, association: Association, context_id: int, ds: Dataset) -> bytes:
@@ -373,12 +380,30 @@ class Server:
 
     async def _handle(self, association: Association, message: Message,
                       cancel: asyncio.Event) -> None:
+        try:
+            await self._dispatch(association, message, cancel)
+        except InflateLimitError as exc:
+            # A deflated identifier or N-service data set past the limit (PS3.7 Annex C:
+            # A700 Refused: Out of Resources), with the limit in the Error Comment.
+            log.error("[%s] %s", association.describe(), exc)
+            await self._respond(association, message, Status.OUT_OF_RESOURCES,
+                                ErrorComment=limit_comment(exc))
+
+    async def _dispatch(self, association: Association, message: Message,
+                        cancel: asyncio.Event) -> None:
         field_ = message.command_field
         handler = self.handler
         if field_ == CommandField.C_ECHO_RQ:
             await self._respond(association, message, await handler.echo(association, message))
         elif field_ == CommandField.C_STORE_RQ:
-            status = await handler.store(association, message)
+            try:
+                status = await handler.store(association, message)
+            except ServiceFailure as exc:  # a failure status with its Error Comment (0000,0902)
+                self.observer.stored(association, message, exc.status)
+                comment: dict[str, Any] = {"ErrorComment": exc.comment[:64]} \
+                    if exc.comment else {}
+                await self._respond(association, message, exc.status, None, **comment)
+                return
             self.observer.stored(association, message, status)
             await self._respond(association, message, status)
         elif field_ == CommandField.C_FIND_RQ:

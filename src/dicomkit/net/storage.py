@@ -17,10 +17,12 @@ from typing import Any
 
 from dicomkit.core.dataset import Dataset
 from dicomkit.encoding import transfer_syntax as ts_mod
+from dicomkit.encoding.deflate import inflate_head
 from dicomkit.encoding.writer import build_file_meta, file_meta_bytes
 from dicomkit.errors import InvalidDicomError
 
 HEAD_BYTES = 64 * 1024
+HEAD_INFLATE = 1024 * 1024  # the inflated bytes peek_attributes looks at, at most
 
 
 def data_set_offset(path: str) -> int:
@@ -201,13 +203,11 @@ def peek_attributes(head: bytes, transfer_syntax: str, wanted: Iterable[int]) ->
     from dicomkit.encoding.reader import _Parser
 
     ts = ts_mod.for_uid(transfer_syntax)
-    if ts.deflated:
-        import zlib
-
-        head = zlib.decompressobj(-15).decompress(head)
     wanted = frozenset(wanted)
     if not wanted:
         return Dataset()
+    if ts.deflated:  # PS3.5 A.5; a bounded look at the start, the whole is checked later
+        head = inflate_head(head, HEAD_INFLATE)
     parser = _Parser(head, ts.little, ts.implicit)
     try:
         ds, _ = parser.dataset(0, len(head), 0, wanted=wanted)

@@ -15,11 +15,12 @@ from dicomkit.archive.store import SPILL_BYTES, Archive, InstanceMismatch
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import storage_sop_classes
 from dicomkit.encoding import transfer_syntax as ts_mod
+from dicomkit.encoding.deflate import DeflateStreamError, InflateLimitError
 from dicomkit.encoding.json import from_json
 from dicomkit.errors import DicomError
 from dicomkit.net.association import AcceptedContext, Association, DataSink
 from dicomkit.net.dimse import CommandField, Message, Status
-from dicomkit.net.server import ServiceFailure, ServiceHandler
+from dicomkit.net.server import ServiceFailure, ServiceHandler, limit_comment
 from dicomkit.net.storage import TempFileSink, meta_for
 from dicomkit.net.uids import QUERY_RETRIEVE_MODELS, UNCOMPRESSED_TS, VERIFICATION
 from dicomkit.services.access import AccessPolicy
@@ -170,6 +171,14 @@ class ArchiveHandler(ServiceHandler):
         except InstanceMismatch as exc:
             log.error("[%s] C-STORE refused: %s", association.describe(), exc)
             return Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
+        except InflateLimitError as exc:
+            # PS3.4 B.2.3: A700 Refused: Out of Resources, the limit in the Error Comment.
+            log.error("[%s] C-STORE refused: %s", association.describe(), exc)
+            raise ServiceFailure(Status.OUT_OF_RESOURCES, limit_comment(exc)) from exc
+        except DeflateStreamError as exc:
+            log.error("[%s] C-STORE refused: %s", association.describe(), exc)
+            raise ServiceFailure(Status.CANNOT_UNDERSTAND,
+                                 "the deflated data set is truncated or corrupt") from exc
         except OSError as exc:
             log.error("[%s] C-STORE not stored: %s", association.describe(), exc)
             return Status.OUT_OF_RESOURCES

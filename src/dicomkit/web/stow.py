@@ -23,6 +23,7 @@ from starlette.responses import Response
 from dicomkit.archive.store import SPILL_BYTES, Archive
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import storage_sop_classes
+from dicomkit.encoding.deflate import InflateLimitError
 from dicomkit.encoding.json import to_json
 from dicomkit.encoding.reader import read
 from dicomkit.encoding.xml import to_xml
@@ -78,7 +79,11 @@ def commit_part(archive: Archive, source: str | bytes, study: str | None) -> Out
     small enough to keep in memory) and commit it (runs in a worker thread)."""
     tmp = source if isinstance(source, str) else ""
     try:
-        header = read(source, strict=True)  # every header walked: a cut file is refused
+        # every header walked: a cut file is refused
+        header = read(source, strict=True, max_inflated=archive.max_inflated)
+    except InflateLimitError as exc:
+        _unlink(tmp)
+        return Outcome("", "", OUT_OF_RESOURCES, exc.reason)
     except (DicomError, OSError, ValueError) as exc:
         _unlink(tmp)
         return Outcome("", "", CANNOT_UNDERSTAND, f"not a DICOM file: {exc}")
@@ -108,6 +113,8 @@ def commit_part(archive: Archive, source: str | bytes, study: str | None) -> Out
             archive.commit_file(tmp)
     except OSError as exc:
         outcome.failure, outcome.reason = OUT_OF_RESOURCES, f"not stored: {exc}"
+    except InflateLimitError as exc:  # PS3.4 B.2.3: A700 Refused: Out of Resources
+        outcome.failure, outcome.reason = OUT_OF_RESOURCES, exc.reason
     except DicomError as exc:
         outcome.failure, outcome.reason = CANNOT_UNDERSTAND, str(exc)
     except Exception as exc:  # noqa: BLE001 - the index failing is a processing failure
