@@ -24,6 +24,7 @@ unless the process changed it with :func:`set_default_limit` (``dicomkit serve
 from __future__ import annotations
 
 import mmap
+import os
 import tempfile
 import zlib
 from typing import IO, Any, Protocol
@@ -212,31 +213,39 @@ def inflate_head(data: bytes | bytearray | memoryview, size: int) -> bytes:
 
 
 class _SpillingSink:
-    """Bytes in memory up to SPILL_BYTES, then a temporary file."""
+    """Bytes in memory up to SPILL_BYTES, then a temporary file. Pieces that are all zeros
+    (what a bomb is made of, and blank pixel data) are skipped over, leaving a hole the
+    file system does not store, so they cost neither memory nor disk writes."""
 
     def __init__(self) -> None:
         self.memory: bytearray | None = bytearray()
         self.file: IO[bytes] | None = None
+        self.size = 0
+        self.zeros = b""
 
     def write(self, data: bytes) -> None:
+        self.size += len(data)
         if self.memory is not None:
             self.memory += data
             if len(self.memory) <= SPILL_BYTES:
                 return
             self.file = tempfile.TemporaryFile(prefix="dicomkit-inflated-")
+            self.zeros = bytes(CHUNK)
             self.file.write(self.memory)
             self.memory = None
             return
         assert self.file is not None
-        self.file.write(data)
+        if data == (self.zeros if len(data) == CHUNK else bytes(len(data))):  # memcmp
+            self.file.seek(len(data), os.SEEK_CUR)
+        else:
+            self.file.write(data)
 
     def result(self) -> bytes | mmap.mmap:
         if self.memory is not None:
             return bytes(self.memory)
         assert self.file is not None
+        self.file.truncate(self.size)  # a hole at the end still counts in the size
         self.file.flush()
-        if self.file.tell() == 0:
-            return b""
         return mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ)
 
     def close(self) -> None:

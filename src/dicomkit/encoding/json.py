@@ -432,6 +432,12 @@ class _Encoder:
                 out["Value"] = [self.dataset(item, f"{path}/{i}") for i, item in enumerate(items)]
             return out
         if is_binary_vr(vr):
+            if self.threshold is not None and element.raw is not None \
+                    and not element.is_decoded and len(element.raw) > self.threshold + 1:
+                # Bulk data by its stored length (a pad byte at most above the value's), so a
+                # large value read lazily is never loaded just to be left out (PS3.18 F.2.6).
+                out["BulkDataURI"] = self.uri(path, element)
+                return out
             data = binary_value(element)
             if data:
                 if wants_bulk(data, self.threshold):
