@@ -86,3 +86,33 @@ def test_fsync_must_be_a_boolean(tmp_path: Path, capsys: pytest.CaptureFixture[s
         main(["stats", "--config", str(path)])
     assert raised.value.code == 2
     assert "fsync" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value, size", [("4G", 4 << 30), ('"512M"', 512 << 20),
+                                         ("1048576", 1 << 20), ('"2GiB"', 2 << 30)])
+def test_max_inflated_size_in_the_file_and_as_an_option(tmp_path: Path, value: str,
+                                                        size: int) -> None:
+    if value == "4G":  # the default, with no file
+        serve = build_parser("serve").parse_args(["serve"])
+    else:
+        path = config(tmp_path, f'max_inflated_size = {value}\ndata = "{tmp_path / "data"}"\n')
+        serve = build_parser("serve").parse_args(["serve", "--config", str(path)])
+        stats = build_parser("stats").parse_args(["stats", "--config", str(path)])
+        archive = open_archive(stats)
+        try:
+            assert archive.max_inflated == size
+        finally:
+            archive.close()
+    assert load_settings(serve)["max_inflated_size"] == size
+    option = build_parser("serve").parse_args(["serve", "--max-inflated-size", "3k"])
+    assert load_settings(option)["max_inflated_size"] == 3 << 10
+
+
+@pytest.mark.parametrize("value", ['"lots"', "0", '"-1G"', '"4X"', "true"])
+def test_a_bad_max_inflated_size_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         value: str) -> None:
+    path = config(tmp_path, f"max_inflated_size = {value}\n")
+    with pytest.raises(SystemExit) as raised:
+        main(["stats", "--config", str(path)])
+    assert raised.value.code == 2
+    assert "max_inflated_size" in capsys.readouterr().err
