@@ -80,7 +80,8 @@ say, load_line, tmpdir = A.say, A.load_line, A.tmpdir
 
 OPERATIONS = ["store", "storescu", "stow", "find", "findscu", "move-dcmtk", "move-dk", "qido",
               "wado", "metadata"]
-DEFAULT_MIX = "store=3,storescu=1,stow=2,find=3,findscu=1,move-dcmtk=1,move-dk=1,qido=3,wado=2,metadata=1"
+DEFAULT_MIX = ("store=3,storescu=1,stow=2,find=3,findscu=1,move-dcmtk=1,move-dk=1,qido=3,wado=2,"
+               "metadata=1")
 CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 OP_TIMEOUT = 120.0  # seconds: one operation; a hang is an error, not a stuck bench
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -140,7 +141,8 @@ class DicomkitStorescp(S.Server):
 
 # -- /proc ---------------------------------------------------------------------------------------
 def proc_sample(pid: int) -> dict[str, float]:
-    """RSS (MB), peak RSS (MB), threads, open FDs and CPU seconds of a process."""
+    """RSS (MB; its anonymous part: the heap, and its file-backed part: mapped files such as
+    SQLite's shared-memory index), peak RSS (MB), threads, open FDs and CPU seconds."""
     status: dict[str, str] = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
@@ -149,6 +151,8 @@ def proc_sample(pid: int) -> dict[str, float]:
     fields = stat[stat.rindex(")") + 2:].split()
     cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15)
     return {"rss_mb": int(status["VmRSS"].split()[0]) / 1024,
+            "anon_mb": int(status.get("RssAnon", "0 kB").split()[0]) / 1024,
+            "file_mb": int(status.get("RssFile", "0 kB").split()[0]) / 1024,
             "hwm_mb": int(status["VmHWM"].split()[0]) / 1024,
             "threads": int(status["Threads"]),
             "fds": len(os.listdir(f"/proc/{pid}/fd")),
@@ -595,7 +599,8 @@ class Sampler:
                     **percentiles(latencies.get(op, []))}
                for op in self.env.mix}
         row = {"minute": (now - self.t0) / 60, "seconds": seconds,
-               "rss_mb": server["rss_mb"], "hwm_mb": server["hwm_mb"], "fds": server["fds"],
+               "rss_mb": server["rss_mb"], "anon_mb": server["anon_mb"],
+               "file_mb": server["file_mb"], "hwm_mb": server["hwm_mb"], "fds": server["fds"],
                "threads": server["threads"],
                "cpu_pct": 100 * (server["cpu_s"] - self.last_cpu) / seconds if seconds else 0.0,
                "ops_per_s": sum(o["n"] for o in ops.values()) / seconds if seconds else 0.0,
@@ -610,7 +615,8 @@ class Sampler:
 
     @staticmethod
     def print_row(row: dict[str, Any]) -> None:
-        say(f"[{row['minute']:6.1f} min] RSS {row['rss_mb']:6.1f} MB  FDs {row['fds']:3d}  "
+        say(f"[{row['minute']:6.1f} min] RSS {row['rss_mb']:6.1f} MB (anon "
+            f"{row['anon_mb']:.1f})  FDs {row['fds']:3d}  "
             f"threads {row['threads']:2d}  CPU {row['cpu_pct']:3.0f}%  "
             f"{row['ops_per_s']:5.1f} ops/s  errors {row['errors']}  "
             f"studies {row['studies']}  data {row['data_mb']:.0f} MB  "
@@ -626,6 +632,7 @@ def verdict(rows: list[dict[str, Any]], idle: dict[str, dict[str, float]],
             args: argparse.Namespace) -> dict[str, Any]:
     loaded = [r for r in rows if r["minute"] >= args.warmup]
     rss_slope = slope_per_hour([(r["minute"], r["rss_mb"]) for r in loaded])
+    anon_slope = slope_per_hour([(r["minute"], r["anon_mb"]) for r in loaded])
     fd_slope = slope_per_hour([(r["minute"], r["fds"]) for r in loaded])
     thread_slope = slope_per_hour([(r["minute"], r["threads"]) for r in loaded])
     peer_slope = slope_per_hour([(r["minute"], r["peer_rss_mb"]) for r in loaded])
@@ -635,6 +642,7 @@ def verdict(rows: list[dict[str, Any]], idle: dict[str, dict[str, float]],
     threads_left = after["threads"] - base["threads"]
     out = {
         "loaded_samples": len(loaded), "rss_slope_mb_per_h": rss_slope,
+        "anon_slope_mb_per_h": anon_slope,
         "fd_slope_per_h": fd_slope, "thread_slope_per_h": thread_slope,
         "peer_rss_slope_mb_per_h": peer_slope,
         "rss_first_mb": loaded[0]["rss_mb"] if loaded else None,
@@ -651,19 +659,21 @@ def verdict(rows: list[dict[str, Any]], idle: dict[str, dict[str, float]],
 def report(rows: list[dict[str, Any]], recorder: Recorder, idle: dict[str, dict[str, float]],
            result: dict[str, Any], args: argparse.Namespace, wall: float) -> None:
     say("\n## The server over time (one row per interval; CPU % of one core)\n")
-    say("| min | RSS MB | FDs | threads | CPU % | ops/s | errors | studies | data MB "
+    say("| min | RSS MB | anon MB | FDs | threads | CPU % | ops/s | errors | studies | data MB "
         "| dk storescp RSS MB | its FDs | load 1 min |")
-    say("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    say("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        say(f"| {r['minute']:.1f} | {r['rss_mb']:.1f} | {r['fds']} | {r['threads']} | "
+        say(f"| {r['minute']:.1f} | {r['rss_mb']:.1f} | {r['anon_mb']:.1f} | {r['fds']} | "
+            f"{r['threads']} | "
             f"{r['cpu_pct']:.0f} | {r['ops_per_s']:.1f} | {r['errors']} | {r['studies']} | "
             f"{r['data_mb']:.0f} | {r['peer_rss_mb']:.1f} | {r['peer_fds']} | "
             f"{r['load1']:.2f} |")
     say("\nIdle server (no operation in flight, FDs and threads settled):\n")
-    say("| when | RSS MB | FDs | threads |")
-    say("|---|---:|---:|---:|")
+    say("| when | RSS MB | anon MB | FDs | threads |")
+    say("|---|---:|---:|---:|---:|")
     for when, sample in idle.items():
-        say(f"| {when} | {sample['rss_mb']:.1f} | {sample['fds']} | {sample['threads']} |")
+        say(f"| {when} | {sample['rss_mb']:.1f} | {sample['anon_mb']:.1f} | {sample['fds']} | "
+            f"{sample['threads']} |")
     ops = list(args.mix_weights)
     say("\n## Latency over time: p50 / p95 / p99 ms per operation and interval\n")
     say("| min | " + " | ".join(ops) + " |")
@@ -696,7 +706,8 @@ def report(rows: list[dict[str, Any]], recorder: Recorder, idle: dict[str, dict[
     v = result["verdict"]
     say(f"\n## Verdict (samples from minute {args.warmup:g} on: {v['loaded_samples']})\n")
     say(f"- RSS: {v['rss_first_mb']:.1f} -> {v['rss_last_mb']:.1f} MB, slope "
-        f"{v['rss_slope_mb_per_h']:+.1f} MB/h (limit {args.rss_slope_limit:g}): "
+        f"{v['rss_slope_mb_per_h']:+.1f} MB/h (anonymous part {v['anon_slope_mb_per_h']:+.1f} "
+        f"MB/h; limit {args.rss_slope_limit:g}): "
         f"{'flat' if v['rss_flat'] else '**growing**'}")
     say(f"- FDs under load: slope {v['fd_slope_per_h']:+.1f}/h (limit {args.fd_slope_limit:g}); "
         f"idle after the load - idle after warm-up: {v['idle_fds_left']:+d} (tolerance "
@@ -825,13 +836,15 @@ def save(result: dict[str, Any], args: argparse.Namespace) -> None:
     if args.csv:
         with open(args.csv, "w", newline="") as handle:
             out = csv.writer(handle)
-            out.writerow(["minute", "seconds", "rss_mb", "fds", "threads", "cpu_pct", "studies",
+            out.writerow(["minute", "seconds", "rss_mb", "anon_mb", "fds", "threads", "cpu_pct",
+                          "studies",
                           "data_mb", "peer_rss_mb", "peer_fds", "load1", "operation", "n",
                           "errors", "p50_ms", "p95_ms", "p99_ms", "max_ms"])
             for r in result["rows"]:
                 for op, o in r["ops"].items():
                     out.writerow([f"{r['minute']:.2f}", f"{r['seconds']:.1f}",
-                                  f"{r['rss_mb']:.1f}", r["fds"], r["threads"],
+                                  f"{r['rss_mb']:.1f}", f"{r['anon_mb']:.1f}", r["fds"],
+                                  r["threads"],
                                   f"{r['cpu_pct']:.1f}", r["studies"], f"{r['data_mb']:.1f}",
                                   f"{r['peer_rss_mb']:.1f}", r["peer_fds"], f"{r['load1']:.2f}",
                                   op, o["n"], o["errors"]]
