@@ -39,8 +39,10 @@ descriptors or threads left over after the load are a leak even when the load hi
 
 The verdict, after ``--warmup`` minutes: the RSS slope (least squares, MB per hour) and the
 FD slope over the loaded samples, and idle FDs/threads after the load against before it. Flat
-means RSS slope <= --rss-slope-limit MB/h, FD slope <= --fd-slope-limit per hour, and idle
-FDs after <= before + --fd-tolerance.
+means RSS slope <= --rss-slope-limit MB/h, FD and thread slopes <= --fd-slope-limit per hour,
+and idle FDs after <= before + --fd-tolerance (idle threads after <= before). The slopes count
+only with at least MIN_SLOPE_MINUTES loaded minutes; a shorter run is judged on the idle
+samples alone.
 
 Everything runs on 127.0.0.1; temporary data goes to BENCH_TMP (default: the system temp
 folder) and is deleted at the end; the servers are stopped by their PIDs. Raw figures go to
@@ -83,6 +85,7 @@ OPERATIONS = ["store", "storescu", "stow", "find", "findscu", "move-dcmtk", "mov
 DEFAULT_MIX = ("store=3,storescu=1,stow=2,find=3,findscu=1,move-dcmtk=1,move-dk=1,qido=3,wado=2,"
                "metadata=1")
 CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+MIN_SLOPE_MINUTES = 10.0  # loaded minutes needed before the slopes count in the verdict
 OP_TIMEOUT = 120.0  # seconds: one operation; a hang is an error, not a stuck bench
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -648,11 +651,19 @@ def verdict(rows: list[dict[str, Any]], idle: dict[str, dict[str, float]],
         "rss_first_mb": loaded[0]["rss_mb"] if loaded else None,
         "rss_last_mb": loaded[-1]["rss_mb"] if loaded else None,
         "idle_fds_left": fd_left, "idle_threads_left": threads_left,
+        "span_min": (loaded[-1]["minute"] - loaded[0]["minute"]) if loaded else 0.0,
         "rss_flat": abs(rss_slope) <= args.rss_slope_limit,
         "fd_flat": fd_slope <= args.fd_slope_limit and fd_left <= args.fd_tolerance,
         "threads_flat": thread_slope <= args.fd_slope_limit and threads_left <= 0,
     }
-    out["flat"] = bool(out["rss_flat"] and out["fd_flat"] and out["threads_flat"])
+    # A slope over a few minutes is mostly noise (the FDs under load move with the connections
+    # open at the sample): a short run is judged on the idle comparison alone.
+    out["slopes_judged"] = out["span_min"] >= MIN_SLOPE_MINUTES
+    if not out["slopes_judged"]:
+        out["rss_flat"] = None
+        out["fd_flat"] = fd_left <= args.fd_tolerance
+        out["threads_flat"] = threads_left <= 0
+    out["flat"] = bool(out["rss_flat"] is not False and out["fd_flat"] and out["threads_flat"])
     return out
 
 
@@ -704,16 +715,22 @@ def report(rows: list[dict[str, Any]], recorder: Recorder, idle: dict[str, dict[
         for line in recorder.first_errors:
             say(f"  {line}")
     v = result["verdict"]
+
+    def word(flat: bool | None) -> str:
+        return "not judged" if flat is None else "flat" if flat else "**growing**"
+
     say(f"\n## Verdict (samples from minute {args.warmup:g} on: {v['loaded_samples']})\n")
+    if not v["slopes_judged"]:
+        say(f"- {v['span_min']:.1f} loaded minutes: too short for the slopes to count (they "
+            f"need {MIN_SLOPE_MINUTES:g}); judged on the idle samples alone")
     say(f"- RSS: {v['rss_first_mb']:.1f} -> {v['rss_last_mb']:.1f} MB, slope "
         f"{v['rss_slope_mb_per_h']:+.1f} MB/h (anonymous part {v['anon_slope_mb_per_h']:+.1f} "
-        f"MB/h; limit {args.rss_slope_limit:g}): "
-        f"{'flat' if v['rss_flat'] else '**growing**'}")
+        f"MB/h; limit {args.rss_slope_limit:g}): {word(v['rss_flat'])}")
     say(f"- FDs under load: slope {v['fd_slope_per_h']:+.1f}/h (limit {args.fd_slope_limit:g}); "
         f"idle after the load - idle after warm-up: {v['idle_fds_left']:+d} (tolerance "
-        f"{args.fd_tolerance}): {'flat' if v['fd_flat'] else '**growing**'}")
+        f"{args.fd_tolerance}): {word(v['fd_flat'])}")
     say(f"- threads: slope {v['thread_slope_per_h']:+.1f}/h, idle after - idle after warm-up: "
-        f"{v['idle_threads_left']:+d}: {'flat' if v['threads_flat'] else '**growing**'}")
+        f"{v['idle_threads_left']:+d}: {word(v['threads_flat'])}")
     say(f"- dicomkit storescp (the C-MOVE peer) RSS slope {v['peer_rss_slope_mb_per_h']:+.1f} MB/h")
     say(f"- overall: {'FLAT' if v['flat'] else 'NOT FLAT'}")
 
