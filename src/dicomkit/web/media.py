@@ -1,9 +1,9 @@
 """Media types for PS3.18 §8.7: Accept negotiation and multipart/related (RFC 2387) both ways.
 
 :func:`parse_accept` reads an Accept header (or the ``accept`` query parameter, §8.3.3.1) into
-media ranges, highest quality first. :func:`multipart_stream` writes parts as they are produced;
-:class:`MultipartParser` reads a request body chunk by chunk, so a STOW-RS part of any size goes
-to disk without being held in memory.
+media ranges, highest quality first. :func:`part_head` and :func:`closing` frame the parts a
+response streams as they are produced; :class:`MultipartParser` reads a request body chunk by
+chunk, so a STOW-RS part of any size goes to disk without being held in memory.
 """
 
 from __future__ import annotations
