@@ -64,8 +64,6 @@ KNOWN: set[tuple[str, str, str]] = {
     ("dicomkit.archive.store", "dicomkit.net.storage", "private _sync"),
     ("dicomkit.encoding.lazy", "dicomkit.encoding.reader", "private _Parser"),
     ("dicomkit.net.storage", "dicomkit.encoding.reader", "private _Parser"),
-    ("dicomkit.services.qr", "dicomkit.archive.matching", "layer services -> archive"),
-    ("dicomkit.services.qr", "dicomkit.archive.store", "layer services -> archive"),
     ("dicomkit.web.stow_metadata", "dicomkit.net.storage", "private _sync"),
     ("dicomkit.net.retrieve", "dicomkit.net.server", "cycle"),
     ("dicomkit.net.server", "dicomkit.net.retrieve", "cycle"),

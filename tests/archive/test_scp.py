@@ -1,4 +1,4 @@
-"""The archive's DIMSE SCP (services/qr.py) in-process, on SQLite and PostgreSQL: what it
+"""The archive's DIMSE SCP (archive/scp.py) in-process, on SQLite and PostgreSQL: what it
 accepts at negotiation, C-STORE failure statuses and the C-FIND keys the archive answers
 itself (Retrieve AE Title, Instance Availability, Timezone Offset From UTC)."""
 
@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from dicomkit.archive.scp import ArchiveHandler, out_of_resources
 from dicomkit.archive.store import Archive
 from dicomkit.core.dataset import Dataset
 from dicomkit.net.client import Client, connect
 from dicomkit.net.server import Server
 from dicomkit.net.uids import MODELS, UNCOMPRESSED_TS
-from dicomkit.services.qr import ArchiveHandler, out_of_resources
 
 from .conftest import CT_IMAGE_STORAGE, make_instance
 

@@ -1,4 +1,4 @@
-"""The two ways a C-STORE data set reaches the archive (services/qr.py ArchiveSink): kept in
+"""The two ways a C-STORE data set reaches the archive (archive/scp.py ArchiveSink): kept in
 memory up to SPILL_BYTES and committed with ``Archive.commit_bytes``, or spilled to a
 temporary file as it arrives and committed with ``Archive.commit_file``. Both must store the
 received bytes exactly, index them, and leave no temporary file behind, over a real
@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 import dicomkit
-from dicomkit.archive.store import Archive, InstanceMismatch
+from dicomkit.archive.scp import ArchiveSink
+from dicomkit.archive.store import SPILL_BYTES, Archive, InstanceMismatch
 from dicomkit.encoding.json import to_json_dict
 from dicomkit.net.storage import meta_for
-from dicomkit.services.qr import SPILL_BYTES, ArchiveSink
 from tests.serve.conftest import Backend, ServeFactory, run_tool, synthetic_series
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"

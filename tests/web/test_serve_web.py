@@ -96,7 +96,7 @@ def test_no_http_serves_dimse_only(serve: ServeFactory, tmp_path: Path) -> None:
 
 
 def test_importing_dicomkit_imports_neither_starlette_nor_uvicorn() -> None:
-    code = ("import sys, dicomkit, dicomkit.archive.store, dicomkit.services.qr, "
+    code = ("import sys, dicomkit, dicomkit.archive.store, dicomkit.archive.scp, "
             "dicomkit.cli.archive, dicomkit.cli.main\n"
             "print(sorted(m for m in sys.modules if m.startswith("
             "('starlette', 'uvicorn', 'dicomkit.web'))))")

@@ -325,10 +325,10 @@ def run_serve(args: argparse.Namespace) -> int:
     tls = server_tls(settings)
     if settings["http"]:
         jwt_settings(settings)  # a bad setting stops serve before anything listens
+    from dicomkit.archive.scp import ArchiveHandler
     from dicomkit.archive.store import Archive
     from dicomkit.encoding import deflate
     from dicomkit.net.server import Server
-    from dicomkit.services.qr import ArchiveHandler
 
     # One limit for every inflation in this process: received C-STORE and STOW-RS instances,
     # DIMSE identifiers, and the stored files read back (WADO, retrieve, transcoding).

@@ -3,7 +3,7 @@ which C-MOVE destinations it may send.
 
 DICOM identifies a peer on an association by its calling AE title (PS3.8 §7.1.1.3), or better
 by its TLS client certificate (PS3.15 B.1); this policy keys on the title. Where it is
-enforced (``services.qr.ArchiveHandler``, ``cli/archive.py``):
+enforced (``archive.scp.ArchiveHandler``, ``cli/archive.py``):
 
 - an AE the policy does not know, under ``default = deny``: the association is rejected,
   A-ASSOCIATE-RJ permanent, "calling-AE-title-not-recognized" (PS3.8 Table 9-21);
