@@ -76,7 +76,7 @@ def test_the_row_is_committed_with_the_file_in_place(archive: Archive, tmp_path:
     ds, data = _file_bytes(tmp_path)
     done = archive.commit_bytes(data, EXPLICIT_LE)
     assert Path(done.path).read_bytes() == data
-    rows = archive.index.paths("IMAGE", [])
-    assert [Path(archive.absolute(p)) for p, _c, _t in rows] == [Path(done.path)]
+    rows = archive.index.instances_of([])
+    assert [Path(archive.absolute(row.path)) for row in rows] == [Path(done.path)]
     assert done.result.status == "added"
     assert str(ds.SOPInstanceUID) in done.path

@@ -179,3 +179,64 @@ def test_a_value_given_for_them_is_not_matched(archive: Archive,
                                      "InstanceAvailability": "OFFLINE"})
     assert status == 0 and len(matches) == 1
     assert (matches[0].RetrieveAETitle, matches[0].InstanceAvailability) == (AET, "ONLINE")
+
+
+# -- C-GET by keys without a column -----------------------------------------------------------
+def get(archive: Archive, keys: dict[str, Any]) -> tuple[list[str], int]:
+    """C-GET (Study Root) on an in-process archive SCP: the SOP Instance UIDs of the
+    sub-operations received, in order, and the final status."""
+    identifier = Dataset()
+    for keyword, value in keys.items():
+        identifier.set(keyword, value)
+    received: list[str] = []
+
+    async def on_store(ds: Dataset, message: Any) -> int:
+        received.append(str(ds.SOPInstanceUID))
+        return 0
+
+    async def go() -> tuple[list[str], int]:
+        server = Server(handler=ArchiveHandler(archive, ae_title=AET), ae_title=AET, port=0)
+        await server.start()
+        try:
+            async with connect("127.0.0.1", server.port, calling_aet="TESTSCU", called_aet=AET,
+                               contexts=[(MODELS["study"]["get"], TS), (CT_IMAGE_STORAGE, TS)],
+                               scp_roles=[CT_IMAGE_STORAGE]) as client:
+                responses = [rsp async for rsp in client.get(identifier, on_store=on_store)]
+                return received, int(responses[-1].Status)
+        finally:
+            await server.stop()
+
+    return asyncio.run(go())
+
+
+def test_c_get_by_an_instance_key_without_a_column(archive: Archive,
+                                                   add: Callable[..., Dataset]) -> None:
+    """Image Comments has no column: it is matched against each instance's stored attributes
+    (PS3.4 C.2.2.2), and only the instances it selects are sent."""
+    first = add(ImageComments="keep", number=1)
+    same = {"study_uid": first.StudyInstanceUID, "series_uid": first.SeriesInstanceUID}
+    add(**same, ImageComments="drop", number=2)
+    third = add(**same, ImageComments="keep", number=3)
+    add(ImageComments="keep")  # another study
+    received, status = get(archive, {"QueryRetrieveLevel": "IMAGE",
+                                     "StudyInstanceUID": first.StudyInstanceUID,
+                                     "SeriesInstanceUID": first.SeriesInstanceUID,
+                                     "ImageComments": "keep"})
+    assert status == 0
+    assert received == [first.SOPInstanceUID, third.SOPInstanceUID]
+
+
+def test_c_get_by_a_series_key_without_a_column(archive: Archive,
+                                                add: Callable[..., Dataset]) -> None:
+    """Protocol Name (a series attribute) has no column: every instance of the series it
+    selects is sent, series by series in the order they were stored."""
+    chest = add(ProtocolName="Chest", number=1)
+    study = chest.StudyInstanceUID
+    add(study_uid=study, ProtocolName="Head")
+    more = add(study_uid=study, series_uid=chest.SeriesInstanceUID, ProtocolName="Chest",
+               number=2)
+    other = add(study_uid=study, ProtocolName="Chest")
+    received, status = get(archive, {"QueryRetrieveLevel": "SERIES", "StudyInstanceUID": study,
+                                     "ProtocolName": "Chest"})
+    assert status == 0
+    assert received == [chest.SOPInstanceUID, more.SOPInstanceUID, other.SOPInstanceUID]

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.util import find_tables
 
 from dicomkit.archive.matching import COMPUTED, LEVEL_RANK, LEVEL_TABLE, CompiledQuery
-from dicomkit.archive.records import InstanceRecord, dumps
+from dicomkit.archive.records import InstanceRecord, InstanceRow, dumps
 from dicomkit.archive.schema import (
     instances,
     joined,
@@ -68,6 +68,17 @@ _MIGRATION_LOCK = threading.Lock()
 # The instances columns add_instance writes besides sop_uid (the ON CONFLICT … SET list).
 _INSTANCE_ROW = ("series_pk", "sop_class", "instance_number", "transfer_syntax", "path", "size",
                  "metadata", "created")
+
+# What the index tells of where an instance is and what it is (InstanceRow's fields).
+_LOCATION = (instances.c.pk, studies.c.study_uid, series.c.series_uid, instances.c.sop_uid,
+             instances.c.sop_class, instances.c.path, instances.c.transfer_syntax,
+             instances.c.size)
+
+
+def _instance_row(row: Any) -> InstanceRow:
+    return InstanceRow(pk=int(row.pk), study_uid=row.study_uid, series_uid=row.series_uid,
+                       sop_uid=row.sop_uid, sop_class=row.sop_class, path=row.path,
+                       transfer_syntax=row.transfer_syntax, size=int(row.size))
 
 
 @dataclass
@@ -284,8 +295,7 @@ class ArchiveIndex:
         if LEVEL_RANK[level] >= 2:
             cols += [series.c.pk.label("series_pk"), series.c.attrs.label("se_attrs")]
         if level == "IMAGE":
-            cols += [instances.c.pk.label("instance_pk"), instances.c.metadata,
-                     instances.c.path, instances.c.transfer_syntax]
+            cols += [instances.c.pk.label("instance_pk"), instances.c.metadata]
         counts = self._count_columns(level, wanted)
         return cols + counts
 
@@ -383,8 +393,6 @@ class ArchiveIndex:
             instance = json.loads(row["metadata"] or "{}")
             charsets.append(instance.get(_CHARSET))
             merged.update(instance)
-            merged["_path"] = row["path"]
-            merged["_transfer_syntax"] = row["transfer_syntax"]
         if len({tuple(c.get("Value") or ()) for c in charsets if isinstance(c, dict)}) > 1:
             # The levels' values came from instances in different character sets: one that
             # holds them all (PS3.5 §6.1.2.5.4 d, Unicode) describes the merged answer.
@@ -395,23 +403,30 @@ class ArchiveIndex:
                 merged[f"{tag:08X}"] = {"vr": "IS", "Value": [int(row[label])]}
         return merged
 
-    def paths(self, level: str, where: list[Any]) -> list[tuple[str, str, str]]:
-        """(path, SOP Class UID, transfer syntax) of every instance under the matches."""
-        statement = self._base("IMAGE", [instances.c.path, instances.c.sop_class,
-                                         instances.c.transfer_syntax]).where(*where)
-        with self.engine.connect() as connection:
-            return [(r.path, r.sop_class, r.transfer_syntax)
-                    for r in connection.execute(statement.order_by(instances.c.pk))]
-
-    def instances_of(self, where: list[Any]) -> list[dict[str, Any]]:
+    def instances_of(self, where: list[Any]) -> list[InstanceRow]:
         """Every instance under the matches (a compiled query's ``where``), series by series
-        in ingest order: pk, UIDs, SOP Class, path, transfer syntax and size."""
-        statement = self._base("IMAGE", [
-            instances.c.pk, studies.c.study_uid, series.c.series_uid, instances.c.sop_uid,
-            instances.c.sop_class, instances.c.path, instances.c.transfer_syntax,
-            instances.c.size]).where(*where).order_by(series.c.pk, instances.c.pk)
+        in ingest order."""
+        statement = self._base("IMAGE", list(_LOCATION)).where(*where).order_by(
+            series.c.pk, instances.c.pk)
         with self.engine.connect() as connection:
-            return [dict(row._mapping) for row in connection.execute(statement)]
+            return [_instance_row(row) for row in connection.execute(statement)]
+
+    def instances_matching(self, query: CompiledQuery) -> list[InstanceRow]:
+        """Every instance under the matches of ``query`` at any level (C-MOVE and C-GET, PS3.4
+        C.4.2.3, C.4.3.3), series by series in ingest order; the keys without a column
+        (``query.post``) are matched against each instance's attributes merged with those of
+        its series, study and patient."""
+        if not query.post:
+            return self.instances_of(query.where)
+        merged = [patients.c.attrs.label("p_attrs"), studies.c.attrs.label("st_attrs"),
+                  studies.c.modalities, studies.c.sop_classes, series.c.attrs.label("se_attrs"),
+                  instances.c.metadata]
+        statement = self._base("IMAGE", [*_LOCATION, *merged]).where(*query.where).order_by(
+            series.c.pk, instances.c.pk)
+        with self.engine.connect() as connection:
+            return [_instance_row(row) for row in connection.execute(statement)
+                    if all(predicate(self._merge(row._mapping, "IMAGE"))
+                           for predicate in query.post)]
 
     def metadata_texts(self, pks: list[int]) -> dict[int, str]:
         """The stored DICOM JSON metadata of instances by pk, as text (not parsed)."""

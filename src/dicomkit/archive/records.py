@@ -79,6 +79,23 @@ class InstanceRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class InstanceRow:
+    """One stored instance as the index knows it: its key, UIDs, SOP Class, where its file
+    is (relative to the archive's files folder), the transfer syntax it is stored in and
+    its size in bytes. Retrieval (C-MOVE, C-GET, WADO) works from these without opening the
+    file."""
+
+    pk: int
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    sop_class: str
+    path: str
+    transfer_syntax: str
+    size: int
+
+
 def bulk_uri(path: str, element: Any) -> str:
     return f"bulkdata/{path}"
 

@@ -244,26 +244,14 @@ class ArchiveHandler(ServiceHandler):
         before its own sub-operation and a missing one fails only that sub-operation."""
         from dicomkit.net.retrieve import RetrieveItem
 
-        def _first(attr: Any) -> Any:  # a DICOM JSON attribute's first value
-            values = attr.get("Value") if isinstance(attr, dict) else None
-            return values[0] if values else None
-
         is_move = message.command_field == CommandField.C_MOVE_RQ
         self._authorise(association, "C-MOVE" if is_move else "C-GET", "retrieve",
                         str(message.command.get("MoveDestination") or "") if is_move else None)
         query = self._compile(message, identifier)
-        if query.post:
-            rows = await asyncio.to_thread(lambda: list(self.archive.index.search(
-                _as_image_level(query))))
-            found = [(row["_path"], _first(row.get("00080016")), _first(row.get("00080018")),
-                      row.get("_transfer_syntax")) for row in rows]
-        else:
-            rows = await asyncio.to_thread(self.archive.index.instances_of, query.where)
-            found = [(row["path"], row["sop_class"], row["sop_uid"], row["transfer_syntax"])
-                     for row in rows]
-        for relative, sop_class, sop_uid, ts in found:
-            yield RetrieveItem(self.archive.absolute(relative), str(sop_class or ""),
-                               str(sop_uid or ""), ts or None)
+        rows = await asyncio.to_thread(self.archive.index.instances_matching, query)
+        for row in rows:
+            yield RetrieveItem(self.archive.absolute(row.path), row.sop_class, row.sop_uid,
+                               row.transfer_syntax or None)
 
     def move_destination(self, ae_title: str) -> tuple[str, int] | None:
         return self.peers.get(ae_title.strip())
@@ -313,9 +301,3 @@ class _Rows:
     def close(self) -> None:
         with self.lock:
             self.rows.close()
-
-
-def _as_image_level(query: Any) -> Any:
-    from dataclasses import replace
-
-    return replace(query, level="IMAGE")

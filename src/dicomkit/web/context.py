@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dicomkit.archive.matching import compile_query
+from dicomkit.archive.records import InstanceRow
 from dicomkit.archive.store import Archive
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.element import DataElement
@@ -55,7 +56,7 @@ class WebContext:
         return f"{url.scheme}://{netloc}{ROOT}"
 
     async def locate(self, study: str, series: str | None = None,
-                     instance: str | None = None) -> list[dict[str, Any]]:
+                     instance: str | None = None) -> list[InstanceRow]:
         """The instances of a study, series or instance (in ingest order); 404 when none."""
         identifier = Dataset()
         identifier.QueryRetrieveLevel = "IMAGE"
@@ -75,13 +76,13 @@ class WebContext:
                            + (f" in study {study}" if series or instance else ""))
         return rows
 
-    def path_of(self, row: dict[str, Any]) -> str:
-        return self.archive.absolute(row["path"])
+    def path_of(self, row: InstanceRow) -> str:
+        return self.archive.absolute(row.path)
 
 
-def instance_url(base: str, row: dict[str, Any]) -> str:
-    return (f"{base}/studies/{row['study_uid']}/series/{row['series_uid']}"
-            f"/instances/{row['sop_uid']}")
+def instance_url(base: str, row: InstanceRow) -> str:
+    return (f"{base}/studies/{row.study_uid}/series/{row.series_uid}"
+            f"/instances/{row.sop_uid}")
 
 
 async def file_range(path: str, start: int, length: int) -> AsyncIterator[bytes]:

@@ -236,9 +236,7 @@ def result(search: Search, attrs: dict[str, Any], base: str) -> dict[str, Any]:
     """One match as a DICOM JSON object (PS3.18 F.2) with the result attributes."""
     out: dict[str, Any] = {}
     if search.include_all:
-        for key, entry in attrs.items():
-            if not key.startswith("_"):
-                out[key] = entry
+        out.update(attrs)
     for tag in search.output:
         key = f"{tag:08X}"
         if tag == INSTANCE_AVAILABILITY:

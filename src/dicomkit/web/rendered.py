@@ -29,6 +29,7 @@ from urllib.parse import unquote_plus
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from dicomkit.archive.records import InstanceRow
 from dicomkit.core.dataset import Dataset
 from dicomkit.web import pixels
 from dicomkit.web.context import WebContext, accept, context, instance_url, request_uids
@@ -137,7 +138,7 @@ def presentation(params: Any, thumbnail: bool) -> dict[str, Any]:
 class Image:
     """An instance to render: its index row, and how many frames (parts) it gives."""
 
-    row: dict[str, Any]
+    row: InstanceRow
     frames: int
 
 
@@ -167,7 +168,7 @@ def is_video(transfer_syntax: str) -> bool:
     return PIXEL_MEDIA_TYPES.get(transfer_syntax, "").startswith("video/")
 
 
-def plan_images(index: Any, rows: list[dict[str, Any]], window: Any) -> ImagePlan:
+def plan_images(index: Any, rows: list[InstanceRow], window: Any) -> ImagePlan:
     """The images among ``rows`` (the instances of a study or series), ordered by Series
     Number and Instance Number (unnumbered last, then in ingest order), from the metadata in
     the index: an image has Rows (the Image Pixel Module, PS3.3 C.7.6.3). A window for a
@@ -178,24 +179,24 @@ def plan_images(index: Any, rows: list[dict[str, Any]], window: Any) -> ImagePla
     unnumbered = 1 << 62
     for start in range(0, len(rows), METADATA_BATCH):
         batch = rows[start:start + METADATA_BATCH]
-        texts = index.metadata_texts([row["pk"] for row in batch])
+        texts = index.metadata_texts([row.pk for row in batch])
         for position, row in enumerate(batch, start):
-            text = texts.get(row["pk"])
+            text = texts.get(row.pk)
             if text is None:  # deleted since
                 continue
             attrs = json.loads(text)
-            if _first(attrs, "00280010") is None or is_video(row["transfer_syntax"]):
-                left_out[row["sop_class"]] = left_out.get(row["sop_class"], 0) + 1
+            if _first(attrs, "00280010") is None or is_video(row.transfer_syntax):
+                left_out[row.sop_class] = left_out.get(row.sop_class, 0) + 1
                 continue
             photometric = str(_first(attrs, "00280004") or "").strip().upper()
             samples = _integer(_first(attrs, "00280002")) or 1
             if window is not None and (photometric not in GRAYSCALE or samples != 1):
-                raise WebError(400, f"instance {row['sop_uid']} is {photometric or 'colour'}: "
+                raise WebError(400, f"instance {row.sop_uid} is {photometric or 'colour'}: "
                                "a window applies to grayscale images only (PS3.3 C.11.2)")
             series_number = _integer(_first(attrs, "00200011"))
             instance_number = _integer(_first(attrs, "00200013"))
             key = (unnumbered if series_number is None else series_number,
-                   series_rank.setdefault(row["series_uid"], len(series_rank)),
+                   series_rank.setdefault(row.series_uid, len(series_rank)),
                    unnumbered if instance_number is None else instance_number, position)
             frames = max(1, _integer(_first(attrs, "00280008")) or 1)
             keyed.append((key, Image(row, frames)))
@@ -317,7 +318,7 @@ async def _collection(request: Request, ctx: WebContext, plan: ImagePlan,
             except WebError as exc:
                 # The status is sent: all that is left is to break the stream off, so that
                 # the client sees an incomplete payload rather than a complete one.
-                log.error("rendered %s: instance %s: %s", what, image.row["sop_uid"],
+                log.error("rendered %s: instance %s: %s", what, image.row.sop_uid,
                           exc.reason)
                 raise
             ds = None  # one instance in memory at a time

@@ -14,6 +14,7 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from dicomkit.archive.records import InstanceRow
 from dicomkit.web import pixels
 from dicomkit.web.context import WebContext, file_range, file_size
 from dicomkit.web.errors import WebError
@@ -73,16 +74,16 @@ async def wado_uri(request: Request) -> Response:
                    "application/dicom, image/jpeg or image/png")
 
 
-async def _dicom(request: Request, row: dict[str, str], path: str) -> Response:
+async def _dicom(request: Request, row: InstanceRow, path: str) -> Response:
     asked = _param(request, "transferSyntax")
     # Without transferSyntax Explicit VR Little Endian is preferred (§9.1.2.3.3) and the file
     # goes as stored when it cannot be converted.
-    chosen = plan(row["transfer_syntax"], [asked] if asked else [EXPLICIT_VR_LITTLE_ENDIAN, "*"])
+    chosen = plan(row.transfer_syntax, [asked] if asked else [EXPLICIT_VR_LITTLE_ENDIAN, "*"])
     if chosen is None:
-        raise WebError(406, f"WADO-URI: the instance is stored in {row['transfer_syntax']}; "
+        raise WebError(406, f"WADO-URI: the instance is stored in {row.transfer_syntax}; "
                        f"converting it to {asked} is not supported yet")
     how, uid = chosen
-    headers = {"Content-Disposition": f'attachment; filename="{row["sop_uid"]}.dcm"'}
+    headers = {"Content-Disposition": f'attachment; filename="{row.sop_uid}.dcm"'}
     if how == "stored":
         size = await asyncio.to_thread(file_size, path)
         headers["Content-Length"] = str(size)

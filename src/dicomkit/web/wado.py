@@ -19,6 +19,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from dicomkit.archive.records import InstanceRow
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import registered
 from dicomkit.encoding import transfer_syntax as ts_mod
@@ -120,10 +121,10 @@ async def retrieve(request: Request) -> Response:
     rows = await ctx.locate(study, series, instance)
     plans = []
     for row in rows:
-        chosen = plan(row["transfer_syntax"], choice.syntaxes)
+        chosen = plan(row.transfer_syntax, choice.syntaxes)
         if chosen is None:
-            raise WebError(406, f"instance {row['sop_uid']} is stored in transfer syntax "
-                           f"{row['transfer_syntax']}; converting it to "
+            raise WebError(406, f"instance {row.sop_uid} is stored in transfer syntax "
+                           f"{row.transfer_syntax}; converting it to "
                            f"{', '.join(choice.syntaxes)} is not supported yet (ask with "
                            "transfer-syntax=* to get it as stored)")
         plans.append(chosen)
@@ -178,9 +179,9 @@ async def metadata(request: Request) -> Response:
     async def texts() -> AsyncIterator[str]:
         for start in range(0, len(rows), METADATA_BATCH):
             batch = rows[start:start + METADATA_BATCH]
-            found = await asyncio.to_thread(index.metadata_texts, [r["pk"] for r in batch])
+            found = await asyncio.to_thread(index.metadata_texts, [r.pk for r in batch])
             for row in batch:
-                text = found.get(row["pk"])
+                text = found.get(row.pk)
                 if text is not None:  # deleted since: left out
                     yield absolute_bulk_uris(with_pixel_data(text, row), instance_url(base, row))
 
@@ -203,12 +204,12 @@ async def metadata(request: Request) -> Response:
     return StreamingResponse(xml_body(), media_type=multipart_content_type(DICOM_XML, boundary))
 
 
-def with_pixel_data(text: str, row: dict[str, Any]) -> str:
+def with_pixel_data(text: str, row: InstanceRow) -> str:
     """The index keeps the header only (ingest stops before Pixel Data); an image's metadata
     still names its Pixel Data (PS3.18 §10.4.1.1.2), as a bulk data reference."""
     if '"00280010"' not in text or '"7FE00010"' in text or not text.endswith("}"):
         return text
-    vr = "OW" if is_native(row["transfer_syntax"]) else "OB"
+    vr = "OW" if is_native(row.transfer_syntax) else "OB"
     return text[:-1] + f',"7FE00010":{{"vr":"{vr}","BulkDataURI":"bulkdata/7FE00010"}}}}'
 
 
@@ -473,9 +474,9 @@ async def frames(request: Request) -> Response:
     study, series, instance = request_uids(request)
     numbers = frame_numbers(request.path_params["frames"])
     row = (await ctx.locate(study, series, instance))[0]
-    ways = negotiate_frames(accept(request), row["transfer_syntax"])
+    ways = negotiate_frames(accept(request), row.transfer_syntax)
     path = ctx.path_of(row)
-    parts = await asyncio.to_thread(_frames_of, path, row["transfer_syntax"], numbers, ways)
+    parts = await asyncio.to_thread(_frames_of, path, row.transfer_syntax, numbers, ways)
     boundary = new_boundary()
     url = instance_url(ctx.base(request), row)
     part_type = f"{parts.media_type}; transfer-syntax={parts.transfer_syntax}"
