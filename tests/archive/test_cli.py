@@ -10,8 +10,7 @@ import pytest
 from dicomkit.archive.store import Archive
 from dicomkit.cli.main import main
 from dicomkit.core.uid import generate_uid
-
-from .conftest import make_instance, write_instance
+from tests.support.datasets import make_instance, write_instance
 
 
 @dataclass

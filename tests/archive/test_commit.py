@@ -12,7 +12,7 @@ import pytest
 
 from dicomkit.archive.store import Archive
 from dicomkit.encoding.writer import write
-from tests.archive.conftest import make_instance
+from tests.support.datasets import make_instance
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 

@@ -15,8 +15,7 @@ from dicomkit.archive.matching import compile_query
 from dicomkit.archive.store import Archive
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import generate_uid
-
-from .conftest import MR_IMAGE_STORAGE, make_instance, write_instance
+from tests.support.datasets import MR_IMAGE_STORAGE, make_instance, write_instance
 
 ORIGINAL = dict(patient_name="Doe^Jane", StudyDescription="Chest", SeriesDescription="Axial",
                 PatientBirthDate="19700101", AccessionNumber="A1", InstitutionName="Old Clinic",

@@ -21,8 +21,7 @@ from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import generate_uid
 from dicomkit.errors import InvalidDicomError
 from dicomkit.net.storage import safe_uid_path
-
-from .conftest import SECONDARY_CAPTURE, make_instance, write_instance
+from tests.support.datasets import SECONDARY_CAPTURE, make_instance, write_instance
 
 
 def study_row(archive: Archive, study_uid: str, *keywords: str) -> dict[str, Any]:

@@ -24,14 +24,8 @@ from dicomkit.archive.store import Archive
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import generate_uid
 from dicomkit.services.qr import response_identifier
-
-from .conftest import (
-    BACKENDS,
-    MR_IMAGE_STORAGE,
-    index_database,
-    make_instance,
-    write_instance,
-)
+from tests.support.databases import BACKENDS, index_database
+from tests.support.datasets import MR_IMAGE_STORAGE, make_instance, write_instance
 
 
 def code(value: str, scheme: str = "99DK", meaning: str = "") -> Dataset:

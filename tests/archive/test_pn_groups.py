@@ -18,8 +18,8 @@ import pytest
 from dicomkit.archive.matching import Options, compile_query, pn_key_groups
 from dicomkit.archive.store import Archive
 from dicomkit.core.dataset import Dataset
-
-from .conftest import BACKENDS, index_database, make_instance, write_instance
+from tests.support.databases import BACKENDS, index_database
+from tests.support.datasets import make_instance, write_instance
 
 NAMES = {
     "JP": ("Yamada^Tarou=山田^太郎=やまだ^たろう", ["", "ISO 2022 IR 87"]),

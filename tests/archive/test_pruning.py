@@ -15,8 +15,7 @@ from sqlalchemy import text
 from dicomkit.archive.store import Archive
 from dicomkit.core.dataset import Dataset
 from dicomkit.net.storage import safe_uid_path
-
-from .conftest import make_instance, write_instance
+from tests.support.datasets import make_instance, write_instance
 
 # Rows of a level whose level below holds none of theirs.
 ORPHANS = {

@@ -19,8 +19,7 @@ from dicomkit.core.dataset import Dataset
 from dicomkit.net.client import Client, connect
 from dicomkit.net.server import Server
 from dicomkit.net.uids import MODELS, UNCOMPRESSED_TS
-
-from .conftest import CT_IMAGE_STORAGE, make_instance
+from tests.support.datasets import CT_IMAGE_STORAGE, make_instance
 
 AET = "ARCHIVE"
 TS = list(UNCOMPRESSED_TS[:2])

@@ -15,8 +15,7 @@ import dicomkit
 from dicomkit.archive.store import Archive
 from dicomkit.cli.main import main
 from dicomkit.errors import InvalidDicomError
-
-from .conftest import make_instance, write_instance
+from tests.support.datasets import make_instance, write_instance
 
 
 def _cut(folder: Path) -> tuple[Path, str]:

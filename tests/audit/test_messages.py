@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from dicomkit.audit import messages as m
-from tests.audit.receivers import validate
+from tests.support.audit import validate
 
 SOURCE = m.AuditSource("PACS@host")
 PACS = m.application_entity("PACS", "127.0.0.1", requestor=False)

@@ -12,7 +12,7 @@ import pytest
 
 from dicomkit.audit import messages as m
 from dicomkit.audit.transport import AuditTrail, FileSender, SyslogSender, syslog_bytes
-from tests.audit.receivers import (
+from tests.support.audit import (
     StreamReceiver,
     UdpReceiver,
     parse_syslog,

@@ -18,7 +18,7 @@ import pytest
 import dicomkit
 from dicomkit.cli.main import main
 from dicomkit.core import dictionary
-from tests.conftest import (
+from tests.support.datasets import (
     UNCOMPRESSED_SYNTAXES,
     UNCOMPRESSED_UIDS,
     dataset_differences,

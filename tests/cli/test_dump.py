@@ -14,7 +14,7 @@ import pytest
 import dicomkit
 from dicomkit.cli.main import main
 from dicomkit.cli.sample import make_ct
-from tests.conftest import pydicom_file
+from tests.support.datasets import pydicom_file
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 LONG_TEXT = "A long study description. " * 6  # 156 characters

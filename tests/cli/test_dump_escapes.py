@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Dcmtk, parse_dcmdump
-from tests.encoding.test_reader_lenient import long_sop_class_file, padding_value_file
-from tests.encoding.test_reader_robustness import explicit, part10
+from tests.support.dcmtk import Dcmtk, parse_dcmdump
+from tests.support.encoding import explicit, long_sop_class_file, padding_value_file, part10
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 # (tag, VR, value bytes): 0xE9 in UI, CS, DA, AE, a control byte in CS (even lengths)

@@ -27,15 +27,15 @@ from dicomkit.net.association import Association
 from dicomkit.net.dimse import Message, Status
 from dicomkit.net.server import ServiceHandler
 from dicomkit.net.uids import MODELS, UNCOMPRESSED_TS
-from tests.conftest import pydicom_file
-from tests.net.test_dcmtk_interop import (
+from tests.support.certs import make_openssl_pki
+from tests.support.datasets import pydicom_file
+from tests.support.dimse import (
     ARCHIVE_FILES,
     HOST,
     ServerThread,
     by_instance,
     free_port,
     instance_uid,
-    make_pki,
     same_values,
     start_dcmqrscp,
     stop_process,
@@ -172,7 +172,7 @@ def test_echo_rejected_exits_1(tmp_path: Path) -> None:
 
 
 def test_echo_over_tls_to_our_storescp(tmp_path: Path) -> None:
-    pki = make_pki(tmp_path / "pki")
+    pki = make_openssl_pki(tmp_path / "pki")
     server = StoreSCP(tmp_path, "--tls", "--cert", pki["server.pem"], "--key",
                       pki["server.key"], "--ca", pki["ca.pem"])
     try:

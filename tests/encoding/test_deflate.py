@@ -18,7 +18,7 @@ from dicomkit.encoding.deflate import (
 )
 from dicomkit.encoding.reader import inflated_size
 from dicomkit.errors import DicomError, InvalidDicomError
-from tests.conftest import pydicom_file
+from tests.support.datasets import pydicom_file
 
 DEFLATED = "DeflatedExplicitVRLittleEndian"
 

@@ -18,7 +18,7 @@ import dicomkit
 from dicomkit.cli.sample import make_ct
 from dicomkit.encoding.writer import to_bytes
 from dicomkit.errors import DicomError
-from tests.conftest import decode_all, pydicom_file
+from tests.support.datasets import decode_all, pydicom_file
 
 SEED_FILES = [
     "CT_small.dcm",  # explicit VR LE, GE private tags

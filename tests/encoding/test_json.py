@@ -7,7 +7,6 @@ import json
 import math
 import re
 import struct
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from dicomkit.encoding.json import BulkDataElement, from_json, to_json, to_json_
 from dicomkit.encoding.reader import read, read_dataset
 from dicomkit.encoding.writer import dataset_to_bytes
 from dicomkit.errors import NotSupportedError
+from tests.support.encoding import pydicom_sample_files, values_equal
 
 # PS3.18 F.4 "DICOM JSON Model Example", result 1, as printed in the standard. Two details of
 # the printed text are kept on purpose, to check that reading is lenient about them: the
@@ -64,53 +64,6 @@ def _standard_example() -> list[dict[str, Any]]:
     text = re.sub(r"(?<=[\s{])//[^\n]*", "", PS3_18_F4_EXAMPLE)
     text = re.sub(r"/\n\s+", "/", text)
     return json.loads(text)
-
-
-def _pydicom_files() -> list[Path]:
-    pydicom = pytest.importorskip("pydicom")
-    base = Path(pydicom.__file__).parent / "data"
-    files = [p for p in sorted((base / "test_files").rglob("*.dcm")) if p.name != "no_meta.dcm"]
-    files += sorted((base / "test_files" / "dicomdirtests").rglob("IM*"))
-    files += sorted((base / "test_files" / "dicomdirtests").glob("DICOMDIR*"))
-    files += sorted((base / "charset_files").glob("*.dcm"))
-    return files
-
-
-def _pn_without_trailing_groups(value: str) -> str:
-    return str(value).rstrip("=")
-
-
-def _values_equal(
-    a: Dataset, b: Dataset, path: str = "", pn: Callable[[str], str] = _pn_without_trailing_groups
-) -> list[str]:
-    """Differences in values, group lengths aside (they are not in the model, F.2.2).
-
-    PN values are compared through ``pn``, by default without trailing '=' (an empty last
-    component group cannot be represented: F.2.2 encodes only the non-empty groups; PS3.5
-    §6.2.1 gives both forms the same meaning)."""
-    problems = []
-    tags_a = [t for t in a.tags() if t & 0xFFFF]
-    if tags_a != b.tags():
-        return [f"{path}: tags {sorted(set(tags_a) ^ set(b.tags()))}"]
-    for tag in tags_a:
-        ea, eb = a[tag], b[tag]
-        where = f"{path}/{tag:08X}"
-        if ea.VR != eb.VR:
-            problems.append(f"{where}: VR {ea.VR} != {eb.VR}")
-        elif ea.VR == "SQ":
-            if len(ea.value) != len(eb.value):
-                problems.append(f"{where}: {len(ea.value)} != {len(eb.value)} items")
-            for i, (x, y) in enumerate(zip(ea.value, eb.value, strict=False)):
-                problems += _values_equal(x, y, f"{where}/{i}", pn)
-        elif ea.VR == "PN":
-            va, vb = ea.value, eb.value
-            va = [pn(v) for v in va] if isinstance(va, list) else pn(va)
-            vb = [pn(v) for v in vb] if isinstance(vb, list) else pn(vb)
-            if va != vb:
-                problems.append(f"{where}: {va!r} != {vb!r}")
-        elif ea != eb:
-            problems.append(f"{where}: {ea.value!r:.80} != {eb.value!r:.80}")
-    return problems
 
 
 # -- the standard's examples --------------------------------------------------------------------
@@ -509,17 +462,17 @@ def test_values_keep_the_readers_types() -> None:
 
 
 # -- round trips over real files ----------------------------------------------------------------
-@pytest.mark.parametrize("path", _pydicom_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", pydicom_sample_files(), ids=lambda p: p.name)
 def test_round_trip_pydicom_test_files(path: Path) -> None:
     ds = read(path)
     text = to_json(ds)
     back = from_json(text)
-    problems = _values_equal(ds, back)
+    problems = values_equal(ds, back)
     assert not problems, "\n".join(problems[:20])
     assert to_json(back) == text
 
 
-@pytest.mark.parametrize("path", _pydicom_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", pydicom_sample_files(), ids=lambda p: p.name)
 def test_round_trip_through_binary(path: Path) -> None:
     ds = read(path)
     if ds.transfer_syntax is not None and ds.transfer_syntax.encapsulated:

@@ -15,40 +15,31 @@ import pytest
 
 import dicomkit
 from dicomkit.errors import InvalidDicomError
-from tests.conftest import Dcmtk, parse_dcmdump
-from tests.encoding.test_reader_robustness import (
+from tests.support.dcmtk import Dcmtk, parse_dcmdump
+from tests.support.encoding import (
+    CLAIMED,
     ITEM_END,
+    LONG_SOP_AT,
     MODALITY,
     NAME,
     PATIENT_ID,
     SEQ_END,
+    SOP_CLASS,
     UNDEFINED,
     assert_names_offset_and_tag,
     explicit,
     implicit,
     item,
+    long_sop_class_file,
+    padding_value_file,
     part10,
+    short_header,
 )
-
-WINDOW_CENTER = explicit(0x00281050, "DS", b"40")
-
-
-def short_header(tag: int, vr_bytes: bytes, value: bytes) -> bytes:
-    """An explicit VR element in the short form (PS3.5 Table 7.1-2) with any two VR bytes."""
-    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr_bytes, len(value)) + value
-
 
 # -- defect 4: bytes where an explicit VR should be are not a VR ----------------------------
 # Spaces (the file from the field), NULs, lower case, non-ASCII and control bytes.
 NOT_VRS = [b"  ", b"\0\0", b"us", b"Us", b"\xe9\xe9", b"\x01\x02"]
 PADDING_AT = len(MODALITY) + len(NAME)  # offset of (0028,0120) in the data set
-
-
-def padding_value_file(vr_bytes: bytes) -> bytes:
-    """(0028,0120) Pixel Padding Value = 0x8000 with ``vr_bytes`` for its VR, between good
-    elements, in a Part 10 file (explicit VR little endian)."""
-    body = MODALITY + NAME + short_header(0x00280120, vr_bytes, b"\x00\x80") + WINDOW_CENTER
-    return part10(body, "ExplicitVRLittleEndian")
 
 
 def data_set_start(data: bytes) -> int:
@@ -153,19 +144,6 @@ def test_pydicom_also_reads_on_past_the_non_standard_vr(tmp_path: Path, vr_bytes
 
 
 # -- defect 5: a length past the end of the data --------------------------------------------
-SOP_CLASS = b"1.2.840.10008.5.1.4.1.1.7\0"
-CLAIMED = 0x7FFFFFF0
-LONG_SOP_BODY = (implicit(0x00080008, b"ORIGINAL\\PRIMARY")
-                 + implicit(0x00080016, SOP_CLASS, length=CLAIMED)
-                 + implicit(0x00080018, b"1.2.3.4\0"))
-LONG_SOP_AT = len(implicit(0x00080008, b"ORIGINAL\\PRIMARY"))
-
-
-def long_sop_class_file() -> bytes:
-    """SOP Class UID claiming 0x7FFFFFF0 bytes in a file of a few hundred (implicit VR)."""
-    return part10(LONG_SOP_BODY, "ImplicitVRLittleEndian")
-
-
 def test_length_past_the_end_of_the_file_raises_naming_tag_offset_and_length() -> None:
     data = long_sop_class_file()
     with pytest.raises(InvalidDicomError) as caught:

@@ -13,69 +13,24 @@ import pytest
 
 import dicomkit
 from dicomkit.cli.sample import make_ct
-from dicomkit.encoding.writer import build_file_meta, dataset_to_bytes, file_meta_bytes, to_bytes
+from dicomkit.encoding.writer import dataset_to_bytes, to_bytes
 from dicomkit.errors import InvalidDicomError
-from tests.conftest import Dcmtk, dataset_differences, decode_all, pydicom_file
-
-LONG_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
-UNDEFINED = 0xFFFFFFFF
-
-
-# -- building data sets by hand -------------------------------------------------------------
-def explicit(tag: int, vr: str, value: bytes, *, little: bool = True,
-             length: int | None = None) -> bytes:
-    """One explicit VR element (PS3.5 §7.1.2); ``length`` overrides the real length."""
-    order = "<" if little else ">"
-    size = len(value) if length is None else length
-    if vr in LONG_VRS or len(vr) != 2 or vr not in _KNOWN_VRS:
-        head = struct.pack(order + "HH2sHL", tag >> 16, tag & 0xFFFF, vr.encode(), 0, size)
-    else:
-        head = struct.pack(order + "HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), size)
-    return head + value
-
-
-def implicit(tag: int, value: bytes, *, length: int | None = None) -> bytes:
-    size = len(value) if length is None else length
-    return struct.pack("<HHL", tag >> 16, tag & 0xFFFF, size) + value
-
-
-def item(value: bytes = b"", *, length: int | None = None) -> bytes:
-    return struct.pack("<HHL", 0xFFFE, 0xE000, len(value) if length is None else length) + value
-
-
-ITEM_END = struct.pack("<HHL", 0xFFFE, 0xE00D, 0)
-SEQ_END = struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
-_KNOWN_VRS = {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "PN", "SH",
-              "SL", "SS", "ST", "TM", "UI", "UL", "US"} | LONG_VRS
-MODALITY = explicit(0x00080060, "CS", b"CT")
-NAME = explicit(0x00100010, "PN", b"Doe^John")
-PATIENT_ID = explicit(0x00100020, "LO", b"ID-1")
-
-
-def part10(body: bytes, syntax: str) -> bytes:
-    """Preamble, DICM and File Meta Information naming ``syntax``, then ``body`` as it is."""
-    ds = dicomkit.Dataset()
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.SOPInstanceUID = "1.2.3.4"
-    meta = build_file_meta(ds, dicomkit.encoding.transfer_syntax.lookup(syntax))
-    return b"\0" * 128 + b"DICM" + file_meta_bytes(meta) + body
-
-
-def strip_part10(data: bytes) -> bytes:
-    """The data set of a Part 10 file: without preamble, DICM and group 0002."""
-    assert data[128:132] == b"DICM"
-    group, element, vr, _, length = struct.unpack_from("<HH2sHL", data, 132)
-    assert (group, element, vr) == (2, 0, b"UL")
-    return data[132 + 12 + length:]
-
-
-def assert_names_offset_and_tag(error: InvalidDicomError, offset: int, tag: int | None) -> None:
-    message = str(error)
-    assert error.offset == offset, message
-    assert f"at offset 0x{offset:08x}" in message
-    if tag is not None:
-        assert error.tag == tag, message
-        assert f"tag ({tag >> 16:04X},{tag & 0xFFFF:04X})" in message
+from tests.support.datasets import dataset_differences, decode_all, pydicom_file
+from tests.support.dcmtk import Dcmtk
+from tests.support.encoding import (
+    ITEM_END,
+    MODALITY,
+    NAME,
+    PATIENT_ID,
+    SEQ_END,
+    UNDEFINED,
+    assert_names_offset_and_tag,
+    explicit,
+    implicit,
+    item,
+    part10,
+    strip_part10,
+)
 
 
 # -- real-world input ------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from dicomkit.encoding.json import BulkDataElement, to_json_dict
 from dicomkit.encoding.reader import read, read_dataset
 from dicomkit.encoding.writer import dataset_to_bytes
 from dicomkit.encoding.xml import NAMESPACE, from_xml, to_xml
-from tests.encoding.test_json import _pydicom_files, _values_equal
+from tests.support.encoding import pydicom_sample_files, values_equal
 
 # PS3.18 F.2.1.1.1 prints the Native DICOM Model as
 #   <?xml version="1.0" encoding="UTF-8" xml:space="preserve" ?>
@@ -340,17 +340,17 @@ def test_not_xml_raises_the_documented_value_error() -> None:
 
 
 # -- round trips over real files ------------------------------------------------------------------
-@pytest.mark.parametrize("path", _pydicom_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", pydicom_sample_files(), ids=lambda p: p.name)
 def test_round_trip_pydicom_test_files(path: Path) -> None:
     ds = read(path)
     text = to_xml(ds)
     back = from_xml(text)
-    problems = _values_equal(ds, back, pn=_pn_key)
+    problems = values_equal(ds, back, pn=_pn_key)
     assert not problems, "\n".join(problems[:20])
     assert to_xml(back) == text
 
 
-@pytest.mark.parametrize("path", _pydicom_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", pydicom_sample_files(), ids=lambda p: p.name)
 def test_xml_and_json_agree(path: Path) -> None:
     """PS3.18 F.3.1: the two models carry the same content."""
     ds = read(path)

@@ -33,13 +33,10 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind,
 )
 
-from tests.serve import conftest as serve_fixtures
-from tests.serve.conftest import DCMTK_NET, Backend, ServeFactory, run_tool
-from tests.web.conftest import start_web
-
-backend = serve_fixtures.backend
-dcmtk_net = serve_fixtures.dcmtk_net
-module_serve = serve_fixtures.module_serve
+from tests.support.databases import Backend
+from tests.support.dcmtk import DCMTK_NET, run_tool
+from tests.support.servers import ServeFactory
+from tests.support.web import start_web
 
 pytestmark = pytest.mark.dcmtk
 

@@ -19,16 +19,15 @@ import pytest
 import dicomkit
 from dicomkit.cli.sample import make_ct
 from dicomkit.core.vr import VR_INFO
-from tests.conftest import (
+from tests.support.datasets import (
     UNCOMPRESSED_SYNTAXES,
     UNCOMPRESSED_UIDS,
-    Dcmtk,
     dataset_differences,
     decode_all,
-    parse_dcmdump,
     pydicom_differences,
     pydicom_file,
 )
+from tests.support.dcmtk import Dcmtk, parse_dcmdump
 
 pytestmark = pytest.mark.dcmtk
 

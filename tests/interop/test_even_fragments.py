@@ -38,19 +38,9 @@ from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import generate_uid
 from dicomkit.encoding.writer import dataset_to_bytes, write
 from dicomkit.net.storage import data_set_offset
-from tests.serve import conftest as serve_fixtures
-from tests.serve.conftest import (
-    Backend,
-    ServeFactory,
-    background,
-    free_port,
-    run_tool,
-    wait_for_port,
-)
-
-backend = serve_fixtures.backend
-dcmtk_net = serve_fixtures.dcmtk_net
-module_serve = serve_fixtures.module_serve
+from tests.support.databases import Backend
+from tests.support.dcmtk import DCMTK_NET, background, run_tool
+from tests.support.servers import ServeFactory, free_port, serve_env, wait_for_port
 
 pytestmark = pytest.mark.dcmtk
 
@@ -290,7 +280,7 @@ def storescp(tmp_path: Path, *options: Any) -> tuple[Any, int, Path]:
     out = tmp_path / "storescp-out"
     out.mkdir(exist_ok=True)
     port = free_port()
-    scp = background([serve_fixtures.DCMTK_NET["storescp"], "-aet", "DEST", "+B", "-od", out,
+    scp = background([DCMTK_NET["storescp"], "-aet", "DEST", "+B", "-od", out,
                       *options, port], tmp_path / f"storescp-{port}.log")
     wait_for_port(port, scp.proc, describe=scp.log)
     return scp, port, out
@@ -365,7 +355,7 @@ def test_dicomkit_store_cli_to_storescp_with_odd_max_pdu_option(
         result = subprocess.run(
             [sys.executable, "-m", "dicomkit.cli.main", "store", "127.0.0.1", str(port),
              "--aec", "DEST", str(source.path)], capture_output=True, text=True, timeout=60,
-            env=serve_fixtures.serve_env(), check=False)
+            env=serve_env(), check=False)
         assert result.returncode == 0, result.stderr + scp.log()
     finally:
         scp.stop()
@@ -394,7 +384,7 @@ def archive(backend: Backend, module_serve: ServeFactory, sources: dict[str, Sou
     result = subprocess.run(
         [sys.executable, "-m", "dicomkit.cli.main", "store", "127.0.0.1", str(server.port),
          "--aec", "PACS", str(sources["ct"].path), str(sources["enhanced-mr"].path)],
-        capture_output=True, text=True, timeout=60, env=serve_fixtures.serve_env(), check=False)
+        capture_output=True, text=True, timeout=60, env=serve_env(), check=False)
     assert result.returncode == 0, result.stderr + server.log_tail()
     yield Archive(server.port, dest_port, tmp_path_factory.mktemp("archive-tests"))
     assert server.stop() == 0, server.log_tail()

@@ -22,8 +22,8 @@ from dicomkit.net.dimse import DATA_SET_PRESENT, CommandField, command, encode_c
 from dicomkit.net.storage import data_set_offset
 from dicomkit.net.uids import APPLICATION_CONTEXT, EXPLICIT_VR_LE, VERIFICATION
 from dicomkit.services.storage import StorageHandler
-from tests.conftest import pydicom_file
-from tests.net.test_dcmtk_interop import HOST, ServerThread
+from tests.support.datasets import pydicom_file
+from tests.support.dimse import HOST, ServerThread
 
 CT_STORAGE = dicomkit.uid.uid_for_keyword("CTImageStorage")
 FAST = Timeouts(artim=1, dimse=2, network=2)

@@ -35,8 +35,8 @@ from dicomkit.net.client import connect
 from dicomkit.net.dimse import Message, Status
 from dicomkit.net.uids import MODELS, UNCOMPRESSED_TS
 from dicomkit.services.storage import StorageHandler
-from tests.conftest import pydicom_differences, pydicom_file
-from tests.net.test_dcmtk_interop import (
+from tests.support.datasets import pydicom_differences, pydicom_file
+from tests.support.dimse import (
     ARCHIVE_FILES,
     HOST,
     ArchiveHandler,

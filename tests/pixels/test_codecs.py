@@ -142,7 +142,7 @@ def test_deflated_image_frame_is_raw_deflate_and_reads_zlib_too() -> None:
     ("1.2.840.10008.1.2.4.203", 0.005, 35.0),
 ])
 def test_lossy_round_trip_quality(syntax: str, quality: float, minimum: float) -> None:
-    from tests.pixels._helpers import psnr
+    from tests.support.pixels import psnr
 
     codec = CODECS[syntax]
     info = _info(64, 80, samples=3, syntax=syntax)

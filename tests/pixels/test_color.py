@@ -27,7 +27,7 @@ from dicomkit.pixels.color import (
     ybr_ict_to_rgb,
     ybr_rct_to_rgb,
 )
-from tests.conftest import pydicom_data_dir, pydicom_file
+from tests.support.datasets import pydicom_data_dir, pydicom_file
 
 WELL_KNOWN = ("hotiron", "pet", "hotmetalblue", "pet20step", "spring", "summer", "fall", "winter")
 

@@ -16,8 +16,8 @@ import pytest
 
 import dicomkit
 from dicomkit.errors import InvalidDicomError
-from tests.conftest import pydicom_data_dir
-from tests.pixels._helpers import psnr, pydicom_array, run_tool
+from tests.support.datasets import pydicom_data_dir
+from tests.support.pixels import psnr, pydicom_array, run_tool
 
 EXACT = [
     "693_J2KI.dcm", "GDCMJ2K_TextGBR.dcm", "J2K_pixelrep_mismatch.dcm", "JPEG2000.dcm",

@@ -19,8 +19,8 @@ import pytest
 import dicomkit
 from dicomkit.cli.main import main
 from dicomkit.pixels.transcode import transcode
-from tests.conftest import pydicom_data_dir
-from tests.pixels._helpers import psnr, pydicom_array, run_tool
+from tests.support.datasets import pydicom_data_dir
+from tests.support.pixels import psnr, pydicom_array, run_tool
 
 SOURCES = {
     "CT_small.dcm": "16-bit signed",

@@ -28,7 +28,7 @@ from dicomkit.pixels.lut import (
     to_uint8,
     windows,
 )
-from tests.pixels._images import grayscale, lut_item
+from tests.support.images import grayscale, lut_item
 
 RAMP = np.arange(4096, dtype=np.uint16)
 

@@ -21,8 +21,8 @@ import pytest
 import dicomkit
 from dicomkit.errors import InvalidDicomError
 from dicomkit.pixels.native import frame, frames, pixel_array
-from tests.conftest import pydicom_data_dir
-from tests.pixels._helpers import pydicom_array
+from tests.support.datasets import pydicom_data_dir
+from tests.support.pixels import pydicom_array
 
 NATIVE_SAMPLES = [
     "CT_small.dcm", "ExplVR_BigEnd.dcm", "MR_small.dcm", "MR_small_bigendian.dcm",

@@ -23,10 +23,10 @@ import pytest
 import dicomkit
 from dicomkit.cli.main import main
 from dicomkit.pixels.render import render, to_8bit, to_png
-from tests.conftest import pydicom_data_dir, pydicom_file
-from tests.pixels._helpers import pydicom_array
-from tests.pixels._images import grayscale, lut_item, save
-from tests.pixels._png import read_png
+from tests.support.datasets import pydicom_data_dir, pydicom_file
+from tests.support.images import grayscale, lut_item, save
+from tests.support.pixels import pydicom_array
+from tests.support.png import read_png
 
 CR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.1"
 

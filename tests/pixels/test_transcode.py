@@ -11,8 +11,8 @@ import dicomkit
 from dicomkit.cli.main import main
 from dicomkit.errors import NotSupportedError
 from dicomkit.pixels.transcode import transcode
-from tests.conftest import pydicom_data_dir
-from tests.pixels._helpers import psnr, pydicom_array
+from tests.support.datasets import pydicom_data_dir
+from tests.support.pixels import psnr, pydicom_array
 
 RGB = pydicom_data_dir() / "test_files" / "examples_rgb_color.dcm"
 CT = pydicom_data_dir() / "test_files" / "CT_small.dcm"

@@ -18,16 +18,10 @@ from typing import Any
 
 import pytest
 
-from tests.serve.conftest import (
-    Backend,
-    Serve,
-    ServeFactory,
-    StudySet,
-    background,
-    free_port,
-    run_tool,
-    wait_for_port,
-)
+from tests.support.databases import Backend
+from tests.support.datasets import StudySet
+from tests.support.dcmtk import background, run_tool
+from tests.support.servers import Serve, ServeFactory, free_port, wait_for_port
 
 
 @dataclass
@@ -98,7 +92,7 @@ def test_a_listed_ae_may_always_echo(guarded: Guarded) -> None:
 
 def test_store_without_the_store_permission_is_refused_0124(guarded: Guarded,
                                                             tmp_path: Path) -> None:
-    from tests.serve.conftest import synthetic_series
+    from tests.support.datasets import synthetic_series
 
     [path] = synthetic_series(tmp_path / "new", 1)
     result = run_tool("storescu", "-d", "-aet", "VIEWER", "-aec", "PACS", "127.0.0.1",

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.serve.conftest import ServeFactory, StudySet, run_tool
+from tests.support.datasets import StudySet
+from tests.support.dcmtk import run_tool
+from tests.support.servers import ServeFactory
 
 
 def test_one_v_logs_dicomkit_at_debug(serve: ServeFactory, tmp_path: Path,
@@ -26,7 +28,7 @@ def test_help_describes_v(serve: ServeFactory) -> None:
     import subprocess
     import sys
 
-    from tests.serve.conftest import serve_env
+    from tests.support.servers import serve_env
 
     result = subprocess.run([sys.executable, "-m", "dicomkit.cli.main", "serve", "--help"],
                             capture_output=True, text=True, env=serve_env(), check=True)

@@ -18,24 +18,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.audit.receivers import (
+from tests.support.audit import (
     StreamReceiver,
     UdpReceiver,
     tls_receiver,
     validate,
     wait_until,
 )
-from tests.serve.conftest import (
-    Backend,
-    ServeFactory,
-    StudySet,
-    background,
-    free_port,
-    run_tool,
-    serve_env,
-    wait_for_port,
-)
-from tests.web.conftest import stow
+from tests.support.databases import Backend
+from tests.support.datasets import StudySet
+from tests.support.dcmtk import background, run_tool
+from tests.support.servers import ServeFactory, free_port, serve_env, wait_for_port
+from tests.support.web import stow
 
 AUTH = ("reader", "s3cret")
 STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
@@ -150,12 +144,13 @@ def trail(backend: Backend, module_serve: ServeFactory, study_set: StudySet,
                             auth=AUTH).status_code == 200
             assert http.get(f"/studies/{mr_study}/metadata", auth=AUTH).status_code == 200
             assert http.get("/studies", auth=("reader", "wrong")).status_code == 401
-        from tests.web.conftest import STOWED, pydicom_file
+        from tests.support.datasets import pydicom_file
+        from tests.support.web import STOWED
 
         stowed_paths = [pydicom_file(name) for name in STOWED]
         response = stow(root.replace("://", f"://{AUTH[0]}:{AUTH[1]}@"), stowed_paths)
         assert response.status_code == 200, response.text
-        from tests.serve.conftest import describe_instance
+        from tests.support.datasets import describe_instance
 
         stowed = [describe_instance(p) for p in stowed_paths]
     finally:
@@ -352,7 +347,7 @@ def test_config_file_keys_drive_the_trail(backend: Backend, study_set: StudySet,
         dicomkit("rm", "--config", str(config), "--series", ct.series)
         lines = audit_file.read_bytes().splitlines()
         assert len(lines) == 1
-        from tests.audit.receivers import parse_syslog
+        from tests.support.audit import parse_syslog
 
         line = parse_syslog(lines[0])
         assert (line.facility, line.msgid) == (10, "IHE+RFC-3881")

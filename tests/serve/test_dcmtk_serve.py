@@ -19,17 +19,10 @@ from typing import Any
 import pytest
 
 import dicomkit
-from tests.serve.conftest import (
-    Backend,
-    Serve,
-    ServeFactory,
-    StudySet,
-    background,
-    free_port,
-    run_tool,
-    stored_files,
-    wait_for_port,
-)
+from tests.support.databases import Backend
+from tests.support.datasets import StudySet
+from tests.support.dcmtk import background, run_tool
+from tests.support.servers import Serve, ServeFactory, free_port, stored_files, wait_for_port
 
 CT_SMALL_DATE = "20040119"  # StudyDate of pydicom's CT_small.dcm; MR_small.dcm: 20040826
 

@@ -22,8 +22,8 @@ import pytest
 
 import dicomkit
 from dicomkit.net.storage import data_set_offset, meta_for
-from tests.serve.conftest import (
-    Backend,
+from tests.support.databases import Backend
+from tests.support.servers import (
     Serve,
     ServeFactory,
     dk_find_uids,

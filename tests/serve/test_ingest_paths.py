@@ -15,7 +15,10 @@ from dicomkit.archive.scp import ArchiveSink
 from dicomkit.archive.store import SPILL_BYTES, Archive, InstanceMismatch
 from dicomkit.encoding.json import to_json_dict
 from dicomkit.net.storage import meta_for
-from tests.serve.conftest import Backend, ServeFactory, run_tool, synthetic_series
+from tests.support.databases import Backend
+from tests.support.datasets import synthetic_series
+from tests.support.dcmtk import run_tool
+from tests.support.servers import ServeFactory
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 

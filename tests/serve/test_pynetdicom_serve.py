@@ -26,7 +26,9 @@ from pynetdicom.sop_class import (
 )
 
 from dicomkit.net.dimse import Status
-from tests.serve.conftest import Backend, Serve, ServeFactory, StudySet, free_port
+from tests.support.databases import Backend
+from tests.support.datasets import StudySet
+from tests.support.servers import Serve, ServeFactory, free_port
 
 
 @dataclass

@@ -26,17 +26,16 @@ import dicomkit
 from dicomkit.cli.sample import make_ct
 from dicomkit.core.uid import generate_uid
 from dicomkit.net.dimse import Status
-from tests.serve.conftest import (
-    Backend,
+from tests.support.databases import Backend
+from tests.support.datasets import synthetic_series
+from tests.support.dcmtk import background, run_tool
+from tests.support.servers import (
     Serve,
     ServeFactory,
-    background,
     dk_find,
     dk_find_uids,
-    run_tool,
     serve_env,
     stored_files,
-    synthetic_series,
 )
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"

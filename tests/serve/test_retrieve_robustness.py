@@ -26,16 +26,10 @@ from typing import Any
 import pytest
 
 import dicomkit
-from tests.serve.conftest import (
-    Backend,
-    Serve,
-    ServeFactory,
-    background,
-    free_port,
-    run_tool,
-    synthetic_series,
-    wait_for_port,
-)
+from tests.support.databases import Backend
+from tests.support.datasets import synthetic_series
+from tests.support.dcmtk import background, run_tool
+from tests.support.servers import Serve, ServeFactory, free_port, wait_for_port
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"

@@ -18,17 +18,15 @@ from pathlib import Path
 import pytest
 
 import dicomkit
-from tests.serve.conftest import (
+from tests.support.databases import Backend
+from tests.support.datasets import StudySet, synthetic_series
+from tests.support.dcmtk import background, run_tool
+from tests.support.servers import (
     STOP_DEADLINE,
-    Backend,
     ServeFactory,
-    StudySet,
-    background,
     dk_find_uids,
     free_port,
-    run_tool,
     stored_files,
-    synthetic_series,
     wait_for_port,
 )
 

@@ -17,16 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.certs import Pki, make_pki
-from tests.serve.conftest import (
-    Backend,
-    Serve,
-    ServeFactory,
-    StudySet,
-    free_port,
-    run_tool,
-    wait_for_port,
-)
+from tests.support.certs import Pki, make_pki
+from tests.support.databases import Backend
+from tests.support.datasets import StudySet
+from tests.support.dcmtk import run_tool
+from tests.support.servers import Serve, ServeFactory, free_port, wait_for_port
 
 
 @dataclass

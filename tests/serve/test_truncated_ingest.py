@@ -23,15 +23,10 @@ import pytest
 
 import dicomkit
 from dicomkit.encoding.writer import to_bytes
-from tests.serve.conftest import (
-    Backend,
-    Serve,
-    ServeFactory,
-    free_port,
-    run_tool,
-    synthetic_series,
-    wait_for_port,
-)
+from tests.support.databases import Backend
+from tests.support.datasets import synthetic_series
+from tests.support.dcmtk import run_tool
+from tests.support.servers import Serve, ServeFactory, free_port, wait_for_port
 
 CLAIMED = 0x7FFFFFF0
 CASES = ("sop-class-length", "pixels-cut", "pixels-cut-spilled")

@@ -13,8 +13,8 @@ import pydicom
 import pytest
 from pynetdicom import AE, build_role, evt
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet
-from tests.serve.conftest import dk_find_uids
-from tests.web.conftest import WebArchive, dataset_bytes, parse_multipart, stow
+from tests.support.servers import dk_find_uids
+from tests.support.web import WebArchive, dataset_bytes, parse_multipart, stow
 
 from dicomkit.cli.sample import make_ct
 from dicomkit.core.uid import generate_uid

@@ -7,7 +7,7 @@ import pydicom
 import pytest
 from pydicom.encaps import generate_frames
 from requests import HTTPError
-from tests.web.conftest import WebArchive
+from tests.support.web import WebArchive
 
 from dicomkit.cli.sample import make_ct
 from dicomkit.core.uid import generate_uid

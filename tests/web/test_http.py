@@ -10,14 +10,8 @@ import httpx
 import pydicom
 import pytest
 from pydicom.encaps import generate_frames
-from tests.conftest import pydicom_file
-from tests.web.conftest import (
-    WebArchive,
-    dataset_bytes,
-    multipart_body,
-    parse_multipart,
-    stow,
-)
+from tests.support.datasets import pydicom_file
+from tests.support.web import WebArchive, dataset_bytes, multipart_body, parse_multipart, stow
 
 import dicomkit
 from dicomkit.cli.sample import make_ct

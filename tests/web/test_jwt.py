@@ -29,8 +29,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from tests.serve.conftest import Backend, Serve, ServeFactory, free_port, wait_for_port
-from tests.web.conftest import multipart_body
+from tests.support.databases import Backend
+from tests.support.servers import Serve, ServeFactory, free_port, wait_for_port
+from tests.support.web import multipart_body
 
 ISSUER_PATH = "/realms/pacs"
 AUDIENCE = "dicomkit-test"

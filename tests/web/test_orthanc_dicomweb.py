@@ -30,8 +30,9 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.serve.conftest import Backend, ServeFactory, free_port, wait_for_port
-from tests.web.conftest import start_web, stow
+from tests.support.databases import Backend
+from tests.support.servers import ServeFactory, free_port, wait_for_port
+from tests.support.web import start_web, stow
 
 ORTHANC = Path("/usr/sbin/Orthanc")
 ORTHANC_DICOMWEB = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")

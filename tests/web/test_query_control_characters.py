@@ -13,8 +13,8 @@ import pytest
 from pydicom.dataset import Dataset as PydicomDataset
 from pynetdicom import AE
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
-from tests.serve.conftest import run_tool
-from tests.web.conftest import WebArchive
+from tests.support.dcmtk import run_tool
+from tests.support.web import WebArchive
 
 from dicomkit.core.vr import forbidden_control
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 from requests import HTTPError
-from tests.web.conftest import WebArchive, parse_multipart, stow
+from tests.support.web import WebArchive, parse_multipart, stow
 
 from dicomkit.cli.sample import make_ct
 from dicomkit.core.dataset import Dataset

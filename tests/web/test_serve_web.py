@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.serve.conftest import SRC, Serve, ServeFactory, free_port, serve_env, wait_for_port
+from tests.support.paths import SRC
+from tests.support.servers import Serve, ServeFactory, free_port, serve_env, wait_for_port
 
 ORIGIN = "https://viewer.example.org"
 

@@ -1,42 +1,22 @@
-"""Fixtures for the DICOMweb tests: ``dicomkit serve --http-port`` as a real subprocess.
+"""DICOMweb for the tests: ``dicomkit serve --http-port`` on free ports (``start_web``), the
+archive the ``web`` fixture loads (``WebArchive``), STOW-RS and multipart/related bodies.
 
-Each module gets its own archive on each index backend (SQLite, and a fresh PostgreSQL database
-at 127.0.0.1:5432 that is dropped afterwards; unreachable is a failure, never a skip), bound to
-127.0.0.1 on free ports and stopped by PID with SIGTERM. It is loaded over DIMSE with the study
-set of the serve tests (pydicom's CT_small.dcm and MR_small.dcm, a synthetic 5-instance CT
-series) and over STOW-RS with a multi-frame RT Dose (rtdose.dcm, 15 frames, implicit VR) and an
-RLE-compressed 2-frame colour image (SC_rgb_rle_2frame.dcm), so native, implicit VR and
-compressed frames are all there.
+The ``web`` archive is loaded over DIMSE with the study set (pydicom's CT_small.dcm and
+MR_small.dcm, a synthetic 5-instance CT series) and over STOW-RS with a multi-frame RT Dose
+(rtdose.dcm, 15 frames, implicit VR) and an RLE-compressed 2-frame colour image
+(SC_rgb_rle_2frame.dcm), so native, implicit VR and compressed frames are all there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from tests.conftest import pydicom_file
-from tests.serve import conftest as serve_fixtures
-from tests.serve.conftest import (
-    Backend,
-    Serve,
-    ServeFactory,
-    StudySet,
-    describe_instance,
-    free_port,
-    run_tool,
-    wait_for_port,
-)
 
-# The serve tests' fixtures, shared: index backends (SQLite, PostgreSQL), the study set, DCMTK.
-backend = serve_fixtures.backend
-dcmtk_net = serve_fixtures.dcmtk_net
-module_serve = serve_fixtures.module_serve
-serve = serve_fixtures.serve
-study_set = serve_fixtures.study_set
+from tests.support.datasets import StudySet, describe_instance
+from tests.support.servers import Serve, ServeFactory, free_port, wait_for_port
 
 STOWED = ("rtdose.dcm", "SC_rgb_rle_2frame.dcm")
 
@@ -97,26 +77,6 @@ def start_web(module_serve: ServeFactory, data: Path, index: str | None,
                           args=["--http-port", str(http_port), "--no-fsync", *extra])
     wait_for_port(http_port, server.proc, describe=server.describe)
     return server, http_port
-
-
-@pytest.fixture(scope="module")
-def web(backend: Backend, module_serve: ServeFactory, study_set: StudySet,
-        dcmtk_net: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-        ) -> Iterator[WebArchive]:
-    """``dicomkit serve`` with DICOMweb, loaded by storescu and STOW-RS."""
-    data = tmp_path_factory.mktemp(f"web-{backend.name}")
-    server, http_port = start_web(module_serve, data, backend.new_index())
-    result = run_tool("storescu", "-v", "-aec", "PACS", "127.0.0.1", server.port, "+sd",
-                      study_set.folder)
-    output = result.stdout + result.stderr
-    assert output.count("Received Store Response (Success)") == len(study_set.instances), \
-        output[-2000:] + server.log_tail()
-    archive = WebArchive(server, http_port, study_set,
-                         {name: pydicom_file(name) for name in STOWED})
-    response = stow(archive.root, list(archive.stowed.values()))
-    assert response.status_code == 200, response.text + server.log_tail()
-    yield archive
-    assert server.stop() == 0, server.log_tail()
 
 
 def dataset_bytes(blob: bytes) -> bytes:

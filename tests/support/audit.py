@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA = Path(__file__).with_name("audit_message.rng")
+SCHEMA = Path(__file__).resolve().parents[1] / "data" / "audit_message.rng"
 BOM = b"\xef\xbb\xbf"
 HEADER = re.compile(rb"<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|\[.*?\]) ")
 

@@ -1,12 +1,15 @@
 """A throwaway PKI made in the test: a CA, a server certificate for 127.0.0.1/localhost and a
-client certificate, all signed by the CA, written as PEM files (``cryptography``)."""
+client certificate, all signed by the CA, written as PEM files: ``make_pki`` with
+``cryptography``, ``make_openssl_pki`` with the openssl command line (P-256 keys)."""
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -91,3 +94,28 @@ def make_pki(folder: Path) -> Pki:
         (folder / f"{role}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         paths[role] = (folder / f"{role}.pem", _write_key(key, folder / f"{role}.key"))
     return Pki(folder / "ca.pem", *paths["server"], *paths["client"], folder / "other-ca.pem")
+
+
+def make_openssl_pki(folder: Path) -> dict[str, Path]:
+    """A throwaway CA with a server certificate (localhost, 127.0.0.1) and a client one,
+    made with the openssl command line."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: Any) -> None:
+        subprocess.run(["openssl", *[str(a) for a in args]], check=True, capture_output=True)
+
+    curve = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1")  # fast to make
+    openssl("req", "-x509", *curve, "-nodes", "-days", "2", "-subj",
+            "/CN=dicomkit test CA", "-keyout", folder / "ca.key", "-out", folder / "ca.pem",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    for name, san in (("server", "DNS:localhost,IP:127.0.0.1"), ("client", "DNS:client")):
+        openssl("req", *curve, "-nodes", "-subj", f"/CN={name}",
+                "-keyout", folder / f"{name}.key", "-out", folder / f"{name}.csr")
+        ext = folder / f"{name}.ext"
+        ext.write_text(f"subjectAltName={san}\nbasicConstraints=CA:FALSE\n")
+        openssl("x509", "-req", "-in", folder / f"{name}.csr", "-CA", folder / "ca.pem",
+                "-CAkey", folder / "ca.key", "-CAcreateserial", "-days", "2",
+                "-extfile", ext, "-out", folder / f"{name}.pem")
+    return {name: folder / name for name in ("ca.pem", "server.pem", "server.key",
+                                              "client.pem", "client.key")}
