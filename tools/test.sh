@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages, in one apt-get install for whatever is missing: DCMTK's tools, and Orthanc
-# with its DICOMweb plugin (the peer of tests/web/test_orthanc_dicomweb.py, which starts its
+# with its DICOMweb plugin (the peer of tests/interop/web/test_orthanc_dicomweb.py, which starts its
 # own Orthanc on free ports).
 packages=()
 command -v dcmdump >/dev/null 2>&1 || packages+=(dcmtk)

@@ -10,8 +10,6 @@ import httpx
 import pydicom
 import pytest
 from pydicom.encaps import generate_frames
-from tests.support.datasets import pydicom_file
-from tests.support.web import WebArchive, dataset_bytes, multipart_body, parse_multipart, stow
 
 import dicomkit
 from dicomkit.cli.sample import make_ct
@@ -19,6 +17,8 @@ from dicomkit.core.uid import generate_uid
 from dicomkit.encoding.json import to_json
 from dicomkit.encoding.xml import to_xml
 from dicomkit.web.pixels import jpeg_available, rendering_available
+from tests.support.datasets import pydicom_file
+from tests.support.web import WebArchive, dataset_bytes, multipart_body, parse_multipart, stow
 
 MULTIPART_DICOM = 'multipart/related; type="application/dicom"'
 

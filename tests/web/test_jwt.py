@@ -29,6 +29,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
 from tests.support.databases import Backend
 from tests.support.servers import Serve, ServeFactory, free_port, wait_for_port
 from tests.support.web import multipart_body

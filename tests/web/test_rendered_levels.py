@@ -13,7 +13,6 @@ import httpx
 import pytest
 from PIL import Image
 from requests import HTTPError
-from tests.support.web import WebArchive, parse_multipart, stow
 
 from dicomkit.cli.sample import make_ct
 from dicomkit.core.dataset import Dataset
@@ -21,6 +20,7 @@ from dicomkit.core.uid import generate_uid
 from dicomkit.encoding.writer import write
 from dicomkit.web.media import MultipartParser, Part
 from dicomkit.web.pixels import jpeg_available, rendering_available
+from tests.support.web import WebArchive, parse_multipart, stow
 
 pytestmark = pytest.mark.skipif(not rendering_available(),
                                 reason="dicomkit.pixels.render is not available")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from tests.support.paths import SRC
 from tests.support.servers import Serve, ServeFactory, free_port, serve_env, wait_for_port
 

@@ -6,8 +6,8 @@ DCMTK's storescp and dcmqrscp (C-FIND at several levels, C-MOVE, C-GET with SCP 
 C-CANCEL). User identity and TLS too. DCMTK's tools are called by absolute path: pynetdicom
 installs console scripts with the same names.
 
-The helpers at the top (``ServerThread``, ``ArchiveHandler``, ``start_dcmqrscp``, ...) are also
-used by the other network test modules.
+The helpers (``ServerThread``, ``ArchiveHandler``, ``start_dcmqrscp``, ...) are in
+:mod:`tests.support.dimse`, shared with the other network test modules.
 """
 
 from __future__ import annotations

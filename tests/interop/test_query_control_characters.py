@@ -13,10 +13,10 @@ import pytest
 from pydicom.dataset import Dataset as PydicomDataset
 from pynetdicom import AE
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
-from tests.support.dcmtk import run_tool
-from tests.support.web import WebArchive
 
 from dicomkit.core.vr import forbidden_control
+from tests.support.dcmtk import run_tool
+from tests.support.web import WebArchive
 
 CONTROLS = {"%00": "00H", "%01": "01H", "%1B": "1BH", "%7F": "7FH"}
 # (resource path, key, its tag) at each level; PatientID is LO, where an ESC would be allowed

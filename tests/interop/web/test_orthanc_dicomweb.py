@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from tests.support.databases import Backend
 from tests.support.servers import ServeFactory, free_port, wait_for_port
 from tests.support.web import start_web, stow

@@ -13,12 +13,12 @@ import pydicom
 import pytest
 from pynetdicom import AE, build_role, evt
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet
-from tests.support.servers import dk_find_uids
-from tests.support.web import WebArchive, dataset_bytes, parse_multipart, stow
 
 from dicomkit.cli.sample import make_ct
 from dicomkit.core.uid import generate_uid
 from dicomkit.encoding.writer import write
+from tests.support.servers import dk_find_uids
+from tests.support.web import WebArchive, dataset_bytes, parse_multipart, stow
 
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 

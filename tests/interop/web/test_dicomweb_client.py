@@ -7,12 +7,12 @@ import pydicom
 import pytest
 from pydicom.encaps import generate_frames
 from requests import HTTPError
-from tests.support.web import WebArchive
 
 from dicomkit.cli.sample import make_ct
 from dicomkit.core.uid import generate_uid
 from dicomkit.encoding.writer import write
 from dicomkit.web.pixels import transcode_available
+from tests.support.web import WebArchive
 
 # PS3.18 Table 10.6.3-3 / -4 / -5: what every result carries by default.
 STUDY_RESULT = {"00080020", "00080030", "00080050", "00080056", "00080061", "00080090",
