@@ -2,20 +2,16 @@
 
 import csv
 import datetime
-from pathlib import Path
 
 import pytest
 
 from dicomkit.core.values import PersonName, parse_da, parse_dt, parse_tm
 from dicomkit.core.vr import VR_INFO, decode_value, encode_value, validate_value
-
-STANDARD = Path(__file__).resolve().parents[3] / "shared" / "dicom-standard" / "ps3.5"
+from tests.support.paths import STANDARD
 
 
 def _standard_rows():
-    path = STANDARD / "value_representations.tsv"
-    if not path.exists():
-        path = Path("/work/shared/dicom-standard/ps3.5/value_representations.tsv")
+    path = STANDARD / "value_representations.tsv"  # PS3.5 §6.2 (see its README)
     with open(path, encoding="utf-8") as handle:
         return list(csv.DictReader(handle, delimiter="\t"))
 

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import pytest
 
 from dicomkit.net.association import Association
 from dicomkit.net.fsm import ACTIONS, TRANSITIONS, ProtocolStateError, Role, StateMachine
+from tests.support.paths import STANDARD
 
-TABLES = Path("/work/shared/dicom-standard/posda_tables_2016/part08_tables.json")
-if not TABLES.exists():
-    TABLES = Path(__file__).resolve().parents[3] / "shared" / "dicom-standard" / \
-        "posda_tables_2016" / "part08_tables.json"
+TABLES = STANDARD / "part08_table_9-10.json"  # PS3.8 Table 9-10 (see its README)
 
 
 def _standard_cells() -> dict[tuple[str, str], str]:
