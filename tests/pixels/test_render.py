@@ -1,4 +1,5 @@
-"""``render``: the 8-bit image a viewer shows, checked against DCMTK's dcm2pnm; PNG; the CLI.
+"""``render``: the 8-bit image a viewer shows, checked against DCMTK's dcm2pnm; PNG (the
+``dicomkit render`` command is tested in ``tests/cli/test_render.py``).
 
 DCMTK renders with the same window (``+Ww C W``, the file's ``+Wi n`` / ``+Wl n``, or ``+Wm``
 for the min-max window dicomkit falls back to), overlays off (``-O``: dicomkit does not burn
@@ -11,8 +12,6 @@ pixels of a windowed image differ by exactly 1.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import zlib
 from pathlib import Path
 from typing import Any
@@ -21,42 +20,13 @@ import numpy as np
 import pytest
 
 import dicomkit
-from dicomkit.cli.main import main
 from dicomkit.pixels.render import render, to_8bit, to_png
 from tests.support.datasets import pydicom_data_dir, pydicom_file
 from tests.support.images import grayscale, lut_item, save
-from tests.support.pixels import pydicom_array
+from tests.support.pixels import assert_within_one_level, copy_of, dcmtk_render, pydicom_array
 from tests.support.png import read_png
 
 CR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.1"
-
-
-def dcmtk_render(path: Path, *options: Any, tool: str = "dcm2pnm") -> np.ndarray:
-    """DCMTK's rendering of ``path`` as an array, read from the PNG it writes."""
-    executable = shutil.which(tool)
-    if executable is None:
-        pytest.fail(f"DCMTK's {tool} is not on PATH (install the Debian package 'dcmtk')",
-                    pytrace=False)
-    out = path.with_name(path.stem + f"-{tool}.png")
-    result = subprocess.run([executable, "-il", "-O", "+on", *map(str, options), str(path),
-                             str(out)], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        pytest.fail(f"{tool} {' '.join(map(str, options))} {path} exited "
-                    f"{result.returncode}: {result.stderr}")
-    return read_png(out.read_bytes())
-
-
-def assert_within_one_level(ours: np.ndarray, theirs: np.ndarray) -> None:
-    assert ours.dtype == np.uint8
-    assert ours.shape == theirs.shape
-    diff = np.abs(ours.astype(np.int16) - theirs.astype(np.int16))
-    assert diff.max() <= 1, f"{np.count_nonzero(diff > 1)} pixel(s) differ by more than 1"
-
-
-def copy_of(name: str, tmp_path: Path) -> Path:
-    target = tmp_path / name
-    target.write_bytes(pydicom_file(name).read_bytes())
-    return target
 
 
 # -- grayscale --------------------------------------------------------------------------------
@@ -302,81 +272,3 @@ def test_png_chunks_are_ihdr_idat_iend_with_good_crcs() -> None:
 def test_png_refuses_what_it_cannot_hold(image: np.ndarray) -> None:
     with pytest.raises(ValueError, match="PNG"):
         to_png(image)
-
-
-# -- the command ----------------------------------------------------------------------------------
-def test_render_command_writes_the_rendered_png(tmp_path: Path) -> None:
-    path = copy_of("CT_small.dcm", tmp_path)
-    out = tmp_path / "ct.png"
-    assert main(["render", str(path), str(out), "--window", "40", "400"]) == 0
-    image = read_png(out.read_bytes())
-    assert np.array_equal(image, render(dicomkit.read(path), window=(40, 400)))
-    assert_within_one_level(image, dcmtk_render(path, "+Ww", 40, 400))
-
-
-def test_render_command_frame_voi_and_function(tmp_path: Path) -> None:
-    us = copy_of("examples_ybr_color.dcm", tmp_path)
-    assert main(["render", str(us), str(tmp_path / "f12.png"), "--frame", "12"]) == 0
-    assert np.array_equal(read_png((tmp_path / "f12.png").read_bytes()),
-                          render(dicomkit.read(us), frame=11))
-    mr = copy_of("examples_overlay.dcm", tmp_path)
-    assert main(["render", str(mr), str(tmp_path / "w2.png"), "--voi", "2"]) == 0
-    assert np.array_equal(read_png((tmp_path / "w2.png").read_bytes()),
-                          render(dicomkit.read(mr), voi_index=1))
-    assert main(["render", str(mr), str(tmp_path / "s.png"), "--window", "450", "790",
-                 "--function", "SIGMOID"]) == 0
-    assert np.array_equal(read_png((tmp_path / "s.png").read_bytes()),
-                          render(dicomkit.read(mr), window=(450, 790, "SIGMOID")))
-
-
-def test_render_command_to_stdout(tmp_path: Path) -> None:
-    import os
-    import sys
-
-    path = copy_of("MR_small.dcm", tmp_path)
-    src = str(Path(dicomkit.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": src}
-    result = subprocess.run([sys.executable, "-m", "dicomkit.cli.main", "render", str(path),
-                             "-"], capture_output=True, env=env, check=False)
-    assert result.returncode == 0, result.stderr
-    assert np.array_equal(read_png(result.stdout), render(dicomkit.read(path)))
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--frame", "3"], "--frame 3: the image has 1 frame(s)"),
-    (["--frame", "0"], "numbered from 1"),
-    (["--voi", "2"], "--voi 2: the file has 1 window(s) or VOI LUT(s)"),
-    (["--window", "40", "0"], "width 0.0 is below 1"),
-])
-def test_render_command_errors_exit_1_with_a_message(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
-        message: str) -> None:
-    path = copy_of("MR_small.dcm", tmp_path)
-    out = tmp_path / "out.png"
-    assert main(["render", str(path), str(out), *args]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("dicomkit render: ") and message in err
-    assert not out.exists()
-
-
-def test_render_command_on_a_file_that_is_not_dicom(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    bogus = tmp_path / "notes.txt"
-    bogus.write_text("not a DICOM file\n" * 20)
-    assert main(["render", str(bogus), str(tmp_path / "x.png")]) == 1
-    assert "dicomkit render: " in capsys.readouterr().err
-
-
-def test_render_command_on_a_colour_image_with_a_window(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = copy_of("examples_palette.dcm", tmp_path)
-    assert main(["render", str(path), str(tmp_path / "x.png"), "--window", "1", "2"]) == 1
-    assert "grayscale" in capsys.readouterr().err
-
-
-def test_render_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["render", "--help"])
-    assert exit_info.value.code == 0
-    out = capsys.readouterr().out
-    assert "examples:" in out and "dicomkit render ct.dcm lung.png --window -600 1500" in out

@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import dicomkit
 from dicomkit import write
 from dicomkit.cli.sample import make_ct
 from dicomkit.core.dataset import Dataset
@@ -283,6 +284,16 @@ def write_instance(ds: Dataset, folder: Path) -> Path:
     path = folder / f"{ds.SOPInstanceUID}.dcm"
     write(ds, path)
     return path
+
+
+def cut_instance(folder: Path) -> tuple[Path, str]:
+    """A whole instance written, then its last 10 bytes (inside Pixel Data) cut off."""
+    ds = make_instance()
+    path = write_instance(ds, folder)
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-10])
+    assert not dicomkit.read(path, stop_before_pixels=True).is_truncated
+    return path, str(ds.SOPInstanceUID)
 
 
 @dataclass

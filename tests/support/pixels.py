@@ -1,4 +1,5 @@
-"""Shared helpers for the pixel tests: PSNR, pydicom's reference arrays, DCMTK's codec tools."""
+"""Shared helpers for the pixel tests: PSNR, pydicom's reference arrays, DCMTK's codec tools and
+its rendering (``dcm2pnm``), copies of pydicom's sample files."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+from tests.support.datasets import pydicom_file
+from tests.support.png import read_png
 
 CODEC_TOOLS = ("dcmcrle", "dcmdrle", "dcmcjpeg", "dcmdjpeg", "dcmcjpls", "dcmdjpls")
 
@@ -46,3 +50,31 @@ def run_tool(name: str, *args: Any) -> None:
     if result.returncode != 0:
         pytest.fail(f"{name} {' '.join(map(str, args))} exited {result.returncode}: "
                     f"{result.stderr}{result.stdout[-1000:]}")
+
+
+def dcmtk_render(path: Path, *options: Any, tool: str = "dcm2pnm") -> np.ndarray:
+    """DCMTK's rendering of ``path`` as an array, read from the PNG it writes."""
+    executable = shutil.which(tool)
+    if executable is None:
+        pytest.fail(f"DCMTK's {tool} is not on PATH (install the Debian package 'dcmtk')",
+                    pytrace=False)
+    out = path.with_name(path.stem + f"-{tool}.png")
+    result = subprocess.run([executable, "-il", "-O", "+on", *map(str, options), str(path),
+                             str(out)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        pytest.fail(f"{tool} {' '.join(map(str, options))} {path} exited "
+                    f"{result.returncode}: {result.stderr}")
+    return read_png(out.read_bytes())
+
+
+def assert_within_one_level(ours: np.ndarray, theirs: np.ndarray) -> None:
+    assert ours.dtype == np.uint8
+    assert ours.shape == theirs.shape
+    diff = np.abs(ours.astype(np.int16) - theirs.astype(np.int16))
+    assert diff.max() <= 1, f"{np.count_nonzero(diff > 1)} pixel(s) differ by more than 1"
+
+
+def copy_of(name: str, tmp_path: Path) -> Path:
+    target = tmp_path / name
+    target.write_bytes(pydicom_file(name).read_bytes())
+    return target
