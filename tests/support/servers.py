@@ -189,3 +189,26 @@ def dk_find_uids(port: int, level: str, uid_keyword: str, **keys: Any) -> set[st
 def stored_files(data: Path) -> list[Path]:
     """Every file under ``<data>/files``, temporary ones included."""
     return sorted(p for p in (data / "files").rglob("*") if p.is_file())
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process ``pid`` listens on, from /proc (its socket descriptors matched
+    against /proc/net/tcp and tcp6 rows in state 0A, LISTEN). Unlike trying to connect, this
+    cannot be fooled by another process that happens to bind a port the test chose."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            next(rows)
+            for row in rows:
+                fields = row.split()
+                if fields[3] == "0A" and fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
