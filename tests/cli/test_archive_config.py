@@ -116,3 +116,12 @@ def test_a_bad_max_inflated_size_exits_2(tmp_path: Path, capsys: pytest.CaptureF
         main(["stats", "--config", str(path)])
     assert raised.value.code == 2
     assert "max_inflated_size" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["lots", "0", "-1G", "4X"])
+def test_a_bad_max_inflated_size_option_is_a_usage_error(
+        capsys: pytest.CaptureFixture[str], value: str) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["serve", f"--max-inflated-size={value}"])
+    assert raised.value.code == 2
+    assert "--max-inflated-size" in capsys.readouterr().err

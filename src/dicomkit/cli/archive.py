@@ -91,7 +91,7 @@ def add_parser(sub: Any) -> None:
                    help="accept only these calling AE titles (repeatable; default any)")
     p.add_argument("--duplicates", choices=["replace", "ignore", "keep"])
     p.add_argument("--no-fsync", action="store_true", help="skip fsync (tests, benchmarks)")
-    p.add_argument("--max-inflated-size", metavar="SIZE",
+    p.add_argument("--max-inflated-size", metavar="SIZE", type=_size_argument,
                    help="refuse a deflated data set (1.2.840.10008.1.2.1.99) that inflates "
                         "past SIZE bytes (suffix K, M, G, T: powers of 1024; default 4G)")
     p.add_argument("--http-port", type=int, help="DICOMweb HTTP port (8042)")
@@ -204,6 +204,15 @@ def parse_size(value: Any) -> int:
     if number <= 0:
         raise ValueError(f"{value!r}: the size must be positive")
     return number * _UNITS[unit]
+
+
+def _size_argument(text: str) -> int:
+    """argparse type of --max-inflated-size: a bad size is a usage error (exit 2), as a bad
+    max_inflated_size in the configuration file is."""
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def load_settings(args: argparse.Namespace) -> dict[str, Any]:
