@@ -65,8 +65,6 @@ KNOWN: set[tuple[str, str, str]] = {
     ("dicomkit.encoding.lazy", "dicomkit.encoding.reader", "private _Parser"),
     ("dicomkit.net.storage", "dicomkit.encoding.reader", "private _Parser"),
     ("dicomkit.web.stow_metadata", "dicomkit.net.storage", "private _sync"),
-    ("dicomkit.net.retrieve", "dicomkit.net.server", "cycle"),
-    ("dicomkit.net.server", "dicomkit.net.retrieve", "cycle"),
 }
 
 

@@ -25,7 +25,7 @@ from dicomkit.cli.query_keys import build_query, format_table, parse_key
 from dicomkit.core.dataset import Dataset
 from dicomkit.net.association import Association
 from dicomkit.net.dimse import Message, Status
-from dicomkit.net.server import ServiceHandler
+from dicomkit.net.service import ServiceHandler
 from dicomkit.net.uids import MODELS, UNCOMPRESSED_TS
 from tests.support.certs import make_openssl_pki
 from tests.support.datasets import pydicom_file

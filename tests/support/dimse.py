@@ -25,7 +25,8 @@ from dicomkit.core.uid import storage_sop_classes
 from dicomkit.net import pdu as P
 from dicomkit.net.association import Association
 from dicomkit.net.dimse import Message, Status
-from dicomkit.net.server import Server, ServiceHandler
+from dicomkit.net.server import Server
+from dicomkit.net.service import ServiceHandler
 from dicomkit.net.storage import data_set_offset
 from dicomkit.net.uids import MODELS, UNCOMPRESSED_TS, VERIFICATION
 from dicomkit.services.storage import all_transfer_syntaxes

@@ -21,7 +21,7 @@ from dicomkit.encoding.deflate import DeflateStreamError, InflateLimitError
 from dicomkit.errors import DicomError
 from dicomkit.net.association import AcceptedContext, Association, DataSink
 from dicomkit.net.dimse import CommandField, Message, Status
-from dicomkit.net.server import ServiceFailure, ServiceHandler, limit_comment
+from dicomkit.net.service import RetrieveItem, ServiceFailure, ServiceHandler, limit_comment
 from dicomkit.net.storage import TempFileSink, meta_for
 from dicomkit.net.uids import UNCOMPRESSED_TS, VERIFICATION
 from dicomkit.services.access import AccessPolicy
@@ -242,7 +242,6 @@ class ArchiveHandler(ServiceHandler):
         """C-MOVE / C-GET (PS3.4 C.4.2.3, C.4.3.3): each matching instance as the index knows
         it (path, SOP Class and Instance UID, stored transfer syntax), so no file is opened
         before its own sub-operation and a missing one fails only that sub-operation."""
-        from dicomkit.net.retrieve import RetrieveItem
 
         is_move = message.command_field == CommandField.C_MOVE_RQ
         self._authorise(association, "C-MOVE" if is_move else "C-GET", "retrieve",

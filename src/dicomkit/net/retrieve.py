@@ -32,19 +32,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
 
 from dicomkit.core.dataset import Dataset
 from dicomkit.encoding.reader import read
 from dicomkit.encoding.transfer_syntax import is_native
-from dicomkit.net.association import Association, AssociationError
-from dicomkit.net.dimse import CommandField, Message, Status
-from dicomkit.net.events import RetrieveReport
-
-if TYPE_CHECKING:
-    from dicomkit.net.client import Client
-    from dicomkit.net.server import Server
+from dicomkit.net.association import AssociationError, Timeouts
+from dicomkit.net.client import CannotConvert, Client, Transcoder, connect
+from dicomkit.net.dimse import CommandField, Status
+from dicomkit.net.events import RetrieveReport, ServerObserver
+from dicomkit.net.service import Request, RetrieveItem, ServiceFailure, ServiceHandler
+from dicomkit.net.uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE, UNCOMPRESSED_TS
 
 log = logging.getLogger("dicomkit.net.retrieve")
 
@@ -55,57 +54,58 @@ UNABLE_TO_PROCESS = 0xC000  # Failed: Unable to process
 
 
 @dataclass(frozen=True)
-class RetrieveItem:
-    """One instance to send, as the archive's index knows it: the file need not be opened
-    before its own sub-operation (a missing one is then that sub-operation's failure)."""
+class StoreSettings:
+    """How the SCP opens the C-STORE association to a C-MOVE destination (and converts what
+    the peer cannot take, for C-MOVE and C-GET): its own AE title as the calling AE, the
+    timeouts, the pixel transcoder (net/ decodes no pixels itself)."""
 
-    path: str
-    sop_class: str
-    sop_instance: str
-    transfer_syntax: str | None
+    ae_title: str
+    timeouts: Timeouts
+    transcoder: Transcoder | None = None
 
 
 @dataclass
-class _Source:
-    source: Any  # path or Dataset
+class SubOperation:
+    """One C-STORE sub-operation to perform: what a handler yielded, with the UIDs and transfer
+    syntax needed to plan the sub-operations; ``error`` when it cannot be read (it fails)."""
+
+    source: Dataset | str | os.PathLike[str]
     sop_class: str
     sop_instance: str
     transfer_syntax: str | None
     error: str | None = None
 
 
-def _describe(source: Any) -> _Source:
-    """What :meth:`ServiceHandler.retrieve` yielded, with the UIDs and transfer syntax needed to
-    plan the sub-operations; a plain path's header is read here, and one that cannot be read is
-    kept as a sub-operation that will fail."""
+def describe(source: RetrieveItem | Dataset | str | os.PathLike[str]) -> SubOperation:
+    """The sub-operation for what :meth:`ServiceHandler.retrieve` yielded; a plain path's header
+    is read here (blocking: called in a worker thread), and one that cannot be read is kept as a
+    sub-operation that will fail."""
     if isinstance(source, RetrieveItem):
-        return _Source(source.path, source.sop_class, source.sop_instance,
-                       source.transfer_syntax)
+        return SubOperation(source.path, source.sop_class, source.sop_instance,
+                            source.transfer_syntax)
     try:
         ds = source if isinstance(source, Dataset) else read(
             source, stop_before_pixels=True, tags=[0x00080016, 0x00080018])
     except Exception as exc:  # noqa: BLE001 - any unreadable file is one failed sub-operation
-        return _Source(source, "", "", None, error=f"{source}: {exc}")
+        return SubOperation(source, "", "", None, error=f"{source}: {exc}")
     ts = ds.transfer_syntax.uid if ds.transfer_syntax else None
-    return _Source(source, str(ds.get("SOPClassUID") or ""),
-                   str(ds.get("SOPInstanceUID") or ""), ts)
+    return SubOperation(source, str(ds.get("SOPClassUID") or ""),
+                        str(ds.get("SOPInstanceUID") or ""), ts)
 
 
-def _requestor_is_scp(association: Association, sop_class: str) -> bool:
+def requestor_is_scp(request: Request, sop_class: str) -> bool:
     """PS3.7 D.3.3.4: C-GET storage sub-operations need the requestor to have agreed to act
     as SCP for the SOP class (SCP/SCU Role Selection); without it none may be sent."""
     return any(c.abstract_syntax == sop_class and c.scp_role
-               for c in association.contexts.values())
+               for c in request.association.contexts.values())
 
 
-def move_contexts(sources: list[_Source]) -> list[tuple[str, list[str]]]:
+def move_contexts(sources: list[SubOperation]) -> list[tuple[str, list[str]]]:
     """Presentation contexts proposed to a C-MOVE destination (at most 128, PS3.8 §9.3.2.2):
     per SOP class one context with the uncompressed syntaxes when some instance is stored
     uncompressed, and one per compressed syntax stored, proposing it with Explicit and Implicit
     VR Little Endian so that a destination without that codec can take the data decompressed.
     The first context of every SOP class comes before any second one."""
-    from dicomkit.net.uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE, UNCOMPRESSED_TS
-
     per_class: dict[str, list[list[str]]] = {}
     for item in sources:
         if not item.sop_class:
@@ -121,191 +121,235 @@ def move_contexts(sources: list[_Source]) -> list[tuple[str, list[str]]]:
     return (firsts + rest)[:128]
 
 
-class _Counts:
+class Counts:
+    """The sub-operation counts of PS3.4 C.4.2.1.6 / C.4.3.1.5 and the Failed SOP Instance UID
+    List (0008,0058)."""
+
     def __init__(self, total: int) -> None:
         self.remaining, self.completed, self.failed, self.warning = total, 0, 0, 0
         self.failed_uids: list[str] = []
 
-    def fail(self, sop_instance: str) -> None:
+    def count(self, sop_instance: str, category: str) -> None:
+        """One sub-operation ended in ``category`` (a :meth:`Status.category`)."""
         self.remaining -= 1
-        self.failed += 1
-        if sop_instance:
-            self.failed_uids.append(sop_instance)
+        if category == "Success":
+            self.completed += 1
+        elif category == "Warning":
+            self.warning += 1
+        else:
+            self.failed += 1
+            if sop_instance:
+                self.failed_uids.append(sop_instance)
 
     def values(self, with_remaining: bool) -> dict[str, int | None]:
+        """The Number of ... Sub-operations command fields (Remaining only when pending or
+        cancelled, PS3.4 C.4.2.1.6)."""
         return {"NumberOfRemainingSuboperations": self.remaining if with_remaining else None,
                 "NumberOfCompletedSuboperations": self.completed,
                 "NumberOfFailedSuboperations": self.failed,
                 "NumberOfWarningSuboperations": self.warning}
 
 
-async def run_retrieve(server: Server, association: Association, message: Message,
-                       cancel: asyncio.Event) -> None:
-    """One C-MOVE or C-GET, always ending with a final response while the association lasts."""
-    counts: _Counts | None = None
-    answered = False
+class RetrieveOperation:
+    """One C-MOVE or C-GET, from the identifier to the final response. :meth:`run` is what the
+    server calls; the other methods are its steps, in the order they happen."""
 
-    async def respond(status: int, data: Dataset | None = None, **values: Any) -> None:
-        nonlocal answered
-        if Status.category(status) != "Pending":
-            answered = True
-        await server._respond(association, message, status, data, **values)
+    def __init__(self, request: Request, handler: ServiceHandler, observer: ServerObserver,
+                 settings: StoreSettings) -> None:
+        self.request = request
+        self.association = request.association
+        self.handler = handler
+        self.observer = observer
+        self.settings = settings
+        self.is_move = request.message.command_field == CommandField.C_MOVE_RQ
+        self.name = "C-MOVE" if self.is_move else "C-GET"
+        self.destination_ae = ""
+        self.destination: tuple[str, int] | None = None
+        self.items: list[SubOperation] = []
+        self.counts: Counts | None = None
+        self.unreachable: str | None = None  # why the Move Destination cannot be reached
 
-    def started(total: int) -> _Counts:
-        nonlocal counts
-        counts = _Counts(total)
-        return counts
-
-    try:
-        await _retrieve(server, association, message, cancel, respond, started)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        if answered or association.fsm.state not in ("Sta6", "Sta8"):
+    async def run(self) -> None:
+        """Perform the request; always end with a final response while the association lasts:
+        an unexpected error after the request was accepted is C000 (Failed: Unable to process)
+        with the counts so far."""
+        try:
+            await self.perform()
+        except asyncio.CancelledError:
             raise
-        if isinstance(exc, (AssociationError, ConnectionError)) and getattr(
-                exc, "association", None) is association:
+        except Exception as exc:
+            if self.request.answered or self.association.fsm.state not in ("Sta6", "Sta8"):
+                raise
+            if isinstance(exc, (AssociationError, ConnectionError)) and getattr(
+                    exc, "association", None) is self.association:
+                raise
+            log.exception("[%s] %s failed", self.association.describe(), self.name)
+            await self.unable_to_process(exc)
+
+    async def perform(self) -> None:
+        identifier = self.request.identifier()
+        if identifier is None:
+            await self.request.respond(Status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS)
+            return
+        if self.is_move and not await self.resolve_destination():
+            return
+        if not await self.find_instances(identifier):
+            return
+        counts = self.counts = Counts(len(self.items))
+        report = RetrieveReport(
+            self.destination_ae if self.is_move else self.association.calling_ae.strip(),
+            self.destination, [i.sop_instance for i in self.items if i.sop_instance])
+        self.observer.retrieve_started(self.association, self.request.message, report)
+        client = await self.open_store_association()
+        try:
+            for item in self.items:
+                if self.request.cancelled.is_set():
+                    break
+                counts.count(item.sop_instance, await self.sub_operation(client, item))
+                if counts.remaining and self.unreachable is None:
+                    await self.request.respond(Status.PENDING, None, **counts.values(True))
+        finally:
+            if self.is_move and client is not None:
+                await self.release(client)
+        await self.final_response(report)
+
+    async def resolve_destination(self) -> bool:
+        """C-MOVE: the Move Destination's host and port, from the handler; an unknown one is
+        refused A801 (PS3.4 C.4.2.1.5, Table C.4-2)."""
+        aet = self.destination_ae = str(
+            self.request.message.command.get("MoveDestination") or "").strip()
+        self.destination = self.handler.move_destination(aet)
+        if self.destination is None:
+            log.warning("[%s] C-MOVE to unknown destination %r refused (A801)",
+                        self.association.describe(), aet)
+            await self.request.respond(Status.MOVE_DESTINATION_UNKNOWN,
+                                       ErrorComment=f"unknown move destination {aet!r}"[:64])
+            return False
+        return True
+
+    async def find_instances(self, identifier: Dataset) -> bool:
+        """What the handler finds to send; a :class:`ServiceFailure` refuses the request with
+        its status."""
+        message = self.request.message
+        try:
+            yielded = [s async for s in self.handler.retrieve(self.association, message,
+                                                              identifier)]
+        except ServiceFailure as exc:
+            self.observer.refused(self.association, message, exc.status, exc.comment)
+            await self.request.respond(exc.status, ErrorComment=exc.comment[:64])
+            return False
+        self.items = [describe(s) if isinstance(s, RetrieveItem)
+                      else await asyncio.to_thread(describe, s) for s in yielded]
+        return True
+
+    async def open_store_association(self) -> Client | None:
+        """The association the C-STORE sub-operations go on: a new one to the Move Destination
+        proposing :func:`move_contexts` (None, with ``unreachable`` set, when it cannot be
+        opened: every sub-operation then fails), or the requestor's own for C-GET."""
+        settings = self.settings
+        if not self.is_move:
+            return Client(self.association, handle_requests=False,
+                          transcoder=settings.transcoder)
+        contexts = move_contexts(self.items)
+        if not contexts:
+            return None
+        assert self.destination is not None
+        host, port = self.destination
+        try:
+            return await connect(host, port, calling_aet=settings.ae_title,
+                                 called_aet=self.destination_ae, contexts=contexts,
+                                 timeouts=settings.timeouts, transcoder=settings.transcoder)
+        except AssociationError as exc:
+            self.unreachable = str(exc)
+            log.warning("[%s] C-MOVE destination %s (%s:%s) cannot be reached: %s; every "
+                        "sub-operation fails", self.association.describe(), self.destination_ae,
+                        host, port, exc)
+            return None
+
+    async def sub_operation(self, client: Client | None, item: SubOperation) -> str:
+        """One C-STORE sub-operation; its outcome as a status category (Success, Warning,
+        Failure). Only the loss of the requestor's own association (C-GET) stops the rest."""
+        describe = self.association.describe
+        if item.error is not None:
+            log.warning("[%s] %s sub-operation failed: cannot read %s", describe(), self.name,
+                        item.error)
+            return "Failure"
+        if client is None:
+            return "Failure"  # no association to the destination
+        if not self.is_move and not requestor_is_scp(self.request, item.sop_class):
+            log.warning("[%s] C-GET: the requestor took no SCP role for %s; %s not sent",
+                        describe(), item.sop_class, item.sop_instance)
+            return "Failure"
+        originator = ((self.association.calling_ae, self.request.message.message_id or 0)
+                      if self.is_move else None)
+        try:
+            rsp = await client.store(item.source, move_originator=originator)
+        except asyncio.CancelledError:
             raise
-        log.exception("[%s] C-%s failed", association.describe(),
-                      "MOVE" if message.command_field == CommandField.C_MOVE_RQ else "GET")
+        except CannotConvert as exc:
+            log.warning("[%s] %s sub-operation for %s failed: %s", describe(), self.name,
+                        item.sop_instance, exc)
+            return "Failure"
+        except Exception as exc:  # noqa: BLE001 - one sub-operation's failure
+            if not self.is_move and self.association.fsm.state not in ("Sta6", "Sta8"):
+                raise  # the requestor's association is gone: nothing more to send
+            log.warning("[%s] %s sub-operation for %s failed: %s: %s", describe(), self.name,
+                        item.sop_instance, type(exc).__name__, exc)
+            return "Failure"
+        status = int(rsp.get("Status") or 0)
+        category = Status.category(status)
+        if category not in ("Success", "Warning"):
+            log.warning("[%s] %s sub-operation for %s: C-STORE status %04X", describe(),
+                        self.name, item.sop_instance, status)
+            return "Failure"
+        return category
+
+    async def release(self, client: Client) -> None:
+        """A-RELEASE of the association to the Move Destination."""
+        try:
+            await client.release()
+        except (AssociationError, OSError):
+            pass
+
+    async def final_response(self, report: RetrieveReport) -> None:
+        """The final status (PS3.4 Tables C.4-2, C.4-3) with the counts and the Failed SOP
+        Instance UID List: failed ones, and after a C-CANCEL the ones not attempted."""
+        counts = self.counts
+        assert counts is not None
+        cancelled = self.request.cancelled.is_set() and counts.remaining > 0
+        attempted = self.items[:len(self.items) - counts.remaining]
+        not_attempted = ([i.sop_instance for i in self.items[len(attempted):] if i.sop_instance]
+                         if cancelled else [])
+        data = None
+        if counts.failed_uids or not_attempted:
+            data = Dataset()
+            data.FailedSOPInstanceUIDList = counts.failed_uids + not_attempted
+        if cancelled:
+            status = Status.CANCEL
+        elif counts.failed and not (counts.completed or counts.warning):
+            status = REFUSED_SUB_OPERATIONS  # every sub-operation failed
+        elif counts.failed or counts.warning:
+            status = SUB_OPERATIONS_WITH_FAILURES
+        else:
+            status = Status.SUCCESS
+        log.info("[%s] %s: %d completed, %d failed, %d warning, %d not attempted; status %04X",
+                 self.association.describe(), self.name, counts.completed, counts.failed,
+                 counts.warning, counts.remaining, status)
+        failed = set(counts.failed_uids)
+        self.observer.retrieved(self.association, self.request.message, replace(
+            report, completed=[i.sop_instance for i in attempted if i.sop_instance
+                               and i.sop_instance not in failed],
+            failed=counts.failed_uids + not_attempted, status=status))
+        await self.request.respond(status, data, **counts.values(status == Status.CANCEL))
+
+    async def unable_to_process(self, exc: Exception) -> None:
+        """C000 (Failed: Unable to process) after an unexpected error, with the counts and the
+        failed UIDs so far."""
+        counts = self.counts
         data = None
         if counts is not None and counts.failed_uids:
             data = Dataset()
             data.FailedSOPInstanceUIDList = counts.failed_uids
         values = counts.values(False) if counts is not None else {}
-        await server._respond(association, message, UNABLE_TO_PROCESS, data,
-                              ErrorComment=f"unable to process: {exc}"[:64], **values)
-
-
-async def _retrieve(server: Server, association: Association, message: Message,
-                    cancel: asyncio.Event, respond: Any, started: Any) -> None:
-    from dicomkit.net.client import CannotConvert, Client, connect
-    from dicomkit.net.server import ServiceFailure
-
-    is_move = message.command_field == CommandField.C_MOVE_RQ
-    name = "C-MOVE" if is_move else "C-GET"
-    identifier = server._decode(association, message)
-    if identifier is None:
-        await respond(Status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS)
-        return
-    destination = None
-    aet = ""
-    if is_move:
-        aet = str(message.command.get("MoveDestination") or "").strip()
-        destination = server.handler.move_destination(aet)
-        if destination is None:
-            # PS3.4 C.4.2.1.5, Table C.4-2: A801 is for a Move Destination the SCP does not know
-            log.warning("[%s] C-MOVE to unknown destination %r refused (A801)",
-                        association.describe(), aet)
-            await respond(Status.MOVE_DESTINATION_UNKNOWN,
-                          ErrorComment=f"unknown move destination {aet!r}"[:64])
-            return
-    try:
-        yielded = [s async for s in server.handler.retrieve(association, message, identifier)]
-    except ServiceFailure as exc:
-        server.observer.refused(association, message, exc.status, exc.comment)
-        await respond(exc.status, ErrorComment=exc.comment[:64])
-        return
-    items = [_describe(s) if isinstance(s, RetrieveItem) else await asyncio.to_thread(
-        _describe, s) for s in yielded]
-    counts: _Counts = started(len(items))
-    report = RetrieveReport(aet if is_move else association.calling_ae.strip(), destination,
-                            [i.sop_instance for i in items if i.sop_instance])
-    server.observer.retrieve_started(association, message, report)
-
-    async def pending() -> None:
-        await respond(Status.PENDING, **counts.values(True))
-
-    store_client: Client | None = None
-    unreachable: str | None = None
-    if is_move and items:
-        assert destination is not None
-        contexts = move_contexts(items)
-        if contexts:
-            try:
-                store_client = await connect(
-                    destination[0], destination[1], calling_aet=server.ae_title,
-                    called_aet=aet, contexts=contexts, timeouts=server.timeouts,
-                    transcoder=server.transcoder)
-            except AssociationError as exc:
-                unreachable = str(exc)
-                log.warning("[%s] C-MOVE destination %s (%s:%s) cannot be reached: %s; every "
-                            "sub-operation fails", association.describe(), aet,
-                            destination[0], destination[1], exc)
-    elif not is_move:
-        store_client = Client(association, handle_requests=False,
-                              transcoder=server.transcoder)
-    originator = (association.calling_ae, message.message_id or 0) if is_move else None
-    try:
-        for item in items:
-            if cancel.is_set():
-                break
-            category = "Failure"
-            if item.error is not None:
-                log.warning("[%s] %s sub-operation failed: cannot read %s",
-                            association.describe(), name, item.error)
-            elif unreachable is not None or store_client is None:
-                pass  # counted failed: no association to the destination
-            elif not is_move and not _requestor_is_scp(association, item.sop_class):
-                log.warning("[%s] C-GET: the requestor took no SCP role for %s; %s not sent",
-                            association.describe(), item.sop_class, item.sop_instance)
-            else:
-                try:
-                    rsp = await store_client.store(item.source, move_originator=originator)
-                    status = int(rsp.get("Status") or 0)
-                    category = Status.category(status)
-                    if category not in ("Success", "Warning"):
-                        log.warning("[%s] %s sub-operation for %s: C-STORE status %04X",
-                                    association.describe(), name, item.sop_instance, status)
-                except asyncio.CancelledError:
-                    raise
-                except CannotConvert as exc:
-                    log.warning("[%s] %s sub-operation for %s failed: %s",
-                                association.describe(), name, item.sop_instance, exc)
-                except Exception as exc:  # noqa: BLE001 - one sub-operation's failure
-                    if not is_move and association.fsm.state not in ("Sta6", "Sta8"):
-                        raise  # the requestor's association is gone: nothing more to send
-                    log.warning("[%s] %s sub-operation for %s failed: %s: %s",
-                                association.describe(), name, item.sop_instance,
-                                type(exc).__name__, exc)
-            if category == "Success":
-                counts.remaining -= 1
-                counts.completed += 1
-            elif category == "Warning":
-                counts.remaining -= 1
-                counts.warning += 1
-            else:
-                counts.fail(item.sop_instance)
-            if counts.remaining and unreachable is None:
-                await pending()
-    finally:
-        if is_move and store_client is not None:
-            try:
-                await store_client.release()
-            except (AssociationError, OSError):
-                pass
-    cancelled = cancel.is_set() and counts.remaining > 0
-    data = None
-    not_attempted = [i.sop_instance for i in items[len(items) - counts.remaining:]
-                     if i.sop_instance] if cancelled else []
-    if counts.failed_uids or not_attempted:
-        data = Dataset()
-        data.FailedSOPInstanceUIDList = counts.failed_uids + not_attempted
-    if cancelled:
-        status = Status.CANCEL
-    elif counts.failed and not (counts.completed or counts.warning):
-        status = REFUSED_SUB_OPERATIONS  # every sub-operation failed
-    elif counts.failed or counts.warning:
-        status = SUB_OPERATIONS_WITH_FAILURES
-    else:
-        status = Status.SUCCESS
-    log.info("[%s] %s: %d completed, %d failed, %d warning, %d not attempted; status %04X",
-             association.describe(), name, counts.completed, counts.failed, counts.warning,
-             counts.remaining, status)
-    attempted = items[:len(items) - counts.remaining]
-    failed = set(counts.failed_uids)
-    server.observer.retrieved(association, message, replace(
-        report, completed=[i.sop_instance for i in attempted if i.sop_instance
-                           and i.sop_instance not in failed],
-        failed=counts.failed_uids + not_attempted, status=status))
-    await respond(status, data, **counts.values(status == Status.CANCEL))
+        await self.request.respond(UNABLE_TO_PROCESS, data,
+                                   ErrorComment=f"unable to process: {exc}"[:64], **values)

@@ -1,7 +1,9 @@
 """The acceptor (SCP) side: a server framework for many concurrent associations.
 
-``Server(handler=MyHandler(), ae_title="ARCHIVE", port=11112)``; the handler answers each DIMSE
-service. Association negotiation follows PS3.8 §7.1 and PS3.7 Annex D: called-AE check, an
+``Server(handler=MyHandler(), ae_title="ARCHIVE", port=11112)``; the handler (a
+:class:`~dicomkit.net.service.ServiceHandler`, the server's only view of the services) answers
+each DIMSE service. Each request is handed on as a :class:`~dicomkit.net.service.Request`;
+C-MOVE and C-GET sub-operations are :class:`~dicomkit.net.retrieve.RetrieveOperation`'s. Association negotiation follows PS3.8 §7.1 and PS3.7 Annex D: called-AE check, an
 optional calling-AE accept list, transfer syntax choice by our preference, SCP/SCU role
 selection, user identity, and limits on associations and presentation contexts.
 """
@@ -11,19 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dicomkit.core.dataset import Dataset
-from dicomkit.encoding import transfer_syntax as ts_mod
-from dicomkit.encoding.deflate import InflateLimitError, inflate_buffer
-from dicomkit.encoding.reader import read_dataset
-from dicomkit.encoding.writer import (
-    IMPLEMENTATION_CLASS_UID,
-    IMPLEMENTATION_VERSION_NAME,
-    dataset_to_bytes,
-)
+from dicomkit.encoding.deflate import InflateLimitError
+from dicomkit.encoding.writer import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dicomkit.net import pdu as P
 from dicomkit.net.association import (
     DEFAULT_MAX_PDU,
@@ -35,73 +30,14 @@ from dicomkit.net.association import (
     describe_rejection,
 )
 from dicomkit.net.client import Transcoder
-from dicomkit.net.dimse import CommandField, Message, Status, encode_command, response_to
+from dicomkit.net.dimse import CommandField, Message, Status, response_to
 from dicomkit.net.events import ServerObserver
 from dicomkit.net.fsm import Role
-from dicomkit.net.uids import APPLICATION_CONTEXT, UNCOMPRESSED_TS, VERIFICATION
+from dicomkit.net.retrieve import RetrieveOperation, StoreSettings
+from dicomkit.net.service import Request, ServiceFailure, ServiceHandler, limit_comment
+from dicomkit.net.uids import APPLICATION_CONTEXT
 
 log = logging.getLogger("dicomkit.net.server")
-
-
-class ServiceHandler:
-    """Override what the server offers. Every method gets the association and the message."""
-
-    def abstract_syntaxes(self) -> dict[str, Sequence[str]]:
-        """Abstract syntax -> transfer syntaxes accepted, in order of preference."""
-        return {VERIFICATION: UNCOMPRESSED_TS}
-
-    def accepts_scp_role(self, abstract_syntax: str) -> bool:
-        """Whether the requestor may act as SCP for this SOP class (C-GET sub-operations)."""
-        return False
-
-    def check_identity(self, association: Association,
-                       identity: P.UserIdentityRQ) -> bytes | None | bool:
-        """PS3.7 D.3.3.7: True/None to accept (bytes: the server response), False to reject."""
-        return True
-
-    async def echo(self, association: Association, message: Message) -> int:
-        return Status.SUCCESS
-
-    def store_sink(self, association: Association, message: Message,
-                   context: AcceptedContext) -> DataSink | None:
-        """Return a sink to stream the data set to (e.g. a FileSink); None keeps it in memory."""
-        return None
-
-    async def store(self, association: Association, message: Message) -> int:
-        return Status.SOP_CLASS_NOT_SUPPORTED
-
-    async def find(self, association: Association, message: Message,
-                   identifier: Dataset) -> AsyncIterator[tuple[int, Dataset | bytes | None]]:
-        """C-FIND: yield (status, identifier) per match, then nothing (the server sends the
-        final Success). A pending match may be given already encoded, as bytes in the
-        presentation context's transfer syntax."""
-        yield Status.SOP_CLASS_NOT_SUPPORTED, None
-
-    def retrieve(self, association: Association, message: Message,
-                 identifier: Dataset) -> AsyncIterator[Any]:
-        """C-MOVE and C-GET: yield what to send (paths or Datasets); the server does the
-        sub-operations. Raise :class:`ServiceFailure` to fail the whole request."""
-        raise ServiceFailure(Status.SOP_CLASS_NOT_SUPPORTED, "retrieve not supported")
-
-    def move_destination(self, ae_title: str) -> tuple[str, int] | None:
-        """Host and port of a known C-MOVE destination, or None (status A801H)."""
-        return None
-
-    async def n_service(self, association: Association, message: Message,
-                        data: Dataset | None) -> tuple[int, Dataset | None]:
-        return Status.SOP_CLASS_NOT_SUPPORTED, None
-
-
-def limit_comment(exc: InflateLimitError) -> str:
-    """The Error Comment (LO, 64 characters at most) of a refusal for the inflated size."""
-    return f"inflated size limit exceeded: {exc.limit} bytes"[:64]
-
-
-class ServiceFailure(Exception):
-    def __init__(self, status: int, comment: str = "") -> None:
-        self.status = status
-        self.comment = comment
-        super().__init__(f"status 0x{status:04X}: {comment}")
 
 
 @dataclass
@@ -327,13 +263,13 @@ class Server:
                 if event is not None:
                     event.set()
                 return
-            cancel = asyncio.Event()
+            request = Request(association, message, max_inflated=self.max_inflated)
             message_id = message.message_id or 0
-            running[message_id] = cancel
+            running[message_id] = request.cancelled
 
             async def run() -> None:
                 try:
-                    await self._handle(association, message, cancel)
+                    await self._handle(request)
                 except (AssociationError, ConnectionError) as exc:
                     # The association itself failed: no response can be sent on it.
                     log.info("[%s] %s", association.describe(), exc)
@@ -357,44 +293,25 @@ class Server:
 
         return on_request
 
-    def _decode(self, association: Association, message: Message) -> Dataset | None:
-        if message.data is None:
-            return None
-        ts = ts_mod.for_uid(association.contexts[message.context_id].transfer_syntax)
-        data: Any = message.data
-        if ts.deflated:
-            data = inflate_buffer(data, limit=self.max_inflated, where=association.describe())
-        return read_dataset(data, little=ts.little, implicit=ts.implicit)
+    def store_settings(self) -> StoreSettings:
+        """How C-MOVE opens its association to a destination and C-MOVE/C-GET convert."""
+        return StoreSettings(self.ae_title, self.timeouts, self.transcoder)
 
-    def _encode(self, association: Association, context_id: int, ds: Dataset) -> bytes:
-        ts = ts_mod.lookup(association.contexts[context_id].transfer_syntax)
-        return dataset_to_bytes(ds, ts)
-
-    async def _respond(self, association: Association, message: Message, status: int,
-                       data: Dataset | bytes | None = None, **values: Any) -> None:
-        payload = data if data is None or isinstance(data, bytes) else self._encode(
-            association, message.context_id, data)
-        await association.send_message(
-            message.context_id, response_to(message, status, has_data=data is not None, **values),
-            payload)
-
-    async def _handle(self, association: Association, message: Message,
-                      cancel: asyncio.Event) -> None:
+    async def _handle(self, request: Request) -> None:
         try:
-            await self._dispatch(association, message, cancel)
+            await self._dispatch(request)
         except InflateLimitError as exc:
             # A deflated identifier or N-service data set past the limit (PS3.7 Annex C:
             # A700 Refused: Out of Resources), with the limit in the Error Comment.
-            log.error("[%s] %s", association.describe(), exc)
-            await self._respond(association, message, Status.OUT_OF_RESOURCES,
-                                ErrorComment=limit_comment(exc))
+            log.error("[%s] %s", request.association.describe(), exc)
+            await request.respond(Status.OUT_OF_RESOURCES, ErrorComment=limit_comment(exc))
 
-    async def _dispatch(self, association: Association, message: Message,
-                        cancel: asyncio.Event) -> None:
+    async def _dispatch(self, request: Request) -> None:
+        association, message = request.association, request.message
         field_ = message.command_field
         handler = self.handler
         if field_ == CommandField.C_ECHO_RQ:
-            await self._respond(association, message, await handler.echo(association, message))
+            await request.respond(await handler.echo(association, message))
         elif field_ == CommandField.C_STORE_RQ:
             try:
                 status = await handler.store(association, message)
@@ -402,29 +319,29 @@ class Server:
                 self.observer.stored(association, message, exc.status)
                 comment: dict[str, Any] = {"ErrorComment": exc.comment[:64]} \
                     if exc.comment else {}
-                await self._respond(association, message, exc.status, None, **comment)
+                await request.respond(exc.status, None, **comment)
                 return
             self.observer.stored(association, message, status)
-            await self._respond(association, message, status)
+            await request.respond(status)
         elif field_ == CommandField.C_FIND_RQ:
             self.observer.queried(association, message)  # PS3.15 A.5.3.10: the query issued
-            await self._find(association, message, cancel)
+            await self._find(request)
         elif field_ in (CommandField.C_MOVE_RQ, CommandField.C_GET_RQ):
-            from dicomkit.net.retrieve import run_retrieve
-
-            await run_retrieve(self, association, message, cancel)
+            await RetrieveOperation(request, handler, self.observer,
+                                    self.store_settings()).run()
         elif field_ & 0x8000 == 0 and field_ >= 0x0100:
-            status, reply = await handler.n_service(association, message,
-                                                    self._decode(association, message))
-            await self._respond(association, message, status, reply)
+            status, reply = await handler.n_service(association, message, request.identifier())
+            await request.respond(status, reply)
         else:
-            await self._respond(association, message, Status.UNRECOGNIZED_OPERATION)
+            await request.respond(Status.UNRECOGNIZED_OPERATION)
 
-    async def _find(self, association: Association, message: Message,
-                    cancel: asyncio.Event) -> None:
-        identifier = self._decode(association, message)
+    async def _find(self, request: Request) -> None:
+        """C-FIND (PS3.4 C.4.1.3): a pending response per match the handler yields, then the
+        final one; a C-CANCEL ends it with FE00 (C.4.1.3.1)."""
+        association, message, cancel = request.association, request.message, request.cancelled
+        identifier = request.identifier()
         if identifier is None:
-            await self._respond(association, message, Status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS)
+            await request.respond(Status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS)
             return
         # Pending responses differ only in their identifier: each status's command set is
         # encoded once per C-FIND, not once per match.
@@ -434,19 +351,17 @@ class Server:
             try:
                 async for status, match in matches:
                     if cancel.is_set():
-                        await self._respond(association, message, Status.CANCEL)
+                        await request.respond(Status.CANCEL)
                         return
                     if Status.category(status) != "Pending" or match is None:
-                        await self._respond(association, message, status, match)
+                        await request.respond(status, match)
                         if Status.category(status) != "Pending":
                             return
                         continue
                     encoded = commands.get(status)
                     if encoded is None:
-                        encoded = commands[status] = encode_command(
-                            response_to(message, status, has_data=True))
-                    payload = match if isinstance(match, bytes) else self._encode(
-                        association, message.context_id, match)
+                        encoded = commands[status] = request.response_command(status)
+                    payload = match if isinstance(match, bytes) else request.encode(match)
                     await association.send_message(message.context_id, encoded, payload)
             finally:
                 # A cancelled or failed C-FIND closes the handler's generator (and so its
@@ -456,9 +371,9 @@ class Server:
                     await close()
         except ServiceFailure as exc:
             self.observer.refused(association, message, exc.status, exc.comment)
-            await self._respond(association, message, exc.status, ErrorComment=exc.comment[:64])
+            await request.respond(exc.status, ErrorComment=exc.comment[:64])
             return
         if cancel.is_set():
-            await self._respond(association, message, Status.CANCEL)
+            await request.respond(Status.CANCEL)
         else:
-            await self._respond(association, message, Status.SUCCESS)
+            await request.respond(Status.SUCCESS)

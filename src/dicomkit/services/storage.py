@@ -10,7 +10,7 @@ from dicomkit.core.uid import registry, storage_sop_classes
 from dicomkit.errors import InvalidDicomError
 from dicomkit.net.association import AcceptedContext, Association, DataSink
 from dicomkit.net.dimse import Message, Status
-from dicomkit.net.server import ServiceHandler
+from dicomkit.net.service import ServiceHandler
 from dicomkit.net.storage import FileSink, StoredFile, meta_for, safe_uid_path
 from dicomkit.net.uids import UNCOMPRESSED_TS, VERIFICATION
 

@@ -14,7 +14,8 @@ import pytest
 from dicomkit import Dataset
 from dicomkit.net.association import Association
 from dicomkit.net.dimse import Message, Status
-from dicomkit.net.server import Server, ServiceHandler
+from dicomkit.net.server import Server
+from dicomkit.net.service import ServiceHandler
 
 MPPS = "1.2.840.10008.3.1.2.3.3"
 DEFLATED = "1.2.840.10008.1.2.1.99"

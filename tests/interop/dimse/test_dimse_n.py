@@ -10,7 +10,8 @@ from typing import Any
 from dicomkit import Dataset
 from dicomkit.net.association import Association
 from dicomkit.net.dimse import Message, Status
-from dicomkit.net.server import Server, ServiceHandler
+from dicomkit.net.server import Server
+from dicomkit.net.service import ServiceHandler
 from dicomkit.net.sync import connect
 from dicomkit.net.uids import UNCOMPRESSED_TS, VERIFICATION
 

@@ -328,7 +328,7 @@ class _Handler:
     """A Q/R SCP handler whose retrieve yields ``sources`` or raises ``error``."""
 
     def __init__(self, sources: list[Any], error: Exception | None = None) -> None:
-        from dicomkit.net.server import ServiceHandler
+        from dicomkit.net.service import ServiceHandler
         from dicomkit.net.uids import MODELS, UNCOMPRESSED_TS
 
         class Handler(ServiceHandler):

@@ -1,0 +1,163 @@
+"""The interface between the association server and a service (PS3.7 §9, §10: one DIMSE
+request, its responses): what :class:`~dicomkit.net.server.Server` knows of the services, and
+what a service may use of the server.
+
+- :class:`ServiceHandler`: what a service offers (abstract syntaxes, SCP role, user identity)
+  and how it answers each DIMSE request. The server calls only these methods.
+- :class:`Request`: one received DIMSE request on an accepted association, as the server hands
+  it to the engines that answer it (C-FIND streaming, C-MOVE/C-GET sub-operations): its
+  identifier, decoded in the presentation context's transfer syntax, and ``respond``.
+- :class:`ServiceFailure`: raised by a handler to answer the whole request with a failure
+  status and an Error Comment (0000,0902).
+- :class:`RetrieveItem`: one instance a C-MOVE or C-GET is to send, as a handler yields it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dicomkit.core.dataset import Dataset
+from dicomkit.encoding import transfer_syntax as ts_mod
+from dicomkit.encoding.deflate import InflateLimitError, inflate_buffer
+from dicomkit.encoding.reader import read_dataset
+from dicomkit.encoding.writer import dataset_to_bytes
+from dicomkit.net import pdu as P
+from dicomkit.net.association import AcceptedContext, Association, DataSink
+from dicomkit.net.dimse import Message, Status, encode_command, response_to
+from dicomkit.net.uids import UNCOMPRESSED_TS, VERIFICATION
+
+
+class ServiceFailure(Exception):
+    """The request fails as a whole with ``status`` (PS3.7 Annex C) and ``comment`` as its
+    Error Comment."""
+
+    def __init__(self, status: int, comment: str = "") -> None:
+        self.status = status
+        self.comment = comment
+        super().__init__(f"status 0x{status:04X}: {comment}")
+
+
+def limit_comment(exc: InflateLimitError) -> str:
+    """The Error Comment (LO, 64 characters at most) of a refusal for the inflated size."""
+    return f"inflated size limit exceeded: {exc.limit} bytes"[:64]
+
+
+@dataclass(frozen=True)
+class RetrieveItem:
+    """One instance to send, as the archive's index knows it: the file need not be opened
+    before its own sub-operation (a missing one is then that sub-operation's failure)."""
+
+    path: str
+    sop_class: str
+    sop_instance: str
+    transfer_syntax: str | None
+
+
+@dataclass
+class Request:
+    """One DIMSE request received on an accepted association. ``cancelled`` is set when the
+    requestor sends a C-CANCEL for it (PS3.7 §9.3.2.3, C-FIND/C-MOVE/C-GET only); a data set
+    received deflated is refused past ``max_inflated`` inflated bytes (PS3.5 A.5; None:
+    :func:`dicomkit.encoding.deflate.default_limit`)."""
+
+    association: Association
+    message: Message
+    max_inflated: int | None = None
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    answered: bool = False  # a final (non-Pending) response was sent
+
+    @property
+    def context(self) -> AcceptedContext:
+        """The presentation context the request came on."""
+        return self.association.contexts[self.message.context_id]
+
+    @property
+    def transfer_syntax(self) -> ts_mod.TransferSyntax:
+        return ts_mod.for_uid(self.context.transfer_syntax)
+
+    def identifier(self) -> Dataset | None:
+        """The request's data set (a C-FIND/C-MOVE/C-GET identifier, an N-service data set),
+        decoded in the context's transfer syntax; None when the request has none. Raises
+        :class:`~dicomkit.encoding.deflate.InflateLimitError` past ``max_inflated``."""
+        if self.message.data is None:
+            return None
+        ts = self.transfer_syntax
+        data: Any = self.message.data
+        if ts.deflated:
+            data = inflate_buffer(data, limit=self.max_inflated,
+                                  where=self.association.describe())
+        return read_dataset(data, little=ts.little, implicit=ts.implicit)
+
+    def encode(self, data: Dataset) -> bytes:
+        """``data`` in the context's transfer syntax, for a response."""
+        return dataset_to_bytes(data, ts_mod.lookup(self.context.transfer_syntax))
+
+    async def respond(self, status: int, data: Dataset | bytes | None = None,
+                      **values: Any) -> None:
+        """Send a response with ``status``, the data set (already encoded when bytes) and the
+        command fields in ``values`` (keyword: value; None leaves a field out)."""
+        if Status.category(status) != "Pending":
+            self.answered = True
+        payload = data if data is None or isinstance(data, bytes) else self.encode(data)
+        await self.association.send_message(
+            self.message.context_id,
+            response_to(self.message, status, has_data=data is not None, **values), payload)
+
+    def response_command(self, status: int) -> bytes:
+        """The encoded command of a response with a data set and no other field: the same for
+        every pending C-FIND match, so encoded once per request by the caller."""
+        return encode_command(response_to(self.message, status, has_data=True))
+
+
+class ServiceHandler:
+    """What a service offers and how it answers. Override what the server should offer; every
+    method gets the association and the message."""
+
+    def abstract_syntaxes(self) -> dict[str, Sequence[str]]:
+        """Abstract syntax -> transfer syntaxes accepted, in order of preference."""
+        return {VERIFICATION: UNCOMPRESSED_TS}
+
+    def accepts_scp_role(self, abstract_syntax: str) -> bool:
+        """Whether the requestor may act as SCP for this SOP class (C-GET sub-operations)."""
+        return False
+
+    def check_identity(self, association: Association,
+                       identity: P.UserIdentityRQ) -> bytes | None | bool:
+        """PS3.7 D.3.3.7: True/None to accept (bytes: the server response), False to reject."""
+        return True
+
+    async def echo(self, association: Association, message: Message) -> int:
+        return Status.SUCCESS
+
+    def store_sink(self, association: Association, message: Message,
+                   context: AcceptedContext) -> DataSink | None:
+        """Return a sink to stream the data set to (e.g. a FileSink); None keeps it in memory."""
+        return None
+
+    async def store(self, association: Association, message: Message) -> int:
+        return Status.SOP_CLASS_NOT_SUPPORTED
+
+    async def find(self, association: Association, message: Message,
+                   identifier: Dataset) -> AsyncIterator[tuple[int, Dataset | bytes | None]]:
+        """C-FIND: yield (status, identifier) per match, then nothing (the server sends the
+        final Success). A pending match may be given already encoded, as bytes in the
+        presentation context's transfer syntax."""
+        yield Status.SOP_CLASS_NOT_SUPPORTED, None
+
+    def retrieve(self, association: Association, message: Message,
+                 identifier: Dataset) -> AsyncIterator[RetrieveItem | Dataset | str]:
+        """C-MOVE and C-GET: yield what to send (:class:`RetrieveItem`, paths or Datasets);
+        the server does the sub-operations. Raise :class:`ServiceFailure` to fail the whole
+        request."""
+        raise ServiceFailure(Status.SOP_CLASS_NOT_SUPPORTED, "retrieve not supported")
+
+    def move_destination(self, ae_title: str) -> tuple[str, int] | None:
+        """Host and port of a known C-MOVE destination, or None (status A801H)."""
+        return None
+
+    async def n_service(self, association: Association, message: Message,
+                        data: Dataset | None) -> tuple[int, Dataset | None]:
+        return Status.SOP_CLASS_NOT_SUPPORTED, None
