@@ -27,7 +27,7 @@ from dicomkit.net.uids import UNCOMPRESSED_TS, VERIFICATION
 from dicomkit.services.access import AccessPolicy
 from dicomkit.services.identifiers import identifier_bytes, location_attributes
 from dicomkit.services.qr import MODEL_OF, response_identifier
-from dicomkit.services.storage import Discard, all_transfer_syntaxes
+from dicomkit.services.storage import Refused, all_transfer_syntaxes
 
 log = logging.getLogger("dicomkit.archive.scp")
 
@@ -124,9 +124,8 @@ class ArchiveHandler(ServiceHandler):
     def store_sink(self, association: Association, message: Message,
                    context: AcceptedContext) -> DataSink | None:
         refused = self.refusal(association, "store")
-        if refused is not None:
-            message.extra["not authorised"] = refused
-            return Discard()  # the data set is read off the wire and dropped
+        if refused is not None:  # the data set is read off the wire and dropped
+            return Refused(Status.NOT_AUTHORISED, refused)
         command = message.command
         try:
             meta = meta_for(str(command.get("AffectedSOPClassUID")),
@@ -134,19 +133,17 @@ class ArchiveHandler(ServiceHandler):
                             association.calling_ae)
             return ArchiveSink(self.archive, meta, context.transfer_syntax)
         except (OSError, DicomError) as exc:
-            message.extra["refused"] = str(exc)
-            return Discard()
+            return Refused(Status.OUT_OF_RESOURCES, str(exc))
 
     async def store(self, association: Association, message: Message) -> int:
-        if "not authorised" in message.extra:
-            log.warning("[%s] C-STORE refused (0124): %s", association.describe(),
-                        message.extra["not authorised"])
-            return Status.NOT_AUTHORISED
-        if "refused" in message.extra:
-            log.error("[%s] C-STORE refused: %s", association.describe(),
-                      message.extra["refused"])
-            return Status.OUT_OF_RESOURCES
         sink = message.data_result
+        if isinstance(sink, Refused):
+            if sink.status == Status.NOT_AUTHORISED:
+                log.warning("[%s] C-STORE refused (0124): %s", association.describe(),
+                            sink.reason)
+            else:
+                log.error("[%s] C-STORE refused: %s", association.describe(), sink.reason)
+            return sink.status
         if isinstance(sink, BaseException) or not isinstance(sink, ArchiveSink):
             log.error("[%s] C-STORE failed: %s", association.describe(), sink)
             return Status.OUT_OF_RESOURCES

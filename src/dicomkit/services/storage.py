@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from dicomkit.core.uid import registry, storage_sop_classes
 from dicomkit.errors import InvalidDicomError
@@ -51,27 +52,22 @@ class StorageHandler(ServiceHandler):
                    context: AcceptedContext) -> DataSink | None:
         try:
             path = self.path_for(message)
-        except InvalidDicomError as exc:
-            message.extra["refused"] = str(exc)
-            return Discard()
+        except InvalidDicomError as exc:  # PS3.4 B.2.3: C000 Cannot understand
+            return Refused(Status.CANNOT_UNDERSTAND, str(exc))
         command = message.command
         meta = meta_for(str(command.get("AffectedSOPClassUID")),
                         str(command.get("AffectedSOPInstanceUID")), context.transfer_syntax,
                         association.calling_ae)
         try:
             return FileSink(path, meta, context.transfer_syntax, fsync=self.fsync)
-        except OSError as exc:
-            message.extra["refused"] = f"cannot write to {self.folder}: {exc}"
-            return Discard()
+        except OSError as exc:  # PS3.4 B.2.3: A700 Refused: Out of Resources
+            return Refused(Status.OUT_OF_RESOURCES, f"cannot write to {self.folder}: {exc}")
 
     async def store(self, association: Association, message: Message) -> int:
-        if "refused" in message.extra:
-            log.warning("[%s] C-STORE refused: %s", association.describe(),
-                        message.extra["refused"])
-            if "valid UID" in message.extra["refused"]:
-                return Status.CANNOT_UNDERSTAND
-            return Status.OUT_OF_RESOURCES
         result = message.data_result
+        if isinstance(result, Refused):
+            log.warning("[%s] C-STORE refused: %s", association.describe(), result.reason)
+            return result.status
         if isinstance(result, BaseException):
             log.error("[%s] C-STORE failed: %s", association.describe(), result)
             return Status.OUT_OF_RESOURCES
@@ -83,14 +79,21 @@ class StorageHandler(ServiceHandler):
         return Status.SUCCESS
 
 
-class Discard:
-    """A sink that drops the data (the request is refused with a failure status)."""
+@dataclass(frozen=True)
+class Refused:
+    """The sink of a C-STORE refused before its data set arrived: the data set is read off the
+    wire and dropped, and what closing the sink gives the handler
+    (:attr:`~dicomkit.net.dimse.Message.data_result`) is this refusal itself, with the status
+    to answer (PS3.4 B.2.3) and the reason to log."""
+
+    status: int
+    reason: str
 
     def write(self, data: bytes | memoryview) -> None:
         return None
 
-    def close(self) -> None:
-        return None
+    def close(self) -> Refused:
+        return self
 
     def abort(self) -> None:
         return None
