@@ -11,13 +11,14 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from dicomkit.archive.scp import BATCH, FIRST_BATCH, ArchiveHandler
+from dicomkit.archive.scp import ArchiveHandler
 from dicomkit.archive.store import Archive
 from dicomkit.core.dataset import Dataset
 from dicomkit.net.client import connect
 from dicomkit.net.dimse import Status
 from dicomkit.net.server import Server
 from dicomkit.net.uids import MODELS, UNCOMPRESSED_TS
+from dicomkit.services.qr import BATCH, FIRST_BATCH
 
 MATCHES = FIRST_BATCH + BATCH + 24  # the cancel comes during the second batch
 

@@ -3,7 +3,8 @@ which C-MOVE destinations it may send.
 
 DICOM identifies a peer on an association by its calling AE title (PS3.8 §7.1.1.3), or better
 by its TLS client certificate (PS3.15 B.1); this policy keys on the title. Where it is
-enforced (``archive.scp.ArchiveHandler``, ``cli/archive.py``):
+enforced (``services.storage.StorageSCP``, ``services.qr.QueryRetrieveSCP``,
+``cli/archive.py``):
 
 - an AE the policy does not know, under ``default = deny``: the association is rejected,
   A-ASSOCIATE-RJ permanent, "calling-AE-title-not-recognized" (PS3.8 Table 9-21);
@@ -64,6 +65,17 @@ class AccessPolicy:
     def may_move_to(self, calling_ae: str, destination: str) -> bool:
         permissions = self.of(calling_ae)
         return permissions is not None and permissions.may_move_to(destination)
+
+    def refusal(self, calling_ae: str, operation: str,
+                destination: str | None = None) -> str | None:
+        """Why ``calling_ae`` may not do ``operation`` (to the C-MOVE ``destination``), or
+        None when it may."""
+        calling = calling_ae.strip()
+        if not self.allows(calling, operation):
+            return f"{calling} may not {operation}"
+        if destination is not None and not self.may_move_to(calling, destination):
+            return f"{calling} may not move to {destination}"
+        return None
 
     def accepted_calling_aets(self, accept: Iterable[str] | None) -> list[str] | None:
         """The calling AE titles an association may come from, given an accept list (None:

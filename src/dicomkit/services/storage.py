@@ -1,4 +1,12 @@
-"""PS3.4 Annex B: the Storage Service Class, SCP side, writing each instance to a folder."""
+"""PS3.4 Annex B: the Storage Service Class, SCP side.
+
+- :class:`StorageSCP`: the rules (PS3.4 B.2.3 statuses, per-AE permissions) on any
+  :class:`InstanceStore`, the small interface archive/ implements
+  (:class:`dicomkit.archive.scp.ArchiveStore`).
+- :class:`StorageHandler`: a Storage SCP writing each instance to a folder
+  (``dicomkit storescp``).
+- :class:`Refused`: the sink of a C-STORE refused before its data set arrives.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +14,17 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from dicomkit.core.uid import registry, storage_sop_classes
-from dicomkit.errors import InvalidDicomError
+from dicomkit.encoding.deflate import DeflateStreamError, InflateLimitError
+from dicomkit.errors import DicomError, InvalidDicomError
 from dicomkit.net.association import AcceptedContext, Association, DataSink
 from dicomkit.net.dimse import Message, Status
-from dicomkit.net.service import ServiceHandler
+from dicomkit.net.service import ServiceFailure, ServiceHandler, limit_comment
 from dicomkit.net.storage import FileSink, StoredFile, meta_for, safe_uid_path
 from dicomkit.net.uids import UNCOMPRESSED_TS, VERIFICATION
+from dicomkit.services.access import AccessPolicy
 
 log = logging.getLogger("dicomkit.services.storage")
 
@@ -97,3 +108,126 @@ class Refused:
 
     def abort(self) -> None:
         return None
+
+
+class DataSetMismatch(InvalidDicomError):
+    """The data set's SOP Class or Instance UID is not the one its C-STORE request announced
+    (PS3.4 B.2.3: status A900, Data Set does not match SOP Class)."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One instance made durable and findable: its SOP Instance UID and what became of it
+    (``added``, ``replaced``, ``ignored`` as a duplicate), for the log and the audit trail."""
+
+    sop_instance: str
+    outcome: str
+
+
+class InstanceStore(Protocol):
+    """Where a Storage SCP keeps what it receives; archive/ implements it."""
+
+    def sink(self, meta: bytes, transfer_syntax: str) -> DataSink:
+        """Where the data set streams to as it arrives, after the Part 10 ``meta`` header;
+        raises :class:`OSError` or :class:`~dicomkit.errors.DicomError` when nothing can take
+        it."""
+        ...
+
+    async def commit(self, received: object, announced: tuple[str, str]) -> Stored:
+        """Make what the sink received (its ``close()`` result) durable and findable;
+        ``announced``: the SOP Class and Instance UID of the C-STORE request. Raises
+        :class:`DataSetMismatch`, :class:`~dicomkit.encoding.deflate.InflateLimitError`,
+        :class:`~dicomkit.encoding.deflate.DeflateStreamError`, :class:`OSError`,
+        :class:`~dicomkit.errors.DicomError`, or whatever the store's own failures are."""
+        ...
+
+    def out_of_resources(self, exc: BaseException) -> bool:
+        """Whether one of the store's own failures is a lack of resources (A700) rather than
+        a processing failure (0110)."""
+        ...
+
+
+class StorageSCP:
+    """PS3.4 Annex B on an :class:`InstanceStore`: a C-STORE the calling AE may not make is
+    refused 0124H (Refused: Not Authorised, :mod:`dicomkit.services.access`) and its data set
+    dropped; success (0000) is answered only once the store has the instance durably (B.2.3),
+    and each failure has its status:
+
+    =========================================  ==============================================
+    failure                                    status (PS3.4 B.2.3, PS3.7 Annex C)
+    =========================================  ==============================================
+    not authorised                             0124 Refused: Not Authorised
+    no sink (no space, a bad command)          A700 Refused: Out of Resources
+    UIDs other than announced                  A900 Data Set does not match SOP Class
+    deflated past the inflated size limit      A700, the limit in the Error Comment
+    deflated stream truncated or corrupt       C000 Cannot understand
+    the file cannot be written                 A700
+    the data set cannot be parsed              C000
+    the index is out of resources              A700
+    any other failure of the index             0110 Processing Failure (as STOW-RS)
+    =========================================  ==============================================
+    """
+
+    def __init__(self, store: InstanceStore, access: AccessPolicy | None = None) -> None:
+        self.store = store
+        self.access = access
+
+    def sink(self, association: Association, message: Message,
+             context: AcceptedContext) -> DataSink:
+        """Where a C-STORE data set streams to (:meth:`ServiceHandler.store_sink`)."""
+        if self.access is not None:
+            refused = self.access.refusal(association.calling_ae, "store")
+            if refused is not None:  # the data set is read off the wire and dropped
+                return Refused(Status.NOT_AUTHORISED, refused)
+        command = message.command
+        try:
+            meta = meta_for(str(command.get("AffectedSOPClassUID")),
+                            str(command.get("AffectedSOPInstanceUID")), context.transfer_syntax,
+                            association.calling_ae)
+            return self.store.sink(meta, context.transfer_syntax)
+        except (OSError, DicomError) as exc:
+            return Refused(Status.OUT_OF_RESOURCES, str(exc))
+
+    async def commit(self, association: Association, message: Message) -> int:
+        """The C-STORE's status, once what the sink received is stored (or not)."""
+        received = message.data_result
+        where = association.describe()
+        if isinstance(received, Refused):
+            if received.status == Status.NOT_AUTHORISED:
+                log.warning("[%s] C-STORE refused (0124): %s", where, received.reason)
+            else:
+                log.error("[%s] C-STORE refused: %s", where, received.reason)
+            return received.status
+        if isinstance(received, BaseException):
+            log.error("[%s] C-STORE failed: %s", where, received)
+            return Status.OUT_OF_RESOURCES
+        command = message.command
+        announced = (str(command.get("AffectedSOPClassUID") or ""),
+                     str(command.get("AffectedSOPInstanceUID") or ""))
+        try:
+            done = await self.store.commit(received, announced)
+        except DataSetMismatch as exc:
+            log.error("[%s] C-STORE refused: %s", where, exc)
+            return Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
+        except InflateLimitError as exc:
+            log.error("[%s] C-STORE refused: %s", where, exc)
+            raise ServiceFailure(Status.OUT_OF_RESOURCES, limit_comment(exc)) from exc
+        except DeflateStreamError as exc:
+            log.error("[%s] C-STORE refused: %s", where, exc)
+            raise ServiceFailure(Status.CANNOT_UNDERSTAND,
+                                 "the deflated data set is truncated or corrupt") from exc
+        except OSError as exc:
+            log.error("[%s] C-STORE not stored: %s", where, exc)
+            return Status.OUT_OF_RESOURCES
+        except DicomError as exc:
+            log.error("[%s] C-STORE refused: %s", where, exc)
+            return Status.CANNOT_UNDERSTAND
+        except Exception as exc:  # noqa: BLE001 - the index failing is a processing failure
+            if self.store.out_of_resources(exc):
+                log.exception("[%s] C-STORE not stored, the index is out of resources", where)
+                return Status.OUT_OF_RESOURCES
+            log.exception("[%s] C-STORE index failure", where)
+            return Status.PROCESSING_FAILURE
+        log.info("[%s] stored %s (%s)", where, done.sop_instance, done.outcome)
+        message.extra["stored"] = done.outcome  # added, replaced, ignored: for observers
+        return Status.SUCCESS
