@@ -42,7 +42,13 @@ from dicomkit.net.association import AssociationError, Timeouts
 from dicomkit.net.client import CannotConvert, Client, Transcoder, connect
 from dicomkit.net.dimse import CommandField, Status
 from dicomkit.net.events import RetrieveReport, ServerObserver
-from dicomkit.net.service import Request, RetrieveItem, ServiceFailure, ServiceHandler
+from dicomkit.net.service import (
+    Request,
+    Retrievable,
+    RetrieveItem,
+    ServiceFailure,
+    ServiceHandler,
+)
 from dicomkit.net.uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE, UNCOMPRESSED_TS
 
 log = logging.getLogger("dicomkit.net.retrieve")
@@ -76,7 +82,7 @@ class SubOperation:
     error: str | None = None
 
 
-def describe(source: RetrieveItem | Dataset | str | os.PathLike[str]) -> SubOperation:
+def describe(source: Retrievable) -> SubOperation:
     """The sub-operation for what :meth:`ServiceHandler.retrieve` yielded; a plain path's header
     is read here (blocking: called in a worker thread), and one that cannot be read is kept as a
     sub-operation that will fail."""

@@ -15,6 +15,7 @@ what a service may use of the server.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,11 @@ class RetrieveItem:
     sop_class: str
     sop_instance: str
     transfer_syntax: str | None
+
+
+Retrievable = RetrieveItem | Dataset | str | os.PathLike[str]
+"""What a handler's ``retrieve`` may yield: an instance as its store knows it, a data set, or
+the path of a Part 10 file (its header is read to plan the sub-operation)."""
 
 
 @dataclass
@@ -148,7 +154,7 @@ class ServiceHandler:
         yield Status.SOP_CLASS_NOT_SUPPORTED, None
 
     def retrieve(self, association: Association, message: Message,
-                 identifier: Dataset) -> AsyncIterator[RetrieveItem | Dataset | str]:
+                 identifier: Dataset) -> AsyncIterator[Retrievable]:
         """C-MOVE and C-GET: yield what to send (:class:`RetrieveItem`, paths or Datasets);
         the server does the sub-operations. Raise :class:`ServiceFailure` to fail the whole
         request."""
