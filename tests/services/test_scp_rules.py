@@ -103,7 +103,7 @@ def test_storage_success_after_the_store_has_it() -> None:
     status, message = _store(StorageSCP(store))
     assert status == Status.SUCCESS
     assert store.kept == {"1.2.3.4": b"data set"}
-    assert message.extra["stored"] == "added"
+    assert message.outcome == Stored("1.2.3.4", "added")
 
 
 @pytest.mark.parametrize(("failure", "resources", "status"), [
@@ -234,3 +234,25 @@ def test_move_to_a_destination_the_ae_may_not_use_is_0124() -> None:
     with pytest.raises(ServiceFailure) as caught:
         asyncio.run(go("ELSEWHERE"))
     assert caught.value.status == Status.NOT_AUTHORISED
+
+
+# -- what the audit trail learns of a C-STORE ---------------------------------------------------
+@pytest.mark.parametrize(("outcome", "action"), [
+    (Stored("1.2.3.4", "added"), "C"), (Stored("1.2.3.4", "replaced"), "U"),
+    (Stored("1.2.3.4", "ignored"), "R"), (None, None)])
+def test_audit_reads_the_stored_outcome(outcome: Stored | None, action: str | None) -> None:
+    """PS3.15 A.5.3.7: Instances Transferred with the action C, U or R by what became of each
+    instance, which the Storage SCP leaves on the request as a typed ``Message.outcome``."""
+    from dicomkit.services.audit import AssociationAudit
+
+    async def go() -> dict[str, str]:
+        audit = AssociationAudit(None, None, "PACS", None,  # type: ignore[arg-type]
+                                 lambda uids: [])
+        association = _association()
+        message = Message(1, command(CommandField.C_STORE_RQ, AffectedSOPClassUID=CT,
+                                     AffectedSOPInstanceUID="1.2.3.4", MessageID=1, Priority=0))
+        message.outcome = outcome
+        audit.stored(association, message, Status.SUCCESS)
+        return audit.stored_uids.get(id(association), {})
+
+    assert asyncio.run(go()) == ({} if action is None else {"1.2.3.4": action})

@@ -8,7 +8,7 @@ A command set is always encoded in Implicit VR Little Endian and led by Command 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
@@ -106,7 +106,9 @@ class Message:
     command: Dataset
     data: bytes | None = None  # the encoded data set, in the context's transfer syntax
     data_result: Any = None  # what a streaming sink returned instead of bytes
-    extra: dict[str, Any] = field(default_factory=dict)
+    # What the service made of the request, for the server's observers (an audit trail): for
+    # a C-STORE into a store, a services.storage.Stored. Read with isinstance.
+    outcome: object = None
 
     @property
     def command_field(self) -> int:

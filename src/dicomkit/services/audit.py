@@ -31,6 +31,7 @@ from dicomkit.net import pdu as P
 from dicomkit.net.association import Association, describe_rejection
 from dicomkit.net.dimse import Message, Status
 from dicomkit.net.events import RetrieveReport, ServerObserver
+from dicomkit.services.storage import Stored
 
 log = logging.getLogger("dicomkit.services.audit")
 Summarize = Callable[[Sequence[str]], list[dict[str, Any]]]
@@ -88,11 +89,11 @@ class AssociationAudit(ServerObserver):
             self.refused(association, message, status, "C-STORE of "
                          f"{message.command.get('AffectedSOPInstanceUID') or '?'}")
             return
-        result = message.extra.get("stored")
+        stored = message.outcome
         uid = str(message.command.get("AffectedSOPInstanceUID") or "")
-        if result in STORE_ACTION and uid and Status.category(status) in ("Success",
-                                                                          "Warning"):
-            self.stored_uids.setdefault(id(association), {})[uid] = STORE_ACTION[result]
+        if (isinstance(stored, Stored) and stored.result in STORE_ACTION and uid
+                and Status.category(status) in ("Success", "Warning")):
+            self.stored_uids.setdefault(id(association), {})[uid] = STORE_ACTION[stored.result]
 
     def refused(self, association: Association, message: Message, status: int,
                 comment: str) -> None:

@@ -118,10 +118,11 @@ class DataSetMismatch(InvalidDicomError):
 @dataclass(frozen=True)
 class Stored:
     """One instance made durable and findable: its SOP Instance UID and what became of it
-    (``added``, ``replaced``, ``ignored`` as a duplicate), for the log and the audit trail."""
+    (``added``, ``replaced``, ``ignored`` as a duplicate), for the log and the audit trail
+    (:attr:`~dicomkit.net.dimse.Message.outcome` of the C-STORE request)."""
 
     sop_instance: str
-    outcome: str
+    result: str
 
 
 class InstanceStore(Protocol):
@@ -228,6 +229,6 @@ class StorageSCP:
                 return Status.OUT_OF_RESOURCES
             log.exception("[%s] C-STORE index failure", where)
             return Status.PROCESSING_FAILURE
-        log.info("[%s] stored %s (%s)", where, done.sop_instance, done.outcome)
-        message.extra["stored"] = done.outcome  # added, replaced, ignored: for observers
+        log.info("[%s] stored %s (%s)", where, done.sop_instance, done.result)
+        message.outcome = done  # for observers (services.audit)
         return Status.SUCCESS
