@@ -122,6 +122,14 @@ class Codec:
     method = ""  # Lossy Image Compression Method (0028,2114), PS3.3 C.7.6.1.1.5.1
     can_encode = True
 
+    def __init__(self, uid: str = "", name: str = "", lossy: bool | None = None) -> None:
+        """The class's syntax, or another one the same codec serves (its UID and name given;
+        ``lossy`` when it differs from the class's)."""
+        self.uid = uid or self.uid
+        self.name = name or self.name
+        if lossy is not None:
+            self.lossy = lossy
+
     def decode(self, data: bytes | memoryview, info: PixelInfo, *, as_rgb: bool = True,
                frame: int | None = None) -> Any:
         """Stored values of one frame, shape ``info.shape``."""
@@ -301,10 +309,6 @@ class RetiredJPEG(JPEGBaseline):
 
     max_bits = 12
 
-    def __init__(self, uid: str, name: str) -> None:
-        self.uid = uid
-        self.name = name
-
     def encode(self, array: Any, info: PixelInfo, **opts: Any) -> bytes:
         raise NotSupportedError(f"{self.name} ({self.uid}) is retired; dicomkit decodes it "
                                 "but writes JPEG Baseline or Extended instead")
@@ -322,8 +326,7 @@ class JPEGLossless(_JpegFamily):
     default_predictor = 1
 
     def __init__(self, uid: str = "", name: str = "", sv1: bool = False) -> None:
-        self.uid = uid or self.uid
-        self.name = name or self.name
+        super().__init__(uid, name)
         self.sv1 = sv1
 
     def decode_with_photometric(self, data: bytes | memoryview, info: PixelInfo, *,
@@ -383,11 +386,6 @@ class JPEGLS(Codec):
     name = "JPEG-LS Lossless"
     method = "ISO_14495_1"
 
-    def __init__(self, uid: str = "", name: str = "", lossy: bool = False) -> None:
-        self.uid = uid or self.uid
-        self.name = name or self.name
-        self.lossy = lossy
-
     def decode_with_photometric(self, data: bytes | memoryview, info: PixelInfo, *,
                                 as_rgb: bool = True,
                                 frame: int | None = None) -> tuple[Any, str]:
@@ -434,11 +432,6 @@ class JPEG2000(Codec):
     uid = registered("JPEG2000Lossless")
     name = "JPEG 2000 Lossless"
     method = "ISO_15444_1"
-
-    def __init__(self, uid: str = "", name: str = "", lossy: bool = False) -> None:
-        self.uid = uid or self.uid
-        self.name = name or self.name
-        self.lossy = lossy
 
     def _decode_array(self, ic: Any, buffer: bytes | memoryview, header: J2kHeader) -> Any:
         return ic.jpeg2k_decode(buffer)
