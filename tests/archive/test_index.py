@@ -463,14 +463,14 @@ def test_rm_keeps_a_folder_with_other_files_in_it(archive: Archive,
 
 
 def test_a_store_whose_folder_rm_just_removed_creates_it_again(tmp_path: Path) -> None:
-    from dicomkit.archive.store import _rename_into_place
+    from dicomkit.durable import rename_into_place
 
     files = tmp_path / "files"
     files.mkdir()
     tmp = files / ".incoming-x.part"
     tmp.write_bytes(b"data")
     final = files / "1.2" / "1.2.3" / "1.2.3.4.dcm"  # its folders are gone (rm emptied them)
-    folders = _rename_into_place(str(tmp), str(final), [str(final.parent)])
+    folders = rename_into_place(str(tmp), str(final), [str(final.parent)])
     assert final.read_bytes() == b"data" and not tmp.exists()
     assert str(files) in folders  # the parent of each created folder is fsynced too
 

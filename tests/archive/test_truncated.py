@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import dicomkit.durable as durable
 from dicomkit.archive.store import Archive
 from dicomkit.errors import InvalidDicomError
 from tests.support.datasets import cut_instance
@@ -46,7 +47,7 @@ def test_commit_bytes_refuses_a_cut_data_set(archive: Archive, tmp_path: Path) -
 def test_commit_file_refuses_a_cut_data_set_and_removes_its_temporary_file(
         archive: Archive, tmp_path: Path) -> None:
     path, _ = cut_instance(tmp_path / "in")
-    fd, tmp = archive.incoming_tmp()
+    fd, tmp = durable.temporary(archive.files_dir)
     with os.fdopen(fd, "wb") as handle:
         handle.write(path.read_bytes())
     with pytest.raises(InvalidDicomError) as caught:

@@ -1,7 +1,8 @@
 """The archive: files under ``<data>/files/<study>/<series>/<sop>.dcm`` and the index.
 
 Ingest order is what makes a success status trustworthy: data to a temporary file in the
-same folder tree, fsync, rename into place, fsync the folder, then the index row committed.
+same folder tree, fsync, rename into place, fsync the folder (all of it :mod:`dicomkit.durable`),
+then the index row committed.
 A crash at any point leaves either nothing visible, or a complete file that ``reindex`` (or
 the next store of the same instance) picks up; never a half-written file in the index.
 
@@ -16,19 +17,18 @@ from __future__ import annotations
 import logging
 import mmap
 import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import dicomkit.durable as durable
 from dicomkit.archive.index import AddResult, ArchiveIndex
 from dicomkit.archive.records import record_for
 from dicomkit.encoding.reader import read
 from dicomkit.errors import DicomError, InvalidDicomError
-from dicomkit.net.storage import _fsync_dir, _sync, safe_uid_path
+from dicomkit.net.storage import safe_uid_path
 
 log = logging.getLogger("dicomkit.archive")
 DUPLICATE_POLICIES = ("replace", "ignore", "keep")
@@ -50,38 +50,33 @@ def _writer() -> ThreadPoolExecutor:
         return _WRITER
 
 
-def _discard(written: Future[str]) -> None:
-    try:
-        os.unlink(written.result())
-    except (OSError, DicomError):
-        pass
+@dataclass
+class _PendingFile:
+    """A file being written and synced by a writer thread (``commit_bytes``) while its index
+    row is built: placed just before the row commits, or discarded."""
 
+    written: Future[str]  # the temporary file's path, or the OSError that prevented it
+    final: str
+    folders: list[str]  # from durable.make_folders
+    fsync: bool
+    placed: bool = False
 
-def _make_folders(final: str) -> list[str]:
-    """Create the file's folders; the folders whose entries change, to fsync after the
-    rename: the file's own, and the parent of each folder created here."""
-    folder = os.path.dirname(final)
-    changed = [folder]
-    probe = folder
-    while not os.path.isdir(probe):
-        changed.append(os.path.dirname(probe))
-        probe = os.path.dirname(probe)
-    if len(changed) > 1:
-        os.makedirs(folder, exist_ok=True)
-    return changed
+    def place(self) -> None:
+        """Run inside the index transaction, before its commit: the index statements overlap
+        the file's fsync, and the row still commits only once the file is durably in place."""
+        durable.place(self.written.result(), self.final, fsync=self.fsync,
+                      folders=self.folders)
+        self.placed = True
 
-
-def _rename_into_place(tmp_path: str, final: str, folders: list[str]) -> list[str]:
-    """Rename the temporary file to its final name; the folders to fsync. If ``dicomkit rm``
-    removed a folder it had emptied since ``_make_folders``, create it again, once."""
-    try:
-        os.replace(tmp_path, final)
-    except FileNotFoundError:
-        if not os.path.exists(tmp_path):
-            raise
-        folders = _make_folders(final)
-        os.replace(tmp_path, final)
-    return folders
+    def discard(self) -> None:
+        """Remove the temporary file unless it was placed (an ignored duplicate, a failure
+        before the rename)."""
+        if self.placed:
+            return
+        try:
+            durable.remove(self.written.result())
+        except (OSError, DicomError):
+            pass
 
 
 def read_whole(path: str, max_inflated: int | None = None) -> Any:
@@ -197,19 +192,15 @@ class Archive:
             if expected is not None:
                 _check_announced(expected, sop_class, uids[2])
             final = self.final_path(*uids)
-            folders = _make_folders(final)
+            folders = durable.make_folders(final)
             done = self._kept_duplicate(final)
             if done is not None:
                 os.unlink(tmp_path)
                 return done
-            folders = _rename_into_place(tmp_path, final, folders)
-            if self.fsync:
-                for folder in folders:
-                    _fsync_dir(folder)
         except BaseException:
-            if os.path.exists(tmp_path):
-                os.unlink(tmp_path)
+            durable.remove(tmp_path)
             raise
+        durable.place(tmp_path, final, fsync=self.fsync, folders=folders)
         return self.index_file(final, before_pixels(header))
 
     def commit_bytes(self, data: bytes, transfer_syntax: str | None = None,
@@ -229,56 +220,22 @@ class Archive:
         if expected is not None:
             _check_announced(expected, header.get("SOPClassUID"), uids[2])
         final = self.final_path(*uids)
-        folders = _make_folders(final)
+        folders = durable.make_folders(final)
         done = self._kept_duplicate(final)
         if done is not None:
             return done
         ts = header.transfer_syntax.uid if header.transfer_syntax else transfer_syntax or ""
-        written = _writer().submit(self._write_temporary, data)
+        pending = _PendingFile(_writer().submit(self._write_temporary, data), final, folders,
+                               self.fsync)
         try:
             record = record_for(header, self.relative(final), len(data), ts)
-        except BaseException:
-            _discard(written)
-            raise
-        placed = False
-
-        def place() -> None:
-            """Run inside the index transaction, before its commit: the index statements
-            overlap the file's fsync, and the row still commits only once the file is
-            durably in place."""
-            nonlocal placed
-            tmp_path = written.result()  # the OSError that prevented it, if any
-            try:
-                synced = _rename_into_place(tmp_path, final, folders)
-                placed = True
-                if self.fsync:
-                    for folder in synced:
-                        _fsync_dir(folder)
-            except BaseException:
-                if not placed and os.path.exists(tmp_path):
-                    os.unlink(tmp_path)
-                raise
-
-        try:
-            return self._add(record, final, place)
+            return self._add(record, final, pending.place)
         finally:
-            if not placed:  # an ignored duplicate, or a failure before the rename
-                _discard(written)
+            pending.discard()
 
     def _write_temporary(self, data: bytes) -> str:
-        fd, tmp_path = tempfile.mkstemp(prefix=".incoming-", suffix=".part", dir=self.files_dir)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            if self.fsync:
-                _sync(fd)
-        except BaseException:
-            os.close(fd)
-            os.unlink(tmp_path)
-            raise
-        os.close(fd)
-        return tmp_path
+        """``data`` as a synced temporary file under files/ (in a writer thread)."""
+        return durable.write_temporary(self.files_dir, data, fsync=self.fsync)
 
     def _kept_duplicate(self, final: str) -> Ingested | None:
         """Under the ignore and keep policies the file in place wins. It may lack its index
@@ -317,20 +274,9 @@ class Archive:
         header = read_whole(source, self.max_inflated)
         if header.file_meta is None:
             raise InvalidDicomError("no File Meta Information; only Part 10 files are imported")
-        fd, tmp = tempfile.mkstemp(prefix=".import-", suffix=".part", dir=self.files_dir)
-        try:
-            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-                shutil.copyfileobj(src, out, 1 << 20)
-                out.flush()
-                if self.fsync:
-                    os.fsync(out.fileno())
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        tmp = durable.copy_temporary(self.files_dir, source, fsync=self.fsync,
+                                     prefix=".import-")
         return self.commit_file(tmp)
-
-    def incoming_tmp(self) -> tuple[int, str]:
-        return tempfile.mkstemp(prefix=".incoming-", suffix=".part", dir=self.files_dir)
 
     # -- removal and repair -----------------------------------------------------------------------
     def delete(self, level: str, uid: str) -> int:

@@ -63,10 +63,9 @@ def materialize(ds: Dataset, tag: int, entry: tuple[str, int, int, bool]) -> Dat
 def _un_sequence(
     ds: Dataset, tag: int, data: bytes, *, little: bool = True, implicit: bool = True
 ) -> DataElement:
-    from dicomkit.encoding.reader import _Parser
+    from dicomkit.encoding.reader import read_sequence
 
-    parser = _Parser(data, little, implicit)
-    seq, _ = parser.sequence(0, len(data), 1, tag, True)
+    seq = read_sequence(data, tag, little=little, implicit=implicit)
     for item in seq:
         object.__setattr__(item, "parent", ds)
     return DataElement(tag, "SQ", seq)

@@ -49,6 +49,21 @@ def _is_vr_letters(two: bytes) -> bool:
     return len(two) == 2 and 0x41 <= two[0] <= 0x5A and 0x41 <= two[1] <= 0x5A
 
 
+class _Level:
+    """One data set being indexed (the top level, or an item): where it ends, what it holds."""
+
+    __slots__ = ("depth", "end", "in_item", "implicit", "elements", "items", "closed")
+
+    def __init__(self, depth: int, end: int, in_item: bool, implicit: bool) -> None:
+        self.depth = depth
+        self.end = end
+        self.in_item = in_item
+        self.implicit = implicit
+        self.elements: dict[int, Any] = {}
+        self.items: list[Dataset] = []  # items of its sequences, whose parent it becomes
+        self.closed = False  # an item delimiter ended it
+
+
 class _Parser:
     """One pass over a buffer in one encoding; nested items share it."""
 
@@ -130,20 +145,25 @@ class _Parser:
         wanted: frozenset[int] | None = None,
         meta_only: bool = False,
     ) -> tuple[Dataset, int]:
-        """Index elements from ``pos`` up to ``end`` (or an item delimiter when ``in_item``)."""
+        """Index elements from ``pos`` up to ``end`` (or an item delimiter when ``in_item``).
+
+        A plain explicit VR element (PS3.5 §7.1.2) takes the fast path, inline; every other
+        one goes through :meth:`element_header` and the steps named after what it is: a
+        delimiter (:meth:`delimiter`), an undefined length (:meth:`undefined_length`), a
+        value past the end of the data (:meth:`value_cut`)."""
         if depth > MAX_DEPTH:
             raise InvalidDicomError(f"sequences nested deeper than {MAX_DEPTH}", offset=pos)
-        elements: dict[int, Any] = {}
-        implicit = self.implicit
+        level = _Level(depth, end, in_item, self.implicit)
+        elements = level.elements
+        top = depth == 0
         last_wanted = max(wanted) if wanted else None
-        items_to_adopt: list[Dataset] = []
         first = True
         buf = self.buf
         hh2sh = self.hh2sh.unpack_from
         l32 = self.l32.unpack_from
         vr_get = VR_BYTES.get
         long_vrs = LONG_LENGTH_VRS
-        fast = not (implicit or meta_only or wanted is not None)
+        fast = not (level.implicit or meta_only or wanted is not None)
         while pos < end:
             if fast and end - pos >= 12:
                 # Fast path, explicit VR: a plain element inside the data (PS3.5 §7.1.2).
@@ -163,93 +183,120 @@ class _Parser:
                             self.elements_read += 1
                         continue
             if end - pos < 8:
-                if in_item or depth:
-                    raise InvalidDicomError(f"{end - pos} stray byte(s) inside an item", offset=pos,
-                                            tag=self._partial_tag(pos))
-                if self.strict:
-                    raise InvalidDicomError(f"{end - pos} byte(s) after the last element, too few"
-                                            " for an element header", offset=pos,
-                                            tag=self._partial_tag(pos))
-                break  # trailing bytes after the last element: ignored (read(strict=True) raises)
-            if meta_only and (self.buf[pos] != 0x02 or self.buf[pos + 1] != 0x00):
-                break  # PS3.10 §7.1: the File Meta Information is group 0002 only
-            guessed = False
-            try:
-                tag, vr, length, hsize = self.header(pos, implicit)
-            except _NotExplicit:
-                if first:
-                    implicit = self.implicit = True  # an implicit VR data set labelled explicit
-                    tag, vr, length, hsize = self.header(pos, True)
-                else:
-                    tag, vr, length, hsize = self.non_standard_vr(pos)
-                    guessed = True
-            first = False
-            if tag == ITEM_DELIMITATION:
-                if in_item:
-                    return self._finish(elements, implicit, items_to_adopt), pos + 8
-                raise InvalidDicomError("item delimiter outside an item", offset=pos, tag=tag)
-            if tag == SEQUENCE_DELIMITATION:
-                if depth == 0 and not in_item:
-                    pos += 8  # a stray delimiter at the top level (seen in the wild)
-                    continue
-                raise InvalidDicomError("sequence delimiter inside an item", offset=pos, tag=tag)
-            if tag >> 16 == 0xFFFE:  # an item (or other FFFE tag) outside a sequence
-                raise InvalidDicomError(f"{tag_str(tag)} outside a sequence", offset=pos, tag=tag)
-            if stop_before_pixels and depth == 0 and tag in _PIXEL_TAGS:
-                self.stopped = True
+                self.short_tail(level, pos)  # raises, unless trailing bytes at the top level
                 break
-            if wanted is not None and depth == 0 and last_wanted is not None and tag > last_wanted:
+            if meta_only and (buf[pos] != 0x02 or buf[pos + 1] != 0x00):
+                break  # PS3.10 §7.1: the File Meta Information is group 0002 only
+            tag, vr, length, hsize, guessed = self.element_header(level, pos, first)
+            first = False
+            if tag >> 16 == 0xFFFE:
+                pos = self.delimiter(level, pos, tag)
+                if level.closed:
+                    return self._finish(level), pos
+                continue
+            if top and ((stop_before_pixels and tag in _PIXEL_TAGS)
+                        or (last_wanted is not None and tag > last_wanted)):
                 self.stopped = True
                 break
             value_pos = pos + hsize
-            if implicit and vr is None:
+            if vr is None:  # implicit VR (delimiters and items are handled above)
                 vr = _implicit_vr(tag, length)
-            keep = wanted is None or depth > 0 or tag in wanted
+            keep = wanted is None or not top or tag in wanted
             if length == UNDEFINED:
-                if vr == "SQ" or (vr == "UN" and tag not in _PIXEL_TAGS):
-                    # PS3.5 §6.2.2: an undefined-length UN is an implicit VR LE sequence.
-                    sub = self if vr == "SQ" else _Parser(self.buf, True, True)
-                    seq, pos = sub.sequence(value_pos, None, depth + 1, tag, keep)
-                    if keep:
-                        elements[tag] = DataElement(tag, "SQ", seq, is_undefined_length=True)
-                        items_to_adopt.extend(seq)
-                    continue
-                if vr in _ENCAPSULATING_VRS or tag in _PIXEL_TAGS:
-                    stop = self.encapsulated_end(value_pos, tag)
-                    if keep:
-                        elements[tag] = (vr, value_pos, stop - value_pos, True)
-                    pos = stop + 8
-                    continue
-                raise InvalidDicomError(f"undefined length on a {vr} element", offset=pos, tag=tag)
+                pos = self.undefined_length(level, pos, tag, vr, value_pos, keep)
+                continue
             if value_pos + length > end:
-                left = min(end, self.size) - value_pos
-                if end < self.size or self.strict or self.elements_read == 0 or guessed:
-                    # (guessed: bytes that are not a VR, then a length that does not fit, are
-                    # not an element at all)
-                    limit = "the end of the data" if end >= self.size else "the end of its item"
-                    raise InvalidDicomError(
-                        f"value length {length} runs past {limit} ({left} byte(s) left)",
-                        offset=pos,
-                        tag=tag,
-                    )
-                # The data ends inside this value: keep what is there, say so and mark the
-                # data set truncated (pydicom keeps it silently, DCMTK refuses the file);
-                # read(strict=True) refuses too.
-                self.problem(f"value length {length} runs past the end of the data; "
-                             f"{left} byte(s) kept", pos, tag, truncated=True)
-                length = left
+                length = self.value_cut(pos, end, tag, value_pos, length, guessed)
             self.elements_read += 1
             if vr == "SQ":
                 if keep:
                     seq, _ = self.sequence(value_pos, value_pos + length, depth + 1, tag, True)
                     elements[tag] = DataElement(tag, "SQ", seq)
-                    items_to_adopt.extend(seq)
+                    level.items.extend(seq)
             elif keep:
                 elements[tag] = (vr, value_pos, length, False)
             pos = value_pos + length
         if in_item and end >= self.size:
             self.cut_short("the data ends inside an item (no item delimiter)", pos, None)
-        return self._finish(elements, implicit, items_to_adopt), pos
+        return self._finish(level), pos
+
+    def short_tail(self, level: _Level, pos: int) -> None:
+        """Fewer than 8 bytes left, too few for an element header: an error inside an item
+        (or when strict); trailing bytes after the last top-level element are ignored."""
+        left = level.end - pos
+        if level.in_item or level.depth:
+            raise InvalidDicomError(f"{left} stray byte(s) inside an item", offset=pos,
+                                    tag=self._partial_tag(pos))
+        if self.strict:
+            raise InvalidDicomError(f"{left} byte(s) after the last element, too few for an"
+                                    " element header", offset=pos, tag=self._partial_tag(pos))
+
+    def element_header(self, level: _Level, pos: int, first: bool
+                       ) -> tuple[int, str | None, int, int, bool]:
+        """(tag, vr, length, header size, whether the VR was guessed) of an element that is
+        not on the fast path. A first element that is not explicit VR makes the data set
+        implicit VR (a data set labelled explicit that is not); a later one has non-standard
+        VR bytes (see the module docstring)."""
+        try:
+            return (*self.header(pos, level.implicit), False)
+        except _NotExplicit:
+            if first:
+                level.implicit = self.implicit = True
+                return (*self.header(pos, True), False)
+            return (*self.non_standard_vr(pos), True)
+
+    def delimiter(self, level: _Level, pos: int, tag: int) -> int:
+        """PS3.5 §7.5: an item delimiter closes the item being read (``level.closed``); a
+        sequence delimiter at the top level is stray (seen in the wild) and skipped; any
+        other (FFFE,xxxx) element is out of place. The position after it."""
+        if tag == ITEM_DELIMITATION:
+            if level.in_item:
+                level.closed = True
+                return pos + 8
+            raise InvalidDicomError("item delimiter outside an item", offset=pos, tag=tag)
+        if tag == SEQUENCE_DELIMITATION:
+            if level.depth == 0 and not level.in_item:
+                return pos + 8
+            raise InvalidDicomError("sequence delimiter inside an item", offset=pos, tag=tag)
+        raise InvalidDicomError(f"{tag_str(tag)} outside a sequence", offset=pos, tag=tag)
+
+    def undefined_length(self, level: _Level, pos: int, tag: int, vr: str, value_pos: int,
+                         keep: bool) -> int:
+        """An element of undefined length: a sequence (PS3.5 §7.5.2; an undefined-length UN
+        is an implicit VR little endian sequence, §6.2.2) or encapsulated fragments (A.4).
+        The position after it."""
+        if vr == "SQ" or (vr == "UN" and tag not in _PIXEL_TAGS):
+            sub = self if vr == "SQ" else _Parser(self.buf, True, True)
+            seq, pos = sub.sequence(value_pos, None, level.depth + 1, tag, keep)
+            if keep:
+                level.elements[tag] = DataElement(tag, "SQ", seq, is_undefined_length=True)
+                level.items.extend(seq)
+            return pos
+        if vr in _ENCAPSULATING_VRS or tag in _PIXEL_TAGS:
+            stop = self.encapsulated_end(value_pos, tag)
+            if keep:
+                level.elements[tag] = (vr, value_pos, stop - value_pos, True)
+            return stop + 8
+        raise InvalidDicomError(f"undefined length on a {vr} element", offset=pos, tag=tag)
+
+    def value_cut(self, pos: int, end: int, tag: int, value_pos: int, length: int,
+                  guessed: bool) -> int:
+        """A value whose length runs past ``end``: an error inside an item, when strict, at
+        the first element, or after guessed VR bytes (then it is no element at all). When the
+        data itself ends inside the value, what is there is kept (pydicom keeps it silently,
+        DCMTK refuses the file), the data set is marked truncated, and the length kept is
+        returned."""
+        left = min(end, self.size) - value_pos
+        if end < self.size or self.strict or self.elements_read == 0 or guessed:
+            limit = "the end of the data" if end >= self.size else "the end of its item"
+            raise InvalidDicomError(
+                f"value length {length} runs past {limit} ({left} byte(s) left)",
+                offset=pos,
+                tag=tag,
+            )
+        self.problem(f"value length {length} runs past the end of the data; "
+                     f"{left} byte(s) kept", pos, tag, truncated=True)
+        return left
 
     def non_standard_vr(self, pos: int) -> tuple[int, str, int, int]:
         """Header of an element whose VR bytes are not a VR (see the module docstring): the
@@ -265,9 +312,9 @@ class _Parser:
                      " with a 16-bit length, as DCMTK does", pos, tag)
         return tag, vr, length, 8
 
-    def _finish(self, elements: dict[int, Any], implicit: bool, items: list[Dataset]) -> Dataset:
-        ds = Dataset.from_index(elements, self.buf, self.little, implicit)
-        for item in items:
+    def _finish(self, level: _Level) -> Dataset:
+        ds = Dataset.from_index(level.elements, self.buf, self.little, level.implicit)
+        for item in level.items:
             object.__setattr__(item, "parent", ds)
         return ds
 
@@ -598,4 +645,35 @@ def read_dataset(buf: Any, *, little: bool = True, implicit: bool = False) -> Da
     """Read a data set with no Part 10 header in a known encoding (e.g. a DIMSE message)."""
     parser = _Parser(buf, little, implicit)
     ds, _ = parser.dataset(0, len(buf), 0)
+    return ds
+
+
+def read_sequence(data: Any, tag: int, *, little: bool = True, implicit: bool = True
+                  ) -> Sequence:
+    """The items of sequence ``tag`` whose value is ``data`` (PS3.5 §7.5), parsed when the
+    value is first used (:mod:`dicomkit.encoding.lazy`); a UN value is an implicit VR little
+    endian sequence (PS3.5 §6.2.2), the defaults."""
+    parser = _Parser(data, little, implicit)
+    seq, _ = parser.sequence(0, len(data), 1, tag, True)
+    return seq
+
+
+def peek_attributes(head: Any, transfer_syntax: str, wanted: Iterable[int]) -> Dataset:
+    """A few top-level attributes (``wanted`` tags) of a data set in ``transfer_syntax``,
+    parsed from its first bytes only (``head``, with no Part 10 header): what a receiver
+    picks out while the rest is still arriving. Tolerant of the cut: an element cut by the
+    end of ``head`` ends the look, and data that cannot be parsed gives an empty data set.
+    A deflated data set (PS3.5 A.5) has at most its first HEAD_INFLATE bytes inflated; the
+    whole is checked when it is stored."""
+    ts = ts_mod.for_uid(transfer_syntax)
+    wanted = frozenset(wanted)
+    if not wanted:
+        return Dataset()
+    if ts.deflated:
+        head = deflate.inflate_head(head, HEAD_INFLATE)
+    parser = _Parser(head, ts.little, ts.implicit)
+    try:
+        ds, _ = parser.dataset(0, len(head), 0, wanted=wanted)
+    except InvalidDicomError:
+        ds = Dataset()
     return ds

@@ -1,8 +1,9 @@
 """Streaming a C-STORE data set straight to a Part 10 file (PS3.10 §7), durably.
 
 The data set is written to a temporary file in the destination folder as P-DATA arrives, with
-only the first bytes kept in memory so the header attributes can be picked out; on the last
-fragment the file is fsynced and renamed into place. An aborted transfer leaves nothing behind.
+only the first bytes kept in memory so the header attributes can be picked out
+(:func:`dicomkit.encoding.reader.peek_attributes`); on the last fragment the file is synced
+and renamed into place by :mod:`dicomkit.durable`. An aborted transfer leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -10,19 +11,18 @@ from __future__ import annotations
 import functools
 import os
 import struct
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import dicomkit.durable as durable
 from dicomkit.core.dataset import Dataset
 from dicomkit.encoding import transfer_syntax as ts_mod
-from dicomkit.encoding.deflate import inflate_head
+from dicomkit.encoding.reader import peek_attributes, read
 from dicomkit.encoding.writer import build_file_meta, file_meta_bytes
 from dicomkit.errors import InvalidDicomError
 
 HEAD_BYTES = 64 * 1024
-HEAD_INFLATE = 1024 * 1024  # the inflated bytes peek_attributes looks at, at most
 
 
 def data_set_offset(path: str) -> int:
@@ -37,15 +37,11 @@ def data_set_offset(path: str) -> int:
         if header[2:4] == b"\x00\x00" and header[4:6] == b"UL":
             (length,) = struct.unpack_from("<L", header, 8)
             return pos + 12 + length
-    from dicomkit.encoding.reader import read
-
     ds = read(path, stop_before_pixels=True, tags=[0x00080016])
     meta = ds.file_meta
     if meta is None:
         return pos
-    from dicomkit.encoding.writer import file_meta_bytes as encode_meta
-
-    return pos + len(encode_meta(meta))
+    return pos + len(file_meta_bytes(meta))
 
 
 def meta_for(sop_class: str, sop_instance: str, transfer_syntax: str,
@@ -112,45 +108,38 @@ class StoredFile:
 
 
 class TempFileSink:
-    """A DataSink writing a Part 10 file under a temporary name in ``folder``: the File Meta
-    Information first, then the data set as it arrives; the first bytes are kept so header
-    attributes can be picked out without reading the file back."""
+    """A DataSink writing a Part 10 file to a :class:`dicomkit.durable.TemporaryFile` in
+    ``folder``: the File Meta Information first, then the data set as it arrives; the first
+    bytes are kept so header attributes can be picked out without reading the file back."""
 
     def __init__(self, folder: str, preamble_and_meta: bytes, transfer_syntax: str,
                  fsync: bool = True) -> None:
         self.transfer_syntax = transfer_syntax
-        self.fsync = fsync
         os.makedirs(folder, exist_ok=True)
-        fd, self.tmp_path = tempfile.mkstemp(prefix=".incoming-", suffix=".part", dir=folder)
-        self.handle = os.fdopen(fd, "wb", buffering=1 << 20)
-        self.size = 0
+        self.file = durable.TemporaryFile(folder, fsync=fsync)
+        self.tmp_path = self.file.path
         self.head = bytearray()
-        self.error: BaseException | None = None
-        self._write(preamble_and_meta)
+        self.file.write(preamble_and_meta)
 
-    def _write(self, data: bytes | memoryview) -> None:
-        try:
-            self.handle.write(data)
-        except OSError as exc:  # full disk, lost folder: reported as a failure status
-            self.error = exc
-            return
-        self.size += len(data)
+    @property
+    def size(self) -> int:
+        return self.file.size
+
+    @property
+    def error(self) -> OSError | None:
+        """The write error (full disk, lost folder) reported as a failure status at the end."""
+        return self.file.error
 
     def write(self, data: bytes | memoryview) -> None:
-        if self.error is not None:
+        if self.file.error is not None:
             return
-        self._write(data)
+        self.file.write(data)
         if len(self.head) < HEAD_BYTES:
             self.head += data[: HEAD_BYTES - len(self.head)]
 
     def finish(self) -> None:
         """Flush and sync the temporary file; raises the OSError that prevented it."""
-        if self.error is not None:
-            raise self.error
-        self.handle.flush()
-        if self.fsync:
-            _sync(self.handle.fileno())
-        self.handle.close()
+        self.file.finish()
 
     def close(self) -> Any:
         try:
@@ -161,33 +150,27 @@ class TempFileSink:
         return self
 
     def abort(self) -> None:
-        try:
-            self.handle.close()
-        except OSError:
-            pass
-        try:
-            os.unlink(self.tmp_path)
-        except OSError:
-            pass
+        self.file.abort()
 
 
 class FileSink(TempFileSink):
-    """A DataSink writing one instance to ``final_path`` (temporary name, fsync, rename)."""
+    """A DataSink writing one instance to ``final_path`` durably (:func:`dicomkit.durable.place`:
+    temporary name, sync, rename, sync of the folder)."""
 
     def __init__(self, final_path: str, preamble_and_meta: bytes, transfer_syntax: str,
                  wanted: Iterable[int] = (), fsync: bool = True) -> None:
         super().__init__(os.path.dirname(final_path) or ".", preamble_and_meta,
                          transfer_syntax, fsync)
         self.final_path = final_path
+        self.fsync = fsync
         self.wanted = frozenset(wanted)
 
     def close(self) -> StoredFile | BaseException:
         """Finish the file; returns the StoredFile, or the exception that prevented it."""
         try:
             self.finish()
-            os.replace(self.tmp_path, self.final_path)
-            if self.fsync:
-                _fsync_dir(os.path.dirname(self.final_path) or ".")
+            durable.place(self.tmp_path, self.final_path, fsync=self.fsync,
+                          folders=[os.path.dirname(self.final_path) or "."])
         except OSError as exc:
             self.abort()
             return exc
@@ -196,42 +179,6 @@ class FileSink(TempFileSink):
     def attributes(self) -> Dataset:
         """The wanted top-level attributes, parsed from the first bytes only."""
         return peek_attributes(bytes(self.head), self.transfer_syntax, self.wanted)
-
-
-def peek_attributes(head: bytes, transfer_syntax: str, wanted: Iterable[int]) -> Dataset:
-    """Parse the start of a data set for a few top-level attributes; tolerant of the cut."""
-    from dicomkit.encoding.reader import _Parser
-
-    ts = ts_mod.for_uid(transfer_syntax)
-    wanted = frozenset(wanted)
-    if not wanted:
-        return Dataset()
-    if ts.deflated:  # PS3.5 A.5; a bounded look at the start, the whole is checked later
-        head = inflate_head(head, HEAD_INFLATE)
-    parser = _Parser(head, ts.little, ts.implicit)
-    try:
-        ds, _ = parser.dataset(0, len(head), 0, wanted=wanted)
-    except InvalidDicomError:
-        ds = Dataset()
-    return ds
-
-
-def _sync(fd: int) -> None:
-    """fdatasync where there is one: the data and the size, without the timestamps."""
-    getattr(os, "fdatasync", os.fsync)(fd)
-
-
-def _fsync_dir(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def safe_uid_path(root: str, *uids: Any, suffix: str = ".dcm") -> str:

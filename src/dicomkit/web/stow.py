@@ -2,11 +2,13 @@
 ``multipart/related; type="application/dicom"`` (or metadata and bulk data, see
 :mod:`dicomkit.web.stow_metadata`).
 
-Each part is streamed to a temporary file in the archive as it arrives, fsynced, and committed
-with :meth:`Archive.commit_file`, the same path a C-STORE takes: an instance listed in the
-ReferencedSOPSequence of the response is on disk and in the index. The response (§10.5.3) lists
-every instance in ReferencedSOPSequence or FailedSOPSequence; its status is 200 when all were
-stored, 202 when some were, 409 when none was.
+Each part is held in memory up to SPILL_BYTES and committed with :meth:`Archive.commit_bytes`,
+or past that streamed to a temporary file in the archive as it arrives (a
+:class:`dicomkit.durable.Spool`), fsynced, and committed with :meth:`Archive.commit_file`: the
+same paths a C-STORE takes; an instance listed in the ReferencedSOPSequence of the response is
+on disk and in the index. The response (§10.5.3) lists every instance in ReferencedSOPSequence
+or FailedSOPSequence; its status is 200 when all were stored, 202 when some were, 409 when none
+was.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+import dicomkit.durable as durable
 from dicomkit.archive.store import SPILL_BYTES, Archive
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import storage_sop_classes
@@ -28,7 +31,6 @@ from dicomkit.encoding.json import to_json
 from dicomkit.encoding.reader import read
 from dicomkit.encoding.xml import to_xml
 from dicomkit.errors import DicomError
-from dicomkit.net.storage import TempFileSink
 from dicomkit.web.context import STORED_INSTANCES, WebContext
 from dicomkit.web.errors import WebError, warning_header
 from dicomkit.web.media import (
@@ -209,11 +211,123 @@ def response_dataset(outcomes: list[Outcome], base: str, study: str | None) -> D
     return ds
 
 
-async def store(request: Request) -> Response:
-    ctx: WebContext = request.app.state.dicomweb
-    study = request.path_params.get("study")
-    if study is not None:
-        check_uid(study, "Study Instance UID")
+class PartReceiver:
+    """The parts of one Store request as they arrive (:func:`parts_of` events): each
+    application/dicom part held in memory up to SPILL_BYTES and spilled past it to a
+    temporary file in the archive (a :class:`dicomkit.durable.Spool`), then checked and
+    committed (:func:`commit_part`); metadata parts kept for the end, bulk data parts
+    streamed to temporary files they name by Content-Location (PS3.18 §10.5.1.2.2)."""
+
+    def __init__(self, archive: Archive, root: str, study: str | None) -> None:
+        self.archive = archive
+        self.root = root
+        self.study = study
+        self.outcomes: list[Outcome] = []
+        self.metadata: list[tuple[str, bytes]] = []
+        self.bulk: dict[str, BulkPart] = {}
+        self.kind = ""
+        self.part_type = ""
+        self.part_params: dict[str, str] = {}
+        self.location = ""
+        self.spool: durable.Spool | None = None  # the application/dicom part being received
+        self.bulk_file: durable.TemporaryFile | None = None  # the bulk data part
+        self.document = bytearray()  # the metadata part
+
+    async def on(self, event: str, value: object) -> None:
+        if event == "part":
+            assert isinstance(value, Part)
+            await self.begin(value)
+        elif event == "data":
+            assert isinstance(value, bytes)
+            await self.data(value)
+        elif event == "end":
+            await self.end()
+
+    async def begin(self, part: Part) -> None:
+        """A part's headers: what it is, and where its data goes."""
+        self.part_type = part.content_type if part.headers.get("content-type") else self.root
+        self.part_params = part.params
+        self.location = (part.headers.get("content-location")
+                         or part.headers.get("content-id", "").strip("<>"))
+        self.kind = _kind_of(self.part_type, self.root)
+        self.document.clear()
+        if self.kind == "dicom":
+            self.spool = durable.Spool(self.archive.files_dir, SPILL_BYTES,
+                                       fsync=self.archive.fsync)
+        elif self.kind == "bulk":
+            # Bulk data is read back and rewritten as a file that is synced then.
+            self.bulk_file = await asyncio.to_thread(durable.TemporaryFile,
+                                                     self.archive.files_dir, fsync=False)
+
+    async def data(self, chunk: bytes) -> None:
+        if self.spool is not None:
+            if self.spool.spills_with(len(chunk)):  # too big to hold: on to a temporary file
+                await asyncio.to_thread(self.spool.write, chunk)
+            else:
+                self.spool.write(chunk)
+        elif self.bulk_file is not None:
+            self.bulk_file.write(chunk)
+        elif self.kind in ("json", "xml"):
+            self.document += chunk
+            if len(self.document) > MAX_METADATA_BYTES:
+                raise WebError(413, "a metadata part over 64 MiB")
+
+    async def end(self) -> None:
+        """A part is complete: an instance is committed, bulk data and metadata kept."""
+        if self.kind in ("json", "xml"):
+            self.metadata.append((self.kind, bytes(self.document)))
+        elif self.spool is not None:
+            await self.end_instance()
+        elif self.bulk_file is not None:
+            await self.end_bulk()
+        else:
+            self.outcomes.append(Outcome("", "", CANNOT_UNDERSTAND,
+                                         f"a part of type {self.part_type!r} in a request of "
+                                         f"type {self.root!r}"))
+
+    async def end_instance(self) -> None:
+        """An application/dicom part: held bytes are checked and committed in one step, with
+        the same checks and durability as a spilled file (synced first)."""
+        spool, self.spool = self.spool, None
+        assert spool is not None
+        try:
+            source = await asyncio.to_thread(spool.finish) if spool.spilled else spool.finish()
+        except OSError as exc:
+            self.outcomes.append(Outcome("", "", OUT_OF_RESOURCES, f"not stored: {exc}"))
+            return
+        self.outcomes.append(await asyncio.to_thread(commit_part, self.archive, source,
+                                                     self.study))
+
+    async def end_bulk(self) -> None:
+        file, self.bulk_file = self.bulk_file, None
+        assert file is not None
+        try:
+            path = await asyncio.to_thread(file.finish)
+        except OSError as exc:
+            file.abort()
+            self.outcomes.append(Outcome("", "", OUT_OF_RESOURCES, f"not stored: {exc}"))
+            return
+        self.bulk[self.location or f"part-{len(self.bulk) + 1}"] = BulkPart(
+            path, self.part_type, self.part_params.get("transfer-syntax"))
+
+    async def instances_from_metadata(self) -> None:
+        """Once the body is complete: the instances the metadata parts describe."""
+        for kind, text in self.metadata:
+            self.outcomes += await _from_metadata(self.archive, kind, text, self.bulk,
+                                                  self.study)
+
+    def close(self) -> None:
+        """Drop what a part cut short left, and the bulk data files."""
+        if self.spool is not None:
+            self.spool.abort()
+        if self.bulk_file is not None:
+            self.bulk_file.abort()
+        for part in self.bulk.values():
+            _unlink(part.path)
+
+
+def _request_type(request: Request) -> tuple[str, str]:
+    """The root type of the parts and the boundary of a Store request (PS3.18 §10.5.1.1)."""
     kind, params = parse_media_type(request.headers.get("content-type", ""))
     if kind != MULTIPART:
         raise WebError(415, f"STOW-RS takes multipart/related; type=\"application/dicom\", "
@@ -225,81 +339,13 @@ async def store(request: Request) -> Response:
     boundary = params.get("boundary", "")
     if not boundary:
         raise WebError(400, "multipart/related without a boundary parameter")
-    answer = negotiate_response(accept_of(request.headers.get("accept"),
-                                          request.query_params.get("accept")))
-    archive = ctx.archive
-    base = ctx.base(request)
-    outcomes: list[Outcome] = []
-    metadata: list[tuple[str, bytes]] = []
-    bulk: dict[str, BulkPart] = {}
-    sink: TempFileSink | None = None
-    held: bytearray | None = None  # an application/dicom part, while it fits in memory
-    document = bytearray()
-    kind, part_type, location, part_params = "", "", "", {}
-    try:
-        async for event, value in parts_of(request.stream(), boundary):
-            if event == "part":
-                assert isinstance(value, Part)
-                part_type = value.content_type if value.headers.get("content-type") else root
-                part_params = value.params
-                location = (value.headers.get("content-location")
-                            or value.headers.get("content-id", "").strip("<>"))
-                kind = _kind_of(part_type, root)
-                document.clear()
-                if kind == "dicom":
-                    held = bytearray()
-                elif kind == "bulk":
-                    # Bulk data is read back and rewritten as a file that is synced then.
-                    sink = await asyncio.to_thread(TempFileSink, archive.files_dir, b"", "",
-                                                   False)
-            elif event == "data":
-                assert isinstance(value, bytes)
-                if held is not None:
-                    held += value
-                    if len(held) > SPILL_BYTES:  # too big to hold: on to a temporary file
-                        sink = await asyncio.to_thread(TempFileSink, archive.files_dir, b"",
-                                                       "", archive.fsync)
-                        sink.write(memoryview(held))
-                        held = None
-                elif sink is not None:
-                    sink.write(value)
-                elif kind in ("json", "xml"):
-                    document += value
-                    if len(document) > MAX_METADATA_BYTES:
-                        raise WebError(413, "a metadata part over 64 MiB")
-            elif event == "end":
-                if kind in ("json", "xml"):
-                    metadata.append((kind, bytes(document)))
-                    continue
-                if held is not None:  # the same checks and durability as a file, in one step
-                    data, held = bytes(held), None
-                    outcomes.append(await asyncio.to_thread(commit_part, archive, data, study))
-                    continue
-                if sink is None:
-                    outcomes.append(Outcome("", "", CANNOT_UNDERSTAND,
-                                            f"a part of type {part_type!r} in a request of "
-                                            f"type {root!r}"))
-                    continue
-                current, sink = sink, None
-                try:
-                    await asyncio.to_thread(current.finish)
-                except OSError as exc:
-                    current.abort()
-                    outcomes.append(Outcome("", "", OUT_OF_RESOURCES, f"not stored: {exc}"))
-                    continue
-                if kind == "bulk":
-                    bulk[location or f"part-{len(bulk) + 1}"] = BulkPart(
-                        current.tmp_path, part_type, part_params.get("transfer-syntax"))
-                    continue
-                outcomes.append(await asyncio.to_thread(commit_part, archive, current.tmp_path,
-                                                        study))
-        for meta_kind, text in metadata:
-            outcomes += await _from_metadata(archive, meta_kind, text, bulk, study)
-    finally:
-        if sink is not None:
-            sink.abort()
-        for part in bulk.values():
-            _unlink(part.path)
+    return root, boundary
+
+
+def _response(request: Request, outcomes: list[Outcome], answer: str, base: str,
+              study: str | None) -> Response:
+    """PS3.18 §10.5.3: 200 when every instance was stored, 202 when some were, 409 when none
+    was; the failures logged and summed up in a Warning header."""
     if not outcomes:
         raise WebError(400, "the request holds no instance")
     failures = [o for o in outcomes if o.failure is not None]
@@ -316,3 +362,23 @@ async def store(request: Request) -> Response:
     if answer == "xml":
         return Response(to_xml(ds), status_code=status, headers=headers, media_type=DICOM_XML)
     return Response(to_json(ds), status_code=status, headers=headers, media_type=DICOM_JSON)
+
+
+async def store(request: Request) -> Response:
+    """``POST /studies[/{study}]``: every part received and committed as it ends, then the
+    instances of the metadata parts, then the response."""
+    ctx: WebContext = request.app.state.dicomweb
+    study = request.path_params.get("study")
+    if study is not None:
+        check_uid(study, "Study Instance UID")
+    root, boundary = _request_type(request)
+    answer = negotiate_response(accept_of(request.headers.get("accept"),
+                                          request.query_params.get("accept")))
+    receiver = PartReceiver(ctx.archive, root, study)
+    try:
+        async for event, value in parts_of(request.stream(), boundary):
+            await receiver.on(event, value)
+        await receiver.instances_from_metadata()
+    finally:
+        receiver.close()
+    return _response(request, receiver.outcomes, answer, ctx.base(request), study)

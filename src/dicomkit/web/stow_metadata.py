@@ -13,10 +13,10 @@ Endian.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
+import dicomkit.durable as durable
 from dicomkit.archive.store import Archive
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.element import DataElement
@@ -26,7 +26,6 @@ from dicomkit.encoding.transfer_syntax import is_native
 from dicomkit.encoding.writer import write
 from dicomkit.encoding.xml import from_xml
 from dicomkit.errors import DicomError
-from dicomkit.net.storage import _sync
 from dicomkit.web.media import EXPLICIT_VR_LITTLE_ENDIAN
 
 PIXEL_DATA = 0x7FE00010
@@ -91,18 +90,15 @@ def assemble(kind: str, source: Any, bulk: dict[str, BulkPart]) -> tuple[Dataset
 
 
 def write_instance(archive: Archive, ds: Dataset, uid: str) -> str:
-    """The assembled instance as a PS3.10 file in the archive's temporary space."""
-    fd, tmp = archive.incoming_tmp()
+    """The assembled instance as a synced PS3.10 file in the archive's temporary space; its
+    path."""
+    file = durable.TemporaryFile(archive.files_dir, fsync=archive.fsync)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            write(ds, handle, transfer_syntax=uid)
-            handle.flush()
-            if archive.fsync:
-                _sync(handle.fileno())
+        write(ds, file.handle, transfer_syntax=uid)
+        return file.finish()
     except BaseException:
-        os.unlink(tmp)
+        file.abort()
         raise
-    return tmp
 
 
 def build(archive: Archive, kind: str, source: Any, bulk: dict[str, BulkPart]

@@ -1,0 +1,252 @@
+"""Durable files: the one place where received data becomes a file that survives a crash.
+
+The rule every store path follows (C-STORE into the archive, ``dicomkit storescp``, STOW-RS,
+``dicomkit import``): the data goes to a temporary file in the destination's file system
+(``.incoming-*.part``, so an interrupted write is never taken for an instance and ``reindex``
+removes it), the file is synced, renamed over its final name (``os.replace``: atomic on
+POSIX), and the folders whose entries changed are synced, so the rename itself is durable.
+Only then may an index row point at the file. A failure at any step leaves no temporary file
+behind and nothing at the destination but what was there before.
+
+:class:`Spool` holds a received object in memory up to a limit and spills it to such a
+temporary file past it: a small object is written in one step when it is complete, a large
+one streams to disk and is never wholly in memory.
+
+Standard library only: net/, archive/ and web/ all build on it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+TEMP_PREFIX = ".incoming-"
+TEMP_SUFFIX = ".part"  # what reindex removes as the leftover of an interrupted write
+WRITE_BUFFER = 1 << 20
+
+
+def sync_file(fd: int) -> None:
+    """fdatasync where there is one: the data and the size, without the timestamps."""
+    getattr(os, "fdatasync", os.fsync)(fd)
+
+
+def sync_folder(folder: str) -> None:
+    """fsync a folder, so the entries created or renamed in it survive a crash. Best effort:
+    some file systems cannot open or sync a folder, and the data is synced already."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def temporary(folder: str, prefix: str = TEMP_PREFIX) -> tuple[int, str]:
+    """A new, empty temporary file in ``folder``: (open descriptor, path)."""
+    return tempfile.mkstemp(prefix=prefix, suffix=TEMP_SUFFIX, dir=folder)
+
+
+def remove(path: str) -> None:
+    """Remove a temporary file if it is there."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def write_temporary(folder: str, data: bytes | bytearray | memoryview, *,
+                    fsync: bool = True) -> str:
+    """``data`` written (and synced with ``fsync``) to a temporary file in ``folder``; its
+    path. On failure nothing is left behind."""
+    fd, path = temporary(folder)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if fsync:
+            sync_file(fd)
+    except BaseException:
+        os.close(fd)
+        remove(path)
+        raise
+    os.close(fd)
+    return path
+
+
+def copy_temporary(folder: str, source: str, *, fsync: bool = True,
+                   prefix: str = TEMP_PREFIX) -> str:
+    """A copy of the file ``source`` as a temporary file in ``folder`` (synced with
+    ``fsync``); its path. On failure nothing is left behind."""
+    fd, path = temporary(folder, prefix)
+    try:
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            shutil.copyfileobj(src, out, WRITE_BUFFER)
+            out.flush()
+            if fsync:
+                sync_file(out.fileno())
+    except BaseException:
+        remove(path)
+        raise
+    return path
+
+
+def make_folders(final: str) -> list[str]:
+    """Create the folders of ``final``; the folders whose entries change, to sync after the
+    rename: the file's own, and the parent of each folder created here."""
+    folder = os.path.dirname(final) or "."
+    changed = [folder]
+    probe = folder
+    while not os.path.isdir(probe):
+        changed.append(os.path.dirname(probe))
+        probe = os.path.dirname(probe)
+    if len(changed) > 1:
+        os.makedirs(folder, exist_ok=True)
+    return changed
+
+
+def rename_into_place(temporary_path: str, final: str, folders: list[str]) -> list[str]:
+    """Rename a complete temporary file to its final name; the folders to sync. When a
+    folder of ``final`` went away since :func:`make_folders` (an emptied study removed
+    meanwhile), it is created again, once."""
+    try:
+        os.replace(temporary_path, final)
+    except FileNotFoundError:
+        if not os.path.exists(temporary_path):
+            raise
+        folders = make_folders(final)
+        os.replace(temporary_path, final)
+    return folders
+
+
+def place(temporary_path: str, final: str, *, fsync: bool = True,
+          folders: list[str] | None = None) -> None:
+    """Put a complete, synced temporary file at ``final`` durably: rename, then sync the
+    folders that changed (``folders``: from :func:`make_folders`, made now when None). On
+    failure the temporary file is removed and ``final`` is as it was."""
+    renamed = False
+    try:
+        if folders is None:
+            folders = make_folders(final)
+        folders = rename_into_place(temporary_path, final, folders)
+        renamed = True
+        if fsync:
+            for folder in folders:
+                sync_folder(folder)
+    except BaseException:
+        if not renamed:
+            remove(temporary_path)
+        raise
+
+
+class TemporaryFile:
+    """A temporary file in ``folder`` written as data arrives: :meth:`write` any number of
+    times, then :meth:`finish` (flush and sync) or :meth:`abort` (close and remove). A write
+    error (full disk, lost folder) is kept, later writes are dropped, and :meth:`finish`
+    raises it: a receiver reads the rest of the data off the wire and reports one failure."""
+
+    def __init__(self, folder: str, *, fsync: bool = True, prefix: str = TEMP_PREFIX) -> None:
+        self.fsync = fsync
+        fd, self.path = temporary(folder, prefix)
+        self.handle = os.fdopen(fd, "wb", buffering=WRITE_BUFFER)
+        self.size = 0
+        self.error: OSError | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self.error is not None:
+            return
+        try:
+            self.handle.write(data)
+        except OSError as exc:
+            self.error = exc
+            return
+        self.size += len(data)
+
+    def finish(self) -> str:
+        """Flush, sync (with ``fsync``) and close the file; its path. Raises the OSError that
+        prevented it (the file is then still there: :meth:`abort` removes it)."""
+        if self.error is not None:
+            raise self.error
+        self.handle.flush()
+        if self.fsync:
+            sync_file(self.handle.fileno())
+        self.handle.close()
+        return self.path
+
+    def abort(self) -> None:
+        try:
+            self.handle.close()
+        except OSError:
+            pass
+        remove(self.path)
+
+
+class Spool:
+    """One received object, held in memory up to ``limit`` bytes and spilled past it to a
+    :class:`TemporaryFile` in ``folder``. :meth:`finish` gives the bytes (held) or the path
+    of the synced temporary file (spilled); :meth:`abort` drops either. A failure to create
+    or write the file is raised by :meth:`finish`; the writes in between are dropped."""
+
+    def __init__(self, folder: str, limit: int, *, fsync: bool = True,
+                 held: bytes | bytearray = b"") -> None:
+        self.folder = folder
+        self.limit = limit
+        self.fsync = fsync
+        self.held: bytearray | None = bytearray(held)
+        self.file: TemporaryFile | None = None
+        self.error: OSError | None = None
+
+    def spills_with(self, size: int) -> bool:
+        """Whether writing ``size`` more bytes spills (creates and writes the file): a caller
+        on an event loop makes that write in a worker thread."""
+        return self.held is not None and len(self.held) + size > self.limit
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self.held is not None:
+            self.held += data
+            if len(self.held) > self.limit:
+                self._spill()
+        elif self.file is not None:
+            self.file.write(data)
+
+    def _spill(self) -> None:
+        held, self.held = self.held, None
+        assert held is not None
+        try:
+            self.file = TemporaryFile(self.folder, fsync=self.fsync)
+        except OSError as exc:
+            self.error = exc
+            return
+        self.file.write(held)
+
+    @property
+    def spilled(self) -> bool:
+        return self.held is None
+
+    def finish(self) -> bytes | str:
+        """The object: its bytes when held in memory, else the synced temporary file's path
+        (the caller owns it from then on). Raises the OSError that prevented it, and then
+        nothing is left behind."""
+        if self.error is not None:
+            raise self.error
+        if self.held is not None:
+            held, self.held = self.held, None
+            return bytes(held)
+        assert self.file is not None
+        try:
+            return self.file.finish()
+        except OSError:
+            self.file.abort()
+            raise
+        finally:
+            self.file = None
+
+    def abort(self) -> None:
+        self.held = None
+        if self.file is not None:
+            self.file.abort()
+            self.file = None
