@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import dicomkit.durable as durable
 from dicomkit.archive.matching import CompiledQuery, QueryError, compile_query
 from dicomkit.archive.store import SPILL_BYTES, Archive, InstanceMismatch
 from dicomkit.core.dataset import Dataset
@@ -28,7 +29,6 @@ from dicomkit.core.uid import storage_sop_classes
 from dicomkit.net.association import AcceptedContext, Association, DataSink
 from dicomkit.net.dimse import Message
 from dicomkit.net.service import RetrieveItem, ServiceHandler
-from dicomkit.net.storage import TempFileSink
 from dicomkit.net.uids import UNCOMPRESSED_TS, VERIFICATION
 from dicomkit.services.access import AccessPolicy
 from dicomkit.services.qr import MODEL_OF, IdentifierError, QueryRetrieveSCP
@@ -38,8 +38,9 @@ log = logging.getLogger("dicomkit.archive.scp")
 
 
 class ArchiveSink:
-    """A DataSink for one C-STORE data set into the archive. Data sets up to SPILL_BYTES are
-    kept in memory and written, fsynced, renamed and indexed in one worker-thread step
+    """A DataSink for one C-STORE data set into the archive, on a :class:`dicomkit.durable.Spool`
+    that starts with the File Meta Information. Data sets up to SPILL_BYTES are kept in memory
+    and written, fsynced, renamed and indexed in one worker-thread step
     (``Archive.commit_bytes``): the event loop makes no file system call for them, and the
     header is parsed once, from memory. Larger ones spill to a temporary file in the archive
     as they arrive (``Archive.commit_file``)."""
@@ -47,45 +48,24 @@ class ArchiveSink:
     def __init__(self, archive: Archive, meta: bytes, transfer_syntax: str) -> None:
         self.archive = archive
         self.transfer_syntax = transfer_syntax
-        self.buffer: bytearray | None = bytearray(meta)
-        self.meta_size = len(meta)
-        self.file: TempFileSink | None = None
-        self.error: BaseException | None = None
+        self.spool = durable.Spool(archive.files_dir, SPILL_BYTES, fsync=archive.fsync,
+                                   held=meta)
+        # once closed: the whole Part 10 file (bytes) or its synced temporary file (a path)
+        self.received: bytes | str | None = None
 
     def write(self, data: bytes | memoryview) -> None:
-        if self.file is not None:
-            self.file.write(data)
-            return
-        if self.buffer is None:
-            return
-        self.buffer += data
-        if len(self.buffer) > SPILL_BYTES:
-            buffer, self.buffer = self.buffer, None
-            try:
-                self.file = TempFileSink(self.archive.files_dir, bytes(buffer[:self.meta_size]),
-                                         self.transfer_syntax, self.archive.fsync)
-            except OSError as exc:  # reported as a failure status when the data set ends
-                self.error = exc
-                return
-            self.file.write(memoryview(buffer)[self.meta_size:])
-
-    @property
-    def data(self) -> bytes | None:
-        """The whole Part 10 file when it was kept in memory."""
-        return bytes(self.buffer) if self.buffer is not None else None
+        self.spool.write(data)
 
     def close(self) -> Any:
-        if self.error is not None:
-            return self.error
-        if self.file is not None:
-            result = self.file.close()
-            return result if isinstance(result, BaseException) else self
+        """Itself, or the OSError (full disk, lost folder) to report as a failure status."""
+        try:
+            self.received = self.spool.finish()
+        except OSError as exc:
+            return exc
         return self
 
     def abort(self) -> None:
-        self.buffer = None
-        if self.file is not None:
-            self.file.abort()
+        self.spool.abort()
 
 
 class ArchiveStore:
@@ -103,14 +83,13 @@ class ArchiveStore:
         if not isinstance(received, ArchiveSink):
             raise OSError(f"no data set received: {received!r}")
         try:
-            data = received.data
-            if data is not None:
+            data = received.received
+            if isinstance(data, bytes):
                 done = await asyncio.to_thread(self.archive.commit_bytes, data,
                                                received.transfer_syntax, announced)
             else:
-                assert received.file is not None
-                done = await asyncio.to_thread(self.archive.commit_file,
-                                               received.file.tmp_path, announced)
+                assert data is not None
+                done = await asyncio.to_thread(self.archive.commit_file, data, announced)
         except InstanceMismatch as exc:
             raise DataSetMismatch(str(exc)) from exc
         return Stored(done.sop_uid, done.result.status)

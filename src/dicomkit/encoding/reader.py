@@ -148,9 +148,10 @@ class _Parser:
         """Index elements from ``pos`` up to ``end`` (or an item delimiter when ``in_item``).
 
         A plain explicit VR element (PS3.5 §7.1.2) takes the fast path, inline; every other
-        one goes through :meth:`element_header` and the steps named after what it is: a
-        delimiter (:meth:`delimiter`), an undefined length (:meth:`undefined_length`), a
-        value past the end of the data (:meth:`value_cut`)."""
+        one goes through :meth:`header` (:meth:`not_explicit` when its VR bytes are not a VR)
+        and the steps named after what it is: a delimiter (:meth:`delimiter`), an undefined
+        length (:meth:`undefined_length`), a value past the end of the data
+        (:meth:`value_cut`)."""
         if depth > MAX_DEPTH:
             raise InvalidDicomError(f"sequences nested deeper than {MAX_DEPTH}", offset=pos)
         level = _Level(depth, end, in_item, self.implicit)
@@ -163,7 +164,9 @@ class _Parser:
         l32 = self.l32.unpack_from
         vr_get = VR_BYTES.get
         long_vrs = LONG_LENGTH_VRS
-        fast = not (level.implicit or meta_only or wanted is not None)
+        header = self.header
+        implicit = level.implicit
+        fast = not (implicit or meta_only or wanted is not None)
         while pos < end:
             if fast and end - pos >= 12:
                 # Fast path, explicit VR: a plain element inside the data (PS3.5 §7.1.2).
@@ -187,7 +190,12 @@ class _Parser:
                 break
             if meta_only and (buf[pos] != 0x02 or buf[pos + 1] != 0x00):
                 break  # PS3.10 §7.1: the File Meta Information is group 0002 only
-            tag, vr, length, hsize, guessed = self.element_header(level, pos, first)
+            try:
+                tag, vr, length, hsize = header(pos, implicit)
+                guessed = False
+            except _NotExplicit:
+                tag, vr, length, hsize, guessed = self.not_explicit(level, pos, first)
+                implicit = level.implicit
             first = False
             if tag >> 16 == 0xFFFE:
                 pos = self.delimiter(level, pos, tag)
@@ -231,19 +239,16 @@ class _Parser:
             raise InvalidDicomError(f"{left} byte(s) after the last element, too few for an"
                                     " element header", offset=pos, tag=self._partial_tag(pos))
 
-    def element_header(self, level: _Level, pos: int, first: bool
-                       ) -> tuple[int, str | None, int, int, bool]:
-        """(tag, vr, length, header size, whether the VR was guessed) of an element that is
-        not on the fast path. A first element that is not explicit VR makes the data set
-        implicit VR (a data set labelled explicit that is not); a later one has non-standard
-        VR bytes (see the module docstring)."""
-        try:
-            return (*self.header(pos, level.implicit), False)
-        except _NotExplicit:
-            if first:
-                level.implicit = self.implicit = True
-                return (*self.header(pos, True), False)
-            return (*self.non_standard_vr(pos), True)
+    def not_explicit(self, level: _Level, pos: int, first: bool
+                     ) -> tuple[int, str | None, int, int, bool]:
+        """(tag, vr, length, header size, whether the VR was guessed) of an element whose VR
+        bytes are not a VR in an explicit VR data set. At the first element the data set is
+        implicit VR (a data set labelled explicit that is not); later, the element has
+        non-standard VR bytes (see the module docstring)."""
+        if first:
+            level.implicit = self.implicit = True
+            return (*self.header(pos, True), False)
+        return (*self.non_standard_vr(pos), True)
 
     def delimiter(self, level: _Level, pos: int, tag: int) -> int:
         """PS3.5 §7.5: an item delimiter closes the item being read (``level.closed``); a

@@ -11,6 +11,7 @@ import struct
 import zlib
 from typing import IO, Any
 
+import dicomkit.durable as durable
 from dicomkit.core.charset import TEXT_VRS
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.element import DataElement
@@ -232,7 +233,7 @@ def write(
     """Write ``ds`` as a Part 10 file (preamble, DICM, File Meta Information, data set), or as a
     raw data set with ``part10=False``. The transfer syntax defaults to the one it was read in,
     else explicit VR little endian. Files are written whole or not at all (a temporary file is
-    renamed into place after fsync)."""
+    renamed into place after fsync, :mod:`dicomkit.durable`)."""
     if transfer_syntax is None:
         transfer_syntax = ds.transfer_syntax or ts_mod.EXPLICIT_VR_LITTLE_ENDIAN
     ts = ts_mod.lookup(transfer_syntax) if isinstance(transfer_syntax, str) else transfer_syntax
@@ -259,17 +260,14 @@ def write(
                                    defined_lengths=defined_lengths))
     if isinstance(target, (str, os.PathLike)):
         path = os.fspath(target)
-        tmp = f"{path}.{os.getpid()}.tmp"
+        file = durable.TemporaryFile(os.path.dirname(path) or ".")
         try:
-            with open(tmp, "wb") as handle:
-                for chunk in chunks:
-                    handle.write(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            for chunk in chunks:
+                file.write(chunk)
+            durable.rename_into_place(file.finish(), path, [])
+        except BaseException:
+            file.abort()
+            raise
     else:
         for chunk in chunks:
             target.write(chunk)

@@ -107,74 +107,44 @@ class StoredFile:
     attributes: Dataset = field(default_factory=Dataset)
 
 
-class TempFileSink:
-    """A DataSink writing a Part 10 file to a :class:`dicomkit.durable.TemporaryFile` in
-    ``folder``: the File Meta Information first, then the data set as it arrives; the first
-    bytes are kept so header attributes can be picked out without reading the file back."""
+class FileSink:
+    """A DataSink writing one instance to ``final_path`` durably: the File Meta Information
+    first, then the data set as it arrives, to a :class:`dicomkit.durable.TemporaryFile` in
+    the destination folder, placed by :func:`dicomkit.durable.place` (sync, rename, sync of the
+    folder) when it is complete. The first bytes are kept so the ``wanted`` header attributes
+    can be picked out without reading the file back."""
 
-    def __init__(self, folder: str, preamble_and_meta: bytes, transfer_syntax: str,
-                 fsync: bool = True) -> None:
+    def __init__(self, final_path: str, preamble_and_meta: bytes, transfer_syntax: str,
+                 wanted: Iterable[int] = (), fsync: bool = True) -> None:
+        self.final_path = final_path
         self.transfer_syntax = transfer_syntax
-        os.makedirs(folder, exist_ok=True)
-        self.file = durable.TemporaryFile(folder, fsync=fsync)
-        self.tmp_path = self.file.path
+        self.wanted = frozenset(wanted)
+        self.fsync = fsync
+        self.folder = os.path.dirname(final_path) or "."
+        os.makedirs(self.folder, exist_ok=True)
+        self.file = durable.TemporaryFile(self.folder, fsync=fsync)
         self.head = bytearray()
         self.file.write(preamble_and_meta)
 
-    @property
-    def size(self) -> int:
-        return self.file.size
-
-    @property
-    def error(self) -> OSError | None:
-        """The write error (full disk, lost folder) reported as a failure status at the end."""
-        return self.file.error
-
     def write(self, data: bytes | memoryview) -> None:
-        if self.file.error is not None:
+        if self.file.error is not None:  # full disk, lost folder: reported at the end
             return
         self.file.write(data)
         if len(self.head) < HEAD_BYTES:
             self.head += data[: HEAD_BYTES - len(self.head)]
 
-    def finish(self) -> None:
-        """Flush and sync the temporary file; raises the OSError that prevented it."""
-        self.file.finish()
-
-    def close(self) -> Any:
-        try:
-            self.finish()
-        except OSError as exc:
-            self.abort()
-            return exc
-        return self
-
-    def abort(self) -> None:
-        self.file.abort()
-
-
-class FileSink(TempFileSink):
-    """A DataSink writing one instance to ``final_path`` durably (:func:`dicomkit.durable.place`:
-    temporary name, sync, rename, sync of the folder)."""
-
-    def __init__(self, final_path: str, preamble_and_meta: bytes, transfer_syntax: str,
-                 wanted: Iterable[int] = (), fsync: bool = True) -> None:
-        super().__init__(os.path.dirname(final_path) or ".", preamble_and_meta,
-                         transfer_syntax, fsync)
-        self.final_path = final_path
-        self.fsync = fsync
-        self.wanted = frozenset(wanted)
-
     def close(self) -> StoredFile | BaseException:
         """Finish the file; returns the StoredFile, or the exception that prevented it."""
         try:
-            self.finish()
-            durable.place(self.tmp_path, self.final_path, fsync=self.fsync,
-                          folders=[os.path.dirname(self.final_path) or "."])
+            durable.place(self.file.finish(), self.final_path, fsync=self.fsync,
+                          folders=[self.folder])
         except OSError as exc:
             self.abort()
             return exc
-        return StoredFile(self.final_path, self.size, self.attributes())
+        return StoredFile(self.final_path, self.file.size, self.attributes())
+
+    def abort(self) -> None:
+        self.file.abort()
 
     def attributes(self) -> Dataset:
         """The wanted top-level attributes, parsed from the first bytes only."""

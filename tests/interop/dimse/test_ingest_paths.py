@@ -47,15 +47,15 @@ def test_sink_and_commit_store_the_received_bytes(tmp_path: Path, size: int) -> 
             sink.write(memoryview(body)[start:start + 16000])
         assert sink.close() is sink
         spilled = len(meta) + len(body) > SPILL_BYTES
-        assert (sink.data is None) == spilled
+        assert (not isinstance(sink.received, bytes)) == spilled
         assert len(_parts(Path(archive.files_dir))) == (1 if spilled else 0)
         announced = (str(ds.SOPClassUID), str(ds.SOPInstanceUID))
         if spilled:
-            assert sink.file is not None
-            done = archive.commit_file(sink.file.tmp_path, announced)
+            assert isinstance(sink.received, str)
+            done = archive.commit_file(sink.received, announced)
         else:
-            assert sink.data is not None
-            done = archive.commit_bytes(sink.data, EXPLICIT_LE, announced)
+            assert isinstance(sink.received, bytes)
+            done = archive.commit_bytes(sink.received, EXPLICIT_LE, announced)
         stored = Path(done.path)
         assert stored.read_bytes() == meta + body
         assert stored.parent.name == str(ds.SeriesInstanceUID)
@@ -86,7 +86,7 @@ def test_an_aborted_spilled_sink_leaves_nothing(tmp_path: Path) -> None:
     try:
         sink = ArchiveSink(archive, b"\0" * 132, EXPLICIT_LE)
         sink.write(b"\0" * (SPILL_BYTES + 10))
-        assert sink.file is not None and len(_parts(Path(archive.files_dir))) == 1
+        assert sink.spool.spilled and len(_parts(Path(archive.files_dir))) == 1
         sink.abort()
         assert _parts(Path(archive.files_dir)) == []
     finally:
