@@ -213,3 +213,11 @@ class _Failing:
 
     def close(self) -> None:
         pass
+
+
+def test_make_folders_of_a_relative_path(tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert durable.make_folders(os.path.join("a", "b", "x.dcm")) == ["a/b", "a", "."]
+    assert (tmp_path / "a" / "b").is_dir()
+    assert durable.make_folders("x.dcm") == ["."]

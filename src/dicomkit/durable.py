@@ -101,9 +101,9 @@ def make_folders(final: str) -> list[str]:
     folder = os.path.dirname(final) or "."
     changed = [folder]
     probe = folder
-    while not os.path.isdir(probe):
-        changed.append(os.path.dirname(probe))
-        probe = os.path.dirname(probe)
+    while not os.path.isdir(probe) and probe != ".":
+        probe = os.path.dirname(probe) or "."
+        changed.append(probe)
     if len(changed) > 1:
         os.makedirs(folder, exist_ok=True)
     return changed

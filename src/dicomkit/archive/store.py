@@ -313,7 +313,7 @@ class Archive:
             for name in files:
                 if name.endswith(".dcm"):
                     found.append(os.path.join(folder, name))
-                elif name.endswith(".part"):  # leftovers of an interrupted write: never indexed
+                elif name.endswith(durable.TEMP_SUFFIX):  # an interrupted write: never indexed
                     try:
                         os.unlink(os.path.join(folder, name))
                     except OSError:
