@@ -49,21 +49,6 @@ def _is_vr_letters(two: bytes) -> bool:
     return len(two) == 2 and 0x41 <= two[0] <= 0x5A and 0x41 <= two[1] <= 0x5A
 
 
-class _Level:
-    """One data set being indexed (the top level, or an item): where it ends, what it holds."""
-
-    __slots__ = ("depth", "end", "in_item", "implicit", "elements", "items", "closed")
-
-    def __init__(self, depth: int, end: int, in_item: bool, implicit: bool) -> None:
-        self.depth = depth
-        self.end = end
-        self.in_item = in_item
-        self.implicit = implicit
-        self.elements: dict[int, Any] = {}
-        self.items: list[Dataset] = []  # items of its sequences, whose parent it becomes
-        self.closed = False  # an item delimiter ended it
-
-
 class _Parser:
     """One pass over a buffer in one encoding; nested items share it."""
 
@@ -154,8 +139,8 @@ class _Parser:
         (:meth:`value_cut`)."""
         if depth > MAX_DEPTH:
             raise InvalidDicomError(f"sequences nested deeper than {MAX_DEPTH}", offset=pos)
-        level = _Level(depth, end, in_item, self.implicit)
-        elements = level.elements
+        elements: dict[int, Any] = {}
+        items: list[Dataset] = []  # items of its sequences, whose parent it becomes
         top = depth == 0
         last_wanted = max(wanted) if wanted else None
         first = True
@@ -165,7 +150,7 @@ class _Parser:
         vr_get = VR_BYTES.get
         long_vrs = LONG_LENGTH_VRS
         header = self.header
-        implicit = level.implicit
+        implicit = self.implicit
         fast = not (implicit or meta_only or wanted is not None)
         while pos < end:
             if fast and end - pos >= 12:
@@ -186,7 +171,7 @@ class _Parser:
                             self.elements_read += 1
                         continue
             if end - pos < 8:
-                self.short_tail(level, pos)  # raises, unless trailing bytes at the top level
+                self.short_tail(pos, end, in_item or not top)  # raises, unless at the top
                 break
             if meta_only and (buf[pos] != 0x02 or buf[pos + 1] != 0x00):
                 break  # PS3.10 §7.1: the File Meta Information is group 0002 only
@@ -194,13 +179,13 @@ class _Parser:
                 tag, vr, length, hsize = header(pos, implicit)
                 guessed = False
             except _NotExplicit:
-                tag, vr, length, hsize, guessed = self.not_explicit(level, pos, first)
-                implicit = level.implicit
+                tag, vr, length, hsize, guessed = self.not_explicit(pos, first)
+                implicit = self.implicit
             first = False
             if tag >> 16 == 0xFFFE:
-                pos = self.delimiter(level, pos, tag)
-                if level.closed:
-                    return self._finish(level), pos
+                pos = self.delimiter(pos, tag, in_item, top)
+                if tag == ITEM_DELIMITATION:  # the end of this item
+                    return self._finish(elements, implicit, items), pos
                 continue
             if top and ((stop_before_pixels and tag in _PIXEL_TAGS)
                         or (last_wanted is not None and tag > last_wanted)):
@@ -211,7 +196,8 @@ class _Parser:
                 vr = _implicit_vr(tag, length)
             keep = wanted is None or not top or tag in wanted
             if length == UNDEFINED:
-                pos = self.undefined_length(level, pos, tag, vr, value_pos, keep)
+                pos = self.undefined_length(pos, tag, vr, value_pos, depth, keep, elements,
+                                            items)
                 continue
             if value_pos + length > end:
                 length = self.value_cut(pos, end, tag, value_pos, length, guessed)
@@ -220,67 +206,66 @@ class _Parser:
                 if keep:
                     seq, _ = self.sequence(value_pos, value_pos + length, depth + 1, tag, True)
                     elements[tag] = DataElement(tag, "SQ", seq)
-                    level.items.extend(seq)
+                    items.extend(seq)
             elif keep:
                 elements[tag] = (vr, value_pos, length, False)
             pos = value_pos + length
         if in_item and end >= self.size:
             self.cut_short("the data ends inside an item (no item delimiter)", pos, None)
-        return self._finish(level), pos
+        return self._finish(elements, implicit, items), pos
 
-    def short_tail(self, level: _Level, pos: int) -> None:
+    def short_tail(self, pos: int, end: int, nested: bool) -> None:
         """Fewer than 8 bytes left, too few for an element header: an error inside an item
-        (or when strict); trailing bytes after the last top-level element are ignored."""
-        left = level.end - pos
-        if level.in_item or level.depth:
+        (``nested``) or when strict; trailing bytes after the last top-level element are
+        ignored."""
+        left = end - pos
+        if nested:
             raise InvalidDicomError(f"{left} stray byte(s) inside an item", offset=pos,
                                     tag=self._partial_tag(pos))
         if self.strict:
             raise InvalidDicomError(f"{left} byte(s) after the last element, too few for an"
                                     " element header", offset=pos, tag=self._partial_tag(pos))
 
-    def not_explicit(self, level: _Level, pos: int, first: bool
-                     ) -> tuple[int, str | None, int, int, bool]:
+    def not_explicit(self, pos: int, first: bool) -> tuple[int, str | None, int, int, bool]:
         """(tag, vr, length, header size, whether the VR was guessed) of an element whose VR
         bytes are not a VR in an explicit VR data set. At the first element the data set is
         implicit VR (a data set labelled explicit that is not); later, the element has
         non-standard VR bytes (see the module docstring)."""
         if first:
-            level.implicit = self.implicit = True
+            self.implicit = True
             return (*self.header(pos, True), False)
         return (*self.non_standard_vr(pos), True)
 
-    def delimiter(self, level: _Level, pos: int, tag: int) -> int:
-        """PS3.5 §7.5: an item delimiter closes the item being read (``level.closed``); a
-        sequence delimiter at the top level is stray (seen in the wild) and skipped; any
-        other (FFFE,xxxx) element is out of place. The position after it."""
+    def delimiter(self, pos: int, tag: int, in_item: bool, top: bool) -> int:
+        """PS3.5 §7.5: an item delimiter closes the item being read; a sequence delimiter at
+        the top level is stray (seen in the wild) and skipped; any other (FFFE,xxxx) element
+        is out of place. The position after it."""
         if tag == ITEM_DELIMITATION:
-            if level.in_item:
-                level.closed = True
+            if in_item:
                 return pos + 8
             raise InvalidDicomError("item delimiter outside an item", offset=pos, tag=tag)
         if tag == SEQUENCE_DELIMITATION:
-            if level.depth == 0 and not level.in_item:
+            if top and not in_item:
                 return pos + 8
             raise InvalidDicomError("sequence delimiter inside an item", offset=pos, tag=tag)
         raise InvalidDicomError(f"{tag_str(tag)} outside a sequence", offset=pos, tag=tag)
 
-    def undefined_length(self, level: _Level, pos: int, tag: int, vr: str, value_pos: int,
-                         keep: bool) -> int:
+    def undefined_length(self, pos: int, tag: int, vr: str, value_pos: int, depth: int,
+                         keep: bool, elements: dict[int, Any], items: list[Dataset]) -> int:
         """An element of undefined length: a sequence (PS3.5 §7.5.2; an undefined-length UN
         is an implicit VR little endian sequence, §6.2.2) or encapsulated fragments (A.4).
         The position after it."""
         if vr == "SQ" or (vr == "UN" and tag not in _PIXEL_TAGS):
             sub = self if vr == "SQ" else _Parser(self.buf, True, True)
-            seq, pos = sub.sequence(value_pos, None, level.depth + 1, tag, keep)
+            seq, pos = sub.sequence(value_pos, None, depth + 1, tag, keep)
             if keep:
-                level.elements[tag] = DataElement(tag, "SQ", seq, is_undefined_length=True)
-                level.items.extend(seq)
+                elements[tag] = DataElement(tag, "SQ", seq, is_undefined_length=True)
+                items.extend(seq)
             return pos
         if vr in _ENCAPSULATING_VRS or tag in _PIXEL_TAGS:
             stop = self.encapsulated_end(value_pos, tag)
             if keep:
-                level.elements[tag] = (vr, value_pos, stop - value_pos, True)
+                elements[tag] = (vr, value_pos, stop - value_pos, True)
             return stop + 8
         raise InvalidDicomError(f"undefined length on a {vr} element", offset=pos, tag=tag)
 
@@ -317,9 +302,9 @@ class _Parser:
                      " with a 16-bit length, as DCMTK does", pos, tag)
         return tag, vr, length, 8
 
-    def _finish(self, level: _Level) -> Dataset:
-        ds = Dataset.from_index(level.elements, self.buf, self.little, level.implicit)
-        for item in level.items:
+    def _finish(self, elements: dict[int, Any], implicit: bool, items: list[Dataset]) -> Dataset:
+        ds = Dataset.from_index(elements, self.buf, self.little, implicit)
+        for item in items:
             object.__setattr__(item, "parent", ds)
         return ds
 
