@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import tempfile
 import zlib
 from typing import IO, Any, Protocol
 
@@ -229,6 +228,8 @@ class _SpillingSink:
             self.memory += data
             if len(self.memory) <= SPILL_BYTES:
                 return
+            import tempfile  # only when spilling: it costs ~4 ms at `import dicomkit`
+
             self.file = tempfile.TemporaryFile(prefix="dicomkit-inflated-")
             self.zeros = bytes(CHUNK)
             self.file.write(self.memory)
