@@ -39,13 +39,14 @@ ALLOWED: dict[str, set[str]] = {
     "iod": {BASE, "core", "encoding", "pixels"},
     "deid": {BASE, "core", "encoding", "pixels"},
     "media": {BASE, "core", "encoding", "pixels"},
+    "hl7": {BASE, "core", "encoding"},  # HL7 v2 over MLLP, mapped to DICOM (RIS feed)
     "services": {BASE, "core", "encoding", "pixels", "net", "audit"},
     "archive": {BASE, "core", "encoding", "pixels", "net", "services", "audit",
-                "sr", "seg", "iod", "deid", "media"},
+                "sr", "seg", "iod", "deid", "media", "hl7"},
     "web": {BASE, "core", "encoding", "pixels", "net", "services", "archive", "audit",
-            "sr", "seg", "iod", "deid", "media"},
+            "sr", "seg", "iod", "deid", "media", "hl7"},
     "cli": {BASE, "core", "encoding", "pixels", "net", "services", "archive", "web", "audit",
-            "sr", "seg", "iod", "deid", "media"},
+            "sr", "seg", "iod", "deid", "media", "hl7"},
 }
 # The public face (dicomkit/__init__.py) re-exports from below; nothing imports it back
 # except cli/ (for __version__).

@@ -214,9 +214,38 @@ def test_migrate_twice_is_a_no_op(archive: Archive, add: Callable[..., Dataset])
     archive.index.migrate()
     with archive.index.engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars() \
-            .all() == ["0003"]
+            .all() == ["0004"]
         tables = set(inspect(connection).get_table_names())
-    assert {"patients", "studies", "series", "instances", "alembic_version"} <= tables
+    assert {"patients", "studies", "series", "instances", "alembic_version", "worklist_items",
+            "mpps", "outbox", "study_notifications"} <= tables
+    assert counts(archive) == (1, 1, 1, 1)
+
+
+def test_workflow_tables_added_to_an_index_of_revision_0003(
+        archive: Archive, add: Callable[..., Dataset]) -> None:
+    """0004 on an index made before it: the workflow tables appear, the images stay."""
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.config import Config
+
+    import dicomkit.archive.index as index_module
+
+    add()
+    config = Config()
+    config.set_main_option("script_location",
+                           str(Path(index_module.__file__).with_name("migrations")))
+    with archive.index.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003")
+    with archive.index.engine.connect() as connection:
+        assert "worklist_items" not in inspect(connection).get_table_names()
+    archive.index.migrate()
+    with archive.index.engine.connect() as connection:
+        assert {"worklist_items", "mpps", "outbox", "study_notifications"} <= set(
+            inspect(connection).get_table_names())
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars() \
+            .all() == ["0004"]
     assert counts(archive) == (1, 1, 1, 1)
 
 

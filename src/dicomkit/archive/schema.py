@@ -129,3 +129,101 @@ def joined(table: Table, levels_above: int) -> FromClause:
     for below in range(first, first + levels_above):
         result = result.join(HIERARCHY[below + 1][0], HIERARCHY[below][1])
     return result
+
+
+# -- workflow (PS3.4 Annexes K, F, J, R): migration 0004 -----------------------------------------
+
+# One row per Scheduled Procedure Step (PS3.4 K.6.1: a Modality Worklist C-FIND answers one
+# response per step) with its Requested Procedure, Imaging Service Request, Patient and Visit
+# attributes in ``attrs`` (DICOM JSON, the step as the only item of its Scheduled Procedure
+# Step Sequence). The matching keys of K.6.1.2.2 are columns; person names one per group.
+worklist_items = Table(
+    "worklist_items", metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("sps_id", String(16), nullable=False, default=""),
+    Column("requested_procedure_id", String(16), nullable=False, default=""),
+    Column("accession_number", String(16), nullable=False, default=""),
+    Column("study_uid", String(64), nullable=False, default=""),
+    Column("patient_id", String(64), nullable=False, default=""),
+    Column("issuer", String(64), nullable=False, default=""),
+    Column("patient_name", String(324), nullable=False, default=""),
+    Column("patient_name_ideographic", String(324), nullable=False, default=""),
+    Column("patient_name_phonetic", String(324), nullable=False, default=""),
+    Column("birth_date", String(8), nullable=False, default=""),
+    Column("sex", String(16), nullable=False, default=""),
+    Column("modality", String(16), nullable=False, default=""),
+    Column("station_ae", String(16), nullable=False, default=""),
+    Column("station_name", String(16), nullable=False, default=""),
+    Column("start_date", String(8), nullable=False, default=""),
+    Column("start_time", String(16), nullable=False, default=""),
+    Column("performing_physician", String(324), nullable=False, default=""),
+    Column("performing_physician_ideographic", String(324), nullable=False, default=""),
+    Column("performing_physician_phonetic", String(324), nullable=False, default=""),
+    # SCHEDULED, ARRIVED, READY (offered), STARTED, COMPLETED, DISCONTINUED, CANCELLED
+    Column("status", String(16), nullable=False, default="SCHEDULED"),
+    Column("mpps_uid", String(64), nullable=False, default=""),  # the step's MPPS, once begun
+    Column("attrs", Text, nullable=False, default="{}"),
+    Column("created", DateTime(timezone=True)),
+    Column("updated", DateTime(timezone=True)),
+    UniqueConstraint("accession_number", "requested_procedure_id", "sps_id",
+                     name="uq_worklist_step"),
+)
+
+# Modality Performed Procedure Step SOP Instances (PS3.4 F.7): the whole data set as DICOM
+# JSON, its state (IN PROGRESS, COMPLETED, DISCONTINUED) and keys for listing.
+mpps = Table(
+    "mpps", metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("sop_uid", String(64), nullable=False, unique=True),
+    Column("status", String(16), nullable=False, default="IN PROGRESS"),
+    Column("calling_ae", String(16), nullable=False, default=""),
+    Column("station_ae", String(16), nullable=False, default=""),
+    Column("modality", String(16), nullable=False, default=""),
+    Column("patient_id", String(64), nullable=False, default=""),
+    Column("patient_name", String(324), nullable=False, default=""),
+    Column("study_uid", String(64), nullable=False, default=""),
+    Column("accession_number", String(16), nullable=False, default=""),
+    Column("start_date", String(8), nullable=False, default=""),
+    Column("start_time", String(16), nullable=False, default=""),
+    Column("attrs", Text, nullable=False, default="{}"),
+    Column("created", DateTime(timezone=True)),
+    Column("updated", DateTime(timezone=True)),
+)
+
+# Messages the archive owes a peer, kept until delivered (a restart loses none): Storage
+# Commitment reports (PS3.4 J.3.3), MPPS forwarding (F.7), Instance Availability Notifications
+# (R). ``kind`` names the sender, ``destination`` the peer (its AE title, looked up in the
+# configured peers), ``reference`` the transaction / MPPS / study UID, ``payload`` JSON.
+outbox = Table(
+    "outbox", metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("destination", String(64), nullable=False, default=""),
+    Column("reference", String(64), nullable=False, default=""),
+    Column("payload", Text, nullable=False, default="{}"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt", DateTime(timezone=True)),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("created", DateTime(timezone=True)),
+    Column("delivered", DateTime(timezone=True)),  # NULL while owed
+)
+
+# When each study's Instance Availability Notification was last sent (PS3.4 R): a study is
+# notified again when instances arrive after that.
+study_notifications = Table(
+    "study_notifications", metadata,
+    Column("study_uid", String(64), primary_key=True),
+    Column("notified", DateTime(timezone=True), nullable=False),
+)
+
+Index("ix_worklist_station_date", worklist_items.c.station_ae, worklist_items.c.start_date)
+Index("ix_worklist_date", worklist_items.c.start_date)
+Index("ix_worklist_patient", worklist_items.c.patient_id)
+Index("ix_worklist_accession", worklist_items.c.accession_number)
+Index("ix_worklist_status", worklist_items.c.status)
+Index("ix_worklist_study", worklist_items.c.study_uid)
+Index("ix_mpps_status", mpps.c.status)
+Index("ix_outbox_owed", outbox.c.delivered, outbox.c.next_attempt)
+Index("ix_outbox_reference", outbox.c.reference)
+
+WORKFLOW_TABLES = (worklist_items, mpps, outbox, study_notifications)

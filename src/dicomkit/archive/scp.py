@@ -17,7 +17,7 @@ import asyncio
 import itertools
 import logging
 import threading
-from collections.abc import AsyncIterator, Generator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import storage_sop_classes
 from dicomkit.net.association import AcceptedContext, Association, DataSink
 from dicomkit.net.dimse import Message
-from dicomkit.net.service import RetrieveItem, ServiceHandler
+from dicomkit.net.service import NResponse, RetrieveItem, ServiceHandler
 from dicomkit.net.uids import UNCOMPRESSED_TS, VERIFICATION
 from dicomkit.services.access import AccessPolicy
 from dicomkit.services.qr import MODEL_OF, IdentifierError, QueryRetrieveSCP
@@ -190,15 +190,37 @@ class ArchiveHandler(ServiceHandler):
         self.query_retrieve = QueryRetrieveSCP(ArchiveData(archive), ae_title=ae_title,
                                                access=access)
         self.storage_classes = frozenset(storage_sop_classes())
+        # Further services plugged in by SOP class (Modality Worklist, MPPS, Storage
+        # Commitment, ...): each a ServiceHandler of its own, see add_service.
+        self.services: dict[str, ServiceHandler] = {}
+        # Work that runs while the server does (deliveries owed to peers, notifications):
+        # coroutine functions taking the event that is set at shutdown.
+        self.background: list[Callable[[asyncio.Event], Awaitable[None]]] = []
+
+    def add_service(self, service: ServiceHandler) -> None:
+        """Plug in a service: the SOP classes of its ``abstract_syntaxes`` are offered, and
+        requests on them (C-FIND, DIMSE-N) go to its ``find`` / ``n_service``."""
+        for uid in service.abstract_syntaxes():
+            self.services[uid] = service
+
+    async def run_background(self, stop: asyncio.Event) -> None:
+        """Run the background work until ``stop`` is set (``dicomkit serve`` starts it)."""
+        if self.background:
+            await asyncio.gather(*(work(stop) for work in self.background))
 
     def abstract_syntaxes(self) -> dict[str, Sequence[str]]:
         table: dict[str, Sequence[str]] = {uid: self.syntaxes for uid in self.storage_classes}
         table[VERIFICATION] = UNCOMPRESSED_TS
         for uid in MODEL_OF:
             table[uid] = UNCOMPRESSED_TS
+        for service in dict.fromkeys(self.services.values()):
+            table.update(service.abstract_syntaxes())
         return table
 
     def accepts_scp_role(self, abstract_syntax: str) -> bool:
+        service = self.services.get(abstract_syntax)
+        if service is not None:
+            return service.accepts_scp_role(abstract_syntax)
         return abstract_syntax in self.storage_classes
 
     def store_sink(self, association: Association, message: Message,
@@ -210,7 +232,20 @@ class ArchiveHandler(ServiceHandler):
 
     def find(self, association: Association, message: Message,
              identifier: Dataset) -> AsyncIterator[tuple[int, Dataset | bytes | None]]:
+        service = self.services.get(str(message.command.get("AffectedSOPClassUID") or ""))
+        if service is not None:
+            return service.find(association, message, identifier)
         return self.query_retrieve.find(association, message, identifier)
+
+    async def n_service(self, association: Association, message: Message,
+                        data: Dataset | None) -> tuple[int, Dataset | None] | NResponse:
+        command = message.command
+        sop_class = str(command.get("RequestedSOPClassUID")
+                        or command.get("AffectedSOPClassUID") or "")
+        service = self.services.get(sop_class)
+        if service is None:
+            return await super().n_service(association, message, data)
+        return await service.n_service(association, message, data)
 
     def retrieve(self, association: Association, message: Message,
                  identifier: Dataset) -> AsyncIterator[RetrieveItem]:

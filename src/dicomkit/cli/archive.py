@@ -392,8 +392,15 @@ def run_serve(args: argparse.Namespace) -> int:
                 https.append(await _start_http(settings, archive, tls, web_audit))
         if trail is not None:
             trail.record(_application_activity(settings, start=True))
+        background = asyncio.create_task(handler.run_background(stop))
         await stop.wait()
         log.info("dicomkit serve: shutting down")
+        try:
+            await asyncio.wait_for(background, 5)
+        except (TimeoutError, asyncio.CancelledError):
+            pass
+        except Exception:  # noqa: BLE001 - shutting down regardless
+            log.exception("dicomkit serve: background work failed")
         for http in https:
             if http is not None:
                 await http.stop()

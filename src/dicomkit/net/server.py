@@ -34,7 +34,13 @@ from dicomkit.net.dimse import CommandField, Message, Status, response_to
 from dicomkit.net.events import ServerObserver
 from dicomkit.net.fsm import Role
 from dicomkit.net.retrieve import RetrieveOperation, StoreSettings
-from dicomkit.net.service import Request, ServiceFailure, ServiceHandler, limit_comment
+from dicomkit.net.service import (
+    NResponse,
+    Request,
+    ServiceFailure,
+    ServiceHandler,
+    limit_comment,
+)
 from dicomkit.net.uids import APPLICATION_CONTEXT
 
 log = logging.getLogger("dicomkit.net.server")
@@ -330,10 +336,34 @@ class Server:
             await RetrieveOperation(request, handler, self.observer,
                                     self.store_settings()).run()
         elif field_ & 0x8000 == 0 and field_ >= 0x0100:
-            status, reply = await handler.n_service(association, message, request.identifier())
-            await request.respond(status, reply)
+            await self._n_service(request)
         else:
             await request.respond(Status.UNRECOGNIZED_OPERATION)
+
+    async def _n_service(self, request: Request) -> None:
+        """A DIMSE-N request (PS3.7 §10): the handler's response, then its ``after`` work as
+        a task (it may send requests on this association and await their responses, which
+        this association's read loop delivers)."""
+        association, message = request.association, request.message
+        try:
+            answer = await self.handler.n_service(association, message, request.identifier())
+        except ServiceFailure as exc:
+            self.observer.refused(association, message, exc.status, exc.comment)
+            await request.respond(exc.status, None,
+                                  ErrorComment=exc.comment[:64] if exc.comment else None)
+            return
+        if not isinstance(answer, NResponse):
+            answer = NResponse(answer[0], answer[1])
+        await request.respond(answer.status, answer.data, **answer.fields)
+        if answer.after is not None:
+            task = asyncio.create_task(answer.after())
+            self._tasks.add(task)
+            task.add_done_callback(self._after_done)
+
+    def _after_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("work after a DIMSE-N response failed: %r", task.exception())
 
     async def _find(self, request: Request) -> None:
         """C-FIND (PS3.4 C.4.1.3): a pending response per match the handler yields, then the

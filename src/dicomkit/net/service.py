@@ -10,13 +10,16 @@ what a service may use of the server.
 - :class:`ServiceFailure`: raised by a handler to answer the whole request with a failure
   status and an Error Comment (0000,0902).
 - :class:`RetrieveItem`: one instance a C-MOVE or C-GET is to send, as a handler yields it.
+- :class:`NResponse`: a DIMSE-N response (PS3.7 §10) as a handler gives it: status, data set,
+  extra command fields, and work to start once the response is sent (a Storage Commitment
+  N-EVENT-REPORT on the same association, PS3.4 J.3.3).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +63,21 @@ class RetrieveItem:
 Retrievable = RetrieveItem | Dataset | str | os.PathLike[str]
 """What a handler's ``retrieve`` may yield: an instance as its store knows it, a data set, or
 the path of a Part 10 file (its header is read to plan the sub-operation)."""
+
+
+@dataclass
+class NResponse:
+    """A DIMSE-N response: ``status`` (PS3.7 Annex C), the data set, command fields to add
+    (keyword: value; e.g. AffectedSOPInstanceUID of an instance the SCP created (PS3.7
+    §10.1.5.1.2), ErrorComment, ErrorID, AttributeIdentifierList of 0106H/0107H/0116H
+    (Annex C.4), ActionTypeID, EventTypeID) and ``after``: a coroutine function the server
+    starts as a task once the response has been sent (it may send requests on the same
+    association, e.g. :meth:`dicomkit.net.client.Client.n_event_report`)."""
+
+    status: int
+    data: Dataset | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    after: Callable[[], Coroutine[Any, Any, None]] | None = None
 
 
 @dataclass
@@ -165,5 +183,8 @@ class ServiceHandler:
         return None
 
     async def n_service(self, association: Association, message: Message,
-                        data: Dataset | None) -> tuple[int, Dataset | None]:
+                        data: Dataset | None) -> tuple[int, Dataset | None] | NResponse:
+        """A DIMSE-N request (N-EVENT-REPORT, N-GET, N-SET, N-ACTION, N-CREATE, N-DELETE):
+        (status, data set) or an :class:`NResponse`; raise :class:`ServiceFailure` to answer
+        with a failure status and its Error Comment."""
         return Status.SOP_CLASS_NOT_SUPPORTED, None
