@@ -23,6 +23,7 @@ from typing import Any
 
 import dicomkit.durable as durable
 from dicomkit.archive.matching import CompiledQuery, QueryError, compile_query
+from dicomkit.archive.outbox import Delivery, Outbox
 from dicomkit.archive.store import SPILL_BYTES, Archive, InstanceMismatch
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import storage_sop_classes
@@ -196,6 +197,13 @@ class ArchiveHandler(ServiceHandler):
         # Work that runs while the server does (deliveries owed to peers, notifications):
         # coroutine functions taking the event that is set at shutdown.
         self.background: list[Callable[[asyncio.Event], Awaitable[None]]] = []
+        # Messages owed to peers (commitment reports, MPPS forwarding, availability
+        # notifications): kept in the index, sent by one Delivery loop; a service adds its
+        # sender with ``handler.delivery.senders[kind] = coroutine_function``.
+        self.ae_title = ae_title
+        self.outbox = Outbox(archive.index)
+        self.delivery = Delivery(self.outbox)
+        self.background.append(self.delivery.run)
 
     def add_service(self, service: ServiceHandler) -> None:
         """Plug in a service: the SOP classes of its ``abstract_syntaxes`` are offered, and
