@@ -7,9 +7,10 @@ scripts is :func:`dicomkit.net.sync.connect`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from dicomkit.core.dataset import Dataset
@@ -40,24 +41,35 @@ from dicomkit.net.uids import (
     VERIFICATION,
 )
 
+log = logging.getLogger("dicomkit.net.client")
+
 ContextSpec = tuple[str, Sequence[str]]  # (abstract syntax, transfer syntaxes)
 
 
 def build_request(calling_ae: str, called_ae: str, contexts: Sequence[ContextSpec], *,
                   max_pdu: int = DEFAULT_MAX_PDU, scp_roles: Iterable[str] = (),
+                  roles: Mapping[str, tuple[bool, bool]] | None = None,
                   user_identity: P.UserIdentityRQ | None = None,
                   async_ops: tuple[int, int] | None = None) -> P.AAssociateRQ:
-    """An A-ASSOCIATE-RQ with odd context ids 1, 3, 5 … (PS3.8 §9.3.2.2)."""
+    """An A-ASSOCIATE-RQ with odd context ids 1, 3, 5 … (PS3.8 §9.3.2.2).
+
+    SCP/SCU Role Selection (PS3.7 D.3.3.4): each SOP class of ``scp_roles`` is proposed with
+    both roles (SCU 1, SCP 1: C-GET's storage sub-operations); ``roles`` maps a SOP class to
+    exactly the (SCU role, SCP role) to propose, e.g. ``{push_model: (False, True)}`` for a
+    Storage Commitment SCP that opens the association to send its report (PS3.4 J.3.3)."""
     if not contexts:
         raise ValueError("propose at least one presentation context")
     if len(contexts) > 128:
         raise ValueError(f"{len(contexts)} presentation contexts proposed; PS3.8 allows 128")
     items = [P.PresentationContextRQ(2 * i + 1, abstract, list(syntaxes))
              for i, (abstract, syntaxes) in enumerate(contexts)]
-    roles = [P.RoleSelection(uid, True, True) for uid in dict.fromkeys(scp_roles)]
+    proposed = {uid: (True, True) for uid in scp_roles}
+    proposed.update(roles or {})
+    role_items = [P.RoleSelection(uid, scu, scp) for uid, (scu, scp) in proposed.items()]
     info = P.UserInformation(max_length=max_pdu, implementation_class_uid=IMPLEMENTATION_CLASS_UID,
                              implementation_version_name=IMPLEMENTATION_VERSION_NAME,
-                             async_ops=async_ops, roles=roles, user_identity=user_identity)
+                             async_ops=async_ops, roles=role_items,
+                             user_identity=user_identity)
     return P.AAssociateRQ(called_ae=called_ae, calling_ae=calling_ae, contexts=items,
                           user_info=info)
 
@@ -70,6 +82,10 @@ class Client:
         self.association = association
         self.transcoder = transcoder
         self.store_handler: Callable[[Dataset, Message], Awaitable[int]] | None = None
+        # Answers N-EVENT-REPORT requests the acceptor sends on this association (a Storage
+        # Commitment result, PS3.4 J.3.3): gets the event information and the request,
+        # returns the status; without one, such a request is answered with Success.
+        self.event_handler: Callable[[Dataset | None, Message], Awaitable[int]] | None = None
         self.last_message_id = 0
         # The identifier of the last C-MOVE/C-GET response that had one (a final response's
         # Failed SOP Instance UID List, PS3.4 C.4.2.1.6 / C.4.3.1.5), else None.
@@ -318,10 +334,16 @@ class Client:
             await self.association.send_message(message.context_id,
                                                 response_to(message, status))
         elif field_ == CommandField.N_EVENT_REPORT_RQ:
-            handler = getattr(self, "event_handler", None)
             status = 0
-            if handler is not None:
-                status = await handler(self._decode(message), message)
+            if self.event_handler is not None:
+                try:
+                    status = await self.event_handler(self._decode(message), message)
+                except InflateLimitError:
+                    status = Status.OUT_OF_RESOURCES
+                except Exception:  # noqa: BLE001 - a handler failure is a failure status
+                    log.exception("[%s] N-EVENT-REPORT handler failed",
+                                  self.association.describe())
+                    status = Status.PROCESSING_FAILURE
             await self.association.send_message(message.context_id, response_to(message, status))
         else:
             await self.association.send_message(
@@ -452,16 +474,18 @@ class _Connector:
 
 def connect(host: str, port: int, *, calling_aet: str = "DICOMKIT", called_aet: str = "ANY-SCP",
             contexts: Sequence[ContextSpec] | None = None, scp_roles: Iterable[str] = (),
+            roles: Mapping[str, tuple[bool, bool]] | None = None,
             max_pdu: int = DEFAULT_MAX_PDU, timeouts: Timeouts | None = None,
             ssl_context: ssl.SSLContext | None = None,
             user_identity: P.UserIdentityRQ | None = None,
             transcoder: Transcoder | None = None) -> _Connector:
     """Open an association (PS3.8 §7.1, state machine AE-1 … AE-3). ``transcoder`` converts
     compressed instances that :meth:`Client.store` must send in another syntax (without one,
-    such a store raises :class:`CannotConvert`)."""
+    such a store raises :class:`CannotConvert`). ``scp_roles`` and ``roles``: the SCP/SCU
+    Role Selection to propose (:func:`build_request`)."""
     proposal = list(contexts) if contexts else [(VERIFICATION, UNCOMPRESSED_TS[:2])]
     rq = build_request(calling_aet, called_aet, proposal, max_pdu=max_pdu, scp_roles=scp_roles,
-                       user_identity=user_identity)
+                       roles=roles, user_identity=user_identity)
 
     async def establish() -> Client:
         times = timeouts or Timeouts()
