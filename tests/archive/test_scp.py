@@ -61,8 +61,8 @@ def find(archive: Archive, keys: dict[str, Any], model: str = "study") -> tuple[
 
 
 # -- negotiation ------------------------------------------------------------------------------
-def test_modality_worklist_find_is_rejected_at_negotiation(archive: Archive) -> None:
-    """PS3.8 §9.3.3.2: result 3, abstract syntax not supported; Q/R FIND is accepted."""
+def test_modality_worklist_find_is_accepted_at_negotiation(archive: Archive) -> None:
+    """Modality Worklist FIND (PS3.4 K.6.1) is offered next to Q/R FIND: both accepted."""
     worklist, study = MODELS["worklist"]["find"], MODELS["study"]["find"]
 
     async def work(client: Client) -> dict[str, int]:
@@ -70,7 +70,7 @@ def test_modality_worklist_find_is_rejected_at_negotiation(archive: Archive) -> 
         return {proposed[c.id]: c.result for c in client.association.accept.contexts}
 
     results = session(archive, [(worklist, TS), (study, TS)], work)
-    assert results == {worklist: 3, study: 0}
+    assert results == {worklist: 0, study: 0}
 
 
 # -- C-STORE statuses -------------------------------------------------------------------------

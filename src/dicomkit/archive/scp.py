@@ -25,6 +25,7 @@ import dicomkit.durable as durable
 from dicomkit.archive.matching import CompiledQuery, QueryError, compile_query
 from dicomkit.archive.outbox import Delivery, Outbox
 from dicomkit.archive.store import SPILL_BYTES, Archive, InstanceMismatch
+from dicomkit.archive.worklist import WorklistStore
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import storage_sop_classes
 from dicomkit.net.association import AcceptedContext, Association, DataSink
@@ -34,6 +35,7 @@ from dicomkit.net.uids import UNCOMPRESSED_TS, VERIFICATION
 from dicomkit.services.access import AccessPolicy
 from dicomkit.services.qr import MODEL_OF, IdentifierError, QueryRetrieveSCP
 from dicomkit.services.storage import DataSetMismatch, StorageSCP, Stored, all_transfer_syntaxes
+from dicomkit.services.worklist import WorklistIdentifierError, WorklistSCP
 
 log = logging.getLogger("dicomkit.archive.scp")
 
@@ -175,6 +177,21 @@ class SearchCursor:
             self.rows.close()
 
 
+class ArchiveWorklist:
+    """The index's worklist items as a Modality Worklist SCP's
+    :class:`~dicomkit.services.worklist.WorklistData`."""
+
+    def __init__(self, store: WorklistStore) -> None:
+        self.store = store
+
+    def matches(self, identifier: Dataset) -> SearchCursor:
+        try:
+            query = self.store.compile(identifier)
+        except (QueryError, ValueError) as exc:  # a value that does not decode, too
+            raise WorklistIdentifierError(str(exc)) from exc
+        return SearchCursor(self.store.matches(query))
+
+
 class ArchiveHandler(ServiceHandler):
     """Verification, Storage and Query/Retrieve on an :class:`Archive`; with ``access``, each
     request is checked against the calling AE's permissions (:mod:`dicomkit.services.access`)
@@ -204,6 +221,10 @@ class ArchiveHandler(ServiceHandler):
         self.outbox = Outbox(archive.index)
         self.delivery = Delivery(self.outbox)
         self.background.append(self.delivery.run)
+        # Modality Worklist (PS3.4 K.6.1): the items in the index, offered while SCHEDULED,
+        # ARRIVED or READY.
+        self.worklist = WorklistStore(archive.index)
+        self.add_service(WorklistSCP(ArchiveWorklist(self.worklist), access=access))
 
     def add_service(self, service: ServiceHandler) -> None:
         """Plug in a service: the SOP classes of its ``abstract_syntaxes`` are offered, and

@@ -30,5 +30,5 @@ MODELS: dict[str, dict[str, str]] = {
 QUERY_RETRIEVE_MODELS: dict[str, dict[str, str]] = {
     model: MODELS[model] for model in ("patient", "study")}
 """The Query/Retrieve information models of PS3.4 Annex C (Patient Root, Study Root) that the
-archive implements as an SCP. Modality Worklist (Annex K) is not one of them: the archive
-does not offer it, so its presentation context is rejected at negotiation."""
+archive implements as an SCP. Modality Worklist (Annex K) is not one of them: it is its own
+service class (``dicomkit.services.worklist``), which the archive offers too."""

@@ -27,9 +27,8 @@ from dicomkit.services.access import AccessPolicy
 from dicomkit.services.identifiers import identifier_bytes, location_attributes, response_charset
 
 log = logging.getLogger("dicomkit.services.qr")
-# Only the Patient Root and Study Root models (PS3.4 C.6.1, C.6.2): Modality Worklist FIND is
-# not offered, so its presentation context is rejected "abstract syntax not supported" (PS3.8
-# §9.3.3.2, result 3) and an SCU learns it at negotiation, not from an A900 per query.
+# The Patient Root and Study Root models (PS3.4 C.6.1, C.6.2); Modality Worklist FIND (Annex
+# K) is a service of its own (services/worklist.py), plugged into the archive's handler.
 MODEL_OF = {uid: model for model, ops in QUERY_RETRIEVE_MODELS.items() for uid in ops.values()}
 FIRST_BATCH = 16  # matches fetched before the first pending response
 BATCH = 256
