@@ -243,7 +243,10 @@ class ArchiveIndex:
     def _note_in_study(self, connection: Any, study_pk: int, record: InstanceRecord, now: Any,
                        moved: bool) -> None:
         """Modalities / SOP Classes in Study grow by this instance's values; O(1) per ingest
-        (a full recount per instance would make a 1,000-slice series quadratic)."""
+        (a full recount per instance would make a 1,000-slice series quadratic). The study's
+        ``updated`` becomes the time of its latest instance, which is how the Instance
+        Availability Notification finds a study that has been stable for a while
+        (:mod:`dicomkit.archive.ian`)."""
         if moved:  # a replaced instance may have changed series: recount
             self._refresh_study(connection, study_pk, now)
             return
@@ -254,9 +257,8 @@ class ArchiveIndex:
             changes["modalities"] = _add_value(row.modalities, modality)
         if record.sop_class and f"\\{record.sop_class}\\" not in (row.sop_classes or ""):
             changes["sop_classes"] = _add_value(row.sop_classes, record.sop_class)
-        if changes:
-            connection.execute(studies.update().where(studies.c.pk == study_pk)
-                               .values(updated=now, **changes))
+        connection.execute(studies.update().where(studies.c.pk == study_pk)
+                           .values(updated=now, **changes))
 
     def _refresh_study(self, connection: Any, study_pk: int, now: Any) -> None:
         """Modalities in Study and SOP Classes in Study (PS3.4 C.6.1.1.3.1), recomputed."""

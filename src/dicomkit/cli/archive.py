@@ -28,6 +28,9 @@ SERVE_EPILOG = """examples:
   dicomkit serve --config dicomkit.toml
   dicomkit serve --http-port 8080 --cors-origin https://viewer.example.org
   dicomkit serve --tls-cert pacs.pem --tls-key pacs.key --tls-only   DIMSE 2762, HTTPS 8443
+  dicomkit serve --peer RIS=10.0.0.9:104 --ian-peer RIS --ian-stable 120
+                        Instance Availability Notification to RIS once a study has had no
+                        new instance for 2 minutes (docs/workflow.md)
 
 DICOMweb is served at http://HOST:8042/dicom-web/ (WADO-URI at /wado) unless --no-http; see
 docs/dicomweb.md. If the default port 8042 is taken the archive runs without it (a warning is
@@ -58,6 +61,8 @@ config file (TOML), same names as the options:
   tls_ca = "/etc/pacs/clients-ca.pem"    # require client certificates signed by this CA
   tls_only = true                        # no plaintext DIMSE or HTTP listener at all
   ae_default = "deny"                    # AEs not listed under [ae.…]: rejected ("allow")
+  ian_peers = ["RIS"]                    # Instance Availability Notification (PS3.4 R) to
+  ian_stable = 60                        #   these peers, once a study is stable (seconds)
   audit_syslog = ["tls://audit.example.org:6514"]   # PS3.15 A.5 audit trail (docs/archive.md)
   audit_tls_ca = "/etc/pki/audit-ca.pem"
   audit_file = "/var/log/dicomkit-audit.log"
@@ -87,6 +92,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--bind", help="address to listen on (0.0.0.0)")
     p.add_argument("--peer", action="append", default=[], metavar="NAME=HOST:PORT",
                    help="a C-MOVE destination (repeatable)")
+    p.add_argument("--ian-peer", action="append", default=[], metavar="AET",
+                   help="send Instance Availability Notifications (PS3.4 R) to this peer, "
+                        "named by --peer (repeatable)")
+    p.add_argument("--ian-stable", type=float, metavar="SECONDS",
+                   help="a study is notified once no instance arrived for SECONDS (60)")
     p.add_argument("--accept-aet", action="append", default=[], metavar="AET",
                    help="accept only these calling AE titles (repeatable; default any)")
     p.add_argument("--duplicates", choices=["replace", "ignore", "keep"])
@@ -134,7 +144,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "https_port": 8443, "tls_only": False, "ae": {}, "ae_default": "allow",
     "http_jwt_issuer": None, "http_jwt_audience": None, "http_jwks": None,
     "http_jwt_leeway": 60, "http_jwks_refresh": 300, "http_jwt_scopes": {},
-    "max_inflated_size": "4G", **AUDIT_SETTINGS}
+    "max_inflated_size": "4G", "ian_peers": [], "ian_stable": 60, **AUDIT_SETTINGS}
 """Every key a ``--config`` TOML file may set, with its default."""
 BOOLEAN_SETTINGS = ("fsync", "http", "tls_only")
 
@@ -173,6 +183,12 @@ def read_config(path: str) -> dict[str, Any]:
             AccessPolicy.from_config(loaded.get("ae", {}), loaded.get("ae_default", "allow"))
         except AccessConfigError as exc:
             raise config_error(path, str(exc)) from exc
+    peers = loaded.get("ian_peers", [])
+    if not isinstance(peers, list) or not all(isinstance(p, str) and p.strip() for p in peers):
+        raise config_error(path, f"ian_peers is a list of AE titles, not {peers!r}")
+    stable = loaded.get("ian_stable", 60)
+    if isinstance(stable, bool) or not isinstance(stable, (int, float)) or not stable >= 0:
+        raise config_error(path, f"ian_stable is seconds (0 or more), not {stable!r}")
     scopes = loaded.get("http_jwt_scopes", {})
     if not isinstance(scopes, dict) or not set(scopes) <= {"read", "write", "delete"} or \
             not all(isinstance(v, str) and v for v in scopes.values()):
@@ -258,6 +274,13 @@ def load_settings(args: argparse.Namespace) -> dict[str, Any]:
     settings["peers"] = {name: _address(value) for name, value in peers.items()}
     if getattr(args, "accept_aet", None):
         settings["accept_aets"] = list(args.accept_aet)
+    settings["ian_peers"] = list(settings["ian_peers"]) + list(
+        getattr(args, "ian_peer", []) or [])
+    if getattr(args, "ian_stable", None) is not None:
+        settings["ian_stable"] = args.ian_stable
+    stable = settings["ian_stable"]
+    if isinstance(stable, bool) or not isinstance(stable, (int, float)) or not stable >= 0:
+        raise SystemExit(f"dicomkit: ian_stable {stable!r}: expected seconds, 0 or more")
     merge_audit_options(settings, args)
     try:
         settings["max_inflated_size"] = parse_size(settings["max_inflated_size"])
@@ -352,6 +375,13 @@ def run_serve(args: argparse.Namespace) -> int:
         access = AccessPolicy.from_config(settings["ae"], settings["ae_default"])
     handler = ArchiveHandler(archive, peers=settings["peers"], ae_title=settings["aet"],
                              access=access)
+    from dicomkit.archive import ian
+
+    try:
+        ian.install(handler, settings["ian_peers"], stable=float(settings["ian_stable"]))
+    except ValueError as exc:
+        archive.close()
+        raise SystemExit(f"dicomkit: {exc}") from exc
     servers = []  # (the listener, what it is called in the log)
     accept = settings["accept_aets"]
     from dicomkit.pixels.transcode import lossless
