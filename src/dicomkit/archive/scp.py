@@ -23,6 +23,7 @@ from typing import Any
 
 import dicomkit.durable as durable
 from dicomkit.archive.matching import CompiledQuery, QueryError, compile_query
+from dicomkit.archive.mpps import MPPS_KIND, MppsForwarder, MppsStore
 from dicomkit.archive.outbox import Delivery, Outbox
 from dicomkit.archive.store import SPILL_BYTES, Archive, InstanceMismatch
 from dicomkit.archive.worklist import WorklistStore
@@ -33,6 +34,7 @@ from dicomkit.net.dimse import Message
 from dicomkit.net.service import NResponse, RetrieveItem, ServiceHandler
 from dicomkit.net.uids import UNCOMPRESSED_TS, VERIFICATION
 from dicomkit.services.access import AccessPolicy
+from dicomkit.services.mpps import MppsSCP
 from dicomkit.services.qr import MODEL_OF, IdentifierError, QueryRetrieveSCP
 from dicomkit.services.storage import DataSetMismatch, StorageSCP, Stored, all_transfer_syntaxes
 from dicomkit.services.worklist import WorklistIdentifierError, WorklistSCP
@@ -225,6 +227,10 @@ class ArchiveHandler(ServiceHandler):
         # ARRIVED or READY.
         self.worklist = WorklistStore(archive.index)
         self.add_service(WorklistSCP(ArchiveWorklist(self.worklist), access=access))
+        # MPPS (PS3.4 F.7): N-CREATE / N-SET kept in the index; forwarded to mpps.forward_to
+        self.mpps = MppsStore(archive.index, outbox=self.outbox)
+        self.add_service(MppsSCP(self.mpps))
+        self.delivery.senders[MPPS_KIND] = MppsForwarder(self.outbox, self.peers, ae_title).send
 
     def add_service(self, service: ServiceHandler) -> None:
         """Plug in a service: the SOP classes of its ``abstract_syntaxes`` are offered, and

@@ -42,6 +42,7 @@ config file (TOML), same names as the options:
   data = "/srv/pacs"
   index = "postgresql://pacs@db/pacs"
   accept_aets = ["MODALITY1", "WS1"]     # calling AEs allowed (default: any)
+  mpps_forward = ["RIS"]                 # MPPS N-CREATE/N-SET forwarded to these peers
   duplicates = "replace"                 # replace | ignore | keep
   fsync = false                          # as --no-fsync (tests, benchmarks only)
   max_inflated_size = "4G"               # deflated data sets: refused past this, inflated
@@ -97,6 +98,9 @@ def add_parser(sub: Any) -> None:
                         "named by --peer (repeatable)")
     p.add_argument("--ian-stable", type=float, metavar="SECONDS",
                    help="a study is notified once no instance arrived for SECONDS (60)")
+    p.add_argument("--mpps-forward", action="append", default=[], metavar="AET",
+                   help="forward each accepted MPPS N-CREATE/N-SET to this --peer, retried "
+                        "until delivered (repeatable)")
     p.add_argument("--accept-aet", action="append", default=[], metavar="AET",
                    help="accept only these calling AE titles (repeatable; default any)")
     p.add_argument("--duplicates", choices=["replace", "ignore", "keep"])
@@ -144,7 +148,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "https_port": 8443, "tls_only": False, "ae": {}, "ae_default": "allow",
     "http_jwt_issuer": None, "http_jwt_audience": None, "http_jwks": None,
     "http_jwt_leeway": 60, "http_jwks_refresh": 300, "http_jwt_scopes": {},
-    "max_inflated_size": "4G", "ian_peers": [], "ian_stable": 60, **AUDIT_SETTINGS}
+    "max_inflated_size": "4G", "ian_peers": [], "ian_stable": 60, "mpps_forward": [],
+    **AUDIT_SETTINGS}
 """Every key a ``--config`` TOML file may set, with its default."""
 BOOLEAN_SETTINGS = ("fsync", "http", "tls_only")
 
@@ -281,6 +286,13 @@ def load_settings(args: argparse.Namespace) -> dict[str, Any]:
     stable = settings["ian_stable"]
     if isinstance(stable, bool) or not isinstance(stable, (int, float)) or not stable >= 0:
         raise SystemExit(f"dicomkit: ian_stable {stable!r}: expected seconds, 0 or more")
+    forward = settings["mpps_forward"]
+    settings["mpps_forward"] = ([forward] if isinstance(forward, str) else list(forward)) + list(
+        getattr(args, "mpps_forward", []) or [])
+    unknown = [aet for aet in settings["mpps_forward"] if aet not in settings["peers"]]
+    if unknown:
+        raise SystemExit(f"dicomkit: MPPS forwarding to {', '.join(unknown)}: no such peer "
+                         "(--peer NAME=HOST:PORT)")
     merge_audit_options(settings, args)
     try:
         settings["max_inflated_size"] = parse_size(settings["max_inflated_size"])
@@ -382,6 +394,7 @@ def run_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         archive.close()
         raise SystemExit(f"dicomkit: {exc}") from exc
+    handler.mpps.forward_to = tuple(settings["mpps_forward"])
     servers = []  # (the listener, what it is called in the log)
     accept = settings["accept_aets"]
     from dicomkit.pixels.transcode import lossless
