@@ -31,6 +31,9 @@ SERVE_EPILOG = """examples:
   dicomkit serve --peer RIS=10.0.0.9:104 --ian-peer RIS --ian-stable 120
                         Instance Availability Notification to RIS once a study has had no
                         new instance for 2 minutes (docs/workflow.md)
+  dicomkit serve --hl7-port 2575 --hl7-station CT1
+                        the RIS feed: HL7 v2 orders (ORM^O01, OMI^O23) and patient updates
+                        (ADT^A08, ADT^A40) over MLLP into the worklist (docs/workflow.md)
 
 DICOMweb is served at http://HOST:8042/dicom-web/ (WADO-URI at /wado) unless --no-http; see
 docs/dicomweb.md. If the default port 8042 is taken the archive runs without it (a warning is
@@ -64,6 +67,10 @@ config file (TOML), same names as the options:
   ae_default = "deny"                    # AEs not listed under [ae.…]: rejected ("allow")
   ian_peers = ["RIS"]                    # Instance Availability Notification (PS3.4 R) to
   ian_stable = 60                        #   these peers, once a study is stable (seconds)
+  hl7_port = 2575                        # the RIS feed, HL7 v2 over MLLP (off by default)
+  hl7_bind = "10.0.0.2"                  #   its address (default: bind)
+  hl7_station = "CT1"                    #   station AE for orders that name none (ORM^O01)
+  hl7_max_message = "1M"                 #   larger messages are refused with an AR ACK
   audit_syslog = ["tls://audit.example.org:6514"]   # PS3.15 A.5 audit trail (docs/archive.md)
   audit_tls_ca = "/etc/pki/audit-ca.pem"
   audit_file = "/var/log/dicomkit-audit.log"
@@ -101,6 +108,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--mpps-forward", action="append", default=[], metavar="AET",
                    help="forward each accepted MPPS N-CREATE/N-SET to this --peer, retried "
                         "until delivered (repeatable)")
+    p.add_argument("--hl7-port", type=int, metavar="PORT",
+                   help="listen for HL7 v2 orders and ADT over MLLP on PORT (off by default)")
+    p.add_argument("--hl7-bind", metavar="ADDRESS", help="the HL7 listener's address (as "
+                   "--bind)")
+    p.add_argument("--hl7-station", metavar="AET", help="Scheduled Station AE Title of "
+                   "ordered steps that name none (ORM^O01 has no field for it)")
     p.add_argument("--accept-aet", action="append", default=[], metavar="AET",
                    help="accept only these calling AE titles (repeatable; default any)")
     p.add_argument("--duplicates", choices=["replace", "ignore", "keep"])
@@ -149,6 +162,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "http_jwt_issuer": None, "http_jwt_audience": None, "http_jwks": None,
     "http_jwt_leeway": 60, "http_jwks_refresh": 300, "http_jwt_scopes": {},
     "max_inflated_size": "4G", "ian_peers": [], "ian_stable": 60, "mpps_forward": [],
+    "hl7_port": None, "hl7_bind": None, "hl7_station": "", "hl7_max_message": "1M",
     **AUDIT_SETTINGS}
 """Every key a ``--config`` TOML file may set, with its default."""
 BOOLEAN_SETTINGS = ("fsync", "http", "tls_only")
@@ -246,7 +260,7 @@ def load_settings(args: argparse.Namespace) -> dict[str, Any]:
         settings["fsync"] = False
     options = ("aet", "dimse_port", "data", "index", "bind", "duplicates", "http_port",
                "http_bind", "tls_cert", "tls_key", "tls_ca", "dimse_tls_port", "https_port",
-               "max_inflated_size")
+               "max_inflated_size", "hl7_port", "hl7_bind", "hl7_station")
     for name, key in [(o, o) for o in options] + [
             ("jwt_issuer", "http_jwt_issuer"), ("jwt_audience", "http_jwt_audience"),
             ("jwks", "http_jwks")]:
@@ -293,12 +307,31 @@ def load_settings(args: argparse.Namespace) -> dict[str, Any]:
     if unknown:
         raise SystemExit(f"dicomkit: MPPS forwarding to {', '.join(unknown)}: no such peer "
                          "(--peer NAME=HOST:PORT)")
+    _check_hl7(settings)
     merge_audit_options(settings, args)
     try:
         settings["max_inflated_size"] = parse_size(settings["max_inflated_size"])
     except ValueError as exc:
         raise SystemExit(f"dicomkit: --max-inflated-size: {exc}") from exc
     return settings
+
+
+def _check_hl7(settings: dict[str, Any]) -> None:
+    """The RIS feed's settings (``hl7_*``) checked and normalised, or exit with the reason."""
+    port = settings["hl7_port"]
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int)
+                             or not 0 <= port <= 65535):
+        raise SystemExit(f"dicomkit: hl7_port {port!r}: expected a TCP port (0-65535)")
+    station = settings["hl7_station"]
+    if not isinstance(station, str) or len(station.strip()) > 16 or "\\" in station:
+        raise SystemExit(f"dicomkit: hl7_station {station!r}: expected an AE title (at most "
+                         "16 characters)")
+    try:
+        settings["hl7_max_message"] = parse_size(settings["hl7_max_message"])
+    except ValueError as exc:
+        raise SystemExit(f"dicomkit: hl7_max_message: {exc}") from exc
+    if settings["hl7_max_message"] < 64:
+        raise SystemExit("dicomkit: hl7_max_message: at least 64 bytes")
 
 
 def _address(text: Any) -> tuple[str, int]:
@@ -395,6 +428,12 @@ def run_serve(args: argparse.Namespace) -> int:
         archive.close()
         raise SystemExit(f"dicomkit: {exc}") from exc
     handler.mpps.forward_to = tuple(settings["mpps_forward"])
+    ris_feed = None
+    if settings["hl7_port"] is not None:
+        from dicomkit.archive.ris import RisFeed
+
+        ris_feed = RisFeed(handler.worklist, default_station=settings["hl7_station"].strip(),
+                           max_message=int(settings["hl7_max_message"]))
     servers = []  # (the listener, what it is called in the log)
     accept = settings["accept_aets"]
     from dicomkit.pixels.transcode import lossless
@@ -427,6 +466,15 @@ def run_serve(args: argparse.Namespace) -> int:
             log.info("dicomkit serve: AE %s on %s:%s%s, data %s, index %s", settings["aet"],
                      settings["bind"], server.port, security, archive.data_dir,
                      archive.index.url.split("@")[-1])
+        if ris_feed is not None:
+            host = settings["hl7_bind"] or settings["bind"]
+            try:
+                await ris_feed.start(host, int(settings["hl7_port"]))
+            except OSError as exc:
+                raise SystemExit(f"dicomkit: cannot listen for HL7 on {host}:"
+                                 f"{settings['hl7_port']}: {exc}") from exc
+            log.info("dicomkit serve: HL7 v2 (MLLP) on %s:%s, orders into the worklist",
+                     host, ris_feed.port)
         https = []
         if settings["http"]:
             if not settings["tls_only"]:
@@ -447,6 +495,8 @@ def run_serve(args: argparse.Namespace) -> int:
         for http in https:
             if http is not None:
                 await http.stop()
+        if ris_feed is not None:
+            await ris_feed.close()
         for server, _ in servers:
             await server.stop()
 

@@ -58,9 +58,9 @@ PRIORITY = {"S": "STAT", "A": "HIGH", "P": "HIGH", "C": "HIGH", "R": "ROUTINE",
 (0040,1003): STAT, HIGH, ROUTINE, MEDIUM, LOW."""
 
 ORDER_STATUS = {"SC": "SCHEDULED", "IP": "STARTED", "CM": "COMPLETED",
-                "DC": "DISCONTINUED", "CA": "CANCELED", "HD": "SCHEDULED", "A": "STARTED"}
+                "DC": "DISCONTINUED", "CA": "CANCELLED", "A": "STARTED"}
 """HL7 Table 0038 Order Status (ORC-5, for ORC-1 SC) to Scheduled Procedure Step Status
-(0040,0020)."""
+(0040,0020) and the worklist item status."""
 
 PROCESSING_IDS = {"P", "D", "T"}
 """HL7 Table 0103: production, debugging, training (all applied alike)."""
@@ -190,8 +190,9 @@ class _Reader:
     """Reads one message's fields into data sets, checking each value against its VR and
     naming the field when it does not fit."""
 
-    def __init__(self, message: Message) -> None:
+    def __init__(self, message: Message, default_station: str = "") -> None:
         self.message = message
+        self.default_station = default_station
 
     def value(self, segment: Segment | None, number: int, component: int = 1,
               subcomponent: int = 1, repetition: int = 0) -> str:
@@ -467,8 +468,8 @@ def _item(reader: _Reader, pid: Segment, pv1: Segment | None, detail: _Detail,
     reader.put(ds, "RequestedProcedureID", keys.requested_procedure_id, key_segment,
                2 if ipc is not None else 19)
     if keys.study_uid:
-        source = ipc if ipc is not None else detail.zds
-        reader.put(ds, "StudyInstanceUID", keys.study_uid, source, 3 if ipc is not None else 1)
+        reader.put(ds, "StudyInstanceUID", keys.study_uid,
+                   ipc if ipc is not None else detail.zds, 3 if ipc is not None else 1)
     elif new:
         ds.StudyInstanceUID = generate_uid()
     ds.ReferencedStudySequence = Sequence()
@@ -503,6 +504,14 @@ def _item(reader: _Reader, pid: Segment, pv1: Segment | None, detail: _Detail,
     # Scheduled Procedure Step
     step = Dataset()
     station = reader.value(ipc, 9) if ipc is not None else ""
+    station_name = reader.value(ipc, 7) if ipc is not None else ""
+    if not station and not station_name:
+        station = reader.default_station
+    if not station and not station_name:
+        raise reader.error(ipc if ipc is not None else obr, 9 if ipc is not None else 0,
+                           "the order names no Scheduled Station AE Title (IPC-9 of OMI^O23; "
+                           "ORM^O01 carries none) and no default station is configured "
+                           "(serve --hl7-station)", REQUIRED_FIELD_MISSING)
     reader.put(step, "ScheduledStationAETitle", station, ipc, 9)
     reader.put(step, "ScheduledProcedureStepStartDate", start[0], start_segment, start_field)
     reader.put(step, "ScheduledProcedureStepStartTime", start[1], start_segment, start_field)
@@ -528,8 +537,7 @@ def _item(reader: _Reader, pid: Segment, pv1: Segment | None, detail: _Detail,
     step_description = (reader.value(ipc, 6, 2) if ipc is not None else
                         reader.value(obr, 4, 5)) or description
     reader.put(step, "ScheduledProcedureStepDescription", step_description, obr, 4)
-    reader.put(step, "ScheduledStationName", reader.value(ipc, 7) if ipc is not None else "",
-               ipc, 7)
+    reader.put(step, "ScheduledStationName", station_name, ipc, 7)
     location = (reader.value(ipc, 8, 2) or reader.value(ipc, 8, 1)) if ipc is not None else ""
     reader.put(step, "ScheduledProcedureStepLocation", location, ipc, 8)
     reader.put(step, "ScheduledProcedureStepID", keys.sps_id, key_segment,
@@ -638,9 +646,11 @@ SUPPORTED = {("ORM", "O01"): "order", ("OMI", "O23"): "order", ("ADT", "A08"): "
              ("ADT", "A40"): "merge"}
 
 
-def operations(message: Message) -> list[Operation]:
+def operations(message: Message, *, default_station: str = "") -> list[Operation]:
     """The worklist operations a message asks for, or HL7Error naming what is wrong and where
-    (AR for an unsupported message type, event or processing ID)."""
+    (AR for an unsupported message type, event or processing ID). ``default_station``: the
+    Scheduled Station AE Title of a step whose order names no station (ORM^O01 has no field
+    for it)."""
     header = message.header
     kind, event = header.message_type.upper(), header.trigger_event.upper()
     if not kind:
@@ -661,7 +671,7 @@ def operations(message: Message) -> list[Operation]:
     if not header.control_id:
         raise HL7Error("MSH-10 message control ID is empty", code=REQUIRED_FIELD_MISSING,
                        segment="MSH", field=10, reject=True)
-    reader = _Reader(message)
+    reader = _Reader(message, default_station)
     action = SUPPORTED[(kind, event)]
     if action == "order":
         return _orders(reader, omi=kind == "OMI")
