@@ -17,6 +17,7 @@ examples:
   dicomkit echo pacs 104 --aec PACS             is the PACS there? (C-ECHO)
   dicomkit store pacs 104 --aec PACS -r study/  send a folder (C-STORE)
   dicomkit storescp --port 11112 --out in/      receive instances
+  dicomkit worklist add order.json --data pacs/ schedule a procedure step (Modality Worklist)
 """
 
 
@@ -28,7 +29,7 @@ COMMANDS = {"dump": "dump", "convert": "convert", "render": "render", "sample": 
             "echo": "net", "store": "net", "find": "net_query", "move": "net_query",
             "get": "net_query", "storescp": "net_storescp", "serve": "archive",
             "import": "archive", "ls": "archive", "rm": "archive", "reindex": "archive",
-            "stats": "archive"}
+            "stats": "archive", "worklist": "worklist"}
 MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 
