@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dicomkit.durable as durable
+from dicomkit.archive.commitment import ArchiveCommitment
 from dicomkit.archive.matching import CompiledQuery, QueryError, compile_query
 from dicomkit.archive.mpps import MPPS_KIND, MppsForwarder, MppsStore
 from dicomkit.archive.outbox import Delivery, Outbox
@@ -231,6 +232,12 @@ class ArchiveHandler(ServiceHandler):
         self.mpps = MppsStore(archive.index, outbox=self.outbox)
         self.add_service(MppsSCP(self.mpps))
         self.delivery.senders[MPPS_KIND] = MppsForwarder(self.outbox, self.peers, ae_title).send
+        # Storage Commitment Push Model SCP (PS3.4 J): reports owed in the outbox.
+        self.commitment = ArchiveCommitment(archive, self.outbox, self.delivery,
+                                            peers=self.peers, ae_title=ae_title)
+        self.add_service(self.commitment)
+        self.delivery.senders["commitment"] = self.commitment.send
+        self.background.append(self.commitment.resume)
 
     def add_service(self, service: ServiceHandler) -> None:
         """Plug in a service: the SOP classes of its ``abstract_syntaxes`` are offered, and

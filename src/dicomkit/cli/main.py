@@ -18,6 +18,7 @@ examples:
   dicomkit store pacs 104 --aec PACS -r study/  send a folder (C-STORE)
   dicomkit storescp --port 11112 --out in/      receive instances
   dicomkit worklist add order.json --data pacs/ schedule a procedure step (Modality Worklist)
+  dicomkit commit pacs 104 --aec PACS *.dcm      are they safely kept? (Storage Commitment)
 """
 
 
@@ -29,7 +30,7 @@ COMMANDS = {"dump": "dump", "convert": "convert", "render": "render", "sample": 
             "echo": "net", "store": "net", "find": "net_query", "move": "net_query",
             "get": "net_query", "storescp": "net_storescp", "serve": "archive",
             "import": "archive", "ls": "archive", "rm": "archive", "reindex": "archive",
-            "stats": "archive", "worklist": "worklist"}
+            "stats": "archive", "worklist": "worklist", "commit": "commit"}
 MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 
