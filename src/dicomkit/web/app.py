@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from dicomkit.archive.store import Archive
 from dicomkit.encoding.json import from_json
 from dicomkit.encoding.xml import to_xml
-from dicomkit.web import qido, rendered, stow, uri, wado
+from dicomkit.web import qido, rendered, stow, uri, wado, worklist
 from dicomkit.web.audit import HttpAudit, WebAudit
 from dicomkit.web.auth import Authentication
 from dicomkit.web.context import ROOT, WebContext, WebSettings, accept
@@ -290,6 +290,7 @@ def routes() -> list[Route]:
         Route("/wado", uri.wado_uri, methods=get),
         Route(ROOT + "/wado", uri.wado_uri, methods=get),
     ]
+    table += worklist.routes()  # /api/worklist (web/worklist.py)
     return table
 
 
@@ -303,7 +304,7 @@ def create_app(archive: Archive, settings: WebSettings | None = None,
     if settings.cors_origins:
         middleware.append(Middleware(
             CORSMiddleware, allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"],
+            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"], allow_headers=["*"],
             allow_credentials="*" not in settings.cors_origins,
             expose_headers=["Warning", "Content-Range", "Content-Location", "Accept-Ranges"]))
     middleware.append(Middleware(Authentication, tokens=settings.bearer_tokens,

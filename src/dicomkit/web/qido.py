@@ -108,13 +108,14 @@ def attribute_path(key: str) -> list[int]:
     return tags
 
 
-def _vr(tag: int) -> str:
+def vr_of(tag: int) -> str:
+    """The dictionary VR of ``tag``, the first of an ambiguous one (UN when unknown)."""
     entry = dictionary.entry(tag)
     vr = entry.vr if entry is not None and entry.vr else "UN"
     return vr.split(" or ")[0] if " or " in vr else vr
 
 
-def _boolean(name: str, value: str) -> bool:
+def boolean_parameter(name: str, value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("true", "1", "yes"):
         return True
@@ -123,7 +124,7 @@ def _boolean(name: str, value: str) -> bool:
     raise WebError(400, f"{name}={value!r}: expected true or false")
 
 
-def _count(name: str, value: str) -> int:
+def count_parameter(name: str, value: str) -> int:
     try:
         number = int(value)
     except ValueError:
@@ -133,19 +134,19 @@ def _count(name: str, value: str) -> int:
     return number
 
 
-def _set_matching(identifier: Dataset, tags: list[int], value: str) -> None:
-    """Put one matching key in the identifier; a sequence path goes into its single item
-    (PS3.4 C.2.2.2.6)."""
+def set_matching(identifier: Dataset, tags: list[int], value: str) -> None:
+    """Put one matching key (a query parameter, PS3.18 §8.3.4.1) in the identifier; a sequence
+    path goes into its single item (PS3.4 C.2.2.2.6). Also used by the worklist API."""
     target = identifier
     for tag in tags[:-1]:
-        if _vr(tag) != "SQ":
+        if vr_of(tag) != "SQ":
             raise WebError(400, f"{tag_str(tag)} is not a sequence, so nothing can be matched "
                            "inside it")
         if tag not in target or not target[tag].value:
             target[tag] = DataElement(tag, "SQ", Sequence([Dataset()]))
         target = target[tag].value[0]
     tag = tags[-1]
-    vr = _vr(tag)
+    vr = vr_of(tag)
     if vr == "SQ":
         if value:
             raise WebError(400, f"{tag_str(tag)} is a sequence: match on its attributes "
@@ -183,11 +184,11 @@ def build_search(resource: str, fixed: dict[int, str], params: list[tuple[str, s
                 elif item:
                     include.append(attribute_path(item)[0])
         elif lowered == "fuzzymatching":
-            fuzzy = _boolean(name, value)
+            fuzzy = boolean_parameter(name, value)
         elif lowered == "limit":
-            limit = _count(name, value)
+            limit = count_parameter(name, value)
         elif lowered == "offset":
-            offset = _count(name, value)
+            offset = count_parameter(name, value)
         elif lowered in RESERVED:
             continue
         else:
@@ -199,11 +200,11 @@ def build_search(resource: str, fixed: dict[int, str], params: list[tuple[str, s
             if tags[0] in NOT_MATCHABLE and tags[0] not in (0x00080201,):
                 raise WebError(400, f"{name} ({tag_str(tags[0])}) is not a matching key "
                                "(PS3.4 C.6.2.1)")
-            _set_matching(identifier, tags, value)
+            set_matching(identifier, tags, value)
     defaults = [tag for table in tables for tag in table]
     for tag in defaults + include:
         if tag not in identifier and tag not in COMPUTED_HERE:
-            identifier.set(tag, None, "SQ" if _vr(tag) == "SQ" else _vr(tag))
+            identifier.set(tag, None, "SQ" if vr_of(tag) == "SQ" else vr_of(tag))
     try:
         query = compile_query(identifier, "study", Options(fuzzy=fuzzy))
     except QueryError as exc:
@@ -246,7 +247,7 @@ def result(search: Search, attrs: dict[str, Any], base: str) -> dict[str, Any]:
         elif key in attrs:
             out[key] = attrs[key]
         elif tag not in ONLY_IF_PRESENT:
-            vr = search.identifier[tag].VR if tag in search.identifier else _vr(tag)
+            vr = search.identifier[tag].VR if tag in search.identifier else vr_of(tag)
             out[key] = {"vr": vr}
     out.pop(f"{SPECIFIC_CHARACTER_SET:08X}", None)  # JSON text is Unicode already
     if search.level != "IMAGE":
