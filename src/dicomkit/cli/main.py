@@ -30,7 +30,7 @@ COMMANDS = {"dump": "dump", "convert": "convert", "render": "render", "sample": 
             "echo": "net", "store": "net", "find": "net_query", "move": "net_query",
             "get": "net_query", "storescp": "net_storescp", "serve": "archive",
             "import": "archive", "ls": "archive", "rm": "archive", "reindex": "archive",
-            "stats": "archive", "worklist": "worklist", "commit": "commit"}
+            "stats": "archive", "worklist": "worklist", "commit": "commit", "mpps": "mpps"}
 MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from dicomkit.archive.store import Archive
 from dicomkit.encoding.json import from_json
 from dicomkit.encoding.xml import to_xml
-from dicomkit.web import qido, rendered, stow, uri, wado, worklist
+from dicomkit.web import mpps, qido, rendered, stow, uri, wado, worklist
 from dicomkit.web.audit import HttpAudit, WebAudit
 from dicomkit.web.auth import Authentication
 from dicomkit.web.context import ROOT, WebContext, WebSettings, accept
@@ -289,6 +289,7 @@ def routes() -> list[Route]:
         Route(frames + "/thumbnail", rendered.thumbnail, methods=get),
         Route("/wado", uri.wado_uri, methods=get),
         Route(ROOT + "/wado", uri.wado_uri, methods=get),
+        *mpps.routes(),
     ]
     table += worklist.routes()  # /api/worklist (web/worklist.py)
     return table
