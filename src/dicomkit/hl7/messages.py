@@ -105,7 +105,7 @@ CHARACTER_SETS: dict[str, CharacterSet] = {
 """The MSH-18 terms accepted. UTF-16 and UTF-32 are not: their MSH would not be ASCII."""
 
 SEGMENT_NAME = re.compile(r"[A-Z][A-Z0-9]{2}\Z")
-SUPPORTED_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8")
+SUPPORTED_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.8")
 
 
 @dataclass(frozen=True)
