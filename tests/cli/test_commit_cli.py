@@ -86,6 +86,16 @@ def test_new_association_to_our_listener(setup: Setup) -> None:
     assert all(i["committed"] for i in report["instances"])
 
 
+def test_keep_open_with_a_listener_takes_the_report_on_the_same_association(
+        setup: Setup) -> None:
+    """NOBODY is no peer of the archive: the report can only come on the open association."""
+    done = dicomkit_cli("commit", "127.0.0.1", setup.server.port, "--aec", "PACS",
+                        "--aet", "NOBODY", "--port", free_port(), "--bind", "127.0.0.1",
+                        "--keep-open", "--wait", "30", *setup.stored)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].endswith("3 of 3 committed")
+
+
 def test_no_report_within_wait_exits_3(setup: Setup) -> None:
     """The archive knows no peer NOBODY: after the release the report cannot reach us."""
     done = dicomkit_cli("commit", "127.0.0.1", setup.server.port, "--aec", "PACS",
@@ -112,3 +122,63 @@ def test_a_refused_request_exits_1_with_the_status(setup: Setup) -> None:
     done = dicomkit_cli("commit", "127.0.0.1", setup.server.port, "--aec", "PACS",
                         "--transaction-uid", "1.02", setup.stored[0])
     assert done.returncode == 2 and "not a UID" in done.stderr
+
+
+def test_against_a_pynetdicom_scp_reporting_on_a_new_association(tmp_path: Path) -> None:
+    """pynetdicom as the Storage Commitment SCP: it answers the N-ACTION, then opens an
+    association to our ``--port`` proposing SCU role 0 / SCP role 1 (J.3.3) and reports one
+    committed and one failed instance (event type 2)."""
+    import threading
+
+    import pydicom
+    from pynetdicom import AE, build_role, evt
+    from pynetdicom.sop_class import StorageCommitmentPushModel
+
+    files = synthetic_series(tmp_path, 2)
+    sops = [pydicom.dcmread(p, stop_before_pixels=True) for p in files]
+    listen_port = free_port()
+    reported: list[int] = []
+
+    def report(transaction: str) -> None:
+        ae = AE(ae_title="PYSCP")
+        ae.add_requested_context(StorageCommitmentPushModel)
+        assoc = ae.associate("127.0.0.1", listen_port, ae_title="CLIMOD",
+                             ext_neg=[build_role(StorageCommitmentPushModel, scu_role=False,
+                                                 scp_role=True)])
+        assert assoc.is_established
+        info = pydicom.Dataset()
+        info.TransactionUID = transaction
+        ok, bad = pydicom.Dataset(), pydicom.Dataset()
+        ok.ReferencedSOPClassUID, ok.ReferencedSOPInstanceUID = (sops[0].SOPClassUID,
+                                                                 sops[0].SOPInstanceUID)
+        bad.ReferencedSOPClassUID, bad.ReferencedSOPInstanceUID = (sops[1].SOPClassUID,
+                                                                   sops[1].SOPInstanceUID)
+        bad.FailureReason = 0x0112
+        info.ReferencedSOPSequence = [ok]
+        info.FailedSOPSequence = [bad]
+        status, _ = assoc.send_n_event_report(info, 2, StorageCommitmentPushModel,
+                                              "1.2.840.10008.1.20.1.1")
+        reported.append(int(status.Status))
+        assoc.release()
+
+    def on_action(event: Any) -> tuple[int, None]:
+        transaction = str(event.action_information.TransactionUID)
+        threading.Timer(0.5, report, args=(transaction,)).start()
+        return 0x0000, None
+
+    scp = AE(ae_title="PYSCP")
+    scp.add_supported_context(StorageCommitmentPushModel)
+    server = scp.start_server(("127.0.0.1", 0), block=False,
+                              evt_handlers=[(evt.EVT_N_ACTION, on_action)])
+    try:
+        done = dicomkit_cli("commit", "127.0.0.1", server.socket.getsockname()[1],
+                            "--aec", "PYSCP", "--aet", "CLIMOD", "--port", listen_port,
+                            "--bind", "127.0.0.1", "--json", "--wait", "30", *files)
+    finally:
+        server.shutdown()
+    assert done.returncode == 1, done.stderr
+    report_ = json.loads(done.stdout)
+    assert report_["event_type"] == 2
+    assert [(i["committed"], i["failure_reason"]) for i in report_["instances"]] == [
+        (True, None), (False, "0112")]
+    assert reported == [0]
