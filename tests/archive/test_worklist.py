@@ -265,3 +265,19 @@ def test_an_identifier_with_two_step_items_is_refused(store: WorklistStore) -> N
     identifier.ScheduledProcedureStepSequence = [Dataset(), Dataset()]
     with pytest.raises(QueryError, match="single item"):
         list(store.search(identifier))
+
+
+def test_a_key_with_a_forbidden_control_character_is_refused(store: WorklistStore) -> None:
+    from dicomkit.archive.matching import QueryError
+
+    store.add(make_item())
+    with pytest.raises(QueryError, match="control character 00H"):
+        list(store.search(query(PatientID="P\x001")))
+
+
+def test_empty_value_matching_selects_items_without_the_attribute(store: WorklistStore) -> None:
+    store.add(make_item("A1", sps_id="1", AdmissionID="ADM1"))
+    store.add(make_item("A2", sps_id="2"))
+    assert sps_ids(store, query(AdmissionID='""')) == ["2"]
+    assert sps_ids(store, query(AdmissionID="ADM*")) == ["1"]
+    assert sps_ids(store, query(step_ScheduledStationName='""')) == ["1", "2"]

@@ -30,6 +30,7 @@ from dicomkit.archive.store import SPILL_BYTES, Archive, InstanceMismatch
 from dicomkit.archive.worklist import WorklistStore
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import storage_sop_classes
+from dicomkit.errors import DicomError
 from dicomkit.net.association import AcceptedContext, Association, DataSink
 from dicomkit.net.dimse import Message
 from dicomkit.net.service import NResponse, RetrieveItem, ServiceHandler
@@ -190,7 +191,7 @@ class ArchiveWorklist:
     def matches(self, identifier: Dataset) -> SearchCursor:
         try:
             query = self.store.compile(identifier)
-        except (QueryError, ValueError) as exc:  # a value that does not decode, too
+        except (QueryError, ValueError, DicomError) as exc:  # a value that does not decode
             raise WorklistIdentifierError(str(exc)) from exc
         return SearchCursor(self.store.matches(query))
 
