@@ -170,6 +170,8 @@ def test_entries_filters(store: WorklistStore) -> None:
     assert [e.accession_number for e in store.entries(station="CT1")] == ["A1", "A3"]
     assert [e.accession_number for e in store.entries(modality="MR")] == ["A2"]
     assert [e.accession_number for e in store.entries(limit=1)] == ["A1"]
+    with pytest.raises(WorklistError, match="date '2026x'"):
+        store.entries(date="2026x")
 
 
 def test_patient_update_and_merge(store: WorklistStore) -> None:

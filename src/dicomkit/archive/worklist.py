@@ -481,10 +481,14 @@ class WorklistStore:
         where: list[Any] = []
         if date:
             try:
+                for bound in date.strip().split("-", 1):
+                    if bound.strip():
+                        parse_da(bound)
                 condition = sql_condition(worklist_items.c.start_date, MatchKind.DATE,
                                           [date.strip()], options)
-            except QueryError as exc:
-                raise WorklistError(f"date {date!r}: {exc}") from exc
+            except (QueryError, ValueError) as exc:
+                raise WorklistError(f"date {date!r}: {exc} (YYYYMMDD or a range A-B, A-, "
+                                    "-B)") from exc
             if condition is not None:
                 where.append(condition)
         for value, column in ((modality, worklist_items.c.modality),
