@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 # own Orthanc on free ports).
 packages=()
 command -v dcmdump >/dev/null 2>&1 || packages+=(dcmtk)
+# dicom3tools' dciodvfy: the independent IOD validator for what dicomkit creates (SR, SEG…)
+command -v dciodvfy >/dev/null 2>&1 || packages+=(dicom3tools)
 [ -x /usr/sbin/Orthanc ] || packages+=(orthanc)
 [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || packages+=(orthanc-dicomweb)
 if [ "${#packages[@]}" -gt 0 ]; then
