@@ -34,11 +34,13 @@ ALLOWED: dict[str, set[str]] = {
     "pixels": {BASE, "core", "encoding"},
     "net": {BASE, "core", "encoding"},
     "audit": {BASE, "core"},
-    "sr": {BASE, "core", "encoding", "pixels"},
-    "seg": {BASE, "core", "encoding", "pixels"},
+    # IOD definitions and builders (module tables, requirement checks, derived images and
+    # Secondary Capture, encapsulated documents), beneath the object families built on them.
     "iod": {BASE, "core", "encoding", "pixels"},
-    "deid": {BASE, "core", "encoding", "pixels"},
-    "media": {BASE, "core", "encoding", "pixels"},
+    "sr": {BASE, "core", "encoding", "pixels", "iod"},
+    "seg": {BASE, "core", "encoding", "pixels", "iod"},
+    "deid": {BASE, "core", "encoding", "pixels", "iod"},
+    "media": {BASE, "core", "encoding", "pixels", "iod"},
     "hl7": {BASE, "core", "encoding"},  # HL7 v2 over MLLP, mapped to DICOM (RIS feed)
     "services": {BASE, "core", "encoding", "pixels", "net", "audit"},
     "archive": {BASE, "core", "encoding", "pixels", "net", "services", "audit",
