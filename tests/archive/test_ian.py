@@ -4,11 +4,12 @@ messages it leaves in the outbox. Both index back ends."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, inspect, text
 
 from dicomkit.archive.ian import KIND, AvailabilityNotifier, install
 from dicomkit.archive.schema import mpps
@@ -115,3 +116,31 @@ def test_install_refuses_a_peer_without_address(archive: Archive) -> None:
         install(handler, ["PACS2"])
     install(handler, [])
     assert KIND in handler.delivery.senders
+
+
+def test_studies_older_than_the_horizon_are_not_owed(archive: Archive,
+                                                     add: Callable[..., Dataset]) -> None:
+    add(study_uid="1.2.3.6")
+    recent = AvailabilityNotifier(handler_for(archive), ["RIS"], stable=0)
+    past = AvailabilityNotifier(handler_for(archive), ["RIS"], stable=0,
+                                horizon=dt.timedelta(microseconds=1))
+    assert [s.study_uid for s in recent.owed_studies()] == ["1.2.3.6"]
+    assert past.owed_studies() == []
+
+
+def test_the_scan_has_its_index(archive: Archive) -> None:
+    """Migration 0005 (and a new database from the schema) index ``studies.updated``."""
+    names = {i["name"] for i in inspect(archive.index.engine).get_indexes("studies")}
+    assert "ix_studies_updated" in names
+
+
+def test_migration_0005_adds_the_index_to_an_older_index(archive: Archive) -> None:
+    with archive.index.engine.begin() as connection:
+        connection.execute(text("DROP INDEX ix_studies_updated"))
+        connection.execute(text("UPDATE alembic_version SET version_num = '0004'"))
+    archive.index.migrate()
+    names = {i["name"] for i in inspect(archive.index.engine).get_indexes("studies")}
+    assert "ix_studies_updated" in names
+    with archive.index.engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() \
+            == "0005"

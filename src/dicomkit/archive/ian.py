@@ -3,6 +3,9 @@ been stable for a while, each configured peer is told which of its instances are
 
 - A study is *stable* when no instance has arrived for ``stable`` seconds: the index sets
   ``studies.updated`` to the time of the study's latest instance (or removal).
+- Only studies changed within the last week (``HORIZON``) are looked at: the scan is a short
+  range of the ``studies.updated`` index (migration 0005), and turning notifications on for an
+  existing archive does not notify its whole past.
 - It is *owed a notification* when it has none yet, or when it changed after the last one:
   ``study_notifications.notified`` keeps the ``updated`` value the last notification was made
   for (not the wall-clock time of sending, so an instance that arrives while a notification is
@@ -50,6 +53,10 @@ KIND = "ian"
 """The outbox kind of Instance Availability Notifications."""
 
 DEFAULT_STABLE = 60.0
+HORIZON = dt.timedelta(days=7)
+"""Only studies changed within this window are considered: the scan stays a short range of
+the ``studies.updated`` index, and turning notifications on for an archive does not notify
+its whole past."""
 BATCH = 100  # studies claimed per scan; the next scan takes the rest
 
 
@@ -76,13 +83,14 @@ class AvailabilityNotifier:
     whose addresses are the handler's ``peers``), through the handler's outbox."""
 
     def __init__(self, handler: ArchiveHandler, peers: Sequence[str], *,
-                 stable: float = DEFAULT_STABLE) -> None:
+                 stable: float = DEFAULT_STABLE, horizon: dt.timedelta = HORIZON) -> None:
         if stable < 0:
             raise ValueError(f"stable time {stable} s is negative")
         self.handler = handler
         self.index = handler.archive.index
         self.peers = list(dict.fromkeys(p.strip() for p in peers if p.strip()))
         self.stable = float(stable)
+        self.horizon = horizon
         # Often enough that a notification follows stability closely, rarely enough that the
         # scan (one indexed query) costs nothing noticeable.
         self.interval = min(max(self.stable / 4, 0.25), 5.0)
@@ -90,14 +98,17 @@ class AvailabilityNotifier:
     # -- the index side ---------------------------------------------------------------------------
     def owed_studies(self, limit: int = BATCH) -> list[OwedStudy]:
         """Studies stable for ``stable`` seconds and changed since their last notification
-        (or never notified), least recently changed first."""
-        cutoff = now() - dt.timedelta(seconds=self.stable)
+        (or never notified), least recently changed first; only those changed within
+        ``horizon``."""
+        moment = now()
+        cutoff = moment - dt.timedelta(seconds=self.stable)
         notified = study_notifications.c.notified
         query = (select(studies.c.study_uid, studies.c.updated, notified)
                  .select_from(studies.outerjoin(
                      study_notifications,
                      study_notifications.c.study_uid == studies.c.study_uid))
-                 .where(studies.c.updated.is_not(None), studies.c.updated <= cutoff,
+                 .where(studies.c.updated > moment - self.horizon,
+                        studies.c.updated <= cutoff,
                         or_(notified.is_(None), notified < studies.c.updated))
                  .order_by(studies.c.updated).limit(limit))
         with self.index.engine.connect() as connection:

@@ -100,6 +100,7 @@ Index("ix_patients_name_phonetic", patients.c.patient_name_phonetic)
 Index("ix_studies_patient", studies.c.patient_pk)
 Index("ix_studies_date", studies.c.study_date)
 Index("ix_studies_accession", studies.c.accession_number)
+Index("ix_studies_updated", studies.c.updated)  # migration 0005: the IAN scan
 Index("ix_series_study", series.c.study_pk)
 Index("ix_series_modality", series.c.modality)
 Index("ix_instances_series", instances.c.series_pk)

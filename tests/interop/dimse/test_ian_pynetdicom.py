@@ -18,11 +18,15 @@ from typing import Any
 
 import pytest
 from pynetdicom import AE, evt
-from pynetdicom.sop_class import InstanceAvailabilityNotification
+from pynetdicom.sop_class import (
+    InstanceAvailabilityNotification,
+    ModalityPerformedProcedureStep,
+)
 
 from tests.support.databases import Backend
 from tests.support.datasets import synthetic_series
 from tests.support.dcmtk import run_tool
+from tests.support.mpps import create_attrs, to_pydicom
 from tests.support.servers import Serve, ServeFactory, free_port
 
 DEADLINE = 60.0  # seconds to wait for a notification that is owed
@@ -194,6 +198,37 @@ def test_peer_down_then_up_without_restart(
     ris.start()
     [notice] = ris.wait_for("1.2.826.0.1.3680043.10.1011.3", 1, server)
     assert notice.sops() == {p.stem for p in paths}
+    assert server.stop() == 0, server.log_tail()
+
+
+def test_the_mpps_of_the_study_is_referenced(
+        backend: Backend, serve: ServeFactory, ris: IanSCP, tmp_path: Path,
+        dcmtk_net: dict[str, str]) -> None:
+    """PS3.3 C.4.23: the Referenced Performed Procedure Step Sequence names the MPPS that
+    produced the study (created by a pynetdicom MPPS SCU naming the study in its Scheduled
+    Step Attributes Sequence)."""
+    study = "1.2.826.0.1.3680043.10.1011.4"
+    mpps_uid = "1.2.826.0.1.3680043.10.1011.4.99"
+    ris.start()
+    server = start_archive(serve, backend, tmp_path / "data", ris.port)
+    ae = AE(ae_title="MODALITY")
+    ae.add_requested_context(ModalityPerformedProcedureStep)
+    assoc = ae.associate("127.0.0.1", server.port, ae_title="PACS")
+    assert assoc.is_established
+    try:
+        status, _ = assoc.send_n_create(to_pydicom(create_attrs(study=study)),
+                                        ModalityPerformedProcedureStep, mpps_uid)
+        assert status is not None and int(status.Status) == 0x0000
+    finally:
+        assoc.release()
+    paths = synthetic_series(tmp_path / "a", 2, study=study)
+    store(server, *paths)
+    [notice] = ris.wait_for(study, 1, server)
+    [step] = notice.dataset.ReferencedPerformedProcedureStepSequence
+    assert step.ReferencedSOPClassUID == "1.2.840.10008.3.1.2.3.3"
+    assert step.ReferencedSOPInstanceUID == mpps_uid
+    assert "PerformedWorkitemCodeSequence" in step
+    assert len(step.PerformedWorkitemCodeSequence) == 0
     assert server.stop() == 0, server.log_tail()
 
 
