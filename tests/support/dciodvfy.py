@@ -1,0 +1,54 @@
+"""dicom3tools ``dciodvfy``: the independent IOD check every object dicomkit creates must pass.
+
+``dciodvfy FILE`` prints the IOD it recognised, then ``Error - …`` and ``Warning - …`` lines
+(on stderr). ``verify`` returns them; ``assert_valid`` fails the test on any Error line
+(warnings are allowed, they are returned for tests that want them). Skips when the tool is
+not installed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+DCIODVFY = shutil.which("dciodvfy")
+
+
+@dataclass
+class Verdict:
+    """What ``dciodvfy`` said about one file."""
+
+    iod: str
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def verify(path: Path | str, *, new_format: bool = False) -> Verdict:
+    """Run ``dciodvfy`` on ``path`` (``-new`` message format when ``new_format``)."""
+    if DCIODVFY is None:
+        pytest.skip("dicom3tools dciodvfy is not installed")
+    args = [DCIODVFY, *(["-new"] if new_format else []), str(path)]
+    result = subprocess.run(args, capture_output=True, encoding="latin-1", check=False,
+                            timeout=120)
+    verdict = Verdict(iod="")
+    for line in (result.stderr + result.stdout).splitlines():
+        if line.startswith("Error"):
+            verdict.errors.append(line)
+        elif line.startswith("Warning"):
+            verdict.warnings.append(line)
+        elif line.strip() and not verdict.iod and " " not in line.strip():
+            verdict.iod = line.strip()
+    return verdict
+
+
+def assert_valid(path: Path | str) -> Verdict:
+    """Fail the test when ``dciodvfy`` reports any Error for ``path``."""
+    verdict = verify(path)
+    if verdict.errors:
+        pytest.fail(f"dciodvfy {path} ({verdict.iod or 'no IOD recognised'}):\n"
+                    + "\n".join(verdict.errors))
+    return verdict
