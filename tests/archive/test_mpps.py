@@ -193,3 +193,25 @@ def test_concurrent_final_n_sets_one_wins(archive: Archive):
         results = list(pool.map(finish, ["COMPLETED", "DISCONTINUED"] * 4))
     assert sorted(map(str, results)).count(str(0x0110)) == 7
     assert store.get(uid).status in results  # type: ignore[union-attr]
+
+
+def test_the_step_status_is_written_by_the_worklist_store(archive: Archive,
+                                                          monkeypatch: pytest.MonkeyPatch):
+    """One home for a step's status change: the MPPS link calls WorklistStore.set_status in
+    the MPPS transaction (a refused N-SET after it leaves the step as it was)."""
+    step = _worklist_step(archive)
+    calls: list[tuple[int, str, str | None, bool]] = []
+    real = WorklistStore.set_status
+
+    def spy(self: WorklistStore, key: int, status: str, **kwargs: object) -> object:
+        calls.append((key, status, kwargs.get("mpps_uid"),  # type: ignore[arg-type]
+                      kwargs.get("connection") is not None))
+        return real(self, key, status, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(WorklistStore, "set_status", spy)
+    store = MppsStore(archive.index)
+    uid = generate_uid()
+    store.create(uid, _clean(create_attrs()), "A")
+    store.update(uid, _clean(final_set()))
+    assert calls == [(step, "STARTED", uid, True), (step, "COMPLETED", uid, True)]
+    assert _step(archive, step) == ("COMPLETED", uid, "STARTED")

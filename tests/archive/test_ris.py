@@ -121,3 +121,63 @@ def test_oversized_message_is_ar(store: WorklistStore) -> None:
     answer = feed.oversized(orm().encode()[:64], 5000).decode()
     assert msa(answer)[1:3] == ["AR", "MSG0001"]
     assert "5000 bytes" in msa(answer)[3]
+
+
+# -- one transaction per message: all or nothing -------------------------------------------------
+
+def test_a_step_scheduled_twice_in_one_message_changes_nothing(feed: RisFeed,
+                                                               store: WorklistStore) -> None:
+    """Both IPC steps pass the checks against the stored worklist; the second fails while it
+    is applied (the first is then added in the same transaction): AE 205 at IPC^2, and the
+    first step is rolled back with it."""
+    text = omi(steps=2).replace("|SPS002|", "|SPS001|")
+    answer = send(feed, text)
+    assert msa(answer)[1] == "AE", answer
+    assert fields(answer, "ERR")[2].startswith("IPC^2")
+    assert fields(answer, "ERR")[3].startswith("205^")
+    assert store.entries() == []
+
+
+def test_a_failure_while_applying_rolls_the_message_back(
+        feed: RisFeed, store: WorklistStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database failing at the second step of a cancel: AE 207 naming the segment, and
+    the step cancelled before it is SCHEDULED again (nothing was committed)."""
+    send(feed, omi(steps=2))
+    calls: list[int] = []
+    real = WorklistStore.set_status
+
+    def failing(self: WorklistStore, key: int, status: str, **kwargs: object) -> object:
+        calls.append(key)
+        if len(calls) == 2:
+            raise RuntimeError("connection to the index lost")
+        return real(self, key, status, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(WorklistStore, "set_status", failing)
+    answer = send(feed, omi("CA", control_id="MSG0103", steps=2))
+    assert len(calls) == 2
+    assert msa(answer)[1] == "AE", answer
+    assert fields(answer, "ERR")[3].startswith("207^")
+    assert "nothing of the message was applied" in msa(answer)[3] + answer
+    monkeypatch.undo()
+    assert sorted((e.sps_id, e.status) for e in store.entries()) == [
+        ("SPS001", "SCHEDULED"), ("SPS002", "SCHEDULED")]
+
+
+def test_a_merge_that_fails_after_writing_changes_nothing(
+        feed: RisFeed, store: WorklistStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ADT^A40 in the message's transaction too: rows the merge rewrote before the failure
+    are rolled back."""
+    send(feed, orm())
+    real = WorklistStore.merge_patient
+
+    def failing(self: WorklistStore, *args: object, **kwargs: object) -> int:
+        real(self, *args, **kwargs)  # type: ignore[arg-type]
+        raise RuntimeError("disk I/O error")
+
+    monkeypatch.setattr(WorklistStore, "merge_patient", failing)
+    answer = send(feed, adt_a40(new="PAT009^^^HOSP"))
+    assert msa(answer)[1] == "AE"
+    assert fields(answer, "ERR")[3].startswith("207^")
+    monkeypatch.undo()
+    [entry] = store.entries()
+    assert (entry.patient_id, entry.issuer) == ("PAT001", "HOSP")

@@ -283,3 +283,30 @@ def test_empty_value_matching_selects_items_without_the_attribute(store: Worklis
     assert sps_ids(store, query(AdmissionID='""')) == ["2"]
     assert sps_ids(store, query(AdmissionID="ADM*")) == ["1"]
     assert sps_ids(store, query(step_ScheduledStationName='""')) == ["1", "2"]
+
+
+def test_changes_in_the_callers_transaction_commit_or_roll_back_with_it(
+        store: WorklistStore) -> None:
+    """``connection=``: the changes are the caller's, seen inside its transaction and gone
+    when it rolls back; without it each change commits on its own."""
+    [kept] = store.add(make_item("A0", sps_id="S0"))
+    with pytest.raises(RuntimeError), store.transaction() as connection:
+        [added] = store.add(make_item(), connection=connection)
+        assert store.find_steps(sps_id="S1", connection=connection)[0].key == added.key
+        store.set_status(kept.key, "CANCELLED", connection=connection)
+        assert store.update_patient("P1", "", _named("Roe^Jim"), connection=connection) == 2
+        assert store.delete(kept.key, connection=connection)
+        raise RuntimeError("the caller fails after the changes")
+    assert [(e.key, e.status, e.patient_name) for e in store.entries()] == [
+        (kept.key, "SCHEDULED", "Doe^John")]
+    with store.transaction() as connection:
+        store.add(make_item(), connection=connection)
+        store.set_status(kept.key, "READY", connection=connection)
+    assert sorted((e.sps_id, e.status) for e in store.entries()) == [
+        ("S0", "READY"), ("S1", "SCHEDULED")]
+
+
+def _named(name: str) -> Dataset:
+    changes = Dataset()
+    changes.PatientName = name
+    return changes

@@ -8,8 +8,9 @@ database transaction, and only then acknowledged. A SIGKILL after the success re
 nothing; one before it leaves no half-done change.
 
 - :class:`MppsStore`: create, update, get, list.
-- The worklist link (on the rows of :class:`dicomkit.archive.worklist.WorklistStore`, written in
-  this module's transaction): the Scheduled Step Attributes Sequence items name the Scheduled
+- The worklist link (through :class:`dicomkit.archive.worklist.WorklistStore`, its
+  ``find_steps`` and ``set_status`` called with this module's transaction, so the step status is
+  written in one place): the Scheduled Step Attributes Sequence items name the Scheduled
   Procedure Steps (Accession Number, Requested Procedure ID, Scheduled Procedure Step ID; the Study
   Instance UID must agree when the step has one). Their status follows the MPPS: STARTED at
   N-CREATE, COMPLETED or DISCONTINUED at the final N-SET (PS3.4 F.7.2.1 note: the SCP may
@@ -34,8 +35,8 @@ from sqlalchemy.exc import IntegrityError
 
 from dicomkit.archive.index import ArchiveIndex
 from dicomkit.archive.outbox import Outbox, OwedMessage
-from dicomkit.archive.schema import mpps, worklist_items
-from dicomkit.archive.worklist import SPS_STATUS, STEP_STATUS_TERMS, step_of
+from dicomkit.archive.schema import mpps
+from dicomkit.archive.worklist import WorklistStore
 from dicomkit.core.dataset import Dataset
 from dicomkit.encoding.json import from_json, to_json_dict
 from dicomkit.services.mpps import (
@@ -146,9 +147,11 @@ class MppsStore:
     each accepted change is forwarded to (none by default)."""
 
     def __init__(self, index: ArchiveIndex, *, outbox: Outbox | None = None,
-                 forward_to: Sequence[str] = ()) -> None:
+                 forward_to: Sequence[str] = (), worklist: WorklistStore | None = None
+                 ) -> None:
         self.index = index
         self.outbox = outbox or Outbox(index)
+        self.worklist = worklist or WorklistStore(index)
         self.forward_to: tuple[str, ...] = tuple(forward_to)
 
     # -- DIMSE -----------------------------------------------------------------------------------
@@ -169,7 +172,7 @@ class MppsStore:
                     raise MppsError(DUPLICATE_SOP_INSTANCE,
                                     f"MPPS {sop_uid} exists already"[:64])
                 connection.execute(mpps.insert().values(**values))
-                self._link(connection, sop_uid, checked.data, IN_PROGRESS, now)
+                self._link(connection, sop_uid, checked.data, IN_PROGRESS)
                 self._forward(connection, sop_uid, "create", data)
         except IntegrityError as exc:  # the same UID created at once by another request
             raise MppsError(DUPLICATE_SOP_INSTANCE,
@@ -193,7 +196,7 @@ class MppsStore:
                 updated=now))
             status = _text(checked.data, "PerformedProcedureStepStatus", 16)
             if status in FINAL_STATES:
-                self._link(connection, sop_uid, checked.data, status, now)
+                self._link(connection, sop_uid, checked.data, status)
             self._forward(connection, sop_uid, "set", data)
         return self._result(sop_uid, checked.warning)
 
@@ -213,30 +216,25 @@ class MppsStore:
         return _entry(row, warning)
 
     # -- worklist link -----------------------------------------------------------------------------
-    def _link(self, connection: Any, sop_uid: str, data: Dataset, state: str,
-              now: dt.datetime) -> int:
+    def _link(self, connection: Any, sop_uid: str, data: Dataset, state: str) -> int:
         """Set the status (and ``mpps_uid``) of the worklist steps the Scheduled Step
-        Attributes Sequence names, in the caller's transaction; returns how many."""
+        Attributes Sequence names, through the worklist store in the caller's transaction;
+        returns how many."""
         status = STEP_STATUS[state]
         linked = 0
         for item in data.get("ScheduledStepAttributesSequence") or []:
             sps_id = _text(item, "ScheduledProcedureStepID", 16)
             if not sps_id:
                 continue  # unscheduled (PS3.17 / IHE RAD SWF "unscheduled case")
-            where = [worklist_items.c.sps_id == sps_id,
-                     worklist_items.c.accession_number == _text(item, "AccessionNumber", 16),
-                     worklist_items.c.requested_procedure_id ==
-                     _text(item, "RequestedProcedureID", 16)]
             study = _text(item, "StudyInstanceUID", 64)
-            rows = connection.execute(select(worklist_items.c.pk, worklist_items.c.study_uid,
-                                             worklist_items.c.attrs).where(*where)).all()
-            for row in rows:
-                if row.study_uid and study and row.study_uid != study:
+            for step in self.worklist.find_steps(
+                    sps_id=sps_id, accession_number=_text(item, "AccessionNumber", 16),
+                    requested_procedure_id=_text(item, "RequestedProcedureID", 16),
+                    connection=connection):
+                if step.study_uid and study and step.study_uid != study:
                     continue
-                connection.execute(update(worklist_items).where(
-                    worklist_items.c.pk == row.pk).values(
-                    status=status, mpps_uid=sop_uid, updated=now,
-                    attrs=_with_step_status(row.attrs, status)))
+                self.worklist.set_status(step.key, status, mpps_uid=sop_uid,
+                                         connection=connection)
                 linked += 1
         return linked
 
@@ -288,23 +286,6 @@ def check_date_range(text: str) -> str:
     if not (low or high):
         raise ValueError(f"date {text!r}: expected YYYYMMDD or a range YYYYMMDD-YYYYMMDD")
     return text if dash else low
-
-
-def _with_step_status(attrs_text: str, status: str) -> str:
-    """A worklist item's DICOM JSON with its step's Scheduled Procedure Step Status
-    (0040,0020) set to ``status`` when that is one of its defined terms, as
-    :meth:`WorklistStore.set_status` writes it (COMPLETED and DISCONTINUED live in the
-    ``status`` column only)."""
-    if status not in STEP_STATUS_TERMS:
-        return attrs_text
-    try:
-        attrs = json.loads(attrs_text or "{}")
-    except ValueError:
-        return attrs_text
-    if not isinstance(attrs, dict):
-        return attrs_text
-    step_of(attrs)[SPS_STATUS] = {"vr": "CS", "Value": [status]}
-    return json.dumps(attrs, separators=(",", ":"), ensure_ascii=False)
 
 
 class MppsForwarder:

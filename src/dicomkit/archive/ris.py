@@ -2,12 +2,14 @@
 (IHE RAD TF-2 RAD-4 Procedure Scheduled, RAD-13 Procedure Update; ADT^A08, ADT^A40).
 
 Each message is parsed and mapped by :mod:`dicomkit.hl7` into operations; :class:`RisFeed`
-applies them to the :class:`~dicomkit.archive.worklist.WorklistStore` in a worker thread and
-answers only then: AA once every change is committed to the index (each store call is its own
-transaction, committed before it returns), so an acknowledged change survives a SIGKILL. The
-operations of one message are all checked first (items validated, the steps to change found),
-so a message in error normally changes nothing; a failure while applying (the database going
-away between two steps) is answered AE saying how many were applied.
+applies them to the :class:`~dicomkit.archive.worklist.WorklistStore` in a worker thread, all
+operations of one message in **one** database transaction (the store's methods called with
+``connection=``): every operation is checked (items validated, the steps to change found) and
+applied, and the transaction commits only when all of them succeeded. The ACK is AA only after
+that commit, so an acknowledged change survives a SIGKILL; any refusal or failure (a step
+scheduled twice in the same message, the database going away) rolls the whole message back
+and is answered AE naming the segment of the operation that failed: a message is applied all
+or nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+
+from sqlalchemy import Connection
 
 from dicomkit.archive.worklist import WorklistEntry, WorklistError, WorklistStore, validate_item
 from dicomkit.hl7 import ack
@@ -116,39 +120,48 @@ class RisFeed:
 
     # -- applying (in a worker thread) -------------------------------------------------------
     def apply(self, planned: list[Operation]) -> str:
-        """Check every operation, then apply them in order; a summary for MSA-3."""
-        plan = [self._plan(operation) for operation in planned]
-        done: list[str] = []
-        for step in plan:
-            try:
-                done.append(self._apply(step))
-            except (WorklistError, HL7Error, OSError) as exc:
-                error = exc if isinstance(exc, HL7Error) else _store_error(step.operation, exc)
-                if done:
-                    error = HL7Error(f"{error.reason} (after {len(done)} of {len(plan)} "
-                                     f"changes were applied: {'; '.join(done)})",
-                                     code=error.code, segment=error.segment,
-                                     sequence=error.sequence, field=error.field)
-                raise error from None
-            except Exception as exc:  # the database: reported as AE 207, the sender retries
-                log.exception("HL7: applying %s failed", type(step.operation).__name__)
-                raise HL7Error(f"the worklist could not be changed: {type(exc).__name__}: "
-                               f"{exc}", code=APPLICATION_INTERNAL_ERROR,
-                               segment=step.operation.origin.segment,
-                               sequence=step.operation.origin.sequence) from None
+        """Check and apply every operation in one transaction, committed only when all
+        succeeded; a summary for MSA-3. Raises :class:`HL7Error` (nothing applied) naming the
+        segment of the operation that was refused or failed."""
+        current: Operation | None = None
+        try:
+            with self.store.transaction() as connection:
+                plan: list[_Planned] = []
+                for operation in planned:
+                    current = operation
+                    plan.append(self._plan(operation, connection))
+                done: list[str] = []
+                for step in plan:
+                    current = step.operation
+                    done.append(self._apply(step, connection))
+                current = None  # a failure now is the commit's
+        except HL7Error:
+            raise
+        except WorklistError as exc:
+            assert current is not None
+            raise _store_error(current, exc) from None
+        except Exception as exc:  # the database: reported as AE 207, the sender retries
+            what = type(current).__name__ if current is not None else "the commit"
+            log.exception("HL7: applying %s failed; nothing of the message was applied", what)
+            raise HL7Error(f"the worklist could not be changed ({what}), nothing of the "
+                           f"message was applied: {type(exc).__name__}: {exc}",
+                           code=APPLICATION_INTERNAL_ERROR,
+                           segment=current.origin.segment if current is not None else "",
+                           sequence=current.origin.sequence if current is not None else 1
+                           ) from None
         return "; ".join(done)
 
-    def _plan(self, operation: Operation) -> _Planned:
+    def _plan(self, operation: Operation, connection: Connection) -> _Planned:
         if isinstance(operation, NewOrder):
             self._validate(operation)
-            taken = self.store.find_steps(**_step_keys(operation))
+            taken = self.store.find_steps(**_step_keys(operation), connection=connection)
             if taken:
                 raise operation.origin.error(
                     f"the step ({operation.keys}) is scheduled already (worklist item "
                     f"{taken[0].key}); send ORC-1 XO to change it", DUPLICATE_KEY_IDENTIFIER)
             return _Planned(operation, [])
         if isinstance(operation, (UpdateOrder, CancelOrder, ChangeOrderStatus)):
-            targets = self.store.find_steps(**operation.keys.query())
+            targets = self.store.find_steps(**operation.keys.query(), connection=connection)
             if not targets:
                 raise operation.origin.error(f"no worklist item has {operation.keys}",
                                              UNKNOWN_KEY_IDENTIFIER)
@@ -169,34 +182,35 @@ class RisFeed:
         except WorklistError as exc:
             raise _store_error(operation, exc) from None
 
-    def _apply(self, step: _Planned) -> str:
+    def _apply(self, step: _Planned, connection: Connection) -> str:
         operation = step.operation
         store = self.store
         if isinstance(operation, NewOrder):
-            entries = store.add(operation.item)
+            entries = store.add(operation.item, connection=connection)
             return f"scheduled {operation.keys} as worklist item " + ", ".join(
                 str(e.key) for e in entries)
         if isinstance(operation, UpdateOrder):
-            store.replace(step.targets[0].key, operation.item)
+            store.replace(step.targets[0].key, operation.item, connection=connection)
             return f"updated worklist item {step.targets[0].key}"
         if isinstance(operation, CancelOrder):
             status = "DISCONTINUED" if operation.discontinued else "CANCELLED"
             for target in step.targets:
-                store.set_status(target.key, status)
+                store.set_status(target.key, status, connection=connection)
             return f"{status.lower()} worklist item " + ", ".join(
                 str(t.key) for t in step.targets)
         if isinstance(operation, ChangeOrderStatus):
             for target in step.targets:
-                store.set_status(target.key, operation.status)
+                store.set_status(target.key, operation.status, connection=connection)
             return f"worklist item {', '.join(str(t.key) for t in step.targets)} " \
                    f"now {operation.status}"
         if isinstance(operation, UpdatePatient):
             count = store.update_patient(operation.patient_id, operation.issuer,
-                                         operation.changes)
+                                         operation.changes, connection=connection)
             return f"patient {operation.patient_id} updated in {count} worklist item(s)"
         assert isinstance(operation, MergePatient)
         count = store.merge_patient(operation.old_id, operation.old_issuer, operation.new_id,
-                                    operation.new_issuer, operation.changes)
+                                    operation.new_issuer, operation.changes,
+                                    connection=connection)
         return (f"patient {operation.old_id} merged into {operation.new_id} in {count} "
                 "worklist item(s)")
 

@@ -230,7 +230,7 @@ class ArchiveHandler(ServiceHandler):
         self.worklist = WorklistStore(archive.index)
         self.add_service(WorklistSCP(ArchiveWorklist(self.worklist), access=access))
         # MPPS (PS3.4 F.7): N-CREATE / N-SET kept in the index; forwarded to mpps.forward_to
-        self.mpps = MppsStore(archive.index, outbox=self.outbox)
+        self.mpps = MppsStore(archive.index, outbox=self.outbox, worklist=self.worklist)
         self.add_service(MppsSCP(self.mpps))
         self.delivery.senders[MPPS_KIND] = MppsForwarder(self.outbox, self.peers, ae_title).send
         # Storage Commitment Push Model SCP (PS3.4 J): reports owed in the outbox.

@@ -28,10 +28,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dicomkit.archive.index import ArchiveIndex
@@ -324,8 +325,31 @@ class WorklistStore:
         self.index = index
         self.offered = tuple(offered)
 
-    # -- changes ---------------------------------------------------------------------------
-    def add(self, item: Dataset) -> list[WorklistEntry]:
+    # -- transactions ----------------------------------------------------------------------
+    @contextmanager
+    def transaction(self, connection: Connection | None = None) -> Iterator[Connection]:
+        """``connection`` (the caller's transaction, committed or rolled back by the caller),
+        or a new transaction committed when the block ends without an exception."""
+        if connection is not None:
+            yield connection
+            return
+        with self.index.engine.begin() as own:
+            yield own
+
+    @contextmanager
+    def _reading(self, connection: Connection | None) -> Iterator[Connection]:
+        if connection is not None:
+            yield connection
+            return
+        with self.index.engine.connect() as own:
+            yield own
+
+    # -- changes -------------------------------------------------------------------------------
+    # Each takes an optional ``connection=``: given, the change is made in the caller's
+    # transaction (a whole HL7 message, an MPPS N-CREATE/N-SET) and is durable only once the
+    # caller commits; None, it is its own transaction, committed before the method returns.
+    def add(self, item: Dataset, *, connection: Connection | None = None
+            ) -> list[WorklistEntry]:
         """Store a validated item: one row per step, all or none. A step whose (Accession
         Number, Requested Procedure ID, Scheduled Procedure Step ID) is stored already is
         refused with :class:`WorklistError`."""
@@ -333,7 +357,7 @@ class WorklistStore:
         stamp = now()
         keys: list[int] = []
         try:
-            with self.index.engine.begin() as connection:
+            with self.transaction(connection) as connection:
                 for attrs in split_steps(item):
                     columns = columns_of(attrs)
                     taken = connection.execute(select(worklist_items.c.pk).where(
@@ -348,18 +372,20 @@ class WorklistStore:
                         insert(worklist_items).values(
                             **columns, status="SCHEDULED", mpps_uid="", created=stamp,
                             updated=stamp).returning(worklist_items.c.pk)).scalar_one()))
+                return [entry for key in keys
+                        if (entry := self.get(key, connection=connection)) is not None]
         except IntegrityError as exc:  # another writer added the same step meanwhile
             raise WorklistError(f"a step of this item is scheduled already: {exc.orig}") \
                 from exc
-        return [entry for key in keys if (entry := self.get(key)) is not None]
 
-    def get(self, key: int) -> WorklistEntry | None:
-        with self.index.engine.connect() as connection:
+    def get(self, key: int, *, connection: Connection | None = None) -> WorklistEntry | None:
+        with self._reading(connection) as connection:
             row = connection.execute(select(worklist_items).where(
                 worklist_items.c.pk == key)).first()
         return _entry(row) if row is not None else None
 
-    def replace(self, key: int, item: Dataset) -> WorklistEntry:
+    def replace(self, key: int, item: Dataset, *, connection: Connection | None = None
+                ) -> WorklistEntry:
         """Replace the item of one step (its status and MPPS stay); the item must hold exactly
         one step."""
         validate_item(item)
@@ -369,7 +395,7 @@ class WorklistStore:
                                 f"Scheduled Procedure Step, not {len(steps)}")
         columns = columns_of(steps[0])
         try:
-            with self.index.engine.begin() as connection:
+            with self.transaction(connection) as connection:
                 self._row(connection, key)
                 taken = connection.execute(select(worklist_items.c.pk).where(
                     worklist_items.c.accession_number == columns["accession_number"],
@@ -382,10 +408,10 @@ class WorklistStore:
                                         f"(worklist item {taken.pk})")
                 connection.execute(update(worklist_items).where(worklist_items.c.pk == key)
                                    .values(**columns, updated=now()))
+                entry = self.get(key, connection=connection)
         except IntegrityError as exc:
             raise WorklistError(f"{_step_key(columns)} is scheduled already: {exc.orig}") \
                 from exc
-        entry = self.get(key)
         assert entry is not None
         return entry
 
@@ -396,20 +422,22 @@ class WorklistStore:
             raise WorklistError(f"no worklist item {key}")
         return row
 
-    def delete(self, key: int) -> bool:
-        with self.index.engine.begin() as connection:
+    def delete(self, key: int, *, connection: Connection | None = None) -> bool:
+        with self.transaction(connection) as connection:
             return bool(connection.execute(delete(worklist_items).where(
                 worklist_items.c.pk == key)).rowcount)
 
-    def set_status(self, key: int, status: str, *, mpps_uid: str | None = None
-                   ) -> WorklistEntry:
+    def set_status(self, key: int, status: str, *, mpps_uid: str | None = None,
+                   connection: Connection | None = None) -> WorklistEntry:
         """Change a step's status (one of :attr:`STATUSES`); ``mpps_uid`` links the step to
-        its Modality Performed Procedure Step."""
+        its Modality Performed Procedure Step. The one place a step's status is written: the
+        ``status`` column and, for the defined terms of PS3.3 C.4.10.1, the step's Scheduled
+        Procedure Step Status (0040,0020) in its item."""
         status = status.strip().upper()
         if status not in self.STATUSES:
             raise WorklistError(f"unknown worklist status {status!r} (known: "
                                 f"{', '.join(self.STATUSES)})")
-        with self.index.engine.begin() as connection:
+        with self.transaction(connection) as connection:
             row = self._row(connection, key)
             values: dict[str, Any] = {"status": status, "updated": now()}
             if mpps_uid is not None:
@@ -420,15 +448,15 @@ class WorklistStore:
                 values["attrs"] = json.dumps(attrs, separators=(",", ":"), ensure_ascii=False)
             connection.execute(update(worklist_items).where(worklist_items.c.pk == key)
                                .values(**values))
-        entry = self.get(key)
+            entry = self.get(key, connection=connection)
         assert entry is not None
         return entry
 
-    def _rewrite_patient(self, where: list[ColumnElement[bool]],
-                         changes: dict[str, Any]) -> int:
+    def _rewrite_patient(self, where: list[ColumnElement[bool]], changes: dict[str, Any],
+                         connection: Connection | None) -> int:
         """Apply top-level attribute ``changes`` (DICOM JSON) to every item ``where``."""
         count = 0
-        with self.index.engine.begin() as connection:
+        with self.transaction(connection) as connection:
             rows = connection.execute(select(worklist_items.c.pk, worklist_items.c.attrs)
                                       .where(*where)).all()
             for row in rows:
@@ -453,22 +481,25 @@ class WorklistStore:
                                 "Step Sequence (0040,0100)")
         return result
 
-    def update_patient(self, patient_id: str, issuer: str, changes: Dataset) -> int:
+    def update_patient(self, patient_id: str, issuer: str, changes: Dataset, *,
+                       connection: Connection | None = None) -> int:
         """Patient demographics changed (HL7 ADT^A08): ``changes`` (top-level attributes)
         written into every item of the patient; returns how many."""
         values = self._changes(changes)
         return self._rewrite_patient([worklist_items.c.patient_id == patient_id,
-                                      worklist_items.c.issuer == issuer], values)
+                                      worklist_items.c.issuer == issuer], values, connection)
 
     def merge_patient(self, old_patient_id: str, old_issuer: str, new_patient_id: str,
-                      new_issuer: str, changes: Dataset | None = None) -> int:
+                      new_issuer: str, changes: Dataset | None = None, *,
+                      connection: Connection | None = None) -> int:
         """Patients merged (HL7 ADT^A40): the items of the old patient move to the new Patient
         ID and Issuer, with ``changes`` written too; returns how many."""
         values = self._changes(changes)
         values["00100020"] = {"vr": "LO", "Value": [new_patient_id]}
         values["00100021"] = {"vr": "LO", "Value": [new_issuer]} if new_issuer else None
         return self._rewrite_patient([worklist_items.c.patient_id == old_patient_id,
-                                      worklist_items.c.issuer == old_issuer], values)
+                                      worklist_items.c.issuer == old_issuer], values,
+                                     connection)
 
     # -- reading ---------------------------------------------------------------------------
     def entries(self, *, date: str | None = None, modality: str | None = None,
@@ -510,14 +541,16 @@ class WorklistStore:
 
     def find_steps(self, *, accession_number: str | None = None,
                    requested_procedure_id: str | None = None, sps_id: str | None = None,
-                   study_uid: str | None = None) -> list[WorklistEntry]:
-        """The steps with exactly these keys (those given), in key order."""
+                   study_uid: str | None = None, connection: Connection | None = None
+                   ) -> list[WorklistEntry]:
+        """The steps with exactly these keys (those given), in key order (read in the
+        caller's transaction when ``connection`` is given)."""
         where = [column == value for value, column in (
             (accession_number, worklist_items.c.accession_number),
             (requested_procedure_id, worklist_items.c.requested_procedure_id),
             (sps_id, worklist_items.c.sps_id), (study_uid, worklist_items.c.study_uid))
             if value is not None]
-        with self.index.engine.connect() as connection:
+        with self._reading(connection) as connection:
             return [_entry(row) for row in connection.execute(
                 select(worklist_items).where(*where).order_by(worklist_items.c.pk))]
 
