@@ -1,10 +1,21 @@
 #!/usr/bin/env python3
-"""Generate dicomkit's PS3.16 context group table (``src/dicomkit/iod/data/cid_concepts.tsv``).
+"""Generate dicomkit's IOD tables (``src/dicomkit/iod/data/``).
 
-Reads ``ps3.16/cid_concepts.tsv`` and ``ps3.16/cids.tsv`` of the machine-readable copy of the
-DICOM standard (``/work/shared/dicom-standard`` or ``--source``; PS3.16 2024c) and writes one
-sorted table ``cid keyword scheme value meaning concept_keyword``: every coded concept of every
-context group (CID), with the group's keyword. Deterministic output.
+From the machine-readable copy of the DICOM standard (``/work/shared/dicom-standard`` or
+``--source``), deterministic output:
+
+- ``cid_concepts.tsv`` from ``ps3.16/cid_concepts.tsv`` and ``ps3.16/cids.tsv`` (PS3.16 2024c):
+  ``cid keyword scheme value meaning concept_keyword``, every coded concept of every context
+  group (CID), with the group's keyword.
+- ``iods.tsv`` from ``ps3.3/dicom3tools_iod_modules_2024.tsv`` (PS3.3 Annex A, dicom3tools
+  2024-12-20), the SOP classes that select each IOD from ``dicom3tools/condn.tpl`` and
+  ``sopcl.tpl`` named by their PS3.6 keyword (``ps3.6/uids.tsv``):
+  ``iod sop_classes ie module usage condition``.
+- ``modules.tsv`` from ``ps3.3/dicom3tools_module_attributes_2024.tsv`` (PS3.3 Annex C, the
+  modules and macros with nesting, Type and named condition), with enumerated values resolved
+  from ``dicom3tools/strval/*.tpl``: ``container kind depth item name tag type condition
+  enum`` where ``enum`` is ``N:V1|V2…`` (N = the value index the enumeration applies to, or
+  ``*`` for every value).
 
 Usage: ``python tools/gen_iod_tables.py [--source DIR] [--out DIR]``
 """
@@ -39,6 +50,104 @@ def rows(source: Path) -> list[list[str]]:
     return result
 
 
+def _block_lines(text: str, opener: str, closer: str) -> dict[str, list[str]]:
+    """``opener="Name"`` … ``closer`` blocks of a dicom3tools template, by name."""
+    blocks: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(opener + '="'):
+            name = stripped.split('"')[1]
+            current = blocks.setdefault(name, [])
+        elif stripped.startswith(closer):
+            current = None
+        elif current is not None:
+            current.append(stripped)
+    return blocks
+
+
+def sop_classes_by_condition(source: Path) -> dict[str, list[str]]:
+    """dicom3tools IOD detection condition -> the PS3.6 keywords of the SOP classes it names."""
+    d3 = source / "dicom3tools"
+    by_name: dict[str, str] = {}
+    for line in (d3 / "sopcl.tpl").read_text("latin-1").splitlines():
+        if 'Name="' in line and 'Uid="' in line:
+            by_name[line.split('Name="')[1].split('"')[0]] = line.split('Uid="')[1].split('"')[0]
+    keyword_of: dict[str, str] = {}
+    for line in (source / "ps3.6" / "uids.tsv").read_text("utf-8").splitlines()[1:]:
+        cells = line.split("\t")
+        if cells[-1]:
+            keyword_of[cells[0]] = cells[-1]
+    result: dict[str, list[str]] = {}
+    blocks = _block_lines((d3 / "condn.tpl").read_text("latin-1"), "Condition", "ConditionEnd")
+    for name, lines in blocks.items():
+        keywords = []
+        for line in lines:
+            if line.startswith('Element="SOPClassUID"') and "StringConstantFromRootAttribute" in line:
+                constant = line.split('StringConstantFromRootAttribute="')[1].split('"')[0]
+                uid = by_name.get(constant.removesuffix("SOPClassUID"))
+                if uid and uid in keyword_of:
+                    keywords.append(keyword_of[uid])
+        if keywords:
+            result[name] = keywords
+    return result
+
+
+def iod_rows(source: Path) -> list[list[str]]:
+    sop_classes = sop_classes_by_condition(source)
+    path = source / "ps3.3" / "dicom3tools_iod_modules_2024.tsv"
+    result = []
+    for line in path.read_text("utf-8").splitlines()[1:]:
+        _tpl, iod, detect, ie, module, usage, condition = line.split("\t")
+        if iod.startswith("Private") or module == "FileMetaInformation":
+            continue  # PixelMed's private IODs; the file meta group is PS3.10, not the IOD
+        result.append([iod, ",".join(sop_classes.get(detect, [])), ie, module, usage, condition])
+    return result
+
+
+def string_values(source: Path) -> dict[str, list[str]]:
+    """``StringValues="Name" { V = meaning, … }`` of ``dicom3tools/strval/*.tpl``."""
+    values: dict[str, list[str]] = {}
+    for tpl in sorted((source / "dicom3tools" / "strval").glob("*.tpl")):
+        name = None
+        for line in tpl.read_text("latin-1").splitlines():
+            stripped = line.strip()
+            if stripped.startswith('StringValues="'):
+                name = stripped.split('"')[1]
+                values[name] = []
+            elif stripped.startswith("}"):
+                name = None
+            elif name is not None and stripped:
+                value = stripped.rstrip(",").split(" = ")[0].split("\t=")[0].strip()
+                values[name].append(value)
+    return values
+
+
+def module_rows(source: Path) -> list[list[str]]:
+    enums = string_values(source)
+    path = source / "ps3.3" / "dicom3tools_module_attributes_2024.tsv"
+    result = []
+    for line in path.read_text("utf-8").splitlines()[1:]:
+        _tpl, kind, container, depth, item, name, tag, type_, condition, other = line.split("\t")
+        if not depth:
+            continue  # the header row of a container
+        options = dict(o.split("=", 1) for o in other.split(";") if "=" in o)
+        enum = ""
+        if options.get("StringEnumValues") in enums:
+            selector = options.get("ValueSelector", "*")
+            enum = selector + ":" + "|".join(enums[options["StringEnumValues"]])
+        tag = tag.strip("()").replace(",", "")
+        result.append([container, kind, depth, item, name, tag, type_, condition, enum])
+    return result
+
+
+def write_table(path: Path, header: str, table: list[list[str]]) -> None:
+    with open(path, "w", encoding="utf-8", newline="\n") as out:
+        out.write(header + "\n")
+        for row in table:
+            out.write("\t".join(row) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
@@ -51,6 +160,13 @@ def main(argv: list[str] | None = None) -> int:
         for row in table:
             out.write("\t".join(row) + "\n")
     print(f"{len(table)} concepts written to {args.out / 'cid_concepts.tsv'}")
+    iods = iod_rows(args.source)
+    write_table(args.out / "iods.tsv", "iod\tsop_classes\tie\tmodule\tusage\tcondition", iods)
+    print(f"{len(iods)} IOD modules written to {args.out / 'iods.tsv'}")
+    modules = module_rows(args.source)
+    write_table(args.out / "modules.tsv",
+                "container\tkind\tdepth\titem\tname\ttag\ttype\tcondition\tenum", modules)
+    print(f"{len(modules)} module attributes written to {args.out / 'modules.tsv'}")
     return 0
 
 

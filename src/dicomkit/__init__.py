@@ -1,7 +1,8 @@
 """dicomkit: the DICOM standard in one Python package.
 
 The public face: ``read``, ``write``, ``Dataset``, ``DataElement``, ``Sequence``, ``Tag``,
-``uid``. Everything heavier (numpy, codecs, networking) is imported only when used.
+``uid``, ``derive`` (derived images and Secondary Capture, :mod:`dicomkit.iod.derived`).
+Everything heavier (numpy, codecs, networking) is imported only when used.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DataElement", "Dataset", "DicomError", "InvalidDicomError", "NotSupportedError",
-    "PersonName", "PrivateBlock", "Sequence", "Tag", "read", "write", "uid", "__version__",
+    "PersonName", "PrivateBlock", "Sequence", "Tag", "read", "write", "uid", "derive",
+    "__version__",
 ]
 
 
@@ -29,4 +31,8 @@ def __getattr__(name: str) -> Any:
         from dicomkit.core import uid
 
         return uid
+    if name == "derive":
+        from dicomkit.iod.derived import derive
+
+        return derive
     raise AttributeError(f"module 'dicomkit' has no attribute {name!r}")
