@@ -25,6 +25,7 @@ from dicomkit.archive.schema import instances
 from dicomkit.archive.store import Archive
 from dicomkit.core.uid import storage_sop_classes
 from dicomkit.net.association import Timeouts
+from dicomkit.services.access import AccessPolicy
 from dicomkit.services.commitment import (
     CommitmentRequest,
     FailureReason,
@@ -93,12 +94,16 @@ class ArchiveCommitment(StorageCommitmentSCP):
     """The push model SCP on the archive: requests kept in the outbox until their report is
     delivered; reports that cannot go on the requestor's association go to
     ``peers[calling AE]`` on a new one, retried by the outbox's delivery loop (no such peer:
-    kept, logged, retried; a restart makes every owed report due at once)."""
+    kept, logged, retried; a restart makes every owed report due at once). With ``access``,
+    the requestor needs "commit" to ask, and a report goes on a new association only to an AE
+    that may "commit" (one that lost it since is owed its report until it has it again)."""
 
     def __init__(self, archive: Archive, outbox: Outbox, delivery: Delivery, *,
                  peers: dict[str, tuple[str, int]], ae_title: str,
-                 timeouts: Timeouts | None = None) -> None:
-        super().__init__(ArchiveCommitmentCheck(archive), self, ae_title=ae_title)
+                 timeouts: Timeouts | None = None,
+                 access: AccessPolicy | None = None) -> None:
+        super().__init__(ArchiveCommitmentCheck(archive), self, ae_title=ae_title,
+                         access=access)
         self.outbox = outbox
         self.delivery = delivery
         self.peers = peers
@@ -119,6 +124,12 @@ class ArchiveCommitment(StorageCommitmentSCP):
     # -- the delivery loop -----------------------------------------------------------------------
     async def send(self, message: OwedMessage) -> None:
         """The outbox sender for kind ``commitment``: raises when not delivered."""
+        if self.access is not None:
+            refused = self.access.refusal(message.destination, "commit")
+            if refused is not None:
+                raise PermissionError(f"the report of transaction {message.reference} is not "
+                                      f"sent: {refused} (its [ae] permissions lack "
+                                      "\"commit\")")
         peer = self.peers.get(message.destination.strip())
         if peer is None:
             raise LookupError(f"no --peer named {message.destination!r}: the report of "

@@ -205,7 +205,13 @@ class AvailabilityNotifier:
 
 
 async def send_notification(handler: ArchiveHandler, message: OwedMessage) -> None:
-    """Deliver one owed notification to the peer named by ``message.destination``."""
+    """Deliver one owed notification to the peer named by ``message.destination``; a peer
+    the access policy does not let "query" is not told (the message stays owed)."""
+    if handler.access is not None:
+        refused = handler.access.refusal(message.destination, "query")
+        if refused is not None:
+            raise PermissionError(f"availability notification not sent: {refused} (an IAN "
+                                  "peer needs the \"query\" permission)")
     address = handler.peers.get(message.destination.strip())
     if address is None:
         raise LookupError(f"no address for IAN peer {message.destination!r} "
@@ -230,6 +236,14 @@ def install(handler: ArchiveHandler, peers: Sequence[str] = (), *,
     if missing:
         raise ValueError(f"IAN peer {', '.join(missing)} has no address: add --peer "
                          f"{missing[0]}=HOST:PORT (or [peers] in the config file)")
+    if handler.access is not None:
+        barred = [peer for peer in notifier.peers
+                  if not handler.access.allows(peer, "query")]
+        if barred:
+            raise ValueError(f"IAN peer {', '.join(barred)} may not \"query\" under the "
+                             "per-AE permissions: an availability notification tells what "
+                             "the archive holds; add \"query\" to [ae."
+                             f"{barred[0]}] permissions (or remove it from the IAN peers)")
     handler.delivery.senders[KIND] = notifier.send
     if notifier.peers:
         handler.background.append(notifier.run)

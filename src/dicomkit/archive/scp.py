@@ -206,6 +206,7 @@ class ArchiveHandler(ServiceHandler):
                  transfer_syntaxes: Sequence[str] | None = None,
                  ae_title: str = "DICOMKIT", access: AccessPolicy | None = None) -> None:
         self.archive = archive
+        self.access = access
         self.peers = {k.strip(): v for k, v in (peers or {}).items()}
         self.syntaxes = list(transfer_syntaxes or all_transfer_syntaxes())
         self.storage = StorageSCP(ArchiveStore(archive), access)
@@ -231,11 +232,12 @@ class ArchiveHandler(ServiceHandler):
         self.add_service(WorklistSCP(ArchiveWorklist(self.worklist), access=access))
         # MPPS (PS3.4 F.7): N-CREATE / N-SET kept in the index; forwarded to mpps.forward_to
         self.mpps = MppsStore(archive.index, outbox=self.outbox, worklist=self.worklist)
-        self.add_service(MppsSCP(self.mpps))
+        self.add_service(MppsSCP(self.mpps, access=access))
         self.delivery.senders[MPPS_KIND] = MppsForwarder(self.outbox, self.peers, ae_title).send
         # Storage Commitment Push Model SCP (PS3.4 J): reports owed in the outbox.
         self.commitment = ArchiveCommitment(archive, self.outbox, self.delivery,
-                                            peers=self.peers, ae_title=ae_title)
+                                            peers=self.peers, ae_title=ae_title,
+                                            access=access)
         self.add_service(self.commitment)
         self.delivery.senders["commitment"] = self.commitment.send
         self.background.append(self.commitment.resume)

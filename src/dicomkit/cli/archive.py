@@ -19,8 +19,9 @@ from dicomkit.cli.audit_trail import (
     operator,
 )
 
-SERVE_HELP = ("run the archive: DIMSE Storage, Query/Retrieve and Verification SCP, and "
-              "DICOMweb (QIDO-RS, WADO-RS, STOW-RS, WADO-URI)")
+SERVE_HELP = ("run the archive: DIMSE Storage, Query/Retrieve, Modality Worklist, MPPS, "
+              "Storage Commitment and Verification SCP, and DICOMweb (QIDO-RS, WADO-RS, "
+              "STOW-RS, WADO-URI)")
 SERVE_EPILOG = """examples:
   dicomkit serve                                   ./dicomkit-data, SQLite, port 11112
   dicomkit serve --data /srv/pacs --aet PACS --peer WS1=10.0.0.5:104
@@ -34,6 +35,9 @@ SERVE_EPILOG = """examples:
   dicomkit serve --hl7-port 2575 --hl7-station CT1
                         the RIS feed: HL7 v2 orders (ORM^O01, OMI^O23) and patient updates
                         (ADT^A08, ADT^A40) over MLLP into the worklist (docs/workflow.md)
+  dicomkit serve --peer RIS=10.0.0.9:104 --mpps-forward RIS
+                        every accepted MPPS N-CREATE/N-SET forwarded to RIS, retried until
+                        delivered (docs/workflow.md)
 
 DICOMweb is served at http://HOST:8042/dicom-web/ (WADO-URI at /wado) unless --no-http; see
 docs/dicomweb.md. If the default port 8042 is taken the archive runs without it (a warning is
@@ -45,7 +49,6 @@ config file (TOML), same names as the options:
   data = "/srv/pacs"
   index = "postgresql://pacs@db/pacs"
   accept_aets = ["MODALITY1", "WS1"]     # calling AEs allowed (default: any)
-  mpps_forward = ["RIS"]                 # MPPS N-CREATE/N-SET forwarded to these peers
   duplicates = "replace"                 # replace | ignore | keep
   fsync = false                          # as --no-fsync (tests, benchmarks only)
   max_inflated_size = "4G"               # deflated data sets: refused past this, inflated
@@ -67,6 +70,7 @@ config file (TOML), same names as the options:
   ae_default = "deny"                    # AEs not listed under [ae.…]: rejected ("allow")
   ian_peers = ["RIS"]                    # Instance Availability Notification (PS3.4 R) to
   ian_stable = 60                        #   these peers, once a study is stable (seconds)
+  mpps_forward = ["RIS"]                 # MPPS N-CREATE/N-SET forwarded to these peers
   hl7_port = 2575                        # the RIS feed, HL7 v2 over MLLP (off by default)
   hl7_bind = "10.0.0.2"                  #   its address (default: bind)
   hl7_station = "CT1"                    #   station AE for orders that name none (ORM^O01)
@@ -74,10 +78,14 @@ config file (TOML), same names as the options:
   audit_syslog = ["tls://audit.example.org:6514"]   # PS3.15 A.5 audit trail (docs/archive.md)
   audit_tls_ca = "/etc/pki/audit-ca.pem"
   audit_file = "/var/log/dicomkit-audit.log"
-  [peers]
-  WS1 = "10.0.0.5:104"
-  [ae.MODALITY1]                         # per calling AE: store, query, retrieve, delete
-  permissions = ["store"]
+  [peers]                                # C-MOVE destinations, where commitment reports,
+  WS1 = "10.0.0.5:104"                   #   notifications and forwarded MPPS go
+  RIS = "10.0.0.9:104"
+  MODALITY1 = "10.0.0.7:104"
+  [ae.MODALITY1]                         # per calling AE: store, query, retrieve, delete,
+  permissions = ["store", "query", "mpps", "commit"]   # mpps: N-CREATE/N-SET, commit: N-ACTION
+  [ae.RIS]
+  permissions = ["query"]                # "query": it may be sent availability notifications
   [ae.WS1]
   permissions = ["query", "retrieve"]
   move_destinations = ["WS1"]            # default: any peer
@@ -99,7 +107,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--dimse-port", type=int, help="DIMSE port (11112)")
     p.add_argument("--bind", help="address to listen on (0.0.0.0)")
     p.add_argument("--peer", action="append", default=[], metavar="NAME=HOST:PORT",
-                   help="a C-MOVE destination (repeatable)")
+                   help="a peer: C-MOVE destination, and where storage commitment "
+                        "reports, --ian-peer and --mpps-forward go (repeatable)")
     p.add_argument("--ian-peer", action="append", default=[], metavar="AET",
                    help="send Instance Availability Notifications (PS3.4 R) to this peer, "
                         "named by --peer (repeatable)")
@@ -114,6 +123,9 @@ def add_parser(sub: Any) -> None:
                    "--bind)")
     p.add_argument("--hl7-station", metavar="AET", help="Scheduled Station AE Title of "
                    "ordered steps that name none (ORM^O01 has no field for it)")
+    p.add_argument("--hl7-max-message", metavar="SIZE", type=_size_argument,
+                   help="refuse HL7 messages larger than SIZE bytes with an AR ACK (suffix "
+                        "K, M: powers of 1024; default 1M)")
     p.add_argument("--accept-aet", action="append", default=[], metavar="AET",
                    help="accept only these calling AE titles (repeatable; default any)")
     p.add_argument("--duplicates", choices=["replace", "ignore", "keep"])
@@ -260,7 +272,8 @@ def load_settings(args: argparse.Namespace) -> dict[str, Any]:
         settings["fsync"] = False
     options = ("aet", "dimse_port", "data", "index", "bind", "duplicates", "http_port",
                "http_bind", "tls_cert", "tls_key", "tls_ca", "dimse_tls_port", "https_port",
-               "max_inflated_size", "hl7_port", "hl7_bind", "hl7_station")
+               "max_inflated_size", "hl7_port", "hl7_bind", "hl7_station",
+               "hl7_max_message")
     for name, key in [(o, o) for o in options] + [
             ("jwt_issuer", "http_jwt_issuer"), ("jwt_audience", "http_jwt_audience"),
             ("jwks", "http_jwks")]:

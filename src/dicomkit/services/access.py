@@ -1,28 +1,47 @@
-"""Per-AE permissions: which calling AE title may store, query, retrieve or delete, and to
-which C-MOVE destinations it may send.
+"""Per-AE permissions: which calling AE title may store, query, retrieve or delete, report
+procedure steps (MPPS) and request storage commitment, and to which C-MOVE destinations it may
+send.
 
 DICOM identifies a peer on an association by its calling AE title (PS3.8 §7.1.1.3), or better
 by its TLS client certificate (PS3.15 B.1); this policy keys on the title. Where it is
 enforced (``services.storage.StorageSCP``, ``services.qr.QueryRetrieveSCP``,
+``services.worklist.WorklistSCP``, ``services.mpps.MppsSCP``,
+``services.commitment.StorageCommitmentSCP``, the archive's report and notification senders,
 ``cli/archive.py``):
 
 - an AE the policy does not know, under ``default = deny``: the association is rejected,
   A-ASSOCIATE-RJ permanent, "calling-AE-title-not-recognized" (PS3.8 Table 9-21);
 - a request the AE's permissions do not cover: the request is refused with 0124H "Refused:
-  Not Authorised" (PS3.7 Annex C.5.x; listed for Storage, Q/R FIND, MOVE and GET in PS3.4);
-  C-ECHO is always allowed on an accepted association;
+  Not Authorised" (PS3.7 Annex C.5.x; listed for Storage, Q/R FIND, MOVE and GET in PS3.4, and
+  a general DIMSE-N failure for N-CREATE, N-SET and N-ACTION, PS3.7 §10.1): "query" for
+  C-FIND of every model, Modality Worklist included; "mpps" for MPPS N-CREATE and N-SET;
+  "commit" for the Storage Commitment N-ACTION. C-ECHO is always allowed on an accepted
+  association;
+- what the archive sends on its own: a storage commitment report on a new association goes
+  only to an AE that may "commit" (the requestor), an Instance Availability Notification only
+  to a peer that may "query" (it tells what the archive holds, as a query would); otherwise it
+  stays owed until the configuration allows it;
 - a C-MOVE to a destination the archive knows but this AE may not send to: 0124H too (A801H
   "Move Destination unknown" stays for a title the archive does not know at all).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-OPERATIONS = ("store", "query", "retrieve", "delete")
-"""C-STORE (and STOW-RS); C-FIND; C-MOVE and C-GET; deletion (no DIMSE service deletes)."""
+from dicomkit.net.association import Association
+from dicomkit.net.dimse import Status
+from dicomkit.net.service import ServiceFailure
+
+log = logging.getLogger("dicomkit.services.access")
+
+OPERATIONS = ("store", "query", "retrieve", "delete", "mpps", "commit")
+"""C-STORE (and STOW-RS); C-FIND (Q/R and Modality Worklist) and receiving availability
+notifications; C-MOVE and C-GET; deletion (no DIMSE service deletes); MPPS N-CREATE and N-SET;
+Storage Commitment N-ACTION and receiving its report."""
 
 
 class AccessConfigError(ValueError):
@@ -114,6 +133,19 @@ class AccessPolicy:
                 frozenset(operations), None if destinations is None else frozenset(
                     d.strip() for d in _titles(destinations, f"{where} move_destinations")))
         return cls(entities, OPEN if default == "allow" else None)
+
+
+def authorise(access: AccessPolicy | None, association: Association, operation: str,
+              request: str) -> None:
+    """Raise :class:`~dicomkit.net.service.ServiceFailure` 0124H (Refused: Not Authorised)
+    when the calling AE of ``association`` may not do ``operation``; ``request`` names it in
+    the log ("MPPS N-CREATE")."""
+    if access is None:
+        return
+    refused = access.refusal(association.calling_ae, operation)
+    if refused is not None:
+        log.warning("[%s] %s refused (0124): %s", association.describe(), request, refused)
+        raise ServiceFailure(Status.NOT_AUTHORISED, f"not authorised: {refused}")
 
 
 def _titles(value: Any, where: str) -> list[str]:

@@ -36,6 +36,7 @@ from dicomkit.net.client import Client, connect
 from dicomkit.net.dimse import CommandField, Message, Status
 from dicomkit.net.service import NResponse, ServiceFailure, ServiceHandler
 from dicomkit.net.uids import UNCOMPRESSED_TS
+from dicomkit.services.access import AccessPolicy, authorise
 
 log = logging.getLogger("dicomkit.services.commitment")
 
@@ -278,11 +279,14 @@ class StorageCommitmentSCP(ServiceHandler):
     instance that arrives between request and report counts. The report goes first on the
     requestor's association if it is still open; a failure there (released, aborted, a
     non-success answer) hands it to the new-association path (:func:`send_report`, run by
-    the owner's delivery loop, retried until delivered)."""
+    the owner's delivery loop, retried until delivered). With ``access``, the requestor needs
+    the "commit" permission (else 0124H Refused: Not Authorised, nothing kept)."""
 
     def __init__(self, check: CommitmentCheck, owed: OwedReports, *, ae_title: str,
                  hold: float | None = None,
-                 same_association_delay: float = SAME_ASSOCIATION_DELAY) -> None:
+                 same_association_delay: float = SAME_ASSOCIATION_DELAY,
+                 access: AccessPolicy | None = None) -> None:
+        self.access = access
         self.check = check
         self.owed = owed
         self.ae_title = ae_title
@@ -301,6 +305,7 @@ class StorageCommitmentSCP(ServiceHandler):
         if message.command_field != CommandField.N_ACTION_RQ:
             raise ServiceFailure(Status.UNRECOGNIZED_OPERATION,
                                  "the push model SCP takes N-ACTION only")
+        authorise(self.access, association, "commit", "storage commitment N-ACTION")
         request = parse_request(message, data, association.calling_ae)
         hold = self.hold
         if hold is None:

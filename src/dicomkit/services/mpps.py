@@ -50,6 +50,7 @@ from dicomkit.net.association import Association
 from dicomkit.net.dimse import CommandField, Message, Status
 from dicomkit.net.service import NResponse, ServiceHandler
 from dicomkit.net.uids import UNCOMPRESSED_TS
+from dicomkit.services.access import AccessPolicy, authorise
 
 MPPS_SOP_CLASS = registered("ModalityPerformedProcedureStep")
 
@@ -476,11 +477,14 @@ class MppsRecords(Protocol):
 
 
 class MppsSCP(ServiceHandler):
-    """The MPPS SOP Class as SCP (PS3.4 F.7.1: N-CREATE and N-SET, M/M)."""
+    """The MPPS SOP Class as SCP (PS3.4 F.7.1: N-CREATE and N-SET, M/M); with ``access``, the
+    calling AE needs the "mpps" permission (else 0124H Refused: Not Authorised)."""
 
-    def __init__(self, records: MppsRecords, syntaxes: Sequence[str] = UNCOMPRESSED_TS) -> None:
+    def __init__(self, records: MppsRecords, syntaxes: Sequence[str] = UNCOMPRESSED_TS, *,
+                 access: AccessPolicy | None = None) -> None:
         self.records = records
         self.syntaxes = list(syntaxes)
+        self.access = access
 
     def abstract_syntaxes(self) -> dict[str, Sequence[str]]:
         return {MPPS_SOP_CLASS: self.syntaxes}
@@ -490,8 +494,10 @@ class MppsSCP(ServiceHandler):
         field_ = message.command_field
         try:
             if field_ == CommandField.N_CREATE_RQ:
+                authorise(self.access, association, "mpps", "MPPS N-CREATE")
                 return await self.n_create(association, message, data)
             if field_ == CommandField.N_SET_RQ:
+                authorise(self.access, association, "mpps", "MPPS N-SET")
                 return await self.n_set(message, data)
         except MppsError as exc:
             return NResponse(exc.status, None, exc.fields())

@@ -29,7 +29,7 @@ from dicomkit.net.association import Association
 from dicomkit.net.dimse import Message, Status
 from dicomkit.net.service import ServiceFailure, ServiceHandler
 from dicomkit.net.uids import UNCOMPRESSED_TS
-from dicomkit.services.access import AccessPolicy
+from dicomkit.services.access import AccessPolicy, authorise
 from dicomkit.services.identifiers import response_charset
 
 log = logging.getLogger("dicomkit.services.worklist")
@@ -122,13 +122,7 @@ class WorklistSCP(ServiceHandler):
         return {MODALITY_WORKLIST_FIND: self.transfer_syntaxes}
 
     def authorise(self, association: Association) -> None:
-        if self.access is None:
-            return
-        refused = self.access.refusal(association.calling_ae, "query")
-        if refused is not None:
-            log.warning("[%s] worklist C-FIND refused (0124): %s", association.describe(),
-                        refused)
-            raise ServiceFailure(Status.NOT_AUTHORISED, f"not authorised: {refused}")
+        authorise(self.access, association, "query", "worklist C-FIND")
 
     async def find(self, association: Association, message: Message,
                    identifier: Dataset) -> AsyncIterator[tuple[int, Dataset | bytes | None]]:
