@@ -20,7 +20,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from dicomkit.archive.worklist import WorklistEntry, WorklistError, WorklistStore, validate_item
+from dicomkit.archive.worklist import (
+    StepScheduledAlready,
+    WorklistEntry,
+    WorklistError,
+    WorklistStore,
+    validate_item,
+)
 from dicomkit.hl7 import ack
 from dicomkit.hl7.mapping import (
     CancelOrder,
@@ -225,7 +231,7 @@ def _store_error(operation: Operation, exc: Exception) -> HL7Error:
     """A store refusal as an AE at the operation's segment: 205 for a step scheduled already,
     101 for a required attribute missing, 102 for a value the item cannot hold."""
     text = str(exc)
-    if "scheduled already" in text:
+    if isinstance(exc, StepScheduledAlready):
         code = DUPLICATE_KEY_IDENTIFIER
     elif "missing or empty" in text:
         code = REQUIRED_FIELD_MISSING

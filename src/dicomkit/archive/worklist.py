@@ -61,6 +61,15 @@ class WorklistError(ValueError):
     it is (the step, by its position in the Scheduled Procedure Step Sequence)."""
 
 
+class StepScheduledAlready(WorklistError):
+    """The step (Accession Number, Requested Procedure ID, Scheduled Procedure Step ID) is
+    scheduled already: the REST API answers 409, the RIS feed ERR code 205."""
+
+
+class NoSuchItem(WorklistError):
+    """No worklist item has this key."""
+
+
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -366,7 +375,7 @@ class WorklistStore:
                         == columns["requested_procedure_id"],
                         worklist_items.c.sps_id == columns["sps_id"])).first()
                     if taken is not None:
-                        raise WorklistError(f"{_step_key(columns)} is scheduled already "
+                        raise StepScheduledAlready(f"{_step_key(columns)} is scheduled already "
                                             f"(worklist item {taken.pk})")
                     keys.append(int(connection.execute(
                         insert(worklist_items).values(
@@ -375,7 +384,7 @@ class WorklistStore:
                 return [entry for key in keys
                         if (entry := self.get(key, connection=connection)) is not None]
         except IntegrityError as exc:  # another writer added the same step meanwhile
-            raise WorklistError(f"a step of this item is scheduled already: {exc.orig}") \
+            raise StepScheduledAlready(f"a step of this item is scheduled already: {exc.orig}") \
                 from exc
 
     def get(self, key: int, *, connection: Connection | None = None) -> WorklistEntry | None:
@@ -404,13 +413,13 @@ class WorklistStore:
                     worklist_items.c.sps_id == columns["sps_id"],
                     worklist_items.c.pk != key)).first()
                 if taken is not None:
-                    raise WorklistError(f"{_step_key(columns)} is scheduled already "
+                    raise StepScheduledAlready(f"{_step_key(columns)} is scheduled already "
                                         f"(worklist item {taken.pk})")
                 connection.execute(update(worklist_items).where(worklist_items.c.pk == key)
                                    .values(**columns, updated=now()))
                 entry = self.get(key, connection=connection)
         except IntegrityError as exc:
-            raise WorklistError(f"{_step_key(columns)} is scheduled already: {exc.orig}") \
+            raise StepScheduledAlready(f"{_step_key(columns)} is scheduled already: {exc.orig}") \
                 from exc
         assert entry is not None
         return entry
@@ -419,7 +428,7 @@ class WorklistStore:
         row = connection.execute(select(worklist_items).where(
             worklist_items.c.pk == key)).first()
         if row is None:
-            raise WorklistError(f"no worklist item {key}")
+            raise NoSuchItem(f"no worklist item {key}")
         return row
 
     def delete(self, key: int, *, connection: Connection | None = None) -> bool:

@@ -38,7 +38,12 @@ from starlette.routing import Route
 
 from dicomkit.archive.matching import QueryError
 from dicomkit.archive.schema import worklist_items
-from dicomkit.archive.worklist import WorklistEntry, WorklistError, WorklistStore
+from dicomkit.archive.worklist import (
+    StepScheduledAlready,
+    WorklistEntry,
+    WorklistError,
+    WorklistStore,
+)
 from dicomkit.archive.worklist_matching import (
     SPS_SEQUENCE,
     START_DATE,
@@ -158,8 +163,7 @@ async def item_of(request: Request) -> Dataset:
 
 def _refusal(exc: WorklistError) -> WebError:
     """A store's refusal: 409 when a step is scheduled already, else 400."""
-    text = str(exc)
-    return WebError(409 if "scheduled already" in text else 400, text)
+    return WebError(409 if isinstance(exc, StepScheduledAlready) else 400, str(exc))
 
 
 def _key(request: Request) -> int:
