@@ -1,0 +1,187 @@
+"""Our TID 1500 and TID 2010 documents against independent readers: dicom3tools ``dciodvfy``
+(no Error), DCMTK ``dsrdump`` (renders with no error), pydicom (reads them), highdicom (reads
+our report to the same measurements, units, tracking identifiers and referenced segments);
+and we read the TID 1500 report highdicom writes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+import dicomkit
+from dicomkit.core.uid import generate_uid, registered
+from dicomkit.sr.templates import (
+    Code,
+    KeyObject,
+    KeyObjectSelection,
+    MeasurementsAndQualitativeEvaluations,
+    PlanarROIMeasurements,
+    SegmentReference,
+    VolumetricROIMeasurements,
+    read_measurement_report,
+)
+from tests.support.dciodvfy import assert_valid
+from tests.support.srtemplates import ct_series, make_report, seg_of
+
+hd = pytest.importorskip("highdicom")
+
+
+@pytest.fixture
+def written(tmp_path: Path) -> tuple[Path, object, list[dicomkit.Dataset], dicomkit.Dataset]:
+    slices = ct_series()
+    seg = seg_of(slices)
+    report = make_report(slices, seg)
+    path = tmp_path / "report.dcm"
+    dicomkit.write(report.to_dataset(like=slices[0], evidence=slices + [seg]), path)
+    return path, report, slices, seg
+
+
+def test_dciodvfy_accepts_the_measurement_report(written: tuple) -> None:  # type: ignore[type-arg]
+    verdict = assert_valid(written[0])
+    assert verdict.iod == "ComprehensiveSR"
+
+
+def test_dciodvfy_accepts_the_key_object_selection(tmp_path: Path) -> None:
+    slices = ct_series(2)
+    kos = KeyObjectSelection([KeyObject.from_dataset(s) for s in slices],
+                             description="For the tumour board")
+    dicomkit.write(kos.to_dataset(like=slices[0]), tmp_path / "kos.dcm")
+    assert assert_valid(tmp_path / "kos.dcm").iod == "KeyObjectSelectionDocument"
+
+
+def _dsrdump(path: Path) -> str:
+    tool = shutil.which("dsrdump")
+    if tool is None:
+        pytest.fail("DCMTK dsrdump is not installed")
+    result = subprocess.run([tool, str(path)], capture_output=True, encoding="latin-1",
+                            check=False, timeout=60)
+    assert result.returncode == 0, result.stderr
+    errors = [line for line in (result.stdout + result.stderr).splitlines()
+              if line.startswith("E:") or line.startswith("F:")]
+    assert not errors, errors
+    return result.stdout
+
+
+def test_dsrdump_renders_the_measurement_report(written: tuple) -> None:  # type: ignore[type-arg]
+    text = _dsrdump(written[0])
+    assert '(,,"Imaging Measurement Report")' in text
+    assert text.count('(,,"Measurement Group")') == 3
+    assert '="lesion 1"' in text and "1520.5" in text
+
+
+def test_dsrdump_renders_the_key_object_selection(tmp_path: Path) -> None:
+    slices = ct_series(2)
+    kos = KeyObjectSelection([KeyObject.from_dataset(s) for s in slices])
+    dicomkit.write(kos.to_dataset(like=slices[0]), tmp_path / "kos.dcm")
+    text = _dsrdump(tmp_path / "kos.dcm")
+    assert "Key Object Selection Document" in text and '(,,"Of Interest")' in text
+
+
+def test_pydicom_reads_the_measurement_report(written: tuple) -> None:  # type: ignore[type-arg]
+    ds = pydicom.dcmread(written[0])
+    assert ds.ContentTemplateSequence[0].TemplateIdentifier == "1500"
+    assert ds.ConceptNameCodeSequence[0].CodeValue == "126000"
+
+
+def test_highdicom_reads_our_measurements(written: tuple) -> None:  # type: ignore[type-arg]
+    path, report, slices, seg = written
+    sr = hd.sr.srread(path)
+    content = sr.content
+    planar = content.get_planar_roi_measurement_groups()
+    volumetric = content.get_volumetric_roi_measurement_groups()
+    image = content.get_image_measurement_groups()
+    assert [g.tracking_identifier for g in planar] == ["lesion 1"]
+    assert [g.tracking_identifier for g in volumetric] == ["liver"]
+    assert [g.tracking_identifier for g in image] == ["whole image"]
+    ours = report.imaging_measurements  # type: ignore[attr-defined]
+    assert planar[0].tracking_uid == ours[0].tracking_uid
+    for theirs, mine in ((planar[0], ours[0]), (volumetric[0], ours[1]), (image[0], ours[2])):
+        got = [(m.name.value, m.value, m.unit.value) for m in theirs.get_measurements()]
+        assert got == [(m.name.value, m.value, m.unit.value) for m in mine.measurements]
+    assert planar[0].roi.value.tolist() == [[1, 1], [8, 1.5], [8, 8], [1, 1]]
+    segment = volumetric[0].referenced_segment
+    assert segment.referenced_sop_instance_uid == str(seg.SOPInstanceUID)
+    assert segment.referenced_segment_numbers == [1]
+    assert [s.referenced_sop_instance_uid for s in segment.source_images_for_segmentation] \
+        == [str(s.SOPInstanceUID) for s in slices]
+    assert volumetric[0].finding_type.value == "10200004"
+
+
+def test_we_read_what_highdicom_writes(tmp_path: Path) -> None:
+    from pydicom.sr.codedict import codes
+
+    slices = ct_series(2)
+    pds = []
+    for number, ds in enumerate(slices):
+        dicomkit.write(ds, tmp_path / f"ct{number}.dcm")
+        pds.append(pydicom.dcmread(tmp_path / f"ct{number}.dcm"))
+    seg_uid, series_uid = generate_uid(), str(slices[0].SeriesInstanceUID)
+    planar_uid, volume_uid = generate_uid(), generate_uid()
+    context = hd.sr.ObservationContext(observer_person_context=hd.sr.ObserverContext(
+        observer_type=codes.DCM.Person,
+        observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(
+            name="Foo^Bar")))
+    planar = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=planar_uid, identifier="Planar ROI"),
+        referenced_region=hd.sr.ImageRegion(
+            graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
+            graphic_data=np.array([[1, 1], [5, 1], [5, 5], [1, 1]], dtype=float),
+            source_image=hd.sr.SourceImageForRegion(pds[0].SOPClassUID,
+                                                    pds[0].SOPInstanceUID)),
+        finding_type=codes.SCT.Tumor,
+        measurements=[hd.sr.Measurement(name=codes.SCT.Area, value=16.0,
+                                        unit=codes.UCUM.SquareMillimeter)])
+    volume = hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=volume_uid, identifier="Volume"),
+        referenced_segment=hd.sr.ReferencedSegment(
+            sop_class_uid=registered("SegmentationStorage"), sop_instance_uid=seg_uid,
+            segment_number=2, source_series=hd.sr.SourceSeriesForSegmentation(series_uid)),
+        finding_type=codes.SCT.Liver,
+        measurements=[hd.sr.Measurement(
+            name=codes.SCT.Volume, value=1520.5, unit=hd.sr.CodedConcept("ml", "UCUM", "ml"),
+            algorithm_id=hd.sr.AlgorithmIdentification(name="seg", version="1.0"))])
+    whole = hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="Image"),
+        measurements=[hd.sr.Measurement(name=codes.SCT.Diameter, value=3.5,
+                                        unit=codes.UCUM.Millimeter)])
+    content = hd.sr.MeasurementReport(
+        observation_context=context, procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
+        imaging_measurements=[planar, volume, whole], referenced_images=pds)
+    seg = pydicom.Dataset()
+    for keyword in ("PatientID", "PatientName", "PatientBirthDate", "PatientSex",
+                    "StudyInstanceUID"):
+        setattr(seg, keyword, pds[0].get(keyword))
+    seg.SeriesInstanceUID = generate_uid()
+    seg.SOPClassUID = registered("SegmentationStorage")
+    seg.SOPInstanceUID = seg_uid
+    sr = hd.sr.Comprehensive3DSR(
+        evidence=[*pds, seg], content=content, series_instance_uid=generate_uid(), series_number=1,
+        sop_instance_uid=generate_uid(), instance_number=1, manufacturer="highdicom")
+    sr.save_as(tmp_path / "hd.dcm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = read_measurement_report(tmp_path / "hd.dcm")
+    assert report.observers[0].name == "Foo^Bar"
+    assert report.procedure_reported == [Code("25045-6", "LN")]
+    first, second, third = report.imaging_measurements
+    assert isinstance(first, PlanarROIMeasurements)
+    assert (first.tracking_id, first.tracking_uid) == ("Planar ROI", planar_uid)
+    assert first.referenced_region.source.sop_instance == str(pds[0].SOPInstanceUID)
+    assert first.referenced_region.points == ((1, 1), (5, 1), (5, 5), (1, 1))
+    assert [(m.name.value, m.value, m.unit.value) for m in first.measurements] == [
+        ("42798000", 16.0, "mm2")]
+    assert isinstance(second, VolumetricROIMeasurements)
+    assert second.referenced_segment == SegmentReference(seg_uid, 2, source_series=series_uid)
+    assert second.measurements[0].algorithm.name == "seg"
+    assert second.measurements[0].value == 1520.5
+    assert isinstance(third, MeasurementsAndQualitativeEvaluations)
+    assert third.measurements[0].unit == Code("mm", "UCUM")
+    assert [e.reference.sop_instance for e in report.image_library.entries] == [
+        str(p.SOPInstanceUID) for p in pds]
+    assert report.image_library.entries[0].modality == Code("CT", "DCM")
