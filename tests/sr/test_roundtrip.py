@@ -14,7 +14,7 @@ from dicomkit.sr import ContentItem, NumericValue, SRError, document, read
 from tests.sr.trees import (
     basic_text_tree,
     comprehensive_3d_tree,
-    comprehensive_tree,
+    comprehensive_case,
     evidence_instance,
 )
 
@@ -39,10 +39,8 @@ def test_enhanced_round_trip(tmp_path: Path) -> None:
 
 
 def test_comprehensive_round_trip_every_value_type(tmp_path: Path) -> None:
-    image = evidence_instance()
-    waveform = evidence_instance("TwelveLeadECGWaveformStorage", image.StudyInstanceUID)
-    root = comprehensive_tree(image, waveform)
-    back = _round_trip(tmp_path, root, like=image, evidence=[image, waveform])
+    root, image, evidence = comprehensive_case()
+    back = _round_trip(tmp_path, root, like=image, evidence=evidence)
     # The 18-digit value does not fit a DS: it comes back rounded, with the float kept.
     derived = back.children[2].children[-1].value
     assert derived.value == Decimal("1.23456789012346")
@@ -89,11 +87,9 @@ def test_document_refuses_scoord3d_outside_comprehensive_3d() -> None:
 
 
 def test_document_refuses_by_reference_in_enhanced() -> None:
-    image = evidence_instance()
-    waveform = evidence_instance("TwelveLeadECGWaveformStorage")
+    root, _image, evidence = comprehensive_case()
     with pytest.raises(SRError, match="by-reference are forbidden"):
-        document(comprehensive_tree(image, waveform), iod="Enhanced",
-                 evidence=[image, waveform])
+        document(root, iod="Enhanced", evidence=evidence)
 
 
 def test_num_qualifier_only(tmp_path: Path) -> None:

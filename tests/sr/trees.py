@@ -46,7 +46,7 @@ def basic_text_tree(image: Dataset) -> ContentItem:
     root.add("HAS CONCEPT MOD", ContentItem.code(dcm("121049", "Language"),
                                                  Code("en", "RFC5646", "English")))
     findings = root.add("CONTAINS", ContentItem.container(dcm("121070", "Findings")))
-    text = findings.add("CONTAINS", ContentItem.text(FINDING, "A 12 mm nodule, Jürgen's note"))
+    text = findings.add("CONTAINS", ContentItem.text(FINDING, "A 12 mm nodule"))
     text.add("INFERRED FROM", ContentItem.image(None, Reference(
         image.SOPClassUID, image.SOPInstanceUID, frames=(1, 2))))
     text.add("HAS PROPERTIES", ContentItem.date(dcm("111060", "Study Date"),
@@ -63,8 +63,10 @@ def basic_text_tree(image: Dataset) -> ContentItem:
     return root
 
 
-def comprehensive_tree(image: Dataset, waveform: Dataset) -> ContentItem:
-    """Comprehensive SR: every value type but SCOORD3D, by-value and by-reference."""
+def comprehensive_tree(image: Dataset, waveform: Dataset, segmentation: Dataset,
+                       by_reference: bool = True) -> ContentItem:
+    """Comprehensive SR: every value type but SCOORD3D, by-value and (unless told not to)
+    by-reference."""
     root = ContentItem.container(TITLE, template="1500")
     root.add("HAS CONCEPT MOD", ContentItem.code(dcm("121049", "Language"),
                                                  Code("en-US", "RFC5646", "English (US)")))
@@ -75,7 +77,9 @@ def comprehensive_tree(image: Dataset, waveform: Dataset) -> ContentItem:
     region = length.add("INFERRED FROM", ContentItem.scoord(None, "POLYLINE",
                                                             [[10.5, 20.25], [30, 40]]))
     region.add("SELECTED FROM", ContentItem.image(None, Reference(
-        image.SOPClassUID, image.SOPInstanceUID, frames=(3,), segments=(1, 2))))
+        image.SOPClassUID, image.SOPInstanceUID, frames=(3,))))
+    length.add("INFERRED FROM", ContentItem.image(None, Reference(
+        segmentation.SOPClassUID, segmentation.SOPInstanceUID, segments=(1, 2))))
     length.add("HAS PROPERTIES", ContentItem.text(dcm("121106", "Comment"), "irregular"))
     length.add("HAS PROPERTIES", ContentItem.date(dcm("111060", "Study Date"),
                                                   dt.date(2024, 1, 2)))
@@ -88,12 +92,17 @@ def comprehensive_tree(image: Dataset, waveform: Dataset) -> ContentItem:
                                                     image.SeriesInstanceUID))
     missing = group.add("CONTAINS", ContentItem.num(LENGTH, None, None,
                                                     dcm("114000", "Not a number")))
-    missing.add_reference("INFERRED FROM", length)
+    if by_reference:
+        missing.add_reference("INFERRED FROM", length)
     beat = group.add("CONTAINS", ContentItem.code(FINDING, dcm("F-1", "Arrhythmia")))
     when = beat.add("INFERRED FROM", ContentItem.tcoord(None, "SEGMENT", offsets=[0.5, 1.25]))
     when.add("SELECTED FROM", ContentItem.waveform(None, Reference(
         waveform.SOPClassUID, waveform.SOPInstanceUID, channels=((1, 1), (1, 2)))))
-    beat.add("INFERRED FROM", ContentItem.tcoord(None, "POINT", samples=[100]))
+    point = beat.add("INFERRED FROM", ContentItem.tcoord(None, "POINT", samples=[100]))
+    if by_reference:
+        point.add_reference("SELECTED FROM", when.children[0])
+    else:
+        point.add("SELECTED FROM", ContentItem.waveform(None, when.children[0].value))
     group.add("CONTAINS", ContentItem.composite(dcm("121112", "Source of Measurement"),
                                                 Reference(image.SOPClassUID,
                                                           image.SOPInstanceUID)))
@@ -112,3 +121,13 @@ def comprehensive_3d_tree(image: Dataset) -> ContentItem:
     volume.add("INFERRED FROM", ContentItem.image(None, Reference(image.SOPClassUID,
                                                                   image.SOPInstanceUID)))
     return root
+
+
+def comprehensive_case(by_reference: bool = True
+                       ) -> tuple[ContentItem, Dataset, list[Dataset]]:
+    """The Comprehensive SR tree, the image whose patient and study it takes, its evidence."""
+    image = evidence_instance()
+    waveform = evidence_instance("TwelveLeadECGWaveformStorage", image.StudyInstanceUID)
+    segmentation = evidence_instance("SegmentationStorage", image.StudyInstanceUID)
+    evidence = [image, waveform, segmentation]
+    return comprehensive_tree(image, waveform, segmentation, by_reference), image, evidence

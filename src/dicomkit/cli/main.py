@@ -19,6 +19,7 @@ examples:
   dicomkit storescp --port 11112 --out in/      receive instances
   dicomkit worklist add order.json --data pacs/ schedule a procedure step (Modality Worklist)
   dicomkit commit pacs 104 --aec PACS *.dcm      are they safely kept? (Storage Commitment)
+  dicomkit sr report.dcm                        a structured report as a text tree (--html)
 """
 
 
@@ -30,7 +31,8 @@ COMMANDS = {"dump": "dump", "convert": "convert", "render": "render", "sample": 
             "echo": "net", "store": "net", "find": "net_query", "move": "net_query",
             "get": "net_query", "storescp": "net_storescp", "serve": "archive",
             "import": "archive", "ls": "archive", "rm": "archive", "reindex": "archive",
-            "stats": "archive", "worklist": "worklist", "commit": "commit", "mpps": "mpps"}
+            "stats": "archive", "worklist": "worklist", "commit": "commit", "mpps": "mpps",
+            "sr": "sr"}
 MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 

@@ -175,15 +175,43 @@ def check_item(spec: SRIOD, path: str, item: ContentItem) -> None:
         check_points(path, "SCOORD", value.graphic_type, len(value.points), SCOORD_POINTS)
     elif kind == "SCOORD3D":
         check_points(path, "SCOORD3D", value.graphic_type, len(value.points), SCOORD3D_POINTS)
-    elif kind == "TCOORD" and value.range_type not in TCOORD_RANGE_TYPES:
+    if kind == "TCOORD" and value.range_type not in TCOORD_RANGE_TYPES:
         raise SRError(f"Temporal Range Type {value.range_type!r} is not one of "
                       f"{', '.join(TCOORD_RANGE_TYPES)} (PS3.3 C.18.7.1.1)", path=path)
+    if kind in ("SCOORD", "TCOORD"):
+        check_selected_from(path, item)
     elif kind in ("COMPOSITE", "IMAGE", "WAVEFORM"):
+        if value.segments and value.frames:
+            raise SRError("a reference names frames or segments, not both (PS3.3 C.18.4: "
+                          "Referenced Segment Number is absent when Referenced Frame Number "
+                          "is present)", path=path)
+        if value.segments and value.sop_class not in segmentation_classes():
+            raise SRError("Referenced Segment Number is only for a Segmentation SOP class "
+                          "(PS3.3 C.18.4)", path=path)
         if value.channels and kind != "WAVEFORM":
             raise SRError("only a WAVEFORM references channels (PS3.3 C.18.5)", path=path)
         if kind == "COMPOSITE" and (value.frames or value.segments):
             raise SRError("a COMPOSITE references no frames or segments; use IMAGE "
                           "(PS3.3 C.18.3, C.18.4)", path=path)
+
+
+def check_selected_from(path: str, item: ContentItem) -> None:
+    """PS3.3 C.18.6.1 and C.18.7.1: a SCOORD is selected from exactly one IMAGE; a TCOORD
+    from one or more SCOORD, IMAGE or WAVEFORM items (SELECTED FROM children)."""
+    selected = sum(1 for child in item.children if child.relationship == "SELECTED FROM")
+    if item.value_type == "SCOORD" and selected != 1:
+        raise SRError(f"a SCOORD has exactly one SELECTED FROM child (the IMAGE it is drawn "
+                      f"on, PS3.3 C.18.6.1), not {selected}", path=path)
+    if item.value_type == "TCOORD" and selected < 1:
+        raise SRError("a TCOORD has at least one SELECTED FROM child (a SCOORD, IMAGE or "
+                      "WAVEFORM, PS3.3 C.18.7.1)", path=path)
+
+
+@functools.cache
+def segmentation_classes() -> frozenset[str]:
+    return frozenset(registered(k) for k in (
+        "SegmentationStorage", "SurfaceSegmentationStorage", "LabelMapSegmentationStorage",
+        "HeightMapSegmentationStorage"))
 
 
 def check_points(path: str, kind: str, graphic_type: str, count: int,

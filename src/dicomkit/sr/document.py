@@ -21,6 +21,7 @@ from dicomkit.core.element import Sequence
 from dicomkit.core.uid import generate_uid
 from dicomkit.core.values import format_da, format_dt, format_tm
 from dicomkit.errors import DicomError
+from dicomkit.iod.codes import Code
 from dicomkit.sr.codec import decode_content, encode_content
 from dicomkit.sr.constraints import SRIOD, check, iod_named, iod_of_sop_class
 from dicomkit.sr.content import ContentItem, Reference
@@ -71,7 +72,12 @@ def document(root: ContentItem, *, iod: str = "Comprehensive", like: Dataset | N
     key_object = spec.name == "Key Object Selection"
     now = content_datetime or _dt.datetime.now()
     ds = Dataset()
-    ds.SpecificCharacterSet = "ISO_IR 192"
+    texts = [verifying_observer, verifying_organization, series_description, manufacturer,
+             *(patient or {}).values()]
+    if like is not None:
+        texts += [like.get(k) for k in PATIENT + STUDY if k in like]
+    if not _ascii(texts + list(_tree_texts(root))):
+        ds.SpecificCharacterSet = "ISO_IR 192"  # set first: nested items inherit it
     _copy_patient_study(ds, like, patient)
     ds.Modality = "KO" if key_object else "SR"
     ds.SeriesInstanceUID = series_uid or generate_uid()
@@ -111,6 +117,28 @@ def document(root: ContentItem, *, iod: str = "Comprehensive", like: Dataset | N
     ds.InstanceCreationTime = ds.ContentTime
     encode_content(root, ds)
     return ds
+
+
+def _tree_texts(root: ContentItem) -> Iterable[Any]:
+    for _path, item in root.walk():
+        for code in (item.concept_name, item.value, getattr(item.value, "unit", None),
+                     getattr(item.value, "qualifier", None)):
+            if isinstance(code, Code):
+                yield code.meaning
+                yield code.value
+        if isinstance(item.value, str):
+            yield item.value
+
+
+def _ascii(values: Iterable[Any]) -> bool:
+    """Whether every text value is ASCII (PS3.5 §6.1.2.2: the default repertoire), so no
+    Specific Character Set is needed; sequences (e.g. copied code items) count as not."""
+    for value in values:
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.isascii():
+            return False
+    return True
 
 
 def _copy_patient_study(ds: Dataset, like: Dataset | None, patient: dict[str, Any] | None
