@@ -20,6 +20,8 @@ examples:
   dicomkit worklist add order.json --data pacs/ schedule a procedure step (Modality Worklist)
   dicomkit commit pacs 104 --aec PACS *.dcm      are they safely kept? (Storage Commitment)
   dicomkit sr report.dcm                        a structured report as a text tree (--html)
+  dicomkit wrap report.pdf report.dcm --like ct.dcm   a PDF into the CT's study
+  dicomkit unwrap report.dcm report.pdf           and back, byte for byte
 """
 
 
@@ -32,7 +34,7 @@ COMMANDS = {"dump": "dump", "convert": "convert", "render": "render", "sample": 
             "get": "net_query", "storescp": "net_storescp", "serve": "archive",
             "import": "archive", "ls": "archive", "rm": "archive", "reindex": "archive",
             "stats": "archive", "worklist": "worklist", "commit": "commit", "mpps": "mpps",
-            "sr": "sr"}
+            "sr": "sr", "wrap": "wrap", "unwrap": "wrap"}
 MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 
