@@ -167,13 +167,29 @@ def _fit(image: Any, width: int, height: int) -> Any:
 
 def rendered(ds: Dataset, index: int, media_type: str, *,
              window: tuple[float, float, str] | None = None,
-             viewport: tuple[int, int] | None = None, quality: int | None = None) -> bytes:
-    """Frame ``index`` (from 0) as a consumer-format image (image/png or image/jpeg)."""
+             viewport: tuple[int, int] | None = None, quality: int | None = None,
+             presentation: Dataset | None = None) -> bytes:
+    """Frame ``index`` (from 0) as a consumer-format image (image/png or image/jpeg); with
+    ``presentation`` (a Grayscale Softcopy Presentation State) as it presents the frame
+    (PS3.4 N.2), the viewport applied after it (PS3.18 §9.5.2)."""
     render = _render_module()
     import numpy as np
 
     try:
-        image = render.render(ds, index, window)
+        if presentation is not None:
+            from dicomkit.pixels.presentation import (
+                PresentationError,
+                PresentationState,
+                render_with_presentation,
+            )
+
+            try:
+                state = PresentationState.from_dataset(presentation)
+                image = render_with_presentation(ds, state, index)
+            except PresentationError as exc:  # not for this image, or malformed
+                raise NotRenderable(str(exc)) from exc
+        else:
+            image = render.render(ds, index, window)
     except NotSupportedError as exc:
         raise Unavailable(str(exc)) from exc
     except ValueError as exc:

@@ -31,6 +31,7 @@ from starlette.responses import Response, StreamingResponse
 
 from dicomkit.archive.records import InstanceRow
 from dicomkit.core.dataset import Dataset
+from dicomkit.core.uid import registered
 from dicomkit.web import pixels
 from dicomkit.web.context import WebContext, accept, context, instance_url, request_uids
 from dicomkit.web.errors import WebError, warning_header
@@ -46,6 +47,7 @@ from dicomkit.web.wado import (
     METADATA_BATCH,
     frame_numbers,
     open_image,
+    presentation_state,
     render_file,
     render_frame,
 )
@@ -225,6 +227,13 @@ async def _render(request: Request, thumbnail: bool) -> Response:
         raise WebError(501, "rendered images and thumbnails are not supported yet "
                        "(dicomkit.pixels.render is not available)")
     rows = await ctx.locate(study, series, instance)
+    if instance is not None and rows[0].sop_class == registered(
+            "GrayscaleSoftcopyPresentationStateStorage"):
+        # The rendered presentation state: the (first) image it references, as it presents
+        # it (PS3.18 §9.5.2, PS3.4 N.2); no other rendering parameter applies with it.
+        options["presentation"] = await presentation_state(ctx, study, series or "", instance)
+        options["window"] = None
+        rows = await _presented_image(ctx, study, options["presentation"])
     if instance is None:
         window = options.get("window") if collection else None
         plan = await asyncio.to_thread(plan_images, ctx.archive.index, rows, window)
@@ -244,6 +253,16 @@ async def _render(request: Request, thumbnail: bool) -> Response:
         index = numbers[0] - 1
     data = await asyncio.to_thread(render_file, ctx.path_of(rows[0]), index, media_type, options)
     return Response(data, media_type=media_type)
+
+
+async def _presented_image(ctx: WebContext, study: str, pr: Dataset) -> list[InstanceRow]:
+    for series_item in pr.get("ReferencedSeriesSequence") or []:
+        for image in series_item.get("ReferencedImageSequence") or []:
+            uid = str(image.get("ReferencedSOPInstanceUID") or "")
+            series = str(series_item.get("SeriesInstanceUID") or "")
+            if uid and series:
+                return await ctx.locate(study, series, uid)
+    raise WebError(406, "the presentation state references no image to render")
 
 
 def _what(study: str, series: str | None) -> str:

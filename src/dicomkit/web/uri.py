@@ -4,7 +4,10 @@
 ``transferSyntax`` is asked for (transcoded when possible, else 406). The image media types
 (the default, image/jpeg, §9.1.2.2.2) return a rendered frame with ``frameNumber``,
 ``windowCenter``/``windowWidth``, ``rows``/``columns`` and ``imageQuality`` (§9.1.2.3), when
-dicomkit.pixels can render; 501 otherwise.
+dicomkit.pixels can render; 501 otherwise. ``presentationUID`` with ``presentationSeriesUID``
+(§8.2.9: a Grayscale Softcopy Presentation State of the same study, found in the index) renders
+the image as the presentation state says (PS3.4 N.2), then ``rows``/``columns``; a window or
+``region`` with it is a 400.
 """
 
 from __future__ import annotations
@@ -15,14 +18,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from dicomkit.archive.records import InstanceRow
+from dicomkit.core.dataset import Dataset
 from dicomkit.web import pixels
 from dicomkit.web.context import WebContext, file_range, file_size
 from dicomkit.web.errors import WebError
 from dicomkit.web.media import DICOM, EXPLICIT_VR_LITTLE_ENDIAN, parse_accept
-from dicomkit.web.wado import plan, render_file, transcoded_file
+from dicomkit.web.wado import plan, presentation_state, render_file, transcoded_file
 
-NOT_SUPPORTED = ("anonymize", "annotation", "region", "presentationUID",
-                 "presentationSeriesUID")
+NOT_SUPPORTED = ("anonymize", "annotation", "region")
 
 
 def _param(request: Request, name: str, required: bool = False) -> str | None:
@@ -54,6 +57,17 @@ async def wado_uri(request: Request) -> Response:
     study = _param(request, "studyUID", required=True) or ""
     series = _param(request, "seriesUID", required=True) or ""
     instance = _param(request, "objectUID", required=True) or ""
+    presentation_uid = _param(request, "presentationUID")
+    presentation_series = _param(request, "presentationSeriesUID")
+    if bool(presentation_uid) != bool(presentation_series):
+        raise WebError(400, "WADO-URI: presentationUID and presentationSeriesUID go together "
+                       "(PS3.18 §8.2.9)")
+    if presentation_uid and _param(request, "region"):
+        raise WebError(400, "WADO-URI: region may not be given with presentationUID "
+                       "(PS3.18 §8.2.9)")
+    if presentation_uid and (_param(request, "windowCenter") or _param(request, "windowWidth")):
+        raise WebError(400, "WADO-URI: windowCenter/windowWidth may not be given with "
+                       "presentationUID (the presentation state sets the VOI)")
     for name in NOT_SUPPORTED:
         if request.query_params.get(name) and request.query_params.get(name) != "no":
             raise WebError(501, f"WADO-URI: the {name} parameter is not supported yet")
@@ -69,7 +83,11 @@ async def wado_uri(request: Request) -> Response:
             if media_type != "image/png" and (not given or "*" in media_type) \
                     and not pixels.jpeg_available():
                 media_type = "image/png"  # the default, image/jpeg, when there is no encoder
-            return await _image(request, path, media_type)
+            presentation = None
+            if presentation_uid:
+                presentation = await presentation_state(ctx, study, presentation_series or "",
+                                                        presentation_uid)
+            return await _image(request, path, media_type, presentation)
     raise WebError(406, f"WADO-URI: contentType {', '.join(wanted)} is not supported; use "
                    "application/dicom, image/jpeg or image/png")
 
@@ -93,7 +111,8 @@ async def _dicom(request: Request, row: InstanceRow, path: str) -> Response:
     return Response(data, headers=headers, media_type=f"{DICOM}; transfer-syntax={uid}")
 
 
-async def _image(request: Request, path: str, media_type: str) -> Response:
+async def _image(request: Request, path: str, media_type: str,
+                 presentation: Dataset | None = None) -> Response:
     if media_type not in ("image/jpeg", "image/png"):
         media_type = "image/jpeg"
     if not pixels.rendering_available():
@@ -112,6 +131,7 @@ async def _image(request: Request, path: str, media_type: str) -> Response:
     if rows or columns:
         viewport = (int(columns or 1 << 16), int(rows or 1 << 16))
     options = {"window": (center, width, "linear") if center is not None else None,
-               "viewport": viewport, "quality": int(quality) if quality else None}
+               "viewport": viewport, "quality": int(quality) if quality else None,
+               "presentation": presentation}
     data = await asyncio.to_thread(render_file, path, int(frame or 1) - 1, media_type, options)
     return Response(data, media_type=media_type)

@@ -498,6 +498,19 @@ async def frames(request: Request) -> Response:
 
 
 # -- rendering one frame (shared by rendered.py and WADO-URI) ------------------------------------
+async def presentation_state(ctx: Any, study: str, series: str, uid: str) -> Dataset:
+    """The Grayscale Softcopy Presentation State ``uid`` of the study, read from the archive:
+    404 when the index does not hold it, 400 when it is another kind of instance."""
+    rows = await ctx.locate(study, series, uid)
+    if rows[0].sop_class != registered("GrayscaleSoftcopyPresentationStateStorage"):
+        raise WebError(400, f"instance {uid} is not a Grayscale Softcopy Presentation State "
+                       f"(its SOP Class is {rows[0].sop_class})")
+    try:
+        return await asyncio.to_thread(read, ctx.path_of(rows[0]))
+    except (DicomError, OSError) as exc:
+        raise WebError(500, f"the presentation state cannot be read: {exc}") from exc
+
+
 def open_image(path: str) -> Dataset:
     """The stored data set of an image, read to be rendered; 406 when it has no pixel data."""
     try:
@@ -516,7 +529,8 @@ def render_frame(ds: Dataset, index: int, media_type: str, options: dict[str, An
     try:
         return pixels.rendered(ds, index, media_type, window=options.get("window"),
                                viewport=options.get("viewport"),
-                               quality=options.get("quality"))
+                               quality=options.get("quality"),
+                               presentation=options.get("presentation"))
     except pixels.Unavailable as exc:
         raise WebError(501, f"not supported yet: {exc}") from exc
     except pixels.NotRenderable as exc:  # e.g. a window for a colour image (PS3.3 C.11.2)
