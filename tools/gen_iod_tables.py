@@ -16,6 +16,14 @@ From the machine-readable copy of the DICOM standard (``/work/shared/dicom-stand
   from ``dicom3tools/strval/*.tpl``: ``container kind depth item name tag type condition
   enum`` where ``enum`` is ``N:V1|V2…`` (N = the value index the enumeration applies to, or
   ``*`` for every value).
+- ``conditions.tsv`` from ``dicom3tools/condn.tpl``: the named conditions that are *simple* —
+  no parenthesised groups, one kind of operator (all And or all Or), and clauses that test only
+  presence (``ElementPresent``), a string value (``StringValue``, with ``ValueSelector``), a
+  number (``BinaryValue``) or the SOP Class (``StringConstantFromRootAttribute``, written as
+  the PS3.6 keyword; a clause with no Operator is joined by Or, as in dicom3tools):
+  ``name operator clauses`` with clauses
+  ``[!]Element:kind:value:selector`` joined by ``;``. Other conditions are left out (not
+  evaluated by ``iod.check``).
 
 Usage: ``python tools/gen_iod_tables.py [--source DIR] [--out DIR]``
 """
@@ -141,6 +149,60 @@ def module_rows(source: Path) -> list[list[str]]:
     return result
 
 
+_SIMPLE_KINDS = ("ElementPresent", "StringValue", "BinaryValue", "StringConstantFromRootAttribute")
+
+
+def condition_rows(source: Path) -> list[list[str]]:
+    d3 = source / "dicom3tools"
+    by_name: dict[str, str] = {}
+    for line in (d3 / "sopcl.tpl").read_text("latin-1").splitlines():
+        if 'Name="' in line and 'Uid="' in line:
+            by_name[line.split('Name="')[1].split('"')[0]] = line.split('Uid="')[1].split('"')[0]
+    keyword_of: dict[str, str] = {}
+    for line in (source / "ps3.6" / "uids.tsv").read_text("utf-8").splitlines()[1:]:
+        cells = line.split("\t")
+        if cells[-1]:
+            keyword_of[cells[0]] = cells[-1]
+    blocks = _block_lines((d3 / "condn.tpl").read_text("latin-1"), "Condition", "ConditionEnd")
+    result = []
+    for name, lines in sorted(blocks.items()):
+        clauses, operators, simple = [], set(), True
+        for line in lines:
+            line = line.split("#")[0].strip()
+            if not line:
+                continue
+            if not line.startswith('Element="'):
+                simple = False
+                break
+            fields = dict(part.split('="', 1) for part in
+                          (f.strip() for f in line.replace('"\t', '" ').split('" ')) if '="' in part)
+            fields = {k.strip(): v.rstrip('"') for k, v in fields.items()}
+            kinds = [k for k in fields if k in _SIMPLE_KINDS]
+            others = set(fields) - {"Element", "Operator", "Modifier", "ValueSelector", *kinds}
+            if len(kinds) != 1 or others:
+                simple = False
+                break
+            kind = kinds[0]
+            value = fields[kind]
+            if kind == "StringConstantFromRootAttribute":
+                uid = by_name.get(value.removesuffix("SOPClassUID"))
+                if uid is None or uid not in keyword_of:
+                    simple = False
+                    break
+                value = keyword_of[uid]
+            if ";" in value or ":" in value:
+                simple = False
+                break
+            if clauses:  # dicom3tools joins a clause without an Operator by Or
+                operators.add(fields.get("Operator", "Or"))
+            negated = "!" if fields.get("Modifier") == "Not" else ""
+            clauses.append(f"{negated}{fields['Element']}:{kind}:{value}:"
+                           f"{fields.get('ValueSelector', '')}")
+        if simple and clauses and len(operators) <= 1:
+            result.append([name, next(iter(operators), ""), ";".join(clauses)])
+    return result
+
+
 def write_table(path: Path, header: str, table: list[list[str]]) -> None:
     with open(path, "w", encoding="utf-8", newline="\n") as out:
         out.write(header + "\n")
@@ -167,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     write_table(args.out / "modules.tsv",
                 "container\tkind\tdepth\titem\tname\ttag\ttype\tcondition\tenum", modules)
     print(f"{len(modules)} module attributes written to {args.out / 'modules.tsv'}")
+    conditions = condition_rows(args.source)
+    write_table(args.out / "conditions.tsv", "name\toperator\tclauses", conditions)
+    print(f"{len(conditions)} simple conditions written to {args.out / 'conditions.tsv'}")
     return 0
 
 

@@ -108,3 +108,27 @@ def test_checks_are_fast_once_loaded() -> None:
         check(ds)
     # not a timing assertion on the suite: a loose bound that catches reloading the tables
     assert (time.perf_counter() - start) / 20 < 0.5
+
+
+def test_a_simple_condition_is_evaluated_as_dciodvfy_does(tmp_path: Path) -> None:
+    # General Series Modality is 1C, "NotSecondaryCaptureSOPClass" (dicom3tools condn.tpl)
+    path = _ct(tmp_path, "no-modality.dcm", "Modality")
+    problems = check(dicomkit.read(path))
+    assert [(p.path, p.module) for p in problems] == [("Modality", "GeneralSeries")]
+    assert "condition NotSecondaryCaptureSOPClass holds" in problems[0].message
+    assert "Modality" in {line.split("Element=<")[1].split(">")[0]
+                          for line in verify(path).errors if "Element=<" in line}
+
+
+def test_conditions_evaluate_presence_values_and_sop_class() -> None:
+    from dicomkit.iod.modules import condition_holds
+
+    ds = dicomkit.read(pydicom_file("CT_small.dcm"))
+    assert condition_holds("NotSecondaryCaptureSOPClass", ds, ds) is True
+    ds.SOPClassUID = registered("SecondaryCaptureImageStorage")
+    assert condition_holds("NotSecondaryCaptureSOPClass", ds, ds) is False
+    assert condition_holds("MonochromeNotBitmapPhotometricInterpretation", ds, ds) is True
+    ds.BitsStored = 1
+    assert condition_holds("MonochromeNotBitmapPhotometricInterpretation", ds, ds) is False
+    assert condition_holds("NeedModuleVOILUT", ds, ds) is ("WindowCenter" in ds)
+    assert condition_holds("NoSuchCondition", ds, ds) is None

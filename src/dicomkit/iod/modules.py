@@ -6,9 +6,12 @@
   **U** is checked when the data set holds an attribute that only that module (of this IOD)
   defines (it is then "present", and all its rules apply);
 - **Type 1**: present with a value; **Type 2**: present, possibly empty (PS3.3 §7.4);
-  **Type 1C/2C**: the condition is *not evaluated* (PS3.3's conditions are prose; dicom3tools
-  names them but evaluating them is issue 14's validator) — when such an attribute is present,
-  a 1C one must have a value; **Type 3**: checked only for its value when present;
+  **Type 1C/2C**: the condition is evaluated when it is *simple* (``data/conditions.tsv``:
+  dicom3tools conditions that only test presence, a string or number value or the SOP Class,
+  joined all by And or all by Or; about 880 of 1,400) and then required as 1/2 when it holds;
+  other conditions are not evaluated (issue 14's validator) — a present 1C must still have a
+  value. A C/U module whose simple usage condition holds is checked too;
+  **Type 3**: checked only for its value when present;
 - **enumerated values** (PS3.3 §5.4 "Enumerated Values", dicom3tools' ``StringEnumValues``)
   are checked for a present value, for the value index the table names or for every value;
   defined terms are not (they may be extended);
@@ -127,8 +130,9 @@ def module_rules(name: str) -> tuple[Rule, ...]:
             if keyword != name and keyword in _container_rows():
                 invoked = module_rules(keyword)
                 if condition:  # a macro invoked under a condition: its Type 1/2 become 1C/2C
-                    invoked = tuple(dataclasses.replace(r, type=_CONDITIONAL.get(r.type, r.type))
-                                    for r in invoked)
+                    invoked = tuple(
+                        dataclasses.replace(r, type=_CONDITIONAL[r.type], condition=condition)
+                        if r.type in _CONDITIONAL else r for r in invoked)
                 stack[depth].extend(invoked)
             continue
         index: int | None = None
@@ -170,6 +174,65 @@ def _iod_of_sop_class() -> dict[str, IOD]:
     return found
 
 
+Clause = tuple[bool, str, str, str, str]
+"""(negated, element keyword, kind, value, value selector) of a simple condition."""
+
+
+@functools.cache
+def _conditions() -> dict[str, tuple[str, tuple[Clause, ...]]]:
+    found: dict[str, tuple[str, tuple[Clause, ...]]] = {}
+    lines = (DATA / "conditions.tsv").read_text("utf-8").splitlines()
+    for line in lines[1:]:
+        name, operator, text = line.split("\t")
+        clauses = []
+        for clause in text.split(";"):
+            element, kind, value, selector = clause.split(":")
+            negated = element.startswith("!")
+            clauses.append((negated, element.lstrip("!"), kind, value, selector))
+        found[name] = (operator or "Or", tuple(clauses))
+    return found
+
+
+def condition_holds(name: str, dataset: Dataset, root: Dataset) -> bool | None:
+    """Whether the named dicom3tools condition holds for ``dataset`` (an item, or the root data
+    set ``root``); ``None`` when it is not one of the simple conditions evaluated here."""
+    entry = _conditions().get(name)
+    if entry is None:
+        return None
+    operator, clauses = entry
+    results = (_clause(clause, dataset, root) for clause in clauses)
+    return all(results) if operator == "And" else any(results)
+
+
+def _clause(clause: Clause, dataset: Dataset, root: Dataset) -> bool:
+    negated, keyword, kind, expected, selector = clause
+    source = root if kind == "StringConstantFromRootAttribute" else dataset
+    value = source.get(keyword) if keyword in source else None
+    values = [] if value is None else (list(value) if isinstance(value, (list, tuple))
+                                       else [value])
+    if kind == "ElementPresent":
+        result = keyword in source
+    elif kind == "StringConstantFromRootAttribute":
+        result = bool(values) and str(values[0]).strip("\0 ") == uid_for_keyword(expected)
+    else:
+        chosen = values if selector == "*" else values[int(selector or 0):int(selector or 0) + 1]
+        if kind == "StringValue":
+            result = any(str(v).strip() == expected for v in chosen)
+        else:  # BinaryValue: "== n", "> n", "< n"
+            comparison, _, number = expected.partition(" ")
+            result = any(_compare(v, comparison, number) for v in chosen)
+    return result != negated
+
+
+def _compare(value: Any, comparison: str, number: str) -> bool:
+    try:
+        left, right = float(value), float(number)
+    except (TypeError, ValueError):
+        return False
+    return {"==": left == right, ">": left > right, "<": left < right,
+            ">=": left >= right, "<=": left <= right, "!=": left != right}.get(comparison, False)
+
+
 def iod_names() -> list[str]:
     """Every IOD the tables know (dicom3tools' names, e.g. ``CTImage``, ``SCImage``)."""
     return sorted(_iods())
@@ -205,9 +268,10 @@ def check(dataset: Dataset, iod: str | None = None) -> list[Problem]:
     for use in model.modules:
         rules = module_rules(use.module)
         if use.usage != "M" and not any(
-                owners[r.tag] == 1 and r.tag in dataset for r in rules if r.tag):
+                owners[r.tag] == 1 and r.tag in dataset for r in rules if r.tag) and not (
+                use.usage == "C" and condition_holds(use.condition, dataset, dataset)):
             continue
-        _check_rules(dataset, rules, "", use.module, problems)
+        _check_rules(dataset, rules, "", use.module, problems, dataset)
     return problems
 
 
@@ -221,16 +285,21 @@ def require(dataset: Dataset, iod: str | None = None) -> None:
 
 
 def _check_rules(dataset: Dataset, rules: Iterable[Rule], prefix: str, module: str,
-                 problems: list[Problem]) -> None:
+                 problems: list[Problem], root: Dataset) -> None:
     for rule in rules:
         if not rule.tag:
             continue
         path = f"{prefix}{rule.keyword}"
         element = dataset.get(rule.tag) if rule.tag in dataset else None
         if element is None:
-            if rule.type in ("1", "2"):
+            required = rule.type in ("1", "2") or (
+                rule.type in ("1C", "2C") and rule.condition
+                and condition_holds(rule.condition, dataset, root))
+            if required:
+                why = (f" and its condition {rule.condition} holds"
+                       if rule.type.endswith("C") else "")
                 problems.append(Problem(path, f"Type {rule.type} attribute {tag_str(rule.tag)}"
-                                        " is absent", module))
+                                        f" is absent{why}", module))
             continue
         try:
             value = element.value
@@ -246,7 +315,7 @@ def _check_rules(dataset: Dataset, rules: Iterable[Rule], prefix: str, module: s
             _check_enum(rule, value, path, module, problems)
         if rule.items and element.VR == "SQ":
             for number, item in enumerate(value):
-                _check_rules(item, rule.items, f"{path}[{number}].", module, problems)
+                _check_rules(item, rule.items, f"{path}[{number}].", module, problems, root)
 
 
 def _check_enum(rule: Rule, value: Any, path: str, module: str,
