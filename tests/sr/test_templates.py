@@ -118,7 +118,7 @@ def test_procedure_outside_bcid_100_warns_and_is_kept() -> None:
 
 def test_measurement_units_must_be_ucum() -> None:
     group = PlanarROIMeasurements("x", referenced_segment=SegmentReference(
-        "1.2.3", 1, source_series="1.2.4", frames=(1,)),
+        "1.2.3", None, source_series="1.2.4", frames=(1,)),
         measurements=[Measurement(AREA, 1.0, Code("mm2", "99LOCAL", "mm2"))])
     report = MeasurementReport(observers=[DEVICE], procedure_reported=[IMAGING_PROCEDURE],
                                imaging_measurements=[group])
@@ -156,6 +156,9 @@ def test_planar_group_takes_one_region_or_one_segmentation_frame() -> None:
 def test_volumetric_group_takes_a_whole_segment() -> None:
     with pytest.raises(TemplateError, match="TID 1411 references a whole segment"):
         VolumetricROIMeasurements("x", referenced_segment=SegmentReference(
+            "1.2.3", None, source_series="1.2.4", frames=(2,))).to_content()
+    with pytest.raises(TemplateError, match="names frames, not a segment number"):
+        PlanarROIMeasurements("x", referenced_segment=SegmentReference(
             "1.2.3", 1, source_series="1.2.4", frames=(2,))).to_content()
 
 
@@ -175,6 +178,21 @@ def test_non_finite_measurement_is_refused() -> None:
     group.measurements[0].value = float("nan")
     with pytest.raises(TemplateError, match="not finite"):
         group.to_content()
+
+
+def test_measurement_without_value_keeps_its_qualifier(tmp_path: Path) -> None:
+    not_a_number = Code("114000", "DCM", "Not a number")
+    group = _area_group()
+    group.measurements.append(Measurement(AREA, None, None, qualifier=not_a_number))
+    report = MeasurementReport(observers=[DEVICE], procedure_reported=[IMAGING_PROCEDURE],
+                               imaging_measurements=[group])
+    ds = report.to_dataset(evidence=[_seg_evidence()])
+    dicomkit.write(ds, tmp_path / "nan.dcm")
+    again = read_measurement_report(tmp_path / "nan.dcm")
+    assert again.imaging_measurements[0].measurements[1] == Measurement(
+        AREA, None, None, qualifier=not_a_number)
+    with pytest.raises(TemplateError, match="no value and no qualifier"):
+        Measurement(AREA, None, None).to_content("here")
 
 
 def test_parsing_names_the_group_that_lacks_its_tracking_uid() -> None:
@@ -229,8 +247,16 @@ def test_key_object_selection_needs_an_instance() -> None:
         KeyObjectSelection([]).to_content()
 
 
+def _seg_evidence() -> dicomkit.Dataset:
+    seg = dicomkit.Dataset()
+    seg.StudyInstanceUID, seg.SeriesInstanceUID = "1.2.1", "1.2.2"
+    seg.SOPClassUID = dicomkit.uid.registered("SegmentationStorage")
+    seg.SOPInstanceUID = "1.2.3"
+    return seg
+
+
 def _area_group() -> PlanarROIMeasurements:
     return PlanarROIMeasurements(
-        "lesion", referenced_segment=SegmentReference("1.2.3", 1, source_series="1.2.4",
+        "lesion", referenced_segment=SegmentReference("1.2.3", None, source_series="1.2.4",
                                                       frames=(1,)),
         measurements=[Measurement(AREA, 12.0, MM2)])

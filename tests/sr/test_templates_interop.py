@@ -185,3 +185,31 @@ def test_we_read_what_highdicom_writes(tmp_path: Path) -> None:
     assert [e.reference.sop_instance for e in report.image_library.entries] == [
         str(p.SOPInstanceUID) for p in pds]
     assert report.image_library.entries[0].modality == Code("CT", "DCM")
+
+
+def test_segmentation_frame_reference_reads_in_highdicom_and_passes_dciodvfy(
+        tmp_path: Path) -> None:
+    from dicomkit.sr.templates import (
+        DeviceObserver,
+        Measurement,
+        MeasurementReport,
+    )
+    from tests.support.srtemplates import AREA, IMAGING_PROCEDURE, MM2, ref
+
+    slices = ct_series(2)
+    seg = seg_of(slices)
+    report = MeasurementReport(
+        observers=[DeviceObserver(generate_uid())], procedure_reported=[IMAGING_PROCEDURE],
+        imaging_measurements=[PlanarROIMeasurements(
+            "frame 2", referenced_segment=SegmentReference(
+                str(seg.SOPInstanceUID), None, source_images=[ref(slices[1])], frames=(2,)),
+            measurements=[Measurement(AREA, 3.0, MM2)])])
+    path = tmp_path / "frame.dcm"
+    dicomkit.write(report.to_dataset(like=slices[0], evidence=[*slices, seg]), path)
+    assert_valid(path)
+    assert read_measurement_report(path) == report
+    group = hd.sr.srread(path).content.get_planar_roi_measurement_groups()[0]
+    assert group.reference_type.value == "121214"
+    frame = group.referenced_segmentation_frame[0].ReferencedSOPSequence[0]
+    assert frame.ReferencedSOPInstanceUID == str(seg.SOPInstanceUID)
+    assert int(frame.ReferencedFrameNumber) == 2

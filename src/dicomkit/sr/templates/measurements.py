@@ -86,11 +86,13 @@ class QualitativeEvaluation:
 class Measurement:
     """TID 300: a numeric measurement (NUM with a UCUM unit) and what qualifies it: method,
     derivation (DCID 7464 in TID 1419), finding sites, the algorithm that made it (TID 4019)
-    and the images it was inferred from (INFERRED FROM IMAGE "Source of Measurement")."""
+    and the images it was inferred from (INFERRED FROM IMAGE "Source of Measurement").
+    A measurement that could not be made has ``value`` and ``unit`` None and a ``qualifier``
+    saying why (CID 42, e.g. (114000, DCM, "Not a number")), PS3.3 C.18.1.1."""
 
     name: Code
-    value: float
-    unit: Code
+    value: float | None
+    unit: Code | None
     qualifier: Code | None = None
     method: Code | None = None
     derivation: Code | None = None
@@ -99,19 +101,28 @@ class Measurement:
     source_images: list[Reference] = field(default_factory=list)
 
     def to_content(self, where: str) -> ContentItem:
-        here = f"{where} > TID 300 Measurement {self.name.meaning!r}"
+        here = f"{where} > TID 300 Measurement {getattr(self.name, 'meaning', self.name)!r}"
         if not isinstance(self.name, Code):
             raise TemplateError(f"{here}: the measurement's name {self.name!r} is not a Code")
-        check_ucum(self.unit, here)
         check("measurement_name", self.name, here)
         check("derivation", self.derivation, here)
-        try:
-            number = float(self.value)
-        except (TypeError, ValueError):
-            raise TemplateError(f"{here}: value {self.value!r} is not a number") from None
-        if not math.isfinite(number):
-            raise TemplateError(f"{here}: value {self.value!r} is not finite (TID 300 uses a "
-                                "qualifier, not NaN or infinity, for a missing value)")
+        number: float | None = None
+        if self.value is None:
+            if self.qualifier is None:
+                raise TemplateError(f"{here}: no value and no qualifier saying why (PS3.3 "
+                                    "C.18.1.1, Numeric Value Qualifier Code Sequence, CID 42)")
+        else:
+            unit = self.unit
+            if unit is None:
+                raise TemplateError(f"{here}: a value needs its unit (TID 300 row 1)")
+            check_ucum(unit, here)
+            try:
+                number = float(self.value)
+            except (TypeError, ValueError):
+                raise TemplateError(f"{here}: value {self.value!r} is not a number") from None
+            if not math.isfinite(number):
+                raise TemplateError(f"{here}: value {self.value!r} is not finite (TID 300 uses "
+                                    "a qualifier, not NaN or infinity, for a missing value)")
         item = ContentItem.num(self.name, number, self.unit, self.qualifier)
         if self.method is not None:
             item.add(MOD, ContentItem.code(C.MEASUREMENT_METHOD, self.method))
@@ -132,11 +143,12 @@ class Measurement:
         if item.concept_name is None or numeric is None:
             raise TemplateError(f"{here}: a measurement needs a concept name and a value")
         number = getattr(numeric, "float_value", None)
-        if number is None:
+        if number is None and numeric.value is not None:
             number = float(numeric.value)
         method = codes(item, C.MEASUREMENT_METHOD)
         derivation = codes(item, C.DERIVATION)
-        return cls(item.concept_name, float(number), numeric.unit, numeric.qualifier,
+        return cls(item.concept_name, None if number is None else float(number), numeric.unit,
+                   numeric.qualifier,
                    method[0] if method else None, derivation[0] if derivation else None,
                    FindingSite.all_in(item), AlgorithmIdentification.from_parent(item, here),
                    [child.value for child in children(item, None, "IMAGE", "INFERRED FROM")])
@@ -211,23 +223,31 @@ def segmentation_storage() -> str:
 @dataclass
 class SegmentReference:
     """A segment of a Segmentation instance and the images or series it was made from: TID
-    1411 "Referenced Segment" (the whole segment) or, with ``frames``, TID 1410 "Referenced
-    Segmentation Frame"; followed by CONTAINS IMAGE "Source image for segmentation" rows or a
-    UIDREF "Source series for segmentation"."""
+    1411 "Referenced Segment" (the whole segment, by its number) or TID 1410 "Referenced
+    Segmentation Frame" (by ``frames``, with ``segment_number`` None: a SEG frame belongs to
+    one segment, and the Image Reference macro names frames or segments, not both, PS3.3
+    C.18.4); followed by CONTAINS IMAGE "Source image for segmentation" rows or a UIDREF
+    "Source series for segmentation"."""
 
     sop_instance: str
-    segment_number: int
+    segment_number: int | None
     source_images: list[Reference] = field(default_factory=list)
     source_series: str | None = None
     frames: tuple[int, ...] = ()
     sop_class: str = field(default_factory=segmentation_storage)
 
     def reference(self) -> Reference:
-        return Reference(self.sop_class, self.sop_instance, frames=tuple(self.frames),
-                         segments=(int(self.segment_number),))
+        if self.frames:
+            return Reference(self.sop_class, self.sop_instance, frames=tuple(self.frames))
+        return Reference(self.sop_class, self.sop_instance,
+                         segments=(int(self.segment_number or 0),))
 
     def add_to(self, parent: ContentItem, name: Code, where: str) -> None:
-        if self.segment_number < 1:
+        if self.frames and self.segment_number is not None:
+            raise TemplateError(f"{where}: a Referenced Segmentation Frame names frames, not "
+                                "a segment number (the frame identifies its segment; PS3.3 "
+                                "C.18.4 has one or the other): leave segment_number None")
+        if not self.frames and (self.segment_number is None or self.segment_number < 1):
             raise TemplateError(f"{where}: segment number {self.segment_number} (segments are "
                                 "numbered from 1, PS3.3 C.8.20.2)")
         if not self.source_images and self.source_series is None:
@@ -247,11 +267,11 @@ class SegmentReference:
             return None
         reference = item.value
         segments = tuple(reference.segments)
-        if len(segments) != 1:
+        if len(segments) > 1 or (not segments and not reference.frames):
             raise TemplateError(f"{where} > IMAGE {name.meaning!r}: {len(segments)} referenced "
-                                "segment numbers, the template requires one")
+                                "segment numbers, the template requires one (or frames)")
         series = optional(parent, C.SOURCE_SERIES_FOR_SEGMENTATION, "UIDREF", where)
-        return cls(reference.sop_instance, int(segments[0]),
+        return cls(reference.sop_instance, int(segments[0]) if segments else None,
                    [c.value for c in children(parent, C.SOURCE_IMAGE_FOR_SEGMENTATION, "IMAGE")],
                    None if series is None else str(series.value),
                    tuple(int(f) for f in reference.frames), reference.sop_class)
