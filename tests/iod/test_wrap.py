@@ -345,3 +345,29 @@ def test_we_unwrap_what_img2dcm_makes(tmp_path: Path) -> None:
     assert media == "image/jpeg"
     assert back.startswith(b"\xff\xd8") and back.endswith(b"\xff\xd9")
     assert np.array_equal(imagecodecs.jpeg8_decode(back), imagecodecs.jpeg8_decode(docs.jpeg()))
+
+
+def test_an_object_that_would_break_its_iod_is_refused() -> None:
+    """The writer checks its result (dicomkit.iod.modules.require): an enumerated value the
+    Patient module does not allow, copied from --like, is refused, not written."""
+    from dicomkit.iod.modules import IODError
+
+    with pytest.raises(IODError, match="PatientSex"):
+        wrap(docs.PDF, like=make_instance(PatientSex="Q"))
+
+
+def test_non_latin_title_moves_a_latin_1_study_to_utf_8() -> None:
+    ct = make_instance(patient_name="Müller^Jörg")
+    assert ct.SpecificCharacterSet == "ISO_IR 100"
+    ds = wrap(docs.PDF, like=ct, title="Befund — 東京")
+    assert ds.SpecificCharacterSet == "ISO_IR 192"
+    again = read_back(ds)
+    assert (again.PatientName, again.DocumentTitle) == ("Müller^Jörg", "Befund — 東京")
+
+
+def read_back(ds: object) -> object:
+    import io
+
+    buffer = io.BytesIO()
+    write(ds, buffer)  # type: ignore[arg-type]
+    return read(buffer.getvalue())

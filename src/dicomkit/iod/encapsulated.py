@@ -41,6 +41,7 @@ from dicomkit.core.uid import generate_uid, registered
 from dicomkit.iod import visible
 from dicomkit.iod.codes import Code
 from dicomkit.iod.entity import WrapError, allow_text, new_instance, software_version
+from dicomkit.iod.modules import require
 
 
 class DocumentKind(NamedTuple):
@@ -61,6 +62,9 @@ DOCUMENTS = {
 }
 VISIBLE = ("jpeg", "png", "mp4")
 KINDS = (*DOCUMENTS, *VISIBLE)
+UNCHECKED = ("obj", "mtl")
+"""The IOD tables (dicom3tools 2024) have no Encapsulated OBJ or MTL IOD yet, so these two are
+not checked by :func:`dicomkit.iod.modules.require` before they are handed out."""
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CDA_NAMESPACE = "urn:hl7-org:v3"
@@ -185,12 +189,25 @@ def wrap(data: bytes, *, like: Dataset | None = None, title: str | None = None,
     Photographic one; ``units`` the 3D models' Measurement Units Code Sequence; ``region``
     the Anatomic Region of a photo or video (default: ``like``'s, else the whole body). Images and
     video come with their transfer syntax set on the returned data set
-    (``ds.transfer_syntax``), which :func:`dicomkit.write` uses."""
+    (``ds.transfer_syntax``), which :func:`dicomkit.write` uses.
+
+    :class:`WrapError` says why a document cannot be wrapped; an object that would break its
+    IOD is refused with :class:`dicomkit.iod.modules.IODError` (a bug, not bad input)."""
     kind = kind_of(data)
     if kind in VISIBLE:
-        return visible.wrap(data, kind, like=like, series_number=series_number,
-                            endoscopic=endoscopic, title=title, region=region,
-                            **patient_study)
+        ds = visible.wrap(data, kind, like=like, series_number=series_number,
+                          endoscopic=endoscopic, title=title, region=region, **patient_study)
+    else:
+        ds = document(data, kind, like, title, series_number, units, patient_study)
+    if kind not in UNCHECKED:
+        require(ds)  # the writer refuses an object that breaks its IOD (iod.modules)
+    return ds
+
+
+def document(data: bytes, kind: str, like: Dataset | None, title: str | None,
+             series_number: int | None, units: Code,
+             patient_study: dict[str, str | None]) -> Dataset:
+    """An Encapsulated PDF, CDA, STL, OBJ or MTL object holding ``data`` (see :func:`wrap`)."""
     if len(data) + (len(data) & 1) > MAX_DOCUMENT:
         raise WrapError(f"the document is {len(data)} bytes, more than Encapsulated Document "
                         f"can hold ({MAX_DOCUMENT})")

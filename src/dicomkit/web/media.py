@@ -46,6 +46,8 @@ PIXEL_MEDIA_TYPES: dict[str, str] = {
     registered("MPEG4HP422D"): "video/mp4",
     registered("MPEG4HP423D"): "video/mp4",
     registered("MPEG4HP42STEREO"): "video/mp4",
+    registered("HEVCMP51"): "video/H265",
+    registered("HEVCM10P51"): "video/H265",
 }
 
 

@@ -32,7 +32,7 @@ from starlette.responses import Response, StreamingResponse
 from dicomkit.archive.records import InstanceRow
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import registered
-from dicomkit.web import pixels
+from dicomkit.web import documents, pixels
 from dicomkit.web.context import WebContext, accept, context, instance_url, request_uids
 from dicomkit.web.errors import WebError, warning_header
 from dicomkit.web.media import (
@@ -219,6 +219,12 @@ async def _render(request: Request, thumbnail: bool) -> Response:
     ctx = context(request)
     study, series, instance = request_uids(request)
     ranges = accept(request)
+    if instance is not None and not thumbnail and "frames" not in request.path_params:
+        # A document or a video renders as itself (documents.py, PS3.18 §8.7.4).
+        rows = await ctx.locate(study, series, instance)
+        media = documents.negotiate_rendered(ranges, rows[0])
+        if media is not None:
+            return await documents.send(ctx, ctx.base(request), rows[0], False, media)
     collection = instance is None and not thumbnail
     choices = negotiate_collection(ranges) if collection else []
     media_type = "" if collection else negotiate_image(ranges)

@@ -28,7 +28,7 @@ from dicomkit.encoding.reader import read
 from dicomkit.encoding.transfer_syntax import is_native
 from dicomkit.encoding.xml import to_xml
 from dicomkit.errors import DicomError, NotSupportedError
-from dicomkit.web import pixels
+from dicomkit.web import documents, pixels
 from dicomkit.web.context import (
     CHUNK,
     accept,
@@ -117,8 +117,16 @@ def transcoded_file(path: str, uid: str) -> bytes:
 async def retrieve(request: Request) -> Response:
     ctx = context(request)
     study, series, instance = request_uids(request)
-    choice = negotiate_dicom(accept(request), single=instance is not None)
-    rows = await ctx.locate(study, series, instance)
+    ranges = accept(request)
+    if instance is not None:
+        # An encapsulated document or a video asked for as its own media type (documents.py).
+        rows = await ctx.locate(study, series, instance)
+        chosen_document = documents.negotiate_instance(ranges, rows[0])
+        if chosen_document is not None:
+            return await documents.send(ctx, ctx.base(request), rows[0], *chosen_document)
+    choice = negotiate_dicom(ranges, single=instance is not None)
+    if instance is None:
+        rows = await ctx.locate(study, series, instance)
     plans = []
     for row in rows:
         chosen = plan(row.transfer_syntax, choice.syntaxes)
