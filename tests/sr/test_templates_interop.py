@@ -26,7 +26,7 @@ from dicomkit.sr.templates import (
     VolumetricROIMeasurements,
     read_measurement_report,
 )
-from tests.support.dciodvfy import assert_valid
+from tests.support.dciodvfy import assert_valid, verify
 from tests.support.srtemplates import ct_series, make_report, seg_of
 
 hd = pytest.importorskip("highdicom")
@@ -213,3 +213,55 @@ def test_segmentation_frame_reference_reads_in_highdicom_and_passes_dciodvfy(
     frame = group.referenced_segmentation_frame[0].ReferencedSOPSequence[0]
     assert frame.ReferencedSOPInstanceUID == str(seg.SOPInstanceUID)
     assert int(frame.ReferencedFrameNumber) == 2
+
+
+@pytest.mark.parametrize("kind", ["LABELMAP", "BINARY"])
+def test_report_on_a_dicomkit_seg(tmp_path: Path, kind: str) -> None:
+    """The issue's AI case: a SEG made by dicomkit.seg, a TID 1500 report measuring its
+    segment, the report valid; highdicom finds the segment the report names in the SEG.
+
+    dciodvfy (snapshot 2024-12-20) does not count Label Map Segmentation Storage among the
+    segmentation classes, so it flags Referenced Segment Number in a reference to one; that
+    one message is expected for LABELMAP (PS3.3 C.18.4 allows the number for it)."""
+    from dicomkit.seg import SegmentDescription, create
+    from dicomkit.sr.templates import DeviceObserver, Measurement, MeasurementReport
+    from tests.support.srtemplates import IMAGING_PROCEDURE, LIVER, ML, TISSUE, VOLUME
+
+    slices = ct_series(3)
+    labels = np.zeros((3, 16, 16), dtype=np.uint8)
+    labels[:, 4:10, 4:10] = 1
+    seg = create(slices, labels, [SegmentDescription(1, "liver", TISSUE, LIVER)],
+                 kind=kind)
+    dicomkit.write(seg, tmp_path / "seg.dcm")  # its dciodvfy check is in tests/seg
+    reference = SegmentReference.from_segmentation(seg, 1)
+    assert reference.source_series == str(slices[0].SeriesInstanceUID)
+    assert SegmentReference.from_segmentation(seg, 1, source_images=True).source_images[0] \
+        .sop_instance == str(slices[0].SOPInstanceUID)
+    report = MeasurementReport(
+        observers=[DeviceObserver(generate_uid(), name="liver-ai")],
+        procedure_reported=[IMAGING_PROCEDURE],
+        imaging_measurements=[VolumetricROIMeasurements(
+            "liver", finding_type=LIVER, referenced_segment=reference,
+            measurements=[Measurement(VOLUME, 0.108, ML)])])
+    path = tmp_path / "report.dcm"
+    dicomkit.write(report.to_dataset(like=slices[0], evidence=[*slices, seg]), path)
+    errors = verify(path).errors
+    if kind == "LABELMAP":
+        errors = [e for e in errors if "not segmentation - attribute <ReferencedSegmentNumber>"
+                  not in e]
+    assert errors == []
+    group = hd.sr.srread(path).content.get_volumetric_roi_measurement_groups()[0]
+    segment = group.referenced_segment
+    hd_seg = hd.seg.segread(tmp_path / "seg.dcm")
+    assert segment.referenced_sop_instance_uid == hd_seg.SOPInstanceUID
+    assert segment.referenced_segment_numbers[0] in hd_seg.segment_numbers
+    assert read_measurement_report(path).imaging_measurements[0].referenced_segment == reference
+
+
+def test_segment_reference_refuses_a_missing_segment() -> None:
+    from dicomkit.sr.templates import TemplateError
+
+    seg = dicomkit.Dataset()
+    seg.SOPInstanceUID = "1.2.3"
+    with pytest.raises(TemplateError, match="no segment 2"):
+        SegmentReference.from_segmentation(seg, 2)

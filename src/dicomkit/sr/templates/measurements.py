@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 import dicomkit.sr.templates.concepts as C
+from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import registered
 from dicomkit.iod.codes import Code
 from dicomkit.sr import ContentItem, Reference
@@ -235,6 +236,31 @@ class SegmentReference:
     source_series: str | None = None
     frames: tuple[int, ...] = ()
     sop_class: str = field(default_factory=segmentation_storage)
+
+    @classmethod
+    def from_segmentation(cls, seg: Dataset, segment_number: int, *,
+                          source_images: bool = False) -> SegmentReference:
+        """The reference to segment ``segment_number`` of a Segmentation data set (Segmentation
+        or Label Map Segmentation), with its source taken from the SEG's Referenced Series
+        Sequence (PS3.3 C.12.2 Common Instance Reference): the series, or with
+        ``source_images`` every source instance. TemplateError when the SEG has no such
+        segment or names no single source series."""
+        where = f"Segmentation {seg.get('SOPInstanceUID')}"
+        numbers = [int(item.get("SegmentNumber") or 0)
+                   for item in seg.get("SegmentSequence") or []]
+        if segment_number not in numbers:
+            raise TemplateError(f"{where}: no segment {segment_number} (it has "
+                                f"{', '.join(map(str, numbers)) or 'none'})")
+        series = list(seg.get("ReferencedSeriesSequence") or [])
+        if len(series) != 1:
+            raise TemplateError(f"{where}: {len(series)} source series in its Referenced "
+                                "Series Sequence; name the source images explicitly")
+        images = [Reference(str(i.ReferencedSOPClassUID), str(i.ReferencedSOPInstanceUID))
+                  for i in series[0].get("ReferencedInstanceSequence") or []]
+        return cls(str(seg.SOPInstanceUID), segment_number,
+                   source_images=images if source_images else [],
+                   source_series=None if source_images else str(series[0].SeriesInstanceUID),
+                   sop_class=str(seg.SOPClassUID))
 
     def reference(self) -> Reference:
         if self.frames:
