@@ -371,3 +371,35 @@ def read_back(ds: object) -> object:
     buffer = io.BytesIO()
     write(ds, buffer)  # type: ignore[arg-type]
     return read(buffer.getvalue())
+
+
+def test_entity_expansion_bomb_in_xml_is_refused_quickly() -> None:
+    """A billion-laughs CDA: expat's amplification limit stops it; a clear WrapError."""
+    entities = b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1
+                                                          else b"&lol;") * 10)
+                        for i in range(1, 10))
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY lol "lol">' + entities
+            + b']><ClinicalDocument xmlns="urn:hl7-org:v3"><id root="1"/>'
+            b"<title>&lol9;</title></ClinicalDocument>")
+    with pytest.raises(WrapError, match="not well formed"):
+        wrap(bomb)
+
+
+def test_every_truncation_of_an_mp4_or_a_jpeg_is_a_clear_error() -> None:
+    """Cut at every byte: the MP4 reader and the JPEG marker walker either read the header
+    or raise their error; nothing else escapes, nothing reads past the end."""
+    from dicomkit.iod.visible import jpeg_frame
+
+    video = h264_mp4(frames=1)
+    for cut in range(1, len(video)):
+        try:
+            mp4.video_track(video[:cut])
+            mp4.length(video[:cut])
+        except mp4.MP4Error:
+            pass
+    photo = docs.jpeg()
+    for cut in range(2, len(photo)):
+        try:
+            jpeg_frame(photo[:cut])
+        except WrapError:
+            pass
