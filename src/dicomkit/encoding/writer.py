@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from typing import IO, Any
 
 import dicomkit.durable as durable
@@ -118,6 +119,26 @@ class _Encoder:
             out.append(bytes(element.raw if element.raw is not None else element.value))
             out.append(self.seq_end)
             return
+        if element.raw is not None or not self.buffer_value(tag, vr, element.value, out):
+            self.encoded(ds, tag, element, out)
+
+    def buffer_value(self, tag: int, vr: str, value: Any, out: list[bytes]) -> bool:
+        """Emit an OB (or little endian OW) value held in a mutable buffer (bytearray,
+        memoryview) as that buffer, without copying it: large Pixel Data built in place (a
+        segmentation's frames, say) is written as it is. False when ``value`` is not one."""
+        if not isinstance(value, (bytearray, memoryview)) or not (
+                vr == "OB" or (vr == "OW" and self.little)):
+            return False
+        data = memoryview(value).cast("B") if isinstance(value, memoryview) else value
+        size = len(data)
+        out.append(self.header(tag, vr, size + (size & 1)))
+        out.append(data)  # type: ignore[arg-type]
+        if size & 1:
+            out.append(b"\0")
+        return True
+
+    def encoded(self, ds: Dataset, tag: int, element: DataElement, out: list[bytes]) -> None:
+        vr = element.VR
         if vr in TEXT_VRS and element.raw is None:
             # PS3.5 §6.1.2.2: text is encoded in the Specific Character Set of the data set it
             # is written in, whatever was in force when the value was set.
@@ -256,21 +277,50 @@ def write(
     if part10:
         preamble = ds.preamble if ds.preamble and len(ds.preamble) == 128 else b"\0" * 128
         chunks += [preamble, b"DICM", file_meta_bytes(build_file_meta(ds, ts))]
-    chunks.append(dataset_to_bytes(ds, ts, group_lengths=group_lengths,
-                                   defined_lengths=defined_lengths))
+    if ts.deflated:
+        chunks.append(dataset_to_bytes(ds, ts, group_lengths=group_lengths,
+                                       defined_lengths=defined_lengths))
+    else:
+        # The encoded elements go to the file as they are, not joined first: a large value
+        # (Pixel Data) is not copied once more.
+        _Encoder(ts, group_lengths, defined_lengths).dataset(_without_meta(ds), chunks, top=True)
     if isinstance(target, (str, os.PathLike)):
         path = os.fspath(target)
         file = durable.TemporaryFile(os.path.dirname(path) or ".")
         try:
-            for chunk in chunks:
+            for chunk in _coalesced(chunks):
                 file.write(chunk)
             durable.rename_into_place(file.finish(), path, [])
         except BaseException:
             file.abort()
             raise
     else:
-        for chunk in chunks:
+        for chunk in _coalesced(chunks):
             target.write(chunk)
+
+
+COALESCE = 1 << 20
+"""Encoded elements are written in runs of about this many bytes (one write per element would
+cost more than the encoding); a larger value is written on its own, as it is."""
+
+
+def _coalesced(chunks: list[bytes]) -> Iterator[bytes]:
+    run: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        if len(chunk) >= COALESCE:
+            if run:
+                yield b"".join(run)
+                run, size = [], 0
+            yield chunk
+            continue
+        run.append(chunk)
+        size += len(chunk)
+        if size >= COALESCE:
+            yield b"".join(run)
+            run, size = [], 0
+    if run:
+        yield b"".join(run)
 
 
 def to_bytes(ds: Dataset, **kwargs: Any) -> bytes:

@@ -42,6 +42,15 @@ SOURCE_IMAGE_PURPOSE = Code("121322", "DCM", "Source image for image processing 
 SEGMENTATION_DERIVATION = Code("113076", "DCM", "Segmentation")
 """PS3.16 CID 7203: the Derivation Code of a segmentation."""
 
+# Tags of the per-frame items, set by number: there are frames × segments of them.
+DERIVATION_IMAGE_SEQUENCE = 0x00089124
+FRAME_CONTENT_SEQUENCE = 0x00209111
+DIMENSION_INDEX_VALUES = 0x00209157
+PLANE_POSITION_SEQUENCE = 0x00209113
+IMAGE_POSITION = 0x00200032
+SEGMENT_IDENTIFICATION_SEQUENCE = 0x0062000A
+REFERENCED_SEGMENT_NUMBER = 0x0062000B
+
 NATIVE_SYNTAXES = ("ExplicitVRLittleEndian", "ImplicitVRLittleEndian",
                    "DeflatedExplicitVRLittleEndian")
 LOSSLESS_SYNTAXES = ("RLELossless", "JPEGLSLossless", "JPEG2000Lossless")
@@ -92,6 +101,11 @@ def create(
     ``segments`` describes segments 1..n, one each. Raises :class:`SegmentationError` naming
     the frame, segment or source at fault, and :class:`dicomkit.iod.modules.IODError` if the
     result would break its IOD (Type 1/2 attributes, enumerated values; PS3.3 A.51).
+
+    The per-frame items of the frames drawn on one source frame (one per segment) share that
+    source frame's Derivation Image Sequence and Plane Position Sequence items, and every
+    Source Image reference shares one Purpose of Reference code item: change such an item
+    in place and every frame that shares it changes.
     """
     if kind not in KINDS:
         raise SegmentationError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
@@ -126,7 +140,11 @@ def create(
         ds.set("PixelData", pixel_data, "OB" if kind != "LABELMAP" or layout.bits == 8
                else "OW")
     ds.transfer_syntax = ts
-    require(ds)  # a writer refuses to hand out an object that breaks its IOD
+    # A writer refuses to hand out an object that breaks its IOD. Every per-frame item is
+    # made by the same code, so the first stands for all (checking thousands is seconds).
+    probe = ds.copy()
+    probe.PerFrameFunctionalGroupsSequence = ds.PerFrameFunctionalGroupsSequence[:1]
+    require(probe)
     return ds
 
 
@@ -227,14 +245,22 @@ def _layout(array: Any, count: int, options: Options) -> Layout:
 
 
 def _label_counts(plane: Any, f: int, count: int) -> Any:
+    """Pixels per segment number in one frame (index 0 unused). Only the labelled pixels are
+    counted: most frames of a segmentation are mostly background."""
     if plane.dtype.kind == "b":
         plane = plane.view(np.uint8)
-    low, high = int(plane.min()), int(plane.max())
+    flat = plane.ravel()
+    labelled = flat[flat != 0]
+    counts = np.zeros(count + 1, dtype=np.int64)
+    if not labelled.size:
+        return counts
+    low, high = int(labelled.min()), int(labelled.max())
     if low < 0 or high > count:
         bad = low if low < 0 else high
         raise SegmentationError(f"frame {f}: value {bad} is not a segment number (0 for "
                                 f"background, 1..{count} for the segments described)")
-    return np.bincount(plane.ravel(), minlength=count + 1)
+    counts[:] = np.bincount(labelled, minlength=count + 1)
+    return counts
 
 
 def _check_values(plane: Any, f: int, options: Options) -> None:
@@ -277,17 +303,20 @@ def _planes(plane: Any, wanted: list[int], options: Options, count: int) -> dict
 
 
 def _pixel_data(array: Any, layout: Layout, series: SourceSeries, count: int,
-                options: Options) -> bytes:
+                options: Options) -> bytes | bytearray:
     by_source: dict[int, list[tuple[int, int]]] = {}
     for k, (s, f) in enumerate(layout.frames):
         by_source.setdefault(f, []).append((k, s))
     pixels = series.rows * series.columns
     if ts_mod.lookup(options.transfer_syntax).encapsulated:
         return _encapsulated(array, layout, by_source, series, count, options)
+    # One buffer at its final size, filled in place and handed to the writer as it is
+    # (a bytearray value is written without a copy, encoding/writer.py).
     if layout.bits == 1:
-        buffer = np.zeros((len(layout.frames) * pixels + 7) // 8, dtype=np.uint8)
+        value = bytearray((len(layout.frames) * pixels + 7) // 8)
     else:
-        buffer = np.zeros(len(layout.frames) * pixels * layout.bits // 8, dtype=np.uint8)
+        value = bytearray(len(layout.frames) * pixels * layout.bits // 8)
+    buffer = np.frombuffer(value, dtype=np.uint8)
     for f in sorted(by_source):
         wanted = by_source[f]
         planes = _planes(np.asarray(array[f]), [s for _, s in wanted], options, count)
@@ -298,7 +327,7 @@ def _pixel_data(array: Any, layout: Layout, series: SourceSeries, count: int,
                 data = np.ascontiguousarray(planes[s], dtype=planes[s].dtype.newbyteorder("<"))
                 size = pixels * layout.bits // 8
                 buffer[k * size:(k + 1) * size] = data.view(np.uint8).ravel()
-    return buffer.tobytes()
+    return value
 
 
 def _put_bits(buffer: Any, start_bit: int, plane: Any) -> None:
@@ -460,36 +489,45 @@ def _functional_groups(ds: Dataset, series: SourceSeries, layout: Layout,
         shared.PlaneOrientationSequence = [orientation]
     ds.SharedFunctionalGroupsSequence = [shared]
     ranks = _position_ranks(series)
+    purpose = SOURCE_IMAGE_PURPOSE.to_dataset()
+    derivation_code = SEGMENTATION_DERIVATION.to_dataset()
+    # The frames of one source frame (one per segment) share its Derivation Image and Plane
+    # Position items: built once, not once per segment (see create()'s docstring).
+    of_source: dict[int, tuple[Dataset, Dataset]] = {}
     per_frame = []
     for s, f in layout.frames:
-        source = series.frames[f]
+        shared_items = of_source.get(f)
+        if shared_items is None:
+            source = series.frames[f]
+            position = Dataset()
+            position.set(IMAGE_POSITION, list(source.position or ()), "DS")
+            shared_items = of_source[f] = (_derivation(source, purpose, derivation_code),
+                                           position)
         item = Dataset()
-        item.DerivationImageSequence = [_derivation(source)]
+        item.set(DERIVATION_IMAGE_SEQUENCE, [shared_items[0]], "SQ")
         content = Dataset()
-        content.DimensionIndexValues = [ranks[f]] if labelmap else [s, ranks[f]]
-        item.FrameContentSequence = [content]
-        position = Dataset()
-        position.ImagePositionPatient = list(source.position or ())
-        item.PlanePositionSequence = [position]
+        content.set(DIMENSION_INDEX_VALUES, [ranks[f]] if labelmap else [s, ranks[f]], "UL")
+        item.set(FRAME_CONTENT_SEQUENCE, [content], "SQ")
+        item.set(PLANE_POSITION_SEQUENCE, [shared_items[1]], "SQ")
         if not labelmap:
             segment = Dataset()
-            segment.ReferencedSegmentNumber = s
-            item.SegmentIdentificationSequence = [segment]
+            segment.set(REFERENCED_SEGMENT_NUMBER, s, "US")
+            item.set(SEGMENT_IDENTIFICATION_SEQUENCE, [segment], "SQ")
         per_frame.append(item)
     ds.PerFrameFunctionalGroupsSequence = per_frame
 
 
-def _derivation(source: SourceFrame) -> Dataset:
+def _derivation(source: SourceFrame, purpose: Dataset, derivation_code: Dataset) -> Dataset:
     """Derivation Image macro (C.7.6.16.2.6) naming the source frame (PS3.3 A.51.5.1)."""
     reference = Dataset()
     reference.ReferencedSOPClassUID = source.sop_class
     reference.ReferencedSOPInstanceUID = source.sop_instance
     if source.frame_number is not None:
         reference.ReferencedFrameNumber = source.frame_number
-    reference.PurposeOfReferenceCodeSequence = [SOURCE_IMAGE_PURPOSE.to_dataset()]
+    reference.PurposeOfReferenceCodeSequence = [purpose]
     reference.SpatialLocationsPreserved = "YES"
     derivation = Dataset()
-    derivation.DerivationCodeSequence = [SEGMENTATION_DERIVATION.to_dataset()]
+    derivation.DerivationCodeSequence = [derivation_code]
     derivation.SourceImageSequence = [reference]
     return derivation
 

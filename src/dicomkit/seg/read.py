@@ -22,6 +22,7 @@ Source frames no SEG frame covers (empty frames are omitted when writing) come b
 
 from __future__ import annotations
 
+import mmap
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,10 +32,15 @@ import numpy as np
 
 from dicomkit.core.dataset import Dataset
 from dicomkit.encoding.reader import read
+from dicomkit.pixels.info import PIXEL_DATA
 from dicomkit.pixels.native import PixelSource
 from dicomkit.seg.description import SegmentDescription
 from dicomkit.seg.errors import SegmentationError
 from dicomkit.seg.geometry import along, normal, source_series
+
+RELEASE_EVERY = 256
+"""While reading all segments, the mapped Pixel Data pages are given back every this many
+frames (see :meth:`Segmentation.release`)."""
 
 SourceKey = tuple[str, int | None]
 """A source frame: (SOP Instance UID, frame number or None for a single-frame instance)."""
@@ -80,6 +86,8 @@ class Segmentation:
         self.described = set(numbers)
         self.orientation = _orientation(ds)
         self.frames = self._frames()
+        self._own_placement: tuple[list[SourceKey], list[int]] | None = None
+        self._source: PixelSource | None = None
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | bytes) -> Segmentation:
@@ -153,7 +161,10 @@ class Segmentation:
 
     def _placement(self, sources: Sequence[Dataset] | Dataset | None
                    ) -> tuple[list[SourceKey], list[int]]:
-        """(the source frames, the index among them of each SEG frame)."""
+        """(the source frames, the index among them of each SEG frame); kept for the SEG's
+        own listing (``sources`` None), which does not change."""
+        if sources is None and self._own_placement is not None:
+            return self._own_placement
         keys = self.source_frames(sources)
         where = {key: i for i, key in enumerate(keys)}
         placed = []
@@ -165,6 +176,8 @@ class Segmentation:
                 raise SegmentationError(f"SEG frame {index + 1} references {what}, which is not "
                                         "among the source frames")
             placed.append(where[frame.source])
+        if sources is None:
+            self._own_placement = (keys, placed)
         return keys, placed
 
     # -- pixel values -------------------------------------------------------------------------
@@ -181,7 +194,7 @@ class Segmentation:
         return source.decode(index, as_rgb=False)[0]
 
     def _pixels(self) -> PixelSource:
-        cached = self.__dict__.get("_source")
+        cached = self._source
         if cached is None:
             try:
                 cached = PixelSource(self.ds)
@@ -192,8 +205,22 @@ class Segmentation:
                 if len(cached.view) < needed:
                     raise SegmentationError(f"Pixel Data is {len(cached.view)} byte(s), "
                                             f"{self.number_of_frames} frame(s) need {needed}")
-            self.__dict__["_source"] = cached
+            self._source = cached
         return cached
+
+    def release(self) -> None:
+        """Give back the memory-mapped pages of Pixel Data read so far (they stay in the
+        operating system's file cache): reading segment after segment of a large SEG then
+        holds no more of the file than one segment's frames."""
+        buffer = self.ds.buffer
+        entry = self.ds.raw_entry(PIXEL_DATA) if PIXEL_DATA in self.ds else None
+        if not isinstance(buffer, mmap.mmap) or type(entry) is not tuple \
+                or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        start = entry[1] - entry[1] % mmap.PAGESIZE
+        end = min(len(buffer), entry[1] + entry[2])
+        if end > start:
+            buffer.madvise(mmap.MADV_DONTNEED, start, end - start)
 
     def _dtype(self) -> Any:
         return np.float32 if self.kind == "FRACTIONAL" else np.uint8
@@ -218,6 +245,7 @@ class Segmentation:
         for index, frame in enumerate(self.frames):
             if frame.segment in (number, 0):
                 self._fill(out[placed[index]], index, number)
+        self.release()
         return out
 
     def masks(self, *, sources: Sequence[Dataset] | Dataset | None = None,
@@ -238,6 +266,9 @@ class Segmentation:
             elif frame.segment in column:
                 self._fill(out[placed[index], :, :, column[frame.segment]], index,
                            frame.segment)
+            if index % RELEASE_EVERY == RELEASE_EVERY - 1:
+                self.release()
+        self.release()
         return out
 
     def _check_segment(self, number: int) -> None:
