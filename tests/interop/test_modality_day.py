@@ -228,10 +228,10 @@ def commit(port: int, images: list[Dataset]) -> Any:
     reports: list[Any] = []
     arrived = threading.Event()
 
-    def on_report(event: Any) -> int:
+    def on_report(event: Any) -> tuple[int, None]:
         reports.append((event.request.EventTypeID, event.event_information))
         arrived.set()
-        return 0x0000
+        return 0x0000, None  # pynetdicom's N-EVENT-REPORT handlers answer (status, reply)
 
     ae = AE(ae_title=STATION)
     ae.add_requested_context(StorageCommitmentPushModel)
@@ -254,7 +254,8 @@ def commit(port: int, images: list[Dataset]) -> Any:
         assert status is not None and status.Status == 0, status
         assert arrived.wait(30), "no N-EVENT-REPORT on the open association"
     finally:
-        assoc.release()
+        if assoc.is_established:
+            assoc.release()
     event_type, info = reports[0]
     assert str(info.TransactionUID) == request.TransactionUID
     return event_type, info
