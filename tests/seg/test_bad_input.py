@@ -145,3 +145,25 @@ def test_broken_seg_objects(tmp_path: Path) -> None:
     del ds.SegmentSequence
     with pytest.raises(SegmentationError, match="no Segment Sequence"):
         Segmentation(ds)
+
+
+def test_truncated_and_corrupted_segs_raise_dicom_errors(tmp_path: Path) -> None:
+    """Any cut or flipped byte gives masks or a DicomError, never another exception."""
+    import random
+
+    from dicomkit.errors import DicomError
+
+    data = bytearray((lambda p: (write(create(ct_series(), labels(), segments()), p),
+                                 p.read_bytes())[1])(tmp_path / "seg.dcm"))
+    rng = random.Random(5)
+    cases = [bytes(data[:cut]) for cut in range(0, len(data), max(1, len(data) // 60))]
+    for _ in range(300):
+        corrupt = bytearray(data)
+        for _ in range(3):
+            corrupt[rng.randrange(132, len(corrupt))] = rng.randrange(256)
+        cases.append(bytes(corrupt))
+    for case in cases:
+        try:
+            read_masks(case)
+        except DicomError:
+            pass

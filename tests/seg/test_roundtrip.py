@@ -211,3 +211,30 @@ def test_palette_color_labelmap_reads_stored_values() -> None:
     ds = create(ct_series(), label_map(), segments(), kind="LABELMAP")
     ds.PhotometricInterpretation = "PALETTE COLOR"
     assert np.array_equal(read_masks(ds), one_hot(label_map(), 2))
+
+
+def test_frames_without_source_references_are_placed_by_position() -> None:
+    """Derivation Image is conditional (PS3.3 A.51.5.1): given the sources, a SEG frame with
+    only its Image Position (Patient) lands on the source frame at that position."""
+    sources, labels = ct_series(), label_map()
+    ds = create(sources, labels, segments())
+    for item in ds.PerFrameFunctionalGroupsSequence:
+        del item.DerivationImageSequence
+    assert np.array_equal(read_masks(ds, sources=sources), one_hot(labels, 2))
+
+
+def test_memmap_masks(tmp_path: Path) -> None:
+    """Masks on disk are read a frame at a time (the caller's memmap is never copied whole)."""
+    labels = np.lib.format.open_memmap(tmp_path / "labels.npy", mode="w+", dtype=np.uint8,
+                                       shape=(5, 6, 6))
+    labels[:] = label_map()
+    ds = create(ct_series(), labels, segments(), kind="LABELMAP")
+    assert np.array_equal(read_masks(ds), one_hot(label_map(), 2))
+
+
+@pytest.mark.parametrize("kind", ["FRACTIONAL", "LABELMAP"])
+def test_one_hot_bool_input(kind: str) -> None:
+    masks = one_hot(label_map(), 2).astype(bool)
+    ds = create(ct_series(), masks, segments(), kind=kind)
+    assert np.array_equal(read_masks(ds), masks.astype(np.float32 if kind == "FRACTIONAL"
+                                                       else np.uint8))

@@ -124,8 +124,11 @@ class SegmentDescription:
     def from_dataset(cls, item: Dataset) -> SegmentDescription:
         """Read a Segment Sequence item; :class:`SegmentationError` naming the segment when a
         required part is missing."""
+        value = item.get("SegmentNumber")
+        if isinstance(value, list):
+            value = value[0] if len(value) == 1 else None
         try:
-            number = int(item.get("SegmentNumber"))
+            number = int(value)
         except (TypeError, ValueError):
             raise SegmentationError("a Segment Sequence item has no Segment Number") from None
         where = f"segment {number}"

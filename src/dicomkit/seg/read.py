@@ -32,6 +32,7 @@ import numpy as np
 
 from dicomkit.core.dataset import Dataset
 from dicomkit.encoding.reader import read
+from dicomkit.errors import DicomError
 from dicomkit.pixels.info import PIXEL_DATA
 from dicomkit.pixels.native import PixelSource
 from dicomkit.seg.description import SegmentDescription
@@ -59,6 +60,15 @@ class Segmentation:
     """A SEG instance, read lazily: segment descriptions, frame map, masks on demand."""
 
     def __init__(self, ds: Dataset) -> None:
+        try:
+            self._read_header(ds)
+        except SegmentationError:
+            raise
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
+            # A value of the wrong kind or multiplicity where the header is read: malformed.
+            raise SegmentationError(f"the SEG's header is malformed: {exc!r}") from exc
+
+    def _read_header(self, ds: Dataset) -> None:
         self.ds = ds
         kind = str(ds.get("SegmentationType") or "")
         if kind not in ("BINARY", "FRACTIONAL", "LABELMAP"):
@@ -113,7 +123,8 @@ class Segmentation:
                                   or shared.get("SegmentIdentificationSequence"))
                 if not identification or "ReferencedSegmentNumber" not in identification[0]:
                     raise SegmentationError(f"{where}: no Segment Identification Sequence")
-                segment = int(identification[0].ReferencedSegmentNumber)
+                segment = _number(identification[0].ReferencedSegmentNumber,
+                                  f"{where}: Referenced Segment Number")
                 if segment not in known:
                     raise SegmentationError(f"{where}: Referenced Segment Number {segment} is "
                                             "not in the Segment Sequence")
@@ -167,8 +178,16 @@ class Segmentation:
             return self._own_placement
         keys = self.source_frames(sources)
         where = {key: i for i, key in enumerate(keys)}
+        positions = _source_positions(sources)
         placed = []
         for index, frame in enumerate(self.frames):
+            if frame.source is None and positions is not None and frame.position is not None:
+                # No Derivation Image reference (it is conditional, PS3.3 A.51.5.1): the source
+                # frame at the same Image Position (Patient).
+                found = _at_position(positions, frame.position)
+                if found is not None:
+                    placed.append(found)
+                    continue
             if frame.source is None or frame.source not in where:
                 what = ("no source image" if frame.source is None else
                         f"source {frame.source[0]}"
@@ -191,7 +210,10 @@ class Segmentation:
         if self.bits == 1 and not source.encapsulated:
             return _unpack(source.view, index, self.rows * self.columns).reshape(
                 self.rows, self.columns)
-        return source.decode(index, as_rgb=False)[0]
+        try:
+            return source.decode(index, as_rgb=False)[0]
+        except DicomError as exc:
+            raise SegmentationError(f"SEG frame {index + 1} cannot be decoded: {exc}") from exc
 
     def _pixels(self) -> PixelSource:
         cached = self._source
@@ -222,6 +244,15 @@ class Segmentation:
         if end > start:
             buffer.madvise(mmap.MADV_DONTNEED, start, end - start)
 
+    def _allocate(self, shape: tuple[int, ...]) -> Any:
+        """The result array, once the Pixel Data is known to hold every frame the header
+        claims (so Rows and Columns are not just numbers in a header)."""
+        self._pixels()
+        try:
+            return np.zeros(shape, dtype=self._dtype())
+        except (MemoryError, ValueError) as exc:
+            raise SegmentationError(f"masks shaped {shape} do not fit in memory: {exc}") from None
+
     def _dtype(self) -> Any:
         return np.float32 if self.kind == "FRACTIONAL" else np.uint8
 
@@ -241,7 +272,7 @@ class Segmentation:
         FRACTIONAL. Only the SEG frames of that segment are decoded."""
         self._check_segment(number)
         keys, placed = self._placement(sources)
-        out = np.zeros((len(keys), self.rows, self.columns), dtype=self._dtype())
+        out = self._allocate((len(keys), self.rows, self.columns))
         for index, frame in enumerate(self.frames):
             if frame.segment in (number, 0):
                 self._fill(out[placed[index]], index, number)
@@ -256,7 +287,7 @@ class Segmentation:
         for number in numbers:
             self._check_segment(number)
         keys, placed = self._placement(sources)
-        out = np.zeros((len(keys), self.rows, self.columns, len(numbers)), dtype=self._dtype())
+        out = self._allocate((len(keys), self.rows, self.columns, len(numbers)))
         column = {number: j for j, number in enumerate(numbers)}
         for index, frame in enumerate(self.frames):
             if self.kind == "LABELMAP":
@@ -300,14 +331,41 @@ def _datasets(sources: Sequence[Any] | Dataset) -> list[Dataset]:
             for item in sources]
 
 
+POSITION_TOLERANCE = 0.01
+"""Millimetres: a SEG frame with no source reference lies on the source frame whose Image
+Position (Patient) is this close."""
+
+
+def _source_positions(sources: Sequence[Dataset] | Dataset | None) -> Any:
+    if sources is None:
+        return None
+    frames = source_series(_datasets(sources)).frames
+    if any(frame.position is None for frame in frames):
+        return None
+    return np.array([frame.position for frame in frames], dtype=np.float64)
+
+
+def _at_position(positions: Any, position: tuple[float, float, float]) -> int | None:
+    distances = np.abs(positions - np.asarray(position)).max(axis=1)
+    nearest = int(distances.argmin())
+    return nearest if distances[nearest] <= POSITION_TOLERANCE else None
+
+
+def _number(value: Any, what: str) -> int:
+    """One integer from a value that should hold one (a corrupt file may hold several)."""
+    if isinstance(value, (list, tuple)):
+        value = value[0] if len(value) == 1 else None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise SegmentationError(f"{what} is missing or not one number: {value!r}") from None
+
+
 def _positive(ds: Dataset, keyword: str, default: int | None = None) -> int:
     value = ds.get(keyword)
     if value is None and default is not None:
         return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise SegmentationError(f"{keyword} is missing or not a number: {value!r}") from None
+    number = _number(value, keyword)
     if number <= 0:
         raise SegmentationError(f"{keyword} must be positive, not {number}")
     return number
@@ -337,7 +395,8 @@ def _source_of(item: Dataset, shared: Dataset) -> SourceKey | None:
             numbers = reference.get("ReferencedFrameNumber")
             if isinstance(numbers, list):
                 numbers = numbers[0] if numbers else None
-            return str(uid), int(numbers) if numbers else None
+            return str(uid), (_number(numbers, "Referenced Frame Number")
+                              if numbers else None)
     return None
 
 
