@@ -90,6 +90,23 @@ def test_highdicom_reads_ours(tmp_path: Path, kind: str) -> None:
     assert [d.segment_label for d in seg.SegmentSequence] == ["segment 1", "segment 2"]
 
 
+def test_highdicom_reads_our_segment_descriptions(tmp_path: Path) -> None:
+    from tests.support.segmentation import LIVER
+
+    described = segments(2, anatomic_regions=(LIVER,), tracking_id="lesion 1",
+                         tracking_uid="2.25.77", recommended_display_cielab=(50000, 30000, 30000))
+    path = tmp_path / "seg.dcm"
+    write(create(ct_series(), labels_for(), described), path)
+    theirs = hd.seg.segread(path).get_segment_description(1)
+    assert theirs.segment_label == "segment 1"
+    assert theirs.segmented_property_type.value == "10200004"
+    assert theirs.segmented_property_category.value == "91723000"
+    assert [r.value for r in theirs.anatomic_regions] == ["10200004"]
+    assert theirs.tracking_id == "lesion 1" and theirs.tracking_uid == "2.25.77"
+    assert theirs.algorithm_identification[0].AlgorithmName == "unet"
+    assert list(theirs.RecommendedDisplayCIELabValue) == [50000, 30000, 30000]
+
+
 @pytest.mark.parametrize("kind", ["BINARY", "FRACTIONAL", "LABELMAP"])
 def test_pydicom_reads_ours(tmp_path: Path, kind: str) -> None:
     labels = labels_for()

@@ -238,3 +238,13 @@ def test_one_hot_bool_input(kind: str) -> None:
     ds = create(ct_series(), masks, segments(), kind=kind)
     assert np.array_equal(read_masks(ds), masks.astype(np.float32 if kind == "FRACTIONAL"
                                                        else np.uint8))
+
+
+def test_sources_as_paths(tmp_path: Path) -> None:
+    from tests.support.segmentation import write_series
+
+    sources = ct_series()
+    paths = write_series(sources, tmp_path / "ct")
+    write(create(paths, label_map(), segments()), tmp_path / "seg.dcm")
+    assert np.array_equal(read_masks(tmp_path / "seg.dcm", sources=paths),
+                          one_hot(label_map(), 2))

@@ -32,7 +32,15 @@ from dicomkit.pixels.encapsulated import encapsulate
 from dicomkit.pixels.info import PixelInfo
 from dicomkit.seg.description import SegmentDescription
 from dicomkit.seg.errors import SegmentationError
-from dicomkit.seg.geometry import SourceFrame, SourceSeries, along, normal, source_series
+from dicomkit.seg.geometry import (
+    SourceFrame,
+    Sources,
+    SourceSeries,
+    along,
+    load_sources,
+    normal,
+    source_series,
+)
 
 KINDS = ("BINARY", "FRACTIONAL", "LABELMAP")
 FRACTIONAL_TYPES = ("PROBABILITY", "OCCUPANCY")
@@ -68,7 +76,7 @@ class Options:
 
 
 def create(
-    sources: Sequence[Dataset] | Dataset,
+    sources: Sources,
     masks: Any,
     segments: Sequence[SegmentDescription],
     *,
@@ -93,7 +101,8 @@ def create(
     """A Segmentation (``kind`` BINARY or FRACTIONAL, SOP class Segmentation Storage) or Label
     Map Segmentation (``kind`` LABELMAP, Label Map Segmentation Storage) of ``sources``.
 
-    ``sources`` is a list of single-frame images of one series, or one multi-frame image;
+    ``sources`` is a list of single-frame images of one series (data sets, or paths read
+    header-only), or one multi-frame image;
     ``masks[i]`` is drawn on source frame *i* (in the order given). ``masks`` is either
     (frames, rows, columns) of segment numbers (0 for background), or (frames, rows, columns,
     segments) with ``masks[..., j]`` the segment numbered *j* + 1: bool or 0/1 for BINARY and
@@ -116,7 +125,7 @@ def create(
         raise SegmentationError("max_fractional_value must be 1..255 (8-bit FRACTIONAL frames)")
     options = Options(kind, fractional_type, max_fractional_value, omit_empty_frames,
                       _transfer_syntax(transfer_syntax, kind))
-    series = source_series(list(sources) if not isinstance(sources, Dataset) else [sources])
+    series = source_series(load_sources(sources))
     for index, frame in enumerate(series.frames):
         if frame.position is None:
             raise SegmentationError(f"source frame {index}: no Image Position (Patient)")

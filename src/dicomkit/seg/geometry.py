@@ -10,11 +10,18 @@ mask frame *i* is drawn on source frame *i*.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from dicomkit.core.dataset import Dataset
+from dicomkit.encoding.reader import read
 from dicomkit.seg.errors import SegmentationError
+
+Sources = Sequence[Dataset | str | os.PathLike[str]] | Dataset
+"""What a source series may be given as: data sets or paths (read header-only), or one
+multi-frame data set."""
 
 ORIENTATION_TOLERANCE = 1e-4
 """Direction cosines of two frames agree when each differs by less than this."""
@@ -98,6 +105,14 @@ def _same_orientation(a: Sequence[float] | None, b: Sequence[float] | None) -> b
     if a is None or b is None:
         return a is b
     return all(abs(x - y) < ORIENTATION_TOLERANCE for x, y in zip(a, b, strict=True))
+
+
+def load_sources(sources: Sources | Sequence[Any]) -> list[Dataset]:
+    """Data sets as given; paths (or bytes) read header-only (pixel data is not needed)."""
+    if isinstance(sources, Dataset):
+        return [sources]
+    return [item if isinstance(item, Dataset) else read(item, stop_before_pixels=True)
+            for item in sources]
 
 
 def source_series(sources: Sequence[Dataset]) -> SourceSeries:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import mmap
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,7 @@ from dicomkit.pixels.info import PIXEL_DATA
 from dicomkit.pixels.native import PixelSource
 from dicomkit.seg.description import SegmentDescription
 from dicomkit.seg.errors import SegmentationError
-from dicomkit.seg.geometry import along, normal, source_series
+from dicomkit.seg.geometry import Sources, along, load_sources, normal, source_series
 
 RELEASE_EVERY = 256
 """While reading all segments, the mapped Pixel Data pages are given back every this many
@@ -132,11 +132,11 @@ class Segmentation:
                                    _position_of(item, shared, where)))
         return frames
 
-    def source_frames(self, sources: Sequence[Dataset] | Dataset | None = None
+    def source_frames(self, sources: Sources | None = None
                       ) -> list[SourceKey]:
         """The first axis of the masks (see the module docstring for the rule)."""
         if sources is not None:
-            series = source_series(_datasets(sources))
+            series = source_series(load_sources(sources))
             return [(frame.sop_instance, frame.frame_number) for frame in series.frames]
         listed: list[str] = []
         for series_item in self.ds.get("ReferencedSeriesSequence") or []:
@@ -170,15 +170,16 @@ class Segmentation:
                                     "Sequence and no Derivation Image Sequence)")
         return keys
 
-    def _placement(self, sources: Sequence[Dataset] | Dataset | None
+    def _placement(self, sources: Sources | None
                    ) -> tuple[list[SourceKey], list[int]]:
         """(the source frames, the index among them of each SEG frame); kept for the SEG's
         own listing (``sources`` None), which does not change."""
         if sources is None and self._own_placement is not None:
             return self._own_placement
-        keys = self.source_frames(sources)
+        loaded = load_sources(sources) if sources is not None else None
+        keys = self.source_frames(loaded)
         where = {key: i for i, key in enumerate(keys)}
-        positions = _source_positions(sources)
+        positions = _source_positions(loaded)
         placed = []
         for index, frame in enumerate(self.frames):
             if frame.source is None and positions is not None and frame.position is not None:
@@ -266,7 +267,7 @@ class Segmentation:
         else:
             out[...] = values
 
-    def segment(self, number: int, *, sources: Sequence[Dataset] | Dataset | None = None
+    def segment(self, number: int, *, sources: Sources | None = None
                 ) -> Any:
         """One segment as (source frames, rows, columns): uint8 0/1, or float32 0..1 for
         FRACTIONAL. Only the SEG frames of that segment are decoded."""
@@ -279,7 +280,7 @@ class Segmentation:
         self.release()
         return out
 
-    def masks(self, *, sources: Sequence[Dataset] | Dataset | None = None,
+    def masks(self, *, sources: Sources | None = None,
               segments: Iterable[int] | None = None) -> Any:
         """(source frames, rows, columns, segments): the segments in number order (or those
         asked for, in the order asked)."""
@@ -289,11 +290,11 @@ class Segmentation:
         keys, placed = self._placement(sources)
         out = self._allocate((len(keys), self.rows, self.columns, len(numbers)))
         column = {number: j for j, number in enumerate(numbers)}
+        wanted = np.asarray(numbers, dtype=np.uint16)
         for index, frame in enumerate(self.frames):
             if self.kind == "LABELMAP":
-                values = self.frame(index)
-                for number, j in column.items():
-                    out[placed[index], :, :, j] = values == number
+                # every segment of the frame in one comparison, straight into the result
+                np.equal(self.frame(index)[:, :, None], wanted, out=out[placed[index]])
             elif frame.segment in column:
                 self._fill(out[placed[index], :, :, column[frame.segment]], index,
                            frame.segment)
@@ -309,7 +310,7 @@ class Segmentation:
 
 
 def read_masks(source: str | os.PathLike[str] | bytes | Dataset, *,
-               sources: Sequence[Dataset] | Dataset | None = None,
+               sources: Sources | None = None,
                segments: Iterable[int] | None = None) -> Any:
     """The masks of a SEG shaped (source frames, rows, columns, segments): uint8 0/1 for BINARY
     and LABELMAP, float32 0..1 for FRACTIONAL (see the module docstring for the frame order)."""
@@ -324,22 +325,15 @@ def read_segments(source: str | os.PathLike[str] | bytes | Dataset) -> list[Segm
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def _datasets(sources: Sequence[Any] | Dataset) -> list[Dataset]:
-    if isinstance(sources, Dataset):
-        return [sources]
-    return [item if isinstance(item, Dataset) else read(item, stop_before_pixels=True)
-            for item in sources]
-
-
 POSITION_TOLERANCE = 0.01
 """Millimetres: a SEG frame with no source reference lies on the source frame whose Image
 Position (Patient) is this close."""
 
 
-def _source_positions(sources: Sequence[Dataset] | Dataset | None) -> Any:
+def _source_positions(sources: Sources | None) -> Any:
     if sources is None:
         return None
-    frames = source_series(_datasets(sources)).frames
+    frames = source_series(load_sources(sources)).frames
     if any(frame.position is None for frame in frames):
         return None
     return np.array([frame.position for frame in frames], dtype=np.float64)
