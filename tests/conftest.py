@@ -12,6 +12,9 @@
   failure, never a skip.
 - ``study_set``: the instances the archive tests send; ``web``: a ``dicomkit serve`` with
   DICOMweb loaded by storescu and STOW-RS.
+- ``chromium`` (one headless Debian chromium per session), ``browser`` (Playwright attached to
+  it, per module) and ``page`` (a fresh context and page per test): tests/support/browser.py.
+  A missing chromium or playwright is a failure, never a skip.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import pytest
 
 from dicomkit.archive.store import Archive
 from dicomkit.core.dataset import Dataset
+from tests.support.browser import Chromium, connect, new_page, start_chromium
 from tests.support.databases import BACKENDS, Backend, emptied, index_database, pg_admin
 from tests.support.datasets import (
     StudySet,
@@ -129,6 +133,26 @@ def web(backend: Backend, module_serve: ServeFactory, study_set: StudySet,
     assert response.status_code == 200, response.text + server.log_tail()
     yield archive
     assert server.stop() == 0, server.log_tail()
+
+
+# -- a real browser -------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Chromium]:
+    running = start_chromium()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Chromium) -> Iterator[Any]:
+    with connect(chromium) as attached:
+        yield attached
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    with new_page(browser) as opened:
+        yield opened
 
 
 # -- the archive through its Python API ----------------------------------------------------------

@@ -10,6 +10,9 @@ packages=()
 command -v dcmdump >/dev/null 2>&1 || packages+=(dcmtk)
 # dicom3tools' dciodvfy: the independent IOD validator for what dicomkit creates (SR, SEG…)
 command -v dciodvfy >/dev/null 2>&1 || packages+=(dicom3tools)
+# Debian's chromium: the browser of the Playwright tests (tests/support/browser.py), as
+# Playwright's own browser download is not available
+command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 [ -x /usr/sbin/Orthanc ] || packages+=(orthanc)
 [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || packages+=(orthanc-dicomweb)
 if [ "${#packages[@]}" -gt 0 ]; then
