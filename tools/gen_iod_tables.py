@@ -31,6 +31,7 @@ Usage: ``python tools/gen_iod_tables.py [--source DIR] [--out DIR]``
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,13 +127,33 @@ def string_values(source: Path) -> dict[str, list[str]]:
             elif stripped.startswith("}"):
                 name = None
             elif name is not None and stripped:
-                value = stripped.rstrip(",").split(" = ")[0].split("\t=")[0].strip()
+                # "V = meaning," or "V =<TAB>meaning," ("***EMPTYVALUE***": may be empty)
+                value = re.split(r"\s=(?:\s|$)", stripped.rstrip(","))[0].strip()
                 values[name].append(value)
+    return values
+
+
+def binary_values(source: Path) -> dict[str, list[str]]:
+    """``BinaryValues="Name" { 0x0001 = meaning, … }`` of ``dicom3tools/binval.tpl``, as
+    decimal strings."""
+    values: dict[str, list[str]] = {}
+    name = None
+    for line in (source / "dicom3tools" / "binval.tpl").read_text("latin-1").splitlines():
+        stripped = line.split("#")[0].strip()
+        if stripped.startswith('BinaryValues="'):
+            name = stripped.split('"')[1]
+            values[name] = []
+        elif stripped.startswith("}"):
+            name = None
+        elif name is not None and stripped:
+            number = stripped.rstrip(",").split("=")[0].strip()
+            values[name].append(str(int(number, 0)))
     return values
 
 
 def module_rows(source: Path) -> list[list[str]]:
     enums = string_values(source)
+    binary = binary_values(source)
     path = source / "ps3.3" / "dicom3tools_module_attributes_2024.tsv"
     result = []
     for line in path.read_text("utf-8").splitlines()[1:]:
@@ -140,12 +161,52 @@ def module_rows(source: Path) -> list[list[str]]:
         if not depth:
             continue  # the header row of a container
         options = dict(o.split("=", 1) for o in other.split(";") if "=" in o)
-        enum = ""
+        selector = options.get("ValueSelector", "*")
+        enum = defined = ""
         if options.get("StringEnumValues") in enums:
-            selector = options.get("ValueSelector", "*")
             enum = selector + ":" + "|".join(enums[options["StringEnumValues"]])
+        elif options.get("BinaryEnumValues") in binary:
+            enum = selector + ":" + "|".join(binary[options["BinaryEnumValues"]])
+        if options.get("StringDefinedTerms") in enums:
+            defined = selector + ":" + "|".join(enums[options["StringDefinedTerms"]])
+        cid = ""
+        for option, letter in (("EnmeratedContextID", "E"), ("DefinedContextID", "D"),
+                               ("BaselineContextID", "B")):
+            if options.get(option):
+                cid = letter + ":" + options[option]
+                break
+        not_zero = ("E" if "NotZeroError" in options
+                    else "W" if "NotZeroWarning" in options else "")
         tag = tag.strip("()").replace(",", "")
-        result.append([container, kind, depth, item, name, tag, type_, condition, enum])
+        result.append([container, kind, depth, item, name, tag, type_, condition, enum,
+                       defined, cid, options.get("VM", ""),
+                       "Y" if options.get("mbpo") == "true" else "", not_zero])
+    return result
+
+
+def section_rows(source: Path) -> list[list[str]]:
+    """dicom3tools module/macro name -> its PS3.3 table (``Table C.7-3``; the section when
+    there is no table anchor) from the innolitics ``link_to_standard``, matched on the name
+    without spaces and punctuation."""
+    sections: dict[str, str] = {}
+    for table in ("modules.tsv", "macros.tsv"):
+        for line in (source / "ps3.3" / table).read_text("utf-8").splitlines()[1:]:
+            _id, name, link, _description = line.split("\t")
+            if "sect_" not in link:
+                continue
+            section = link.split("sect_")[1].split(".html")[0]
+            if "#table_" in link:  # the table itself: the section link is its parent's
+                section = "Table " + link.split("#table_")[1]
+            key = "".join(c for c in name.lower() if c.isalnum())
+            sections.setdefault(key, section)
+            sections.setdefault(key + "macro", section)
+    path = source / "ps3.3" / "dicom3tools_module_attributes_2024.tsv"
+    names = sorted({line.split("\t")[2] for line in path.read_text("utf-8").splitlines()[1:]})
+    result = []
+    for name in names:
+        key = "".join(c for c in name.lower() if c.isalnum())
+        if key in sections:
+            result.append([name, sections[key]])
     return result
 
 
@@ -203,6 +264,66 @@ def condition_rows(source: Path) -> list[list[str]]:
     return result
 
 
+def _fields(line: str) -> dict[str, str]:
+    """``Key="value"`` pairs of one line of a dicom3tools condition."""
+    fields: dict[str, str] = {}
+    rest = line
+    while '="' in rest:
+        key, _, rest = rest.partition('="')
+        value, _, rest = rest.partition('"')
+        fields[key.split()[-1] if key.split() else key] = value
+    return fields
+
+
+def expression_rows(source: Path) -> list[list[str]]:
+    """Every named condition of ``dicom3tools/condn.tpl`` as a JSON expression tree: a list of
+    terms evaluated left to right (``op`` And/Or joins a term to what precedes it, ``not``
+    negates it); a term is a clause (``el`` the element, and the test keys of the template)
+    or a group (``group``: a nested list, from the template's parentheses). SOP Class
+    constants are written as PS3.6 keywords."""
+    import json
+
+    d3 = source / "dicom3tools"
+    by_name: dict[str, str] = {}
+    for line in (d3 / "sopcl.tpl").read_text("latin-1").splitlines():
+        if 'Name="' in line and 'Uid="' in line:
+            by_name[line.split('Name="')[1].split('"')[0]] = line.split('Uid="')[1].split('"')[0]
+    keyword_of: dict[str, str] = {}
+    for line in (source / "ps3.6" / "uids.tsv").read_text("utf-8").splitlines()[1:]:
+        cells = line.split("\t")
+        if cells[-1]:
+            keyword_of[cells[0]] = cells[-1]
+    blocks = _block_lines((d3 / "condn.tpl").read_text("latin-1"), "Condition", "ConditionEnd")
+    result = []
+    for name, lines in sorted(blocks.items()):
+        stack: list[list[dict[str, object]]] = [[]]
+        for line in lines:
+            line = line.split("#")[0].strip()
+            if not line:
+                continue
+            if line == "(":
+                stack.append([])
+                continue
+            fields = _fields(line)
+            term: dict[str, object]
+            if line.startswith(")"):
+                term = {"group": stack.pop()}
+            else:
+                term = {k: v for k, v in fields.items() if k not in ("Operator", "Modifier")}
+                for key in ("StringConstantFromRootAttribute", "StringConstant"):
+                    if key in term:
+                        uid = by_name.get(str(term[key]).removesuffix("SOPClassUID"))
+                        term[key] = keyword_of.get(uid or "", "?" + str(term[key]))
+            if fields.get("Operator"):
+                term["op"] = fields["Operator"]
+            if fields.get("Modifier") == "Not":
+                term["not"] = True
+            stack[-1].append(term)
+        if len(stack) == 1:
+            result.append([name, json.dumps(stack[0], separators=(",", ":"), sort_keys=True)])
+    return result
+
+
 def write_table(path: Path, header: str, table: list[list[str]]) -> None:
     with open(path, "w", encoding="utf-8", newline="\n") as out:
         out.write(header + "\n")
@@ -227,11 +348,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(iods)} IOD modules written to {args.out / 'iods.tsv'}")
     modules = module_rows(args.source)
     write_table(args.out / "modules.tsv",
-                "container\tkind\tdepth\titem\tname\ttag\ttype\tcondition\tenum", modules)
+                "container\tkind\tdepth\titem\tname\ttag\ttype\tcondition\tenum\tdefined"
+                "\tcid\tvm\tmbpo\tnot_zero", modules)
     print(f"{len(modules)} module attributes written to {args.out / 'modules.tsv'}")
     conditions = condition_rows(args.source)
     write_table(args.out / "conditions.tsv", "name\toperator\tclauses", conditions)
     print(f"{len(conditions)} simple conditions written to {args.out / 'conditions.tsv'}")
+    expressions = expression_rows(args.source)
+    write_table(args.out / "condition_expressions.tsv", "name\texpression", expressions)
+    print(f"{len(expressions)} condition expressions written to "
+          f"{args.out / 'condition_expressions.tsv'}")
+    sections = section_rows(args.source)
+    write_table(args.out / "module_sections.tsv", "container\tsection", sections)
+    print(f"{len(sections)} module sections written to {args.out / 'module_sections.tsv'}")
     return 0
 
 

@@ -1,7 +1,8 @@
 """dicomkit: the DICOM standard in one Python package.
 
 The public face: ``read``, ``write``, ``Dataset``, ``DataElement``, ``Sequence``, ``Tag``,
-``uid``, ``derive`` (derived images and Secondary Capture, :mod:`dicomkit.iod.derived`).
+``uid``, ``derive`` (derived images and Secondary Capture, :mod:`dicomkit.iod.derived`),
+``validate`` (IOD validation, :mod:`dicomkit.iod.validate`; also ``Dataset.validate()``).
 Everything heavier (numpy, codecs, networking) is imported only when used.
 """
 
@@ -22,7 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DataElement", "Dataset", "DicomError", "InvalidDicomError", "NotSupportedError",
     "PersonName", "PrivateBlock", "Sequence", "Tag", "read", "write", "uid", "derive",
-    "__version__",
+    "validate", "__version__",
 ]
 
 
@@ -35,4 +36,8 @@ def __getattr__(name: str) -> Any:
         from dicomkit.iod.derived import derive
 
         return derive
+    if name == "validate":
+        from dicomkit.iod.validate import validate
+
+        return validate
     raise AttributeError(f"module 'dicomkit' has no attribute {name!r}")

@@ -92,7 +92,7 @@ def test_data_element_explicit_construction():
 def test_validate_lists_problems():
     ds = Dataset()
     ds.Modality = "TOO_LONG_FOR_A_CS_VALUE"
-    assert any("longer than 16" in p for p in ds.validate())
+    assert any("longer than 16" in f.message for f in ds.validate())
 
 
 def test_written_then_read_gives_the_same_values(tmp_path):

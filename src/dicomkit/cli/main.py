@@ -22,6 +22,7 @@ examples:
   dicomkit sr report.dcm                        a structured report as a text tree (--html)
   dicomkit wrap report.pdf report.dcm --like ct.dcm   a PDF into the CT's study
   dicomkit unwrap report.dcm report.pdf           and back, byte for byte
+  dicomkit validate study/ --level error        does each file follow its IOD? (PS3.3)
 """
 
 
@@ -34,7 +35,7 @@ COMMANDS = {"dump": "dump", "convert": "convert", "render": "render", "sample": 
             "get": "net_query", "storescp": "net_storescp", "serve": "archive",
             "import": "archive", "ls": "archive", "rm": "archive", "reindex": "archive",
             "stats": "archive", "worklist": "worklist", "commit": "commit", "mpps": "mpps",
-            "sr": "sr", "wrap": "wrap", "unwrap": "wrap"}
+            "sr": "sr", "wrap": "wrap", "unwrap": "wrap", "validate": "validate"}
 MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 

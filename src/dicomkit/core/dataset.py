@@ -355,15 +355,15 @@ class Dataset:
                     for depth, inner in item.walk():
                         yield depth + 1, inner
 
-    def validate(self) -> list[str]:
-        """Problems with values (PS3.5 §6.2 rules); never raises for bad content."""
-        problems: list[str] = []
-        for _depth, element in self.walk():
-            try:
-                problems += element.validate()
-            except Exception as exc:  # noqa: BLE001 - a validator reports, it does not fail
-                problems.append(f"{tag_str(element.tag)} could not be decoded: {exc}")
-        return problems
+    def validate(self, iod: str | None = None) -> list[Any]:
+        """Every finding about this data set against its IOD, the dictionary, the VR rules and
+        the File Meta Information (:func:`dicomkit.iod.validate.validate`, imported on first
+        use: a door like :attr:`pixel_array`): ``Finding`` objects with ``severity``,
+        ``path``, ``tag``, ``message``, ``module`` and ``section``. Never raises for bad
+        content."""
+        from dicomkit.iod.validate import validate
+
+        return validate(self, iod)
 
     def __repr__(self) -> str:
         lines = []

@@ -63,6 +63,18 @@ class Rule:
     enum: tuple[str, ...] = ()
     items: list[Rule] = field(default_factory=list)
     """For a sequence: the rules of each of its items."""
+    defined_index: int | None = None
+    defined: tuple[str, ...] = ()
+    """Defined terms (PS3.3 §5.4: may be extended; a value outside them is a warning)."""
+    cid: str = ""
+    """The context group the items of a code sequence draw from, ``E:nnnn`` (enumerated),
+    ``D:nnnn`` (defined) or ``B:nnnn`` (baseline) as the module table names it."""
+    vm: str = ""
+    """The multiplicity the module table imposes (narrower than PS3.6's), or ``""``."""
+    may_be_present: bool = False
+    """A 1C/2C attribute that "may be present otherwise" (when its condition does not hold)."""
+    not_zero: str = ""
+    """``E``/``W``: a zero value is an error/warning (dicom3tools' NotZeroError/Warning)."""
 
 
 @dataclass(frozen=True)
@@ -121,12 +133,18 @@ def module_rules(name: str) -> tuple[Rule, ...]:
         raise IODError(f"no module or macro named {name!r} in the PS3.3 tables")
     top: list[Rule] = []
     stack: list[list[Rule]] = [top]
-    for depth_text, item, keyword, tag, type_, condition, enum in rows:
+    owners: list[Rule | None] = [None]
+    for depth_text, item, keyword, tag, type_, condition, enum, *extra in rows:
+        defined, cid, vm, mbpo, not_zero = (extra + [""] * 5)[:5]
         depth = int(depth_text)
         del stack[depth + 1:]
+        del owners[depth + 1:]
         if depth >= len(stack):
             continue  # an item whose sequence row is missing from the table
         if item == "InvokeMacro":
+            owner = owners[depth]
+            if cid and owner is not None and not owner.cid:
+                owner.cid = cid  # the code sequence macro's context group names the sequence
             if keyword != name and keyword in _container_rows():
                 invoked = module_rules(keyword)
                 if condition:  # a macro invoked under a condition: its Type 1/2 become 1C/2C
@@ -135,19 +153,24 @@ def module_rules(name: str) -> tuple[Rule, ...]:
                         if r.type in _CONDITIONAL else r for r in invoked)
                 stack[depth].extend(invoked)
             continue
-        index: int | None = None
-        values: tuple[str, ...] = ()
-        if enum:
-            selector, _, listed = enum.partition(":")
-            index = None if selector == "*" else int(selector)
-            values = tuple(listed.split("|"))
+        index, values = _enumeration(enum)
+        defined_index, defined_values = _enumeration(defined)
         # repeating groups (60xx overlays, 50xx curves) get tag 0: not checked
         number = int(tag, 16) if tag and "X" not in tag.upper() else 0
-        rule = Rule(keyword, number, type_, condition, index, values)
+        rule = Rule(keyword, number, type_, condition, index, values, [], defined_index,
+                    defined_values, cid, vm, mbpo == "Y", not_zero)
         stack[depth].append(rule)
         if item == "Sequence":
             stack.append(rule.items)
+            owners.append(rule)
     return tuple(top)
+
+
+def _enumeration(cell: str) -> tuple[int | None, tuple[str, ...]]:
+    if not cell:
+        return None, ()
+    selector, _, listed = cell.partition(":")
+    return (None if selector == "*" else int(selector)), tuple(listed.split("|"))
 
 
 @functools.cache
