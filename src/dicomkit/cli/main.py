@@ -23,6 +23,7 @@ examples:
   dicomkit wrap report.pdf report.dcm --like ct.dcm   a PDF into the CT's study
   dicomkit unwrap report.dcm report.pdf           and back, byte for byte
   dicomkit validate study/ --level error        does each file follow its IOD? (PS3.3)
+  dicomkit deid study/ --out anon/ --key "$SECRET"  de-identify (PS3.15 Basic Profile)
 """
 
 
@@ -35,7 +36,8 @@ COMMANDS = {"dump": "dump", "convert": "convert", "render": "render", "sample": 
             "get": "net_query", "storescp": "net_storescp", "serve": "archive",
             "import": "archive", "ls": "archive", "rm": "archive", "reindex": "archive",
             "stats": "archive", "worklist": "worklist", "commit": "commit", "mpps": "mpps",
-            "sr": "sr", "wrap": "wrap", "unwrap": "wrap", "validate": "validate"}
+            "sr": "sr", "wrap": "wrap", "unwrap": "wrap", "validate": "validate",
+            "deid": "deid"}
 MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 
