@@ -129,3 +129,77 @@ def test_tags_subset_and_stop_before_pixels(tmp_path):
     assert "PixelData" not in dicomkit.read(path, stop_before_pixels=True)
     subset = dicomkit.read(path, tags=["PatientID", 0x00280010])
     assert subset.keys() == [0x00100020, 0x00280010]
+
+
+# -- an item's character sets follow the data set it is attached to (PS3.5 §6.1.2.5.2) ------------
+JAPANESE = "Yamada^Tarou=山田^太郎=やまだ^たろう"  # PS3.5 Example H.3-1
+
+
+def _japanese_root() -> Dataset:
+    ds = Dataset()
+    ds.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.SOPInstanceUID = "1.2.826.0.1.3680043.10.1234.77"
+    return ds
+
+
+def _round_trip_name(ds: Dataset) -> tuple[str, bytes]:
+    import io
+
+    from dicomkit import read, write
+
+    buffer = io.BytesIO()
+    write(ds, buffer)
+    back = read(io.BytesIO(buffer.getvalue()))
+    return str(back.OtherPatientIDsSequence[0].PatientName), buffer.getvalue()
+
+
+@pytest.mark.parametrize("attach", ["assigned", "appended", "inserted", "extended"])
+def test_item_named_before_it_is_attached_takes_the_parents_character_set(
+        attach: str) -> None:
+    """A name set on an item that stood alone (its character sets cached as the default
+    repertoire) is encoded in ISO 2022 IR 87 once the item is in a sequence of a data set
+    that says so: the cache is reset on attach."""
+    ds = _japanese_root()
+    item = Dataset()
+    item.PatientName = JAPANESE
+    assert item.charsets == []
+    if attach == "assigned":
+        ds.OtherPatientIDsSequence = [item]
+    else:
+        ds.OtherPatientIDsSequence = []
+        sequence = ds.OtherPatientIDsSequence
+        {"appended": lambda: sequence.append(item), "inserted": lambda: sequence.insert(0, item),
+         "extended": lambda: sequence.extend([item])}[attach]()
+    assert item.parent is ds
+    assert item.charsets == ["", "ISO 2022 IR 87"]
+    name, data = _round_trip_name(ds)
+    assert name == JAPANESE
+    assert b"\x1b$B" in data  # ESC $ B: JIS X 0208 designated (PS3.5 §6.1.2.5.3)
+
+
+def test_nested_items_forget_their_character_sets_when_the_root_changes_its_own() -> None:
+    ds = Dataset()
+    item, inner = Dataset(), Dataset()
+    item.OtherPatientIDsSequence = [inner]
+    ds.OtherPatientIDsSequence = [item]
+    assert inner.charsets == []
+    ds.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
+    assert inner.charsets == ["", "ISO 2022 IR 87"]
+
+
+def test_item_added_to_a_sequence_read_from_a_file_is_written_in_its_character_set() -> None:
+    import io
+
+    from dicomkit import read, write
+
+    ds = _japanese_root()
+    ds.OtherPatientIDsSequence = []
+    buffer = io.BytesIO()
+    write(ds, buffer)
+    back = read(io.BytesIO(buffer.getvalue()))
+    item = Dataset()
+    item.PatientName = JAPANESE
+    back.OtherPatientIDsSequence.append(item)
+    name, data = _round_trip_name(back)
+    assert name == JAPANESE and b"\x1b$B" in data

@@ -265,3 +265,62 @@ def test_segment_reference_refuses_a_missing_segment() -> None:
     seg.SOPInstanceUID = "1.2.3"
     with pytest.raises(TemplateError, match="no segment 2"):
         SegmentReference.from_segmentation(seg, 2)
+
+
+def test_we_read_highdicoms_segmentation_frame_reference(tmp_path: Path) -> None:
+    """highdicom writes TID 1410's Referenced Segmentation Frame as one IMAGE item with both
+    Referenced Frame Number and Referenced Segment Number, which PS3.3 C.18.4 does not allow
+    together: reading accepts it with an SRWarning naming the item (dicomkit still refuses to
+    write it), so read_measurement_report parses the group with its segment and frame."""
+    from pydicom.sr.codedict import codes
+
+    from dicomkit.sr import SRWarning
+
+    slices = ct_series(2)
+    pds = []
+    for number, ds in enumerate(slices):
+        dicomkit.write(ds, tmp_path / f"ct{number}.dcm")
+        pds.append(pydicom.dcmread(tmp_path / f"ct{number}.dcm"))
+    seg_uid, tracking_uid = generate_uid(), generate_uid()
+    planar = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=tracking_uid, identifier="frame"),
+        referenced_segment=hd.sr.ReferencedSegmentationFrame(
+            sop_class_uid=registered("SegmentationStorage"), sop_instance_uid=seg_uid,
+            frame_number=2, segment_number=3,
+            source_image=hd.sr.SourceImageForSegmentation(pds[1].SOPClassUID,
+                                                          pds[1].SOPInstanceUID)),
+        finding_type=codes.SCT.Tumor,
+        measurements=[hd.sr.Measurement(name=codes.SCT.Area, value=9.0,
+                                        unit=codes.UCUM.SquareMillimeter)])
+    content = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(
+            observer_person_context=hd.sr.ObserverContext(
+                observer_type=codes.DCM.Person,
+                observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(
+                    name="Foo^Bar"))),
+        procedure_reported=codes.LN.CTUnspecifiedBodyRegion, imaging_measurements=[planar])
+    seg = pydicom.Dataset()
+    for keyword in ("PatientID", "PatientName", "PatientBirthDate", "PatientSex",
+                    "StudyInstanceUID"):
+        setattr(seg, keyword, pds[0].get(keyword))
+    seg.SeriesInstanceUID = generate_uid()
+    seg.SOPClassUID = registered("SegmentationStorage")
+    seg.SOPInstanceUID = seg_uid
+    sr = hd.sr.Comprehensive3DSR(
+        evidence=[*pds, seg], content=content, series_instance_uid=generate_uid(),
+        series_number=1, sop_instance_uid=generate_uid(), instance_number=1,
+        manufacturer="highdicom")
+    sr.save_as(tmp_path / "hd.dcm")
+    with pytest.warns(SRWarning, match=r"content item 1\.[0-9.]+: a reference names frames "
+                      r"or segments, not both"):
+        report = read_measurement_report(tmp_path / "hd.dcm")
+    [group] = report.imaging_measurements
+    assert isinstance(group, PlanarROIMeasurements)
+    assert group.tracking_uid == tracking_uid
+    reference = group.referenced_segment
+    assert (reference.sop_instance, reference.segment_number, tuple(reference.frames)) == (
+        seg_uid, 3, (2,))
+    assert [(m.name.value, m.value) for m in group.measurements] == [("42798000", 9.0)]
+    with pytest.raises(dicomkit.sr.SRError, match="not both"):
+        dicomkit.sr.check(dicomkit.sr.read(tmp_path / "hd.dcm", validate=False),
+                          "Comprehensive 3D")

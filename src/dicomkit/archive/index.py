@@ -67,7 +67,7 @@ UNICODE = "ISO_IR 192"
 _MIGRATION_LOCK = threading.Lock()
 # The instances columns add_instance writes besides sop_uid (the ON CONFLICT … SET list).
 _INSTANCE_ROW = ("series_pk", "sop_class", "instance_number", "transfer_syntax", "path", "size",
-                 "metadata", "created")
+                 "metadata", "created", "concept_code", "concept_scheme")
 
 # What the index tells of where an instance is and what it is (InstanceRow's fields).
 _LOCATION = (instances.c.pk, studies.c.study_uid, series.c.series_uid, instances.c.sop_uid,
@@ -203,6 +203,8 @@ class ArchiveIndex:
                     update=replacing)
             row = {"series_pk": series_pk, "sop_class": record.sop_class,
                    "instance_number": record.instance["instance_number"],
+                   "concept_code": record.instance.get("concept_code", ""),
+                   "concept_scheme": record.instance.get("concept_scheme", ""),
                    "transfer_syntax": record.transfer_syntax, "path": record.path,
                    "size": record.size, "metadata": dumps(record.metadata), "created": now}
             old_path = existing.path if existing is not None else None

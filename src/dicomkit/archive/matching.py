@@ -84,6 +84,15 @@ COLUMNS: dict[int, tuple[str, Any, MatchKind]] = {
     0x00080016: ("IMAGE", instances.c.sop_class, MatchKind.UID),
     0x00200013: ("IMAGE", instances.c.instance_number, MatchKind.INTEGER),
 }
+# (sequence tag, item key tag) -> (column, matching kind): keys inside a sequence that the
+# index keeps a column for, matched in SQL to narrow the rows before the sequence's Python
+# predicate (C.2.2.2.6) decides. The document's Concept Name Code Sequence (0040,A043) has one
+# item (PS3.3 C.17.3, Type 1, a single item), so its columns hold exactly what the item
+# holds; an optional Composite Object Instance level key (PS3.4 Table C.6-4).
+SEQUENCE_COLUMNS: dict[tuple[int, int], tuple[Any, MatchKind]] = {
+    (0x0040A043, 0x00080100): (instances.c.concept_code, MatchKind.TEXT),
+    (0x0040A043, 0x00080102): (instances.c.concept_scheme, MatchKind.TEXT),
+}
 UNIQUE_KEYS = {"PATIENT": 0x00100020, "STUDY": 0x0020000D, "SERIES": 0x0020000E,
                "IMAGE": 0x00080018}
 COMPUTED = {
@@ -443,7 +452,25 @@ def compile_query(identifier: Dataset, model: str = "study",
             if (entity is not None and LEVEL_RANK[entity] > LEVEL_RANK[level_value]
                     and _is_matching_key(element, values)):
                 raise QueryError(f"key {tag_str(tag)} is below the {level_value} level")
+            query.where.extend(_sequence_conditions(element, options))
             predicate = python_predicate(tag, element.VR, values, element, options)
             if predicate is not None:
                 query.post.append(predicate)
     return query
+
+
+def _sequence_conditions(element: DataElement, options: Options) -> list[ColumnElement[bool]]:
+    """SQL conditions for the keys of a sequence's item that :data:`SEQUENCE_COLUMNS` has a
+    column for (C.2.2.2.6 applied to the one-item sequences the index keeps), [] for any
+    other key. They only narrow: the sequence's Python predicate still matches the item."""
+    if element.VR != "SQ" or not element.value:
+        return []
+    conditions = []
+    for sub in element.value[0]:
+        column = SEQUENCE_COLUMNS.get((element.tag, sub.tag))
+        if column is None or sub.VR == "SQ":
+            continue
+        condition = sql_condition(column[0], column[1], _values(sub), options)
+        if condition is not None:
+            conditions.append(condition)
+    return conditions

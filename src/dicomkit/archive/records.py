@@ -147,10 +147,35 @@ def record_for(ds: Dataset, path: str, size: int, transfer_syntax: str) -> Insta
             "station_name": _text(ds, "StationName", 16),
             "series_date": _text(ds, "SeriesDate", 8),
         },
-        instance={"instance_number": _int(ds, "InstanceNumber")},
+        instance={"instance_number": _int(ds, "InstanceNumber"),
+                  **concept_name_columns(metadata)},
         level_attrs={level: values for level, values in levels.items()},
         metadata=metadata,
     )
+
+
+CONCEPT_NAME = "0040A043"  # Concept Name Code Sequence
+
+
+def concept_name_columns(metadata: dict[str, Any]) -> dict[str, str]:
+    """``concept_code`` and ``concept_scheme``: the Code Value (0008,0100) and Coding Scheme
+    Designator (0008,0102) of the first item of the instance's own (top level) Concept Name
+    Code Sequence, from its DICOM JSON; empty when it has none (an image) or the item is not
+    well formed. Migration 0006 fills the columns of instances indexed before it the same
+    way."""
+    entry = metadata.get(CONCEPT_NAME)
+    items = entry.get("Value") if isinstance(entry, dict) else None
+    item = items[0] if isinstance(items, list) and items else None
+    if not isinstance(item, dict):
+        return {"concept_code": "", "concept_scheme": ""}
+
+    def first(key: str, limit: int) -> str:
+        entry = item.get(key)
+        values = entry.get("Value") if isinstance(entry, dict) else None
+        value = values[0] if isinstance(values, list) and values else ""
+        return str(value or "").strip()[:limit]
+
+    return {"concept_code": first("00080100", 64), "concept_scheme": first("00080102", 16)}
 
 
 def dumps(value: Any) -> str:

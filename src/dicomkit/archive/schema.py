@@ -92,6 +92,11 @@ instances = Table(
     Column("size", BigInteger, nullable=False, default=0),
     Column("metadata", Text, nullable=False, default="{}"),
     Column("created", DateTime(timezone=True)),
+    # The document's root Concept Name Code Sequence (0040,A043) item, Code Value and Coding
+    # Scheme Designator (SR, KOS, Encapsulated documents: PS3.3 C.17.3, C.24.2): an optional
+    # Composite Object Instance level key (PS3.4 Table C.6-4) matched in SQL (migration 0006).
+    Column("concept_code", String(64), nullable=False, default="", server_default=""),
+    Column("concept_scheme", String(16), nullable=False, default="", server_default=""),
 )
 
 Index("ix_patients_name", patients.c.patient_name)
@@ -104,6 +109,7 @@ Index("ix_studies_updated", studies.c.updated)  # migration 0005: the IAN scan
 Index("ix_series_study", series.c.study_pk)
 Index("ix_series_modality", series.c.modality)
 Index("ix_instances_series", instances.c.series_pk)
+Index("ix_instances_concept", instances.c.concept_code, instances.c.concept_scheme)  # 0006
 
 
 # The hierarchy bottom up (PS3.4 C.6.1.1: patient > study > series > instance), each table with

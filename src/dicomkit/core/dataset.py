@@ -169,14 +169,34 @@ class Dataset:
             object.__setattr__(self, "_unsorted", True)
         elements[tag] = element
         if element.VR == "SQ" and element.is_decoded:
-            for item in element.value:
-                if isinstance(item, Dataset):
-                    object.__setattr__(item, "parent", self)
+            value = element.value
+            if isinstance(value, Sequence):
+                value.adopt(self)
+            else:
+                for item in value:
+                    if isinstance(item, Dataset):
+                        item.attach_to(self)
         if tag == SPECIFIC_CHARACTER_SET:
             self._reset_charsets()
 
+    def attach_to(self, parent: Dataset) -> None:
+        """Make this data set an item of ``parent``: it inherits the parent's character sets
+        from now on (PS3.5 §6.1.2.5.2), so any it had cached while it stood alone (or in
+        another parent) are forgotten, in its nested items too."""
+        object.__setattr__(self, "parent", parent)
+        self._reset_charsets()
+
     def _reset_charsets(self) -> None:
+        """Forget the cached character sets here and in the nested items that inherit them
+        (decoded sequences only: an item not yet decoded has cached nothing)."""
         object.__setattr__(self, "_charsets_cache", None)
+        for entry in self._elements.values():
+            if type(entry) is tuple or entry.VR != "SQ" or not entry.is_decoded:
+                continue
+            for item in entry.value or ():
+                if (isinstance(item, Dataset) and item._charsets_cache is not None
+                        and SPECIFIC_CHARACTER_SET not in item._elements):
+                    item._reset_charsets()
 
     def set(self, key: Any, value: Any, vr: str | None = None) -> DataElement:
         """Set a value by tag or keyword; the VR comes from the dictionary unless given."""

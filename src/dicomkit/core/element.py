@@ -17,10 +17,66 @@ _UNSET: Any = object()
 
 
 class Sequence(list):
-    """PS3.5 §7.5: the value of an SQ element, a list of nested data sets (items)."""
+    """PS3.5 §7.5: the value of an SQ element, a list of nested data sets (items).
+
+    Once the sequence is the value of an element of a data set (its ``owner``), an item added
+    to it (``append``, ``insert``, ``extend``, ``+=``, item assignment) is attached to that data
+    set: its ``parent`` is set and the character sets it had cached are forgotten, so that it
+    encodes its text in the owner's Specific Character Set (PS3.5 §6.1.2.5.2: an item
+    inherits it)."""
+
+    __slots__ = ("owner",)
+
+    def __init__(self, items: Any = ()) -> None:
+        super().__init__(items)
+        self.owner: Any = None
 
     def __repr__(self) -> str:
         return f"<Sequence of {len(self)} item(s)>"
+
+    def adopt(self, owner: Any) -> None:
+        """Make ``owner`` (a Dataset) the data set the items belong to, and attach them."""
+        self.owner = owner
+        for item in self:
+            self._attach(item)
+
+    def _attach(self, item: Any) -> None:
+        if self.owner is not None and hasattr(item, "attach_to"):
+            item.attach_to(self.owner)
+
+    def append(self, item: Any) -> None:
+        super().append(item)
+        self._attach(item)
+
+    def insert(self, index: Any, item: Any) -> None:
+        super().insert(index, item)
+        self._attach(item)
+
+    def extend(self, items: Any) -> None:
+        items = list(items)
+        super().extend(items)
+        for item in items:
+            self._attach(item)
+
+    def __iadd__(self, items: Any) -> Sequence:  # type: ignore[misc]
+        self.extend(items)
+        return self
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        super().__setitem__(index, value)
+        for item in (value if isinstance(index, slice) else [value]):
+            self._attach(item)
+
+    def __copy__(self) -> Sequence:
+        return Sequence(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Sequence:
+        import copy
+
+        return Sequence(copy.deepcopy(list(self), memo))
+
+    def __reduce__(self) -> Any:
+        return (Sequence, (list(self),))
 
 
 class DataElement:

@@ -107,7 +107,7 @@ class _Encoder:
         element: DataElement = entry
         vr = element.VR
         if vr == "SQ":
-            self.sequence(element, out)
+            self.sequence(ds, element, out)
             return
         if element.is_undefined_length:
             if not self.encapsulated_ok:
@@ -155,9 +155,14 @@ class _Encoder:
         out.append(self.header(tag, vr, len(data)))
         out.append(data)
 
-    def sequence(self, element: DataElement, out: list[bytes]) -> None:
-        """PS3.5 §7.5: SQ with undefined (default) or defined lengths."""
+    def sequence(self, ds: Dataset, element: DataElement, out: list[bytes]) -> None:
+        """PS3.5 §7.5: SQ with undefined (default) or defined lengths. An item that is not
+        yet attached to ``ds`` (added to a sequence read from a file, say) is attached first:
+        it inherits the Specific Character Set of the data set it is written in (§6.1.2.5.2)."""
         tag = element.tag
+        for item in element.value:
+            if isinstance(item, Dataset) and item.parent is not ds:
+                item.attach_to(ds)
         if not self.defined:
             out.append(self.header(tag, "SQ", UNDEFINED))
             for item in element.value:

@@ -27,11 +27,11 @@ from dicomkit.sr.content import (
     Tcoord,
 )
 from dicomkit.sr.document import document, load, read
-from dicomkit.sr.errors import SRError
+from dicomkit.sr.errors import SRError, SRWarning
 from dicomkit.sr.render import render_html, render_text
 
 __all__ = [
     "RELATIONSHIPS", "SRIOD", "VALUE_TYPES", "Code", "ContentItem", "NumericValue",
-    "Reference", "SRError", "Scoord", "Scoord3D", "Tcoord", "check", "document", "iod_named",
-    "iods", "load", "read", "render_html", "render_text",
+    "Reference", "SRError", "SRWarning", "Scoord", "Scoord3D", "Tcoord", "check", "document",
+    "iod_named", "iods", "load", "read", "render_html", "render_text",
 ]

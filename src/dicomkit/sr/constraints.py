@@ -14,6 +14,7 @@ PS3.3 text (2024 edition); ``tests/sr/test_constraints.py`` checks them row by r
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from dicomkit.sr.content import (
     Tcoord,
     paths,
 )
-from dicomkit.sr.errors import SRError
+from dicomkit.sr.errors import SRError, SRWarning
 
 DATA = Path(__file__).with_name("data")
 ANY = "*"
@@ -100,9 +101,12 @@ def iod_of_sop_class(sop_class: str) -> SRIOD | None:
     return None
 
 
-def check(root: ContentItem, iod: str | SRIOD = "Comprehensive") -> None:
+def check(root: ContentItem, iod: str | SRIOD = "Comprehensive", *,
+          reading: bool = False) -> None:
     """Check a content tree against an IOD: raises :class:`SRError` naming the first item
-    (by position path) that breaks a rule, and the rule."""
+    (by position path) that breaks a rule, and the rule. ``reading``: the check of a document
+    read from elsewhere, where the rules that other writers are known to bend (see
+    :data:`READ_LENIENT`) are :class:`SRWarning` warnings instead."""
     spec = iod if isinstance(iod, SRIOD) else iod_named(iod)
     if root.relationship is not None or root.is_reference:
         raise SRError("the root has no relationship to a parent (PS3.3 C.17.3)", path="1")
@@ -117,7 +121,7 @@ def check(root: ContentItem, iod: str | SRIOD = "Comprehensive") -> None:
         if item.is_reference:
             check_reference(spec, path, item, where)
             continue
-        check_item(spec, path, item)
+        check_item(spec, path, item, reading=reading)
         for place, child in enumerate(item.children, start=1):
             child_path = f"{path}.{place}"
             relationship = child.relationship or ""
@@ -125,7 +129,7 @@ def check(root: ContentItem, iod: str | SRIOD = "Comprehensive") -> None:
                 raise SRError(f"unknown Relationship Type {relationship!r} (PS3.3 Table "
                               "C.17.3-8)", path=child_path)
             if child.value_type not in spec.value_types:
-                check_item(spec, child_path, child)  # names the value type's rule
+                check_item(spec, child_path, child, reading=reading)  # names the rule
             if not spec.allows(item.value_type, relationship, child.value_type):
                 raise SRError(f"{item.value_type} {relationship} {child.value_type} is not "
                               f"allowed in {spec.name} SR (PS3.3 Table {spec.section}-2)",
@@ -144,8 +148,9 @@ def check_reference(spec: SRIOD, path: str, item: ContentItem, where: dict[int, 
         raise SRError("a by-reference relationship has no children of its own", path=path)
 
 
-def check_item(spec: SRIOD, path: str, item: ContentItem) -> None:
-    """The rules of one content item: value type, concept name, value (PS3.3 C.17.3, C.18)."""
+def check_item(spec: SRIOD, path: str, item: ContentItem, *, reading: bool = False) -> None:
+    """The rules of one content item: value type, concept name, value (PS3.3 C.17.3, C.18);
+    ``reading``: see :func:`check`."""
     kind = item.value_type
     if kind not in VALUE_TYPES:
         raise SRError(f"unknown Value Type {kind!r} (PS3.3 Table C.17.3-7)", path=path)
@@ -182,9 +187,14 @@ def check_item(spec: SRIOD, path: str, item: ContentItem) -> None:
         check_selected_from(path, item)
     elif kind in ("COMPOSITE", "IMAGE", "WAVEFORM"):
         if value.segments and value.frames:
-            raise SRError("a reference names frames or segments, not both (PS3.3 C.18.4: "
-                          "Referenced Segment Number is absent when Referenced Frame Number "
-                          "is present)", path=path)
+            message = ("a reference names frames or segments, not both (PS3.3 C.18.4: "
+                       "Referenced Segment Number is absent when Referenced Frame Number is "
+                       "present)")
+            if not reading:
+                raise SRError(message, path=path)
+            # highdicom writes both in the TID 1410 Referenced Segmentation Frame: read it.
+            warnings.warn(f"content item {path}: {message}; read as written", SRWarning,
+                          stacklevel=4)
         if value.segments and value.sop_class not in segmentation_classes():
             raise SRError("Referenced Segment Number is only for a Segmentation SOP class "
                           "(PS3.3 C.18.4)", path=path)
@@ -193,6 +203,11 @@ def check_item(spec: SRIOD, path: str, item: ContentItem) -> None:
         if kind == "COMPOSITE" and (value.frames or value.segments):
             raise SRError("a COMPOSITE references no frames or segments; use IMAGE "
                           "(PS3.3 C.18.3, C.18.4)", path=path)
+
+
+#: The rules :func:`check` only warns about when ``reading`` (each a writer's known habit).
+READ_LENIENT = ("an IMAGE reference with both Referenced Frame Number and Referenced Segment "
+                "Number (highdicom's TID 1410 Referenced Segmentation Frame)",)
 
 
 def check_selected_from(path: str, item: ContentItem) -> None:

@@ -222,11 +222,12 @@ def load(source: str | os.PathLike[str] | Dataset) -> Dataset:
 def read(source: str | os.PathLike[str] | Dataset, *, validate: bool = True) -> ContentItem:
     """The content tree of an SR instance (a path or a data set): its root. With
     ``validate`` the tree is checked against the IOD of its SOP class when this package
-    knows it (:func:`.constraints.check`); malformed content raises :class:`SRError`
-    naming the item's position path."""
+    knows it (:func:`.constraints.check`, as a reader: what other writers are known to bend
+    is an :class:`SRWarning`); malformed content raises :class:`SRError` naming the item's
+    position path."""
     ds = load(source)
     root = decode_content(ds)
     spec: SRIOD | None = iod_of_sop_class(str(ds.get("SOPClassUID") or ""))
     if validate:
-        check(root, spec or iod_named("Extensible"))
+        check(root, spec or iod_named("Extensible"), reading=True)
     return root

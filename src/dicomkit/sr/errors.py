@@ -14,3 +14,9 @@ class SRError(DicomError, ValueError):
         self.path = path
         self.reason = message
         super().__init__(f"content item {path}: {message}" if path else message)
+
+
+class SRWarning(UserWarning):
+    """Something a reader accepts that a writer refuses (a document another tool wrote that
+    departs from a PS3.3 rule dicomkit keeps when it writes); the message names the content
+    item by its position path and the rule."""

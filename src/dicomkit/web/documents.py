@@ -1,5 +1,5 @@
-"""Encapsulated documents and video as their own media types (PS3.18 §8.7.3, §8.7.4,
-§10.4.1.1.1 and §10.4.1.1.3).
+"""Encapsulated documents, video and structured reports as their own media types (PS3.18
+§8.7.3, §8.7.4, §10.4.1.1.1 and §10.4.1.1.3).
 
 An instance of an Encapsulated Document SOP Class (PDF, CDA, STL, OBJ, MTL) is retrievable as
 the document it holds, in the media type that its MIME Type of Encapsulated Document names
@@ -15,6 +15,12 @@ transfer syntax's own media type of Table 8.7.3-4, ``video/H265`` for HEVC):
 
 The bytes are what :func:`dicomkit.iod.encapsulated.unwrap` gives: the document exactly as
 wrapped, the MP4 file as stored.
+
+A structured report (any SR Storage SOP Class: Basic Text, Enhanced, Comprehensive, 3D,
+Extensible, Key Object Selection, the CAD and dose reports …) renders on its **rendered**
+resource as ``text/html`` (the first, so ``*/*`` gets it) or ``text/plain`` (Table 8.7.4-1, the
+Rendered Media Types of a Structured Report; ``application/pdf`` is optional there and not
+offered): :func:`dicomkit.sr.render_html` and :func:`dicomkit.sr.render_text`, UTF-8.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from dicomkit.archive.records import InstanceRow
 from dicomkit.encoding.reader import read
 from dicomkit.errors import DicomError
 from dicomkit.iod.encapsulated import DOCUMENTS, WrapError, unwrap
+from dicomkit.sr import SRError, render_html, render_text
+from dicomkit.sr.constraints import iod_of_sop_class
 from dicomkit.web.context import WebContext, instance_url
 from dicomkit.web.errors import WebError
 from dicomkit.web.media import (
@@ -40,6 +48,20 @@ from dicomkit.web.media import (
 
 DOCUMENT_TYPES = {spec.sop_class: spec.media_type for spec in DOCUMENTS.values()}
 DICOM_TYPES = ("application/dicom", "application/*", "*/*")
+#: PS3.18 Table 8.7.4-1, a Structured Report's Rendered Media Types that dicomkit writes.
+SR_RENDERED_TYPES = ("text/html", "text/plain")
+
+
+def is_structured_report(sop_class: str) -> bool:
+    """An SR Storage SOP Class: one :mod:`dicomkit.sr` has an IOD table for, or any other
+    whose PS3.6 keyword names it an SR (``MammographyCADSRStorage``,
+    ``XRayRadiationDoseSRStorage`` …)."""
+    from dicomkit.core.uid import uid_info
+
+    if iod_of_sop_class(sop_class) is not None:
+        return True
+    info = uid_info(sop_class)
+    return info is not None and info.keyword.endswith("SRStorage")
 
 
 def media_types(row: InstanceRow) -> list[str]:
@@ -77,11 +99,19 @@ def _part_matches(part_type: str, media: str) -> bool:
     return MediaRange(part_type).matches(media)
 
 
+def rendered_types(row: InstanceRow) -> list[str]:
+    """The rendered media types of ``row`` besides images, the first the default: a structured
+    report's text/html and text/plain, a document's or video's :func:`media_types`."""
+    if is_structured_report(row.sop_class):
+        return list(SR_RENDERED_TYPES)
+    return media_types(row)
+
+
 def negotiate_rendered(ranges: list[MediaRange], row: InstanceRow) -> str | None:
-    """The rendered media type of a document or video instance (any range that matches, ``*/*``
-    included); None when ``row`` is neither; 406 when the Accept header allows none of its
-    types."""
-    offered = media_types(row)
+    """The rendered media type of a document, video or structured report instance (any range
+    that matches, ``*/*`` included); None when ``row`` is none of them; 406 when the Accept
+    header allows none of its types."""
+    offered = rendered_types(row)
     if not offered:
         return None
     for item in ranges:
@@ -90,8 +120,9 @@ def negotiate_rendered(ranges: list[MediaRange], row: InstanceRow) -> str | None
         for media in offered:
             if item.matches(media):
                 return media
-    raise WebError(406, f"instance {row.sop_uid} is "
-                   f"{'a video' if offered[0].startswith('video/') else 'a document'}: its "
+    kind = ("a structured report" if offered[0] == SR_RENDERED_TYPES[0] else
+            "a video" if offered[0].startswith("video/") else "a document")
+    raise WebError(406, f"instance {row.sop_uid} is {kind}: its "
                    f"rendered form is {' or '.join(offered)}, which the Accept header does "
                    "not allow")
 
@@ -101,6 +132,24 @@ def document_bytes(path: str, sop_uid: str) -> tuple[bytes, str]:
         return unwrap(read(path))
     except (WrapError, DicomError, OSError) as exc:
         raise WebError(500, f"instance {sop_uid}: its document cannot be read: {exc}") from exc
+
+
+def report_text(path: str, sop_uid: str, media: str) -> str:
+    """A stored structured report rendered as ``media`` (text/html or text/plain); the tree
+    is read without the IOD check, so that what was stored can be shown."""
+    try:
+        return render_html(path) if media == "text/html" else render_text(path)
+    except (SRError, DicomError, OSError) as exc:
+        raise WebError(500, f"instance {sop_uid}: its report cannot be rendered: {exc}") \
+            from exc
+
+
+async def send_rendered(ctx: WebContext, base: str, row: InstanceRow, media: str) -> Response:
+    """The rendered instance resource of a document, video or structured report."""
+    if media in SR_RENDERED_TYPES and is_structured_report(row.sop_class):
+        text = await asyncio.to_thread(report_text, ctx.path_of(row), row.sop_uid, media)
+        return Response(text.encode("utf-8"), media_type=f"{media}; charset=utf-8")
+    return await send(ctx, base, row, False, media)
 
 
 async def send(ctx: WebContext, base: str, row: InstanceRow, multipart: bool,

@@ -8,6 +8,9 @@ part for each frame of each image, in Series Number then Instance Number order, 
 the Content-Location of the rendered instance (or rendered frame) it is. A single part payload
 answers only when there is exactly one image (§8.6.1.1).
 
+An instance's rendered resource for a document, a video or a structured report is that instance
+in its own Rendered Media Type (text/html for an SR; :mod:`dicomkit.web.documents`).
+
 Instances with no image to render (SR, presentation states, encapsulated documents; video,
 whose Rendered Media Types are video ones) are left out: then the status is 206, "the response
 payload contains representations for some, but not all, of the Target Resource(s)"
@@ -220,11 +223,12 @@ async def _render(request: Request, thumbnail: bool) -> Response:
     study, series, instance = request_uids(request)
     ranges = accept(request)
     if instance is not None and not thumbnail and "frames" not in request.path_params:
-        # A document or a video renders as itself (documents.py, PS3.18 §8.7.4).
+        # A document or a video renders as itself, a structured report as HTML or text
+        # (documents.py, PS3.18 §8.7.4).
         rows = await ctx.locate(study, series, instance)
         media = documents.negotiate_rendered(ranges, rows[0])
         if media is not None:
-            return await documents.send(ctx, ctx.base(request), rows[0], False, media)
+            return await documents.send_rendered(ctx, ctx.base(request), rows[0], media)
     collection = instance is None and not thumbnail
     choices = negotiate_collection(ranges) if collection else []
     media_type = "" if collection else negotiate_image(ranges)
