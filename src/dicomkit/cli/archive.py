@@ -18,6 +18,15 @@ from dicomkit.cli.audit_trail import (
     open_trail,
     operator,
 )
+from dicomkit.cli.ohif import (
+    OHIF_EPILOG,
+    OHIF_SETTINGS,
+    add_ohif_options,
+    check_ohif,
+    merge_ohif_options,
+    point_at,
+    start_ohif,
+)
 
 SERVE_HELP = ("run the archive: DIMSE Storage, Query/Retrieve, Modality Worklist, MPPS, "
               "Storage Commitment and Verification SCP, and DICOMweb (QIDO-RS, WADO-RS, "
@@ -38,6 +47,7 @@ SERVE_EPILOG = """examples:
   dicomkit serve --peer RIS=10.0.0.9:104 --mpps-forward RIS
                         every accepted MPPS N-CREATE/N-SET forwarded to RIS, retried until
                         delivered (docs/workflow.md)
+{ohif}
 
 DICOMweb is served at http://HOST:8042/dicom-web/ (WADO-URI at /wado) unless --no-http; see
 docs/dicomweb.md. If the default port 8042 is taken the archive runs without it (a warning is
@@ -75,6 +85,8 @@ config file (TOML), same names as the options:
   hl7_bind = "10.0.0.2"                  #   its address (default: bind)
   hl7_station = "CT1"                    #   station AE for orders that name none (ORM^O01)
   hl7_max_message = "1M"                 #   larger messages are refused with an AR ACK
+  ohif = "/srv/ohif/package/dist"        # the OHIF Viewer build (docs/ohif.md), served on
+  ohif_port = 3000                       #   its own port, pointed at this DICOMweb service
   audit_syslog = ["tls://audit.example.org:6514"]   # PS3.15 A.5 audit trail (docs/archive.md)
   audit_tls_ca = "/etc/pki/audit-ca.pem"
   audit_file = "/var/log/dicomkit-audit.log"
@@ -94,7 +106,8 @@ bearer tokens (JWT) are configured in the file only: see docs/archive.md.
 
 Stop it with SIGTERM or Ctrl-C: it stops listening, aborts the associations still open and
 exits 0. A C-STORE is acknowledged only once its file and index row are committed, so no
-acknowledged instance is lost; an aborted one is simply not acknowledged."""
+acknowledged instance is lost; an aborted one is simply not acknowledged.""".replace(
+    "{ohif}", OHIF_EPILOG)
 
 
 def add_parser(sub: Any) -> None:
@@ -159,6 +172,7 @@ def add_parser(sub: Any) -> None:
                    help="no plaintext DIMSE or HTTP listener (needs --tls-cert)")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="DEBUG logging of dicomkit (each PDU sent); default INFO")
+    add_ohif_options(p)
     add_audit_options(p)
     p.set_defaults(run=run_serve)
     _management(sub)
@@ -175,7 +189,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "http_jwt_leeway": 60, "http_jwks_refresh": 300, "http_jwt_scopes": {},
     "max_inflated_size": "4G", "ian_peers": [], "ian_stable": 60, "mpps_forward": [],
     "hl7_port": None, "hl7_bind": None, "hl7_station": "", "hl7_max_message": "1M",
-    **AUDIT_SETTINGS}
+    **OHIF_SETTINGS, **AUDIT_SETTINGS}
 """Every key a ``--config`` TOML file may set, with its default."""
 BOOLEAN_SETTINGS = ("fsync", "http", "tls_only")
 
@@ -321,6 +335,7 @@ def load_settings(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"dicomkit: MPPS forwarding to {', '.join(unknown)}: no such peer "
                          "(--peer NAME=HOST:PORT)")
     _check_hl7(settings)
+    merge_ohif_options(settings, args)
     merge_audit_options(settings, args)
     try:
         settings["max_inflated_size"] = parse_size(settings["max_inflated_size"])
@@ -413,6 +428,7 @@ def run_serve(args: argparse.Namespace) -> int:
     configure_logging(args.verbose)
     settings = load_settings(args)
     tls = server_tls(settings)
+    check_ohif(settings)
     if settings["http"]:
         jwt_settings(settings)  # a bad setting stops serve before anything listens
     from dicomkit.archive.scp import ArchiveHandler
@@ -489,11 +505,21 @@ def run_serve(args: argparse.Namespace) -> int:
             log.info("dicomkit serve: HL7 v2 (MLLP) on %s:%s, orders into the worklist",
                      host, ris_feed.port)
         https = []
+        ohif = None
+        if settings["ohif"] is not None:  # first: its origins join the DICOMweb CORS list
+            ohif, ohif_settings = await start_ohif(settings)
         if settings["http"]:
+            plain = secure = None
             if not settings["tls_only"]:
-                https.append(await _start_http(settings, archive, None, web_audit))
+                plain = await _start_http(settings, archive, None, web_audit)
             if tls is not None:
-                https.append(await _start_http(settings, archive, tls, web_audit))
+                secure = await _start_http(settings, archive, tls, web_audit)
+            https += [plain, secure]
+            if ohif is not None:
+                point_at(ohif_settings, plain, secure)
+                log.info("dicomkit serve: OHIF viewer (%s) on http://%s:%s/",
+                         settings["ohif_build"], settings["http_bind"] or settings["bind"],
+                         ohif.port)
         if trail is not None:
             trail.record(_application_activity(settings, start=True))
         background = asyncio.create_task(handler.run_background(stop))
@@ -505,7 +531,7 @@ def run_serve(args: argparse.Namespace) -> int:
             pass
         except Exception:  # noqa: BLE001 - shutting down regardless
             log.exception("dicomkit serve: background work failed")
-        for http in https:
+        for http in [*https, ohif]:
             if http is not None:
                 await http.stop()
         if ris_feed is not None:

@@ -1,0 +1,205 @@
+"""The OHIF Viewer for the tests, and the images it is shown.
+
+- :func:`ohif_build`: npm ``@ohif/app`` at the pinned version, fetched from the npm registry with
+  ``npm pack`` and extracted once into a cache folder (``$DICOMKIT_TEST_CACHE`` or
+  ``~/.cache/dicomkit-tests``; an atomic rename, so parallel workers cannot see half of it).
+  OHIF is never committed; npm missing or the fetch failing is a test failure, not a skip.
+- :func:`synthetic_ct`: a CT series with real geometry (Image Position/Orientation, Pixel
+  Spacing, Slice Thickness), Window Center/Width set (OHIF's first window is the file's), a
+  smooth image that differs from slice to slice, and a bright 2-pixel frame that shows where
+  the image lies on a screenshot.
+- :func:`image_box` and :func:`compare`: the image found on a screenshot, and the difference of
+  two renderings of it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from dicomkit.core.dataset import Dataset
+from dicomkit.core.uid import generate_uid, registered
+from dicomkit.encoding.writer import write
+
+OHIF_VERSION = "3.13.2"
+NPM_TIMEOUT = 600
+
+
+def cache_dir() -> Path:
+    folder = os.environ.get("DICOMKIT_TEST_CACHE") or os.path.expanduser(
+        "~/.cache/dicomkit-tests")
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def ohif_build(version: str = OHIF_VERSION) -> Path:
+    """The ``dist/`` folder of ``@ohif/app@version``, fetched into the cache when missing."""
+    target = cache_dir() / f"ohif-app-{version}"
+    dist = target / "package" / "dist"
+    if (dist / "index.html").is_file():
+        return dist
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.fail("npm is not installed: the OHIF tests fetch @ohif/app from the npm "
+                    "registry (apt-get install -y npm)", pytrace=False)
+    work = Path(tempfile.mkdtemp(prefix="ohif-", dir=cache_dir()))
+    try:
+        result = subprocess.run([npm, "pack", f"@ohif/app@{version}", "--silent",
+                                 "--pack-destination", str(work)], capture_output=True,
+                                text=True, timeout=NPM_TIMEOUT, cwd=work)
+        tarballs = list(work.glob("*.tgz"))
+        if result.returncode != 0 or len(tarballs) != 1:
+            pytest.fail(f"npm pack @ohif/app@{version} failed ({result.returncode}):\n"
+                        f"{result.stderr[-2000:]}", pytrace=False)
+        extracted = work / "extracted"
+        with tarfile.open(tarballs[0]) as archive:
+            archive.extractall(extracted, filter="data")
+        if not (extracted / "package" / "dist" / "index.html").is_file():
+            pytest.fail(f"@ohif/app@{version} has no dist/index.html", pytrace=False)
+        try:
+            extracted.rename(target)
+        except OSError:  # another worker got there first
+            if not (dist / "index.html").is_file():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return dist
+
+
+# -- the CT ------------------------------------------------------------------------------------------
+WINDOW = (40.0, 400.0)  # (center, width) in HU: stored in the files, OHIF's first window
+
+
+@dataclass
+class CTSeries:
+    paths: list[Path]
+    study: str
+    series: str
+    patient_id: str
+    datasets: list[Dataset]
+
+
+def ct_hounsfield(size: int, index: int, count: int) -> np.ndarray:
+    """Slice ``index`` (0-based): a horizontal ramp, a soft disc whose radius and brightness
+    grow with the slice, and a bright 2-pixel frame; in HU, within the window but for the
+    frame (which saturates)."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
+    centre = (size - 1) / 2
+    radius = size * (0.1 + 0.3 * index / max(count - 1, 1))
+    distance = np.hypot(x - centre, y - centre * 0.9)
+    disc = 1 / (1 + np.exp((distance - radius) / (size / 40)))  # a soft edge
+    values = -150 + 200 * x / size + (40 + 180 * index / max(count - 1, 1)) * disc
+    values[:2, :] = values[-2:, :] = values[:, :2] = values[:, -2:] = 600
+    return np.rint(values).astype(np.int16)
+
+
+def synthetic_ct(folder: Path, count: int = 12, size: int = 256,
+                 patient_id: str = "OHIF-CT-1") -> CTSeries:
+    """``count`` axial slices, 1 mm apart, written as CT Image Storage files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    study, series, frame_of_reference = generate_uid(), generate_uid(), generate_uid()
+    paths, datasets = [], []
+    for index in range(count):
+        ds = Dataset()
+        ds.SpecificCharacterSet = "ISO_IR 100"
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.SOPClassUID = registered("CTImageStorage")
+        ds.SOPInstanceUID = generate_uid()
+        ds.StudyDate, ds.StudyTime = "20261201", "093000"
+        ds.SeriesDate, ds.SeriesTime = "20261201", "093100"
+        ds.AccessionNumber = "OHIF1"
+        ds.Modality = "CT"
+        ds.Manufacturer = "dicomkit"
+        ds.ReferringPhysicianName = ""
+        ds.StudyDescription = "OHIF interop CT"
+        ds.SeriesDescription = "Axial synthetic"
+        ds.PatientName = "Ohif^Interop"
+        ds.PatientID = patient_id
+        ds.PatientBirthDate = "19800101"
+        ds.PatientSex = "O"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = "1", 1, index + 1
+        ds.FrameOfReferenceUID = frame_of_reference
+        ds.PositionReferenceIndicator = ""
+        ds.SliceThickness = 1.0
+        ds.KVP = 120
+        ds.ImagePositionPatient = [-64.0, -64.0, -20.0 + index]
+        ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+        ds.SliceLocation = -20.0 + index
+        ds.PixelSpacing = [0.5, 0.5]
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.Rows = ds.Columns = size
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+        ds.PixelRepresentation = 0
+        ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = -1024.0, 1.0, "HU"
+        ds.WindowCenter, ds.WindowWidth = WINDOW
+        stored = (ct_hounsfield(size, index, count).astype(np.int32) + 1024).astype("<u2")
+        ds.set("PixelData", stored.tobytes(), "OW")
+        path = folder / f"ct-{index + 1:03d}.dcm"
+        write(ds, str(path))
+        paths.append(path)
+        datasets.append(ds)
+    return CTSeries(paths, study, series, patient_id, datasets)
+
+
+# -- screenshots -----------------------------------------------------------------------------------
+def image_box(shot: np.ndarray, threshold: int = 250) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) of the saturated frame of :func:`ct_hounsfield` in a
+    grayscale screenshot: the outermost rows and columns where most pixels are that bright."""
+    bright = shot >= threshold
+    rows = np.flatnonzero(bright.mean(axis=1) > 0.5)
+    cols = np.flatnonzero(bright.mean(axis=0) > 0.5)
+    if not len(rows) or not len(cols):
+        raise AssertionError("no image frame found on the screenshot")
+    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
+
+
+def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))
+
+
+@dataclass
+class Difference:
+    mean: float
+    p99: float
+    worst: int
+
+    def __str__(self) -> str:
+        return f"mean {self.mean:.2f}, 99th percentile {self.p99:.1f}, max {self.worst}"
+
+
+def compare(shot: np.ndarray, expected: np.ndarray, margin: float = 0.1) -> Difference:
+    """``shot`` (the screenshot's image box) against ``expected`` (dicomkit's rendering,
+    resized to the box), on the inside of the image: a ``margin`` of each side left out, where
+    the frame's edge and the viewers' corner texts are."""
+    height, width = shot.shape
+    scaled = resize(expected, height, width)
+    top, left = int(height * margin), int(width * margin)
+    inner = (slice(top, height - top), slice(left, width - left))
+    delta = np.abs(shot[inner].astype(np.int32) - scaled[inner].astype(np.int32))
+    return Difference(float(delta.mean()), float(np.percentile(delta, 99)), int(delta.max()))
+
+
+def grayscale_png(data: bytes) -> np.ndarray:
+    from io import BytesIO
+
+    from PIL import Image
+
+    return np.asarray(Image.open(BytesIO(data)).convert("L"))
+
+
+def screenshot_of(locator: Any) -> np.ndarray:
+    return grayscale_png(locator.screenshot())
