@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from dicomkit.archive.store import Archive
 from dicomkit.encoding.json import from_json
 from dicomkit.encoding.xml import to_xml
-from dicomkit.web import mpps, qido, rendered, stow, uri, wado, worklist
+from dicomkit.web import deidentify, mpps, qido, rendered, stow, uri, wado, worklist
 from dicomkit.web.audit import HttpAudit, WebAudit
 from dicomkit.web.auth import Authentication
 from dicomkit.web.context import ROOT, WebContext, WebSettings, accept
@@ -99,6 +99,8 @@ RESOURCES: list[tuple[str, str, str]] = [
     ("/studies/{study}", "GET", "WADO-RS: retrieve a study"),
     ("/studies/{study}", "POST", "STOW-RS: store instances of a study"),
     ("/studies/{study}/metadata", "GET", "WADO-RS: study metadata"),
+    ("/studies/{study}/deidentify", "POST",
+     "store a de-identified copy as a new study (PS3.15 Annex E; dicomkit extension)"),
     ("/studies/{study}/rendered", "GET",
      "WADO-RS: rendered study (every frame of every image, multipart)"),
     ("/studies/{study}/thumbnail", "GET", "WADO-RS: study thumbnail (its middle image)"),
@@ -290,6 +292,7 @@ def routes() -> list[Route]:
         Route("/wado", uri.wado_uri, methods=get),
         Route(ROOT + "/wado", uri.wado_uri, methods=get),
         *mpps.routes(),
+        *deidentify.routes(),
     ]
     table += worklist.routes()  # /api/worklist (web/worklist.py)
     return table
