@@ -107,16 +107,25 @@ def test_storage_success_after_the_store_has_it() -> None:
 
 
 @pytest.mark.parametrize(("failure", "resources", "status"), [
-    (DataSetMismatch("SOP Instance UID 9.9 is not 1.2.3.4"), False, 0xA900),
     (OSError("disk full"), False, 0xA700),
     (RuntimeError("index is full"), True, 0xA700),
     (RuntimeError("constraint violated"), False, 0x0110),
 ])
 def test_storage_failure_statuses(failure: BaseException, resources: bool, status: int) -> None:
-    """PS3.4 B.2.3: A900 for UIDs other than announced, A700 out of resources, 0110 any other
-    failure of the store."""
+    """PS3.4 B.2.3: A700 out of resources, 0110 any other failure of the store."""
     answered, _message = _store(StorageSCP(MemoryStore(failure, resources)))
     assert answered == status
+
+
+def test_storage_mismatch_is_a900_with_the_reason_as_error_comment() -> None:
+    """PS3.4 B.2.3: A900 for UIDs other than announced, or (serve --validate reject) a data
+    set that breaks its IOD; the reason is the Error Comment (LO: 64 characters, no
+    backslash)."""
+    reason = "PatientSex: value 1 'X' is not one of the enumerated values M|F|O\\ and more"
+    with pytest.raises(ServiceFailure) as caught:
+        _store(StorageSCP(MemoryStore(DataSetMismatch(reason))))
+    assert caught.value.status == 0xA900
+    assert caught.value.comment == reason.replace("\\", "/")[:64]
 
 
 def test_storage_inflate_limit_is_a700_with_the_limit() -> None:

@@ -135,6 +135,39 @@ def _check_announced(expected: tuple[str, str], sop_class: Any, sop_instance: An
                                f"request announced {announced[0]} {announced[1]!r}")
 
 
+VALIDATION_POLICIES = ("off", "warn", "reject")
+
+
+class InstanceInvalid(InstanceMismatch):
+    """The data set breaks its IOD and the archive's validation policy is ``reject``
+    (PS3.4 B.2.3: status A900, "Error: Data Set does not match SOP Class"). The message starts
+    with the first error (``path: message``), as the C-STORE Error Comment carries it."""
+
+    def __init__(self, errors: list[Any]) -> None:
+        self.errors = errors
+        first = errors[0]
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"{first.path or first.tag}: {first.message}{more}")
+
+
+def check_valid(header: Any, policy: str) -> None:
+    """PS3.3 IOD validation on ingest (:mod:`dicomkit.iod.validate`): ``warn`` logs the
+    errors and keeps the instance, ``reject`` raises :class:`InstanceInvalid`."""
+    if policy == "off":
+        return
+    from dicomkit.iod.validate import validate
+
+    errors = [f for f in validate(header) if f.severity == "error"]
+    if not errors:
+        return
+    sop = str(header.get("SOPInstanceUID") or "").strip("\0 ")
+    shown = "; ".join(str(f) for f in errors[:5])
+    if policy == "reject":
+        log.warning("refused %s: %d IOD error(s): %s", sop, len(errors), shown)
+        raise InstanceInvalid(errors)
+    log.warning("stored %s with %d IOD error(s): %s", sop, len(errors), shown)
+
+
 @dataclass
 class Ingested:
     sop_uid: str
@@ -151,9 +184,14 @@ class Reindexed(NamedTuple):
 class Archive:
     def __init__(self, data_dir: str, index_url: str | None = None, *,
                  duplicates: str = "replace", fsync: bool = True, migrate: bool = True,
-                 max_inflated: int | None = None) -> None:
+                 max_inflated: int | None = None, validation: str = "off") -> None:
         if duplicates not in DUPLICATE_POLICIES:
             raise ValueError(f"duplicate policy must be one of {', '.join(DUPLICATE_POLICIES)}")
+        if validation not in VALIDATION_POLICIES:
+            raise ValueError(f"validation policy must be one of {', '.join(VALIDATION_POLICIES)}")
+        # IOD validation of each instance received or imported (check_valid): off | warn |
+        # reject (serve's --validate)
+        self.validation = validation
         self.data_dir = os.path.abspath(data_dir)
         self.files_dir = os.path.join(self.data_dir, "files")
         os.makedirs(self.files_dir, exist_ok=True)
@@ -191,6 +229,7 @@ class Archive:
             sop_class = header.get("SOPClassUID")
             if expected is not None:
                 _check_announced(expected, sop_class, uids[2])
+            check_valid(header, self.validation)
             final = self.final_path(*uids)
             folders = durable.make_folders(final)
             done = self._kept_duplicate(final)
@@ -214,11 +253,12 @@ class Archive:
         if header is None:
             header = read(data, max_inflated=self.max_inflated)
         require_whole(header)
+        if expected is not None:
+            _check_announced(expected, header.get("SOPClassUID"), header.get("SOPInstanceUID"))
+        check_valid(header, self.validation)
         header = before_pixels(header)
         uids = (header.get("StudyInstanceUID"), header.get("SeriesInstanceUID"),
                 header.get("SOPInstanceUID"))
-        if expected is not None:
-            _check_announced(expected, header.get("SOPClassUID"), uids[2])
         final = self.final_path(*uids)
         folders = durable.make_folders(final)
         done = self._kept_duplicate(final)

@@ -62,6 +62,7 @@ config file (TOML), same names as the options:
   duplicates = "replace"                 # replace | ignore | keep
   fsync = false                          # as --no-fsync (tests, benchmarks only)
   max_inflated_size = "4G"               # deflated data sets: refused past this, inflated
+  validate = "reject"                    # IOD validation on ingest: off | warn | reject
   http_port = 8042                       # DICOMweb; http = false turns it off
   http_bind = "127.0.0.1"                # default: bind
   cors_origins = ["https://viewer.example.org"]
@@ -146,6 +147,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-inflated-size", metavar="SIZE", type=_size_argument,
                    help="refuse a deflated data set (1.2.840.10008.1.2.1.99) that inflates "
                         "past SIZE bytes (suffix K, M, G, T: powers of 1024; default 4G)")
+    p.add_argument("--validate", choices=["off", "warn", "reject"],
+                   help="check each received instance against its IOD (dicomkit validate): "
+                        "warn logs the errors and keeps it; reject refuses it (C-STORE A900 "
+                        "with the first error as Error Comment, STOW-RS Failure Reason A900); "
+                        "default off")
     p.add_argument("--http-port", type=int, help="DICOMweb HTTP port (8042)")
     p.add_argument("--http-bind", metavar="ADDRESS", help="DICOMweb address (as --bind)")
     p.add_argument("--no-http", action="store_true", help="no DICOMweb service")
@@ -187,7 +193,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "https_port": 8443, "tls_only": False, "ae": {}, "ae_default": "allow",
     "http_jwt_issuer": None, "http_jwt_audience": None, "http_jwks": None,
     "http_jwt_leeway": 60, "http_jwks_refresh": 300, "http_jwt_scopes": {},
-    "max_inflated_size": "4G", "ian_peers": [], "ian_stable": 60, "mpps_forward": [],
+    "max_inflated_size": "4G", "validate": "off", "ian_peers": [], "ian_stable": 60,
+    "mpps_forward": [],
     "hl7_port": None, "hl7_bind": None, "hl7_station": "", "hl7_max_message": "1M",
     **OHIF_SETTINGS, **AUDIT_SETTINGS}
 """Every key a ``--config`` TOML file may set, with its default."""
@@ -239,6 +246,8 @@ def read_config(path: str) -> dict[str, Any]:
             not all(isinstance(v, str) and v for v in scopes.values()):
         raise config_error(path, "http_jwt_scopes maps read, write, delete to scope names, "
                            f"not {scopes!r}")
+    if loaded.get("validate", "off") not in ("off", "warn", "reject"):
+        raise config_error(path, f"validate is off, warn or reject, not {loaded['validate']!r}")
     if "max_inflated_size" in loaded:
         try:
             parse_size(loaded["max_inflated_size"])
@@ -287,7 +296,7 @@ def load_settings(args: argparse.Namespace) -> dict[str, Any]:
     options = ("aet", "dimse_port", "data", "index", "bind", "duplicates", "http_port",
                "http_bind", "tls_cert", "tls_key", "tls_ca", "dimse_tls_port", "https_port",
                "max_inflated_size", "hl7_port", "hl7_bind", "hl7_station",
-               "hl7_max_message")
+               "hl7_max_message", "validate")
     for name, key in [(o, o) for o in options] + [
             ("jwt_issuer", "http_jwt_issuer"), ("jwt_audience", "http_jwt_audience"),
             ("jwks", "http_jwks")]:
@@ -441,7 +450,8 @@ def run_serve(args: argparse.Namespace) -> int:
     limit = settings["max_inflated_size"]
     deflate.set_default_limit(limit)
     archive = Archive(settings["data"], settings["index"], duplicates=settings["duplicates"],
-                      fsync=settings["fsync"], max_inflated=limit)
+                      fsync=settings["fsync"], max_inflated=limit,
+                      validation=settings["validate"])
     access = None
     if settings["ae"] or settings["ae_default"] != "allow":
         from dicomkit.services.access import AccessPolicy

@@ -209,7 +209,9 @@ class StorageSCP:
             done = await self.store.commit(received, announced)
         except DataSetMismatch as exc:
             log.error("[%s] C-STORE refused: %s", where, exc)
-            return Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
+            # Error Comment: LO, 64 characters, no backslash (PS3.7 C.4.2, PS3.5 Table 6.2-1)
+            raise ServiceFailure(Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+                                 str(exc).replace("\\", "/")[:64]) from exc
         except InflateLimitError as exc:
             log.error("[%s] C-STORE refused: %s", where, exc)
             raise ServiceFailure(Status.OUT_OF_RESOURCES, limit_comment(exc)) from exc

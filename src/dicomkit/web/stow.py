@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 import dicomkit.durable as durable
-from dicomkit.archive.store import SPILL_BYTES, Archive
+from dicomkit.archive.store import SPILL_BYTES, Archive, InstanceInvalid
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import storage_sop_classes
 from dicomkit.encoding.deflate import InflateLimitError
@@ -58,6 +58,7 @@ log = logging.getLogger("dicomkit.web.stow")
 PROCESSING_FAILURE = 0x0110
 SOP_CLASS_NOT_SUPPORTED = 0x0122
 OUT_OF_RESOURCES = 0xA700
+DATA_SET_DOES_NOT_MATCH = 0xA900  # Error: Data Set does not match SOP Class (IOD broken)
 CANNOT_UNDERSTAND = 0xC000
 STUDY_UID_MISMATCH = 0xC409  # the instance belongs to another study than the URL names
 
@@ -117,6 +118,8 @@ def commit_part(archive: Archive, source: str | bytes, study: str | None) -> Out
         outcome.failure, outcome.reason = OUT_OF_RESOURCES, f"not stored: {exc}"
     except InflateLimitError as exc:  # PS3.4 B.2.3: A700 Refused: Out of Resources
         outcome.failure, outcome.reason = OUT_OF_RESOURCES, exc.reason
+    except InstanceInvalid as exc:  # validation policy "reject": A900 (PS3.4 B.2.3)
+        outcome.failure, outcome.reason = DATA_SET_DOES_NOT_MATCH, str(exc)
     except DicomError as exc:
         outcome.failure, outcome.reason = CANNOT_UNDERSTAND, str(exc)
     except Exception as exc:  # noqa: BLE001 - the index failing is a processing failure
