@@ -603,7 +603,8 @@ async def _start_http(settings: dict[str, Any], archive: Any, tls: Any,
                       cors_origins=list(settings["cors_origins"]),
                       bearer_tokens=[str(t) for t in settings["http_tokens"]],
                       basic_users={str(k): str(v) for k, v in settings["http_users"].items()},
-                      jwt=jwt_settings(settings))
+                      jwt=jwt_settings(settings), ae_title=str(settings["aet"]),
+                      peers=dict(settings["peers"]))
     host = settings["http_bind"] or settings["bind"]
     name = "https_port" if tls is not None else "http_port"
     http = HttpServer(create_app(archive, web, audit), host, int(settings[name]), tls=tls)

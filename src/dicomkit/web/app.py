@@ -25,7 +25,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from dicomkit.archive.store import Archive
 from dicomkit.encoding.json import from_json
 from dicomkit.encoding.xml import to_xml
-from dicomkit.web import deidentify, mpps, qido, rendered, stow, uri, wado, worklist
+from dicomkit.web import (
+    deidentify,
+    manage,
+    mpps,
+    qido,
+    rendered,
+    stow,
+    ui,
+    uri,
+    wado,
+    worklist,
+)
 from dicomkit.web.audit import HttpAudit, WebAudit
 from dicomkit.web.auth import Authentication
 from dicomkit.web.context import ROOT, WebContext, WebSettings, accept
@@ -295,6 +306,8 @@ def routes() -> list[Route]:
         *deidentify.routes(),
     ]
     table += worklist.routes()  # /api/worklist (web/worklist.py)
+    table += manage.routes()  # DELETE, ZIP download, send to a peer (web/manage.py)
+    table += ui.routes()  # the archive UI at / and the viewer (web/ui.py)
     return table
 
 
@@ -312,11 +325,14 @@ def create_app(archive: Archive, settings: WebSettings | None = None,
             allow_credentials="*" not in settings.cors_origins,
             expose_headers=["Warning", "Content-Range", "Content-Location", "Accept-Ranges"]))
     middleware.append(Middleware(Authentication, tokens=settings.bearer_tokens,
-                                 users=settings.basic_users, jwt_settings=settings.jwt))
+                                 users=settings.basic_users, jwt_settings=settings.jwt,
+                                 public=ui.PUBLIC_PATHS))
     middleware.append(Middleware(Options))
     app = Starlette(routes=routes(), middleware=middleware, exception_handlers={
         WebError: on_web_error, HTTPException: on_http_error, Exception: on_failure})
     app.state.dicomweb = WebContext(archive, settings)
+    app.state.send_jobs = manage.SendJobs()
+    ui.recent_events()  # the status page's recent events, from now on
     return app
 
 

@@ -184,11 +184,19 @@ class Authentication:
     answers 401 or 403 (see the module docstring). Off when nothing is configured."""
 
     def __init__(self, app: ASGIApp, tokens: list[str], users: dict[str, str],
-                 jwt_settings: JWTSettings | None = None) -> None:
+                 jwt_settings: JWTSettings | None = None,
+                 public: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.public = public  # GET paths served to anyone: the UI's static pages (no data)
         self.tokens = [t.encode() for t in tokens]
         self.users = {name: password.encode() for name, password in users.items()}
         self.validator = TokenValidator(jwt_settings) if jwt_settings is not None else None
+
+    def is_public(self, path: str) -> bool:
+        """A public path: exactly one of ``public``, or under one of its entries that end in
+        ``/*`` (``/ui/*``: everything below ``/ui/``)."""
+        return any(path == p or (p.endswith("/*") and path.startswith(p[:-1]))
+                   for p in self.public)
 
     def static(self, scheme: str, credentials: str) -> bool:
         """A configured bearer token or Basic user (compared in constant time)."""
@@ -221,6 +229,9 @@ class Authentication:
                    for k, v in scope.get("headers", [])}
         if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
             await self.app(scope, receive, send)  # a CORS preflight
+            return
+        if scope["method"] in ("GET", "HEAD") and self.is_public(scope.get("path", "")):
+            await self.app(scope, receive, send)
             return
         scheme, _, credentials = headers.get("authorization", "").strip().partition(" ")
         scheme, credentials = scheme.lower(), credentials.strip()

@@ -33,6 +33,8 @@ class WebSettings:
     bearer_tokens: list[str] = field(default_factory=list)
     basic_users: dict[str, str] = field(default_factory=dict)
     jwt: JWTSettings | None = None  # OAuth 2.0 / OIDC access tokens (web/auth.py)
+    ae_title: str = "DICOMKIT"  # the archive's AE title: the calling AE of sends from the UI
+    peers: dict[str, tuple[str, int]] = field(default_factory=dict)  # AE title -> (host, port)
 
 
 @dataclass

@@ -1,0 +1,156 @@
+"""The archive UI's server side on a real ``dicomkit serve``, both index back ends: the pages
+and assets at ``/``, ``/api/status``, DELETE, the streamed ZIP download and sending to a peer
+(another ``dicomkit serve``)."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.databases import Backend
+from tests.support.datasets import describe_instance, synthetic_series
+from tests.support.servers import Serve, ServeFactory, free_port
+from tests.support.web import start_web, stow
+
+
+@dataclass
+class UiArchive:
+    server: Serve
+    http_port: int
+    peer: Serve
+    peer_http: int
+    study: str
+    series: str
+    files: list[Path]
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+
+@pytest.fixture(scope="module")
+def ui(backend: Backend, module_serve: ServeFactory,
+       tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiArchive]:
+    peer_data = tmp_path_factory.mktemp(f"peer-{backend.name}")
+    peer, peer_http = start_web(module_serve, peer_data, None, "--aet", "PEER")
+    data = tmp_path_factory.mktemp(f"ui-{backend.name}")
+    server, http_port = start_web(module_serve, data, backend.new_index(), "--peer",
+                                  f"PEER=127.0.0.1:{peer.port}")
+    files = synthetic_series(tmp_path_factory.mktemp("ui-series"), 6, size=32)
+    first = describe_instance(files[0])
+    response = stow(f"http://127.0.0.1:{http_port}/dicom-web", files)
+    assert response.status_code == 200, response.text
+    yield UiArchive(server, http_port, peer, peer_http, first.study, first.series, files)
+    assert server.stop() == 0, server.log_tail()
+
+
+def test_root_serves_the_archive_ui(ui: UiArchive) -> None:
+    page = httpx.get(ui.base + "/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<script type="module" src="/ui/app.js">' in page.text
+    script = httpx.get(ui.base + "/ui/app.js")
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("text/javascript")
+    viewer = httpx.get(ui.base + "/viewer", params={"study": ui.study})
+    assert viewer.status_code == 200 and "/ui/viewer.js" in viewer.text
+
+
+def test_assets_outside_the_build_are_not_served(ui: UiArchive) -> None:
+    for name in ("..%2Fui.py", "BUILD", ".hidden.js", "nothing.js"):
+        assert httpx.get(f"{ui.base}/ui/{name}").status_code == 404, name
+
+
+def test_status_reports_counts_disk_peers_and_events(ui: UiArchive) -> None:
+    status = httpx.get(ui.base + "/api/status").json()
+    assert status["counts"]["instances"] >= 6
+    assert status["disk"]["total"] > 0 and status["disk"]["free"] > 0
+    assert status["peers"] == [{"name": "PEER", "host": "127.0.0.1", "port": ui.peer.port}]
+    assert isinstance(status["events"], list) and status["ui_build"]
+
+
+def test_zip_download_holds_every_file_as_stored(ui: UiArchive) -> None:
+    response = httpx.get(f"{ui.base}/api/studies/{ui.study}/archive.zip", timeout=60)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert archive.testzip() is None
+    names = archive.namelist()
+    assert len(names) == 6
+    stored = {describe_instance(f).sop: f.read_bytes() for f in ui.files}
+    for name in names:
+        sop = name.rsplit("/", 1)[1].removesuffix(".dcm")
+        assert name.startswith(f"DK-0001/{ui.study}/{ui.series}/")
+        assert archive.read(name)[128:132] == b"DICM"
+        assert len(archive.read(name)) >= len(stored[sop]) - 200  # the same instance
+    series = httpx.get(f"{ui.base}/api/studies/{ui.study}/series/{ui.series}/archive.zip")
+    assert len(zipfile.ZipFile(io.BytesIO(series.content)).namelist()) == 6
+    missing = httpx.get(f"{ui.base}/api/studies/1.2.3.4/archive.zip")
+    assert missing.status_code == 404
+
+
+def test_send_to_a_peer_is_a_job_with_progress(ui: UiArchive) -> None:
+    answer = httpx.post(ui.base + "/api/send", json={"peer": "PEER", "study": ui.study})
+    assert answer.status_code == 202, answer.text
+    job = answer.json()
+    end = time.monotonic() + 60
+    while job["state"] in ("pending", "running") and time.monotonic() < end:
+        time.sleep(0.2)
+        job = httpx.get(f"{ui.base}/api/jobs/{job['id']}").json()
+    assert job["state"] == "done", job
+    assert (job["completed"], job["failed"], job["total"]) == (6, 0, 6)
+    found = httpx.get(f"http://127.0.0.1:{ui.peer_http}/dicom-web/studies/{ui.study}/instances")
+    assert len(found.json()) == 6
+
+
+def test_send_refuses_an_unknown_peer(ui: UiArchive) -> None:
+    answer = httpx.post(ui.base + "/api/send", json={"peer": "NOBODY", "study": ui.study})
+    assert answer.status_code == 400
+    assert "NOBODY" in answer.json()["reason"] and "PEER" in answer.json()["reason"]
+    assert httpx.post(ui.base + "/api/send", content=b"{").status_code == 400
+    assert httpx.get(ui.base + "/api/jobs/999999").status_code == 404
+
+
+def test_delete_an_instance_then_the_study(ui: UiArchive, tmp_path: Path) -> None:
+    # a study of its own, so the other tests keep theirs
+    files = synthetic_series(tmp_path, 3, size=8)
+    first = describe_instance(files[0])
+    root = ui.base + "/dicom-web"
+    assert stow(root, files).status_code == 200
+    one = f"{root}/studies/{first.study}/series/{first.series}/instances/{first.sop}"
+    gone = httpx.delete(one)
+    assert gone.status_code == 200 and gone.json()["removed"] == 1
+    assert httpx.get(one + "/metadata").status_code == 404
+    left = httpx.get(f"{root}/studies/{first.study}/instances").json()
+    assert len(left) == 2
+    assert httpx.delete(f"{root}/studies/{first.study}").json()["removed"] == 2
+    assert httpx.get(f"{root}/studies", params={"StudyInstanceUID": first.study}).json() == []
+    assert httpx.delete(f"{root}/studies/{first.study}").status_code == 404
+    assert httpx.delete(f"{root}/studies/not-a-uid").status_code == 400
+
+
+def test_delete_needs_credentials_when_the_archive_has_them(
+        serve: ServeFactory, tmp_path: Path) -> None:
+    http_port = free_port()
+    serve(tmp_path / "data", args=["--http-port", str(http_port), "--no-fsync",
+                                   "--http-token", "s3cret"])
+    from tests.support.servers import wait_for_port
+
+    wait_for_port(http_port)
+    base = f"http://127.0.0.1:{http_port}"
+    assert httpx.delete(f"{base}/dicom-web/studies/1.2.3").status_code == 401
+    # the UI's pages hold no data and are public; what they ask for is behind the gate
+    assert httpx.get(f"{base}/").status_code == 200
+    assert httpx.get(f"{base}/ui/app.js").status_code == 200
+    assert httpx.get(f"{base}/api/status").status_code == 401
+    assert httpx.get(f"{base}/api/studies/1.2.3/archive.zip").status_code == 401
+    assert httpx.post(f"{base}/api/send", json={}).status_code == 401
+    token = {"Authorization": "Bearer s3cret"}
+    assert httpx.delete(f"{base}/dicom-web/studies/1.2.3", headers=token).status_code == 404

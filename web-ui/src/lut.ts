@@ -1,0 +1,117 @@
+/** Grayscale pipeline of PS3.3 C.11 / PS3.4 N.2: stored value → Modality LUT (rescale,
+ * C.11.1) → VOI LUT (window, C.11.2.1.2) → presentation (MONOCHROME1 inverted) → 8-bit. */
+
+export interface Window {
+  center: number;
+  width: number;
+}
+
+/** Window presets for CT, in Hounsfield units (center/width). */
+export const CT_PRESETS: Record<string, Window> = {
+  lung: { center: -600, width: 1500 },
+  bone: { center: 400, width: 1800 },
+  brain: { center: 40, width: 80 },
+  abdomen: { center: 40, width: 400 },
+  mediastinum: { center: 50, width: 350 },
+};
+
+/** PS3.3 C.11.2.1.2.1, the LINEAR VOI function: y in [0, 255] for x. */
+export function linearVoi(x: number, w: Window): number {
+  const width = Math.max(w.width, 1);
+  const c = w.center;
+  if (x <= c - 0.5 - (width - 1) / 2) return 0;
+  if (x > c - 0.5 + (width - 1) / 2) return 255;
+  return ((x - (c - 0.5)) / (width - 1) + 0.5) * 255;
+}
+
+export interface PixelFormat {
+  bitsAllocated: number;
+  bitsStored: number;
+  pixelRepresentation: number; // 0 unsigned, 1 two's complement
+  slope: number;
+  intercept: number;
+  monochrome1: boolean;
+}
+
+/** The stored values' range [min, max] for the format (bits stored, signedness). */
+export function storedRange(f: PixelFormat): [number, number] {
+  if (f.pixelRepresentation === 1) return [-(2 ** (f.bitsStored - 1)), 2 ** (f.bitsStored - 1) - 1];
+  return [0, 2 ** f.bitsStored - 1];
+}
+
+/** A lookup table from every stored value to an 8-bit display value, indexed by
+ * ``stored - min``: windowing then costs one table build (≤ 65,536 entries) and one lookup
+ * per pixel. */
+export function buildLut(f: PixelFormat, w: Window, invert: boolean): { lut: Uint8ClampedArray; min: number } {
+  const [min, max] = storedRange(f);
+  const size = max - min + 1;
+  const lut = new Uint8ClampedArray(size);
+  const flip = f.monochrome1 !== invert;
+  for (let i = 0; i < size; i++) {
+    const y = linearVoi((i + min) * f.slope + f.intercept, w);
+    lut[i] = flip ? 255 - Math.round(y) : Math.round(y);
+  }
+  return { lut, min };
+}
+
+/** The stored values of a frame of native pixel data (little endian), as a typed array,
+ * with bits above Bits Stored masked and the sign extended (PS3.5 §8.1.1). */
+export function storedValues(buffer: ArrayBuffer, byteOffset: number, count: number, f: PixelFormat): Int32Array {
+  const out = new Int32Array(count);
+  const shift = 32 - f.bitsStored;
+  if (f.bitsAllocated === 8) {
+    const src = new Uint8Array(buffer, byteOffset, count);
+    for (let i = 0; i < count; i++) out[i] = src[i];
+  } else if (f.bitsAllocated === 16) {
+    const view = new DataView(buffer, byteOffset, count * 2);
+    for (let i = 0; i < count; i++) out[i] = view.getUint16(i * 2, true);
+  } else {
+    throw new Error(`Bits Allocated ${f.bitsAllocated} is not rendered in the browser`);
+  }
+  if (f.bitsStored < 32) {
+    for (let i = 0; i < count; i++) {
+      const v = out[i] << shift;
+      out[i] = f.pixelRepresentation === 1 ? v >> shift : v >>> shift;
+    }
+  }
+  return out;
+}
+
+/** The frame's minimum and maximum modality values, for a default window when the data
+ * set has none. */
+export function modalityRange(stored: Int32Array, f: PixelFormat): Window {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < stored.length; i++) {
+    const v = stored[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const a = lo * f.slope + f.intercept;
+  const b = hi * f.slope + f.intercept;
+  const low = Math.min(a, b);
+  const high = Math.max(a, b);
+  return { center: (low + high) / 2 + 0.5, width: Math.max(high - low + 1, 1) };
+}
+
+/** RGBA pixels of a grayscale frame through ``lut`` (into ``out``, 4 bytes a pixel). */
+export function applyLut(stored: Int32Array, lut: Uint8ClampedArray, min: number, out: Uint8ClampedArray): void {
+  const last = lut.length - 1;
+  for (let i = 0, j = 0; i < stored.length; i++, j += 4) {
+    let k = stored[i] - min;
+    if (k < 0) k = 0;
+    else if (k > last) k = last;
+    const y = lut[k];
+    out[j] = y;
+    out[j + 1] = y;
+    out[j + 2] = y;
+    out[j + 3] = 255;
+  }
+}
+
+/** A window change from a mouse drag (dx widens, dy raises the center), scaled to the
+ * frame's value range so that a drag across the image spans it. */
+export function dragWindow(w: Window, dx: number, dy: number, span: number): Window {
+  const step = Math.max(span / 512, 0.01);
+  return { center: w.center + dy * step, width: Math.max(1, w.width + dx * step * 2) };
+}
