@@ -410,6 +410,8 @@ class _IODWalker:
             if position >= len(values) or values[position] is None:
                 continue
             text = str(values[position]).strip()
+            if tag == 0x00080102 and text.startswith("99"):
+                continue  # a private coding scheme (PS3.16 §8: "99" designators) is allowed
             if text and text not in allowed:
                 shown = "|".join(allowed[:12]) + ("|…" if len(allowed) > 12 else "")
                 self.add(severity, path, tag, f"value {position + 1} {text!r} is not one of the "
