@@ -203,3 +203,98 @@ def grayscale_png(data: bytes) -> np.ndarray:
 
 def screenshot_of(locator: Any) -> np.ndarray:
     return grayscale_png(locator.screenshot())
+
+
+def color_screenshot_of(locator: Any) -> np.ndarray:
+    """An element's screenshot as (rows, columns, 3) RGB ints."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    return np.asarray(Image.open(BytesIO(locator.screenshot())).convert("RGB")).astype(int)
+
+
+# -- a multi-frame US, a SEG and an SR of the CT --------------------------------------------------
+def synthetic_us(folder: Path, study: str, patient_id: str, frames: int = 8,
+                 size: int = 128) -> tuple[Path, Dataset]:
+    """A multi-frame Ultrasound image (8-bit MONOCHROME2, a bright bar moving frame to frame)
+    in ``study``, with Frame Time for cine."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.ImageType = ["ORIGINAL", "PRIMARY"]
+    ds.SOPClassUID = registered("UltrasoundMultiFrameImageStorage")
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyDate, ds.StudyTime = "20261201", "093000"
+    ds.AccessionNumber, ds.Modality, ds.Manufacturer = "OHIF1", "US", "dicomkit"
+    ds.ReferringPhysicianName = ""
+    ds.StudyDescription, ds.SeriesDescription = "OHIF interop CT", "US cine"
+    ds.PatientName, ds.PatientID = "Ohif^Interop", patient_id
+    ds.PatientBirthDate, ds.PatientSex = "19800101", "O"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study, generate_uid()
+    ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = "1", 2, 1
+    ds.Laterality, ds.PatientOrientation = "", ""
+    ds.NumberOfFrames = frames
+    ds.FrameTime = 40.0
+    ds.FrameIncrementPointer = 0x00181063
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.Rows = ds.Columns = size
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    y, x = np.mgrid[0:size, 0:size]
+    pixels = np.empty((frames, size, size), np.uint8)
+    for frame in range(frames):
+        image = 40 + (120 * y / size)
+        bar = np.abs(x - (size * (frame + 1) / (frames + 1))) < size / 16
+        pixels[frame] = np.where(bar, 230, image).astype(np.uint8)
+    ds.set("PixelData", pixels.tobytes(), "OB")
+    path = folder / "us.dcm"
+    write(ds, str(path))
+    return path, ds
+
+
+def synthetic_seg(folder: Path, ct: CTSeries) -> tuple[Path, Dataset]:
+    """A binary SEG of the CT (one segment: the disc of every slice) made by dicomkit.seg."""
+    from dicomkit.iod.codes import Code
+    from dicomkit.seg import AlgorithmIdentification, SegmentDescription, create
+
+    size = int(ct.datasets[0].Rows)
+    masks = np.stack([ct_hounsfield(size, i, len(ct.datasets)) > -60
+                      for i in range(len(ct.datasets))])
+    masks[:, :3, :] = masks[:, -3:, :] = masks[:, :, :3] = masks[:, :, -3:] = False
+    segment = SegmentDescription(
+        1, "disc", Code("91723000", "SCT", "Anatomical Structure"),
+        Code("10200004", "SCT", "Liver"), "AUTOMATIC",
+        AlgorithmIdentification("threshold", "1.0", Code("123109", "DCM", "Manual Processing")))
+    ds = create(ct.datasets, masks, [segment], series_number=3, series_description="SEG disc")
+    path = folder / "seg.dcm"
+    write(ds, str(path))
+    return path, ds
+
+
+def synthetic_sr(folder: Path, ct: CTSeries) -> tuple[Path, Dataset]:
+    """A TID 1500 Measurement Report with a length (a POLYLINE on a CT slice, TID 1410)."""
+    from dicomkit.iod.codes import Code
+    from dicomkit.sr import Reference
+    from dicomkit.sr.templates import (
+        DeviceObserver,
+        ImageRegion,
+        Measurement,
+        MeasurementReport,
+        PlanarROIMeasurements,
+    )
+
+    source = ct.datasets[len(ct.datasets) // 2]
+    region = ImageRegion("POLYLINE", [[64.0, 128.0], [192.0, 128.0]],
+                         Reference(str(source.SOPClassUID), str(source.SOPInstanceUID)))
+    report = MeasurementReport(
+        observers=[DeviceObserver(generate_uid(), name="dicomkit")],
+        procedure_reported=[Code("363679005", "SCT", "Imaging procedure")],
+        imaging_measurements=[PlanarROIMeasurements(
+            "length 1", referenced_region=region,
+            measurements=[Measurement(Code("410668003", "SCT", "Length"), 64.0,
+                                      Code("mm", "UCUM", "millimeter"))])])
+    ds = report.to_dataset(like=source, evidence=[source])
+    ds.SeriesNumber, ds.SeriesDescription = 4, "SR measurements"
+    path = folder / "sr.dcm"
+    write(ds, str(path))
+    return path, ds

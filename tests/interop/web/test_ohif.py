@@ -4,7 +4,9 @@ serve --ohif``, in Debian's chromium driven by Playwright, on both index back en
 A synthetic CT series (real geometry, Window Center/Width set) is stored with storescu; OHIF's
 study list shows it; the viewer opens it and its canvas shows the same picture as dicomkit's
 own renderer (``dicomkit.pixels.render``) of the same slice at the file's window; a key press
-scrolls the stack to the neighbouring slice. Every request OHIF sends to the DICOMweb port is
+scrolls the stack to the neighbouring slice. A multi-frame US in the same study plays frame by
+frame; a SEG made by dicomkit.seg is drawn over the CT by OHIF's SEG extension; a TID 1500
+Measurement Report made by dicomkit.sr opens on the slice it measures. Every request OHIF sends to the DICOMweb port is
 answered below 400 (the network log of the page), and every file of the OHIF origin too.
 
 Tolerance of the picture comparison: OHIF scales the 256×256 image to its viewport with its own
@@ -35,11 +37,15 @@ from tests.support.dcmtk import run_tool
 from tests.support.ohif import (
     CTSeries,
     Difference,
+    color_screenshot_of,
     compare,
     image_box,
     ohif_build,
     screenshot_of,
     synthetic_ct,
+    synthetic_seg,
+    synthetic_sr,
+    synthetic_us,
 )
 from tests.support.servers import Serve, ServeFactory, free_port, wait_for_port
 
@@ -68,14 +74,16 @@ def ohif(backend: Backend, module_serve: ServeFactory, dcmtk_net: dict[str, str]
     build = ohif_build()
     folder = tmp_path_factory.mktemp(f"ohif-{backend.name}")
     ct = synthetic_ct(folder / "ct", SLICES)
+    others = [synthetic_us(folder / "objects", ct.study, ct.patient_id)[0],
+              synthetic_seg(folder / "objects", ct)[0], synthetic_sr(folder / "objects", ct)[0]]
     http_port, ohif_port = free_port(), free_port()
     server = module_serve(folder / "data", index=backend.new_index(),
                           args=["--http-port", str(http_port), "--no-fsync",
                                 "--ohif", str(build), "--ohif-port", str(ohif_port)])
     wait_for_port(http_port, server.proc, describe=server.describe)
     wait_for_port(ohif_port, server.proc, describe=server.describe)
-    result = run_tool("storescu", "-aec", "PACS", "127.0.0.1", server.port,
-                      *[str(p) for p in ct.paths])
+    result = run_tool("storescu", "-R", "-aec", "PACS", "127.0.0.1", server.port,
+                      *[str(p) for p in ct.paths + others])
     assert result.returncode == 0, result.stderr + server.log_tail()
     expected = [render(ds) for ds in ct.datasets]
     yield Ohif(server, f"http://127.0.0.1:{ohif_port}", f"http://127.0.0.1:{http_port}", ct,
@@ -185,4 +193,83 @@ def test_the_viewer_shows_the_ct_as_dicomkit_renders_it_and_scrolls(
     page.wait_for_load_state("networkidle")
     frames = [url for _, url in log.requests if "/frames/" in url]
     assert frames, "OHIF fetched no frames from dicomkit"
+    no_errors(log, ohif)
+
+
+def open_viewer(page: Any, ohif: Ohif) -> NetworkLog:
+    log = NetworkLog.watch(page)
+    page.goto(ohif.viewer(ohif.ct.study))
+    page.locator("canvas.cornerstone-canvas").first.wait_for(timeout=LOAD_TIMEOUT)
+    skip_tour(page)
+    shown_slice(page)
+    return log
+
+
+def open_series(page: Any, description: str) -> None:
+    """A series of the study browser (left panel) opened in the viewport (a double click)."""
+    page.get_by_text(description, exact=True).first.dblclick()
+
+
+def test_a_multiframe_us_steps_through_its_frames(ohif: Ohif, page: Any) -> None:
+    log = open_viewer(page, ohif)
+    open_series(page, "US cine")
+    for _ in range(100):
+        if shown_slice(page) == (1, 8):
+            break
+        page.wait_for_timeout(100)
+    assert shown_slice(page) == (1, 8)
+    canvas = page.locator("canvas.cornerstone-canvas").first
+    page.wait_for_load_state("networkidle")
+    before = screenshot_of(canvas)
+    canvas.hover()
+    page.keyboard.press("ArrowDown")
+    for _ in range(100):
+        if shown_slice(page)[0] == 2:
+            break
+        page.wait_for_timeout(100)
+    assert shown_slice(page) == (2, 8)
+    page.wait_for_timeout(500)
+    after = screenshot_of(canvas)
+    # the bright bar moved by size/9 of the image: the pictures differ
+    assert np.abs(before.astype(int) - after.astype(int)).mean() > 2
+    frames = [url for _, url in log.requests if "/frames/" in url and url.endswith("/frames/2")]
+    assert frames, "OHIF fetched no frame of the US"
+    no_errors(log, ohif)
+
+
+def test_a_seg_is_drawn_over_the_ct(ohif: Ohif, page: Any) -> None:
+    log = open_viewer(page, ohif)
+    canvas = page.locator("canvas.cornerstone-canvas").first
+    plain = color_screenshot_of(canvas)
+    open_series(page, "SEG disc")
+    answer = page.get_by_role("button", name="Yes")
+    try:
+        answer.wait_for(timeout=20_000)
+        answer.click()
+    except Exception:  # noqa: BLE001 - OHIF loaded it without asking
+        pass
+    reddish = 0.0
+    for _ in range(60):
+        shot = color_screenshot_of(canvas)
+        red = (shot[..., 0] - shot[..., 1] > 40) & (plain[..., 0] - plain[..., 1] < 10)
+        reddish = float(red.mean())
+        if reddish > 0.1:
+            break
+        page.wait_for_timeout(250)
+    assert reddish > 0.1, f"no segment colour over the CT ({reddish:.3f} of the canvas)"
+    no_errors(log, ohif)
+
+
+def test_an_sr_opens_on_the_slice_it_measures(ohif: Ohif, page: Any) -> None:
+    log = open_viewer(page, ohif)
+    open_series(page, "SR measurements")
+    measured = int(ohif.ct.datasets[SLICES // 2].InstanceNumber)
+    text = ""
+    for _ in range(100):
+        text = page.locator("body").inner_text()
+        if re.search(rf"I:\s*{measured}\s*\(", text):
+            break
+        page.wait_for_timeout(200)
+    assert re.search(rf"I:\s*{measured}\s*\(", text), text[-500:]
+    page.wait_for_load_state("networkidle")
     no_errors(log, ohif)
