@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from dicomkit.cli.audit_trail import (
@@ -637,8 +639,12 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _management(sub: Any) -> None:
     p = sub.add_parser("import", help="copy files into the archive and index them",
-                       description="copy DICOM files into the archive and index them",
-                       epilog="example:\n  dicomkit import /media/cdrom -r --data ./dicomkit-data",
+                       description="copy DICOM files into the archive and index them; a "
+                       "DICOMDIR, or a folder with one at its top (a CD or USB File-set), "
+                       "imports the files it lists, each checked against its record",
+                       epilog="examples:\n  dicomkit import /media/cdrom --data ./dicomkit-data"
+                       "\n  dicomkit import /media/cdrom/DICOMDIR --data ./dicomkit-data"
+                       "\n  dicomkit import incoming/ -r --data ./dicomkit-data",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
     p.add_argument("paths", nargs="+", metavar="PATH")
@@ -713,6 +719,36 @@ def _files(paths: list[str], recursive: bool) -> list[str]:
     return found
 
 
+def _import_sources(paths: list[str], recursive: bool
+                    ) -> tuple[list[str], dict[str, Callable[[], Any]]]:
+    """The files to import, and for those a DICOMDIR lists, the check that each is there and
+    is the instance its record names. A DICOMDIR, or a folder with one at its top (the root of
+    a CD or USB File-set), stands for the files it lists, not for every file under it."""
+    from dicomkit.media import FileSet, MediaError
+
+    files: list[str] = []
+    listed: dict[str, Callable[[], Any]] = {}
+    for path in paths:
+        is_dicomdir = os.path.isfile(path) and os.path.basename(path).upper() in (
+            "DICOMDIR", "DICOMDIR.")
+        has_dicomdir = os.path.isdir(path) and any(
+            name.upper() in ("DICOMDIR", "DICOMDIR.") for name in os.listdir(path))
+        if not (is_dicomdir or has_dicomdir):
+            files += _files([path], recursive)
+            continue
+        fs = FileSet.read(path)
+        for problem in fs.problems:
+            print(f"dicomkit import: {path}: {problem}", file=sys.stderr)
+        for record in fs.instances():
+            try:
+                target = str(fs.path(record))
+            except MediaError as exc:
+                raise MediaError(f"{path}: {exc}") from None
+            files.append(target)
+            listed[target] = functools.partial(fs.verify, record)
+    return files, listed
+
+
 def run_import(args: argparse.Namespace) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -720,14 +756,21 @@ def run_import(args: argparse.Namespace) -> int:
 
     from dicomkit.errors import DicomError
 
+    try:
+        files, listed = _import_sources(args.paths, args.recursive)
+    except (DicomError, OSError) as exc:
+        print(f"dicomkit import: {exc}", file=sys.stderr)
+        return 1
     archive = open_archive(args)
-    files = _files(args.paths, args.recursive)
     progress = Progress(len(files), "import")
     counts = {"added": 0, "replaced": 0, "ignored": 0}
     failed: list[tuple[str, str]] = []
 
     def one(path: str) -> None:
         try:
+            check = listed.get(path)
+            if check is not None:
+                check()  # the file a DICOMDIR lists exists and is the instance it says
             done = archive.import_file(path)
             counts[done.result.status] = counts.get(done.result.status, 0) + 1
         except (DicomError, OSError, ValueError, SQLAlchemyError) as exc:

@@ -21,6 +21,7 @@ EPILOG = """examples:
   dicomkit dump --no-pixels *.dcm          stop before Pixel Data (faster)
   dicomkit dump --json image.dcm           DICOM JSON (PS3.18 Annex F), no group 0002
   dicomkit dump --xml image.dcm            Native DICOM Model XML (PS3.19 Annex A)
+  dicomkit dump /media/cdrom/DICOMDIR      a DICOMDIR as its tree of directory records
 
 exit status: 0 when every file was read whole; 1 when any file could not be read, or
 ended inside a value (what was there is printed, the problem goes to stderr). Problems
@@ -73,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
             else:
                 if len(args.files) > 1:
                     out.write(f"{'' if index == 0 else chr(10)}# {path}\n")
-                print_tree(ds, out, cut=not args.all, meta=not args.no_meta)
+                if _is_dicomdir(ds):
+                    print_dicomdir(path, ds, out, cut=not args.all, meta=not args.no_meta)
+                else:
+                    print_tree(ds, out, cut=not args.all, meta=not args.no_meta)
             for problem in ds.read_problems:
                 print(f"dicomkit dump: {path}: {problem}", file=sys.stderr)
             if ds.is_truncated:
@@ -112,6 +116,45 @@ def print_tree(ds: Dataset, out: TextIO, *, cut: bool = True, meta: bool = True)
         out.write("\n")
     out.write(f"# Data Set ({ts.name if ts else 'unknown transfer syntax'})\n")
     _lines(ds, out, 0, cut)
+
+
+def _is_dicomdir(ds: Dataset) -> bool:
+    from dicomkit.core.uid import registered
+
+    meta = ds.file_meta
+    sop_class = meta.get(0x00020002) if meta is not None else None
+    return sop_class is not None and str(sop_class.value or "").strip("\0 ") == registered(
+        "MediaStorageDirectoryStorage")
+
+
+def print_dicomdir(path: str, ds: Dataset, out: TextIO, *, cut: bool = True,
+                   meta: bool = True) -> None:
+    """A DICOMDIR as its record tree (PS3.3 F.3): the File-set attributes, then each record
+    in use, indented under the record that points at it, with its offset and its elements."""
+    from dicomkit.media import FileSet
+
+    fs = FileSet.read(path)
+    if ds.file_meta is not None and meta:
+        out.write("# File Meta Information\n")
+        _lines(ds.file_meta, out, 0, cut)
+        out.write("\n")
+    out.write("# File-set (Basic Directory IOD)\n")
+    top = Dataset()
+    for element in ds:
+        if element.tag != 0x00041220:
+            top[element.tag] = element
+    _lines(top, out, 0, cut)
+    out.write(f"\n# Directory records ({sum(1 for _ in fs.walk())} in use)\n")
+    for record in fs.walk():
+        depth = 0
+        parent = record.parent
+        while parent is not None:
+            depth += 1
+            parent = parent.parent
+        out.write(f"{'  ' * depth}[{record.describe()}] at offset {record.offset}\n")
+        _lines(record.dataset, out, depth + 1, cut)
+    for problem in fs.problems:
+        out.write(f"# {problem}\n")
 
 
 def _lines(ds: Dataset, out: TextIO, depth: int, cut: bool) -> None:

@@ -24,6 +24,9 @@ examples:
   dicomkit unwrap report.dcm report.pdf           and back, byte for byte
   dicomkit validate study/ --level error        does each file follow its IOD? (PS3.3)
   dicomkit deid study/ --out anon/ --key "$SECRET"  de-identify (PS3.15 Basic Profile)
+  dicomkit dicomdir create /media/usb            a DICOMDIR for the files on a stick
+  dicomkit import /media/cdrom/DICOMDIR --data pacs/   import what a CD lists
+  dicomkit export --study 1.2.3 --out s.zip --data pacs/   a study as a ZIP with a DICOMDIR
 """
 
 
@@ -37,7 +40,7 @@ COMMANDS = {"dump": "dump", "convert": "convert", "render": "render", "sample": 
             "import": "archive", "ls": "archive", "rm": "archive", "reindex": "archive",
             "stats": "archive", "worklist": "worklist", "commit": "commit", "mpps": "mpps",
             "sr": "sr", "wrap": "wrap", "unwrap": "wrap", "validate": "validate",
-            "deid": "deid"}
+            "deid": "deid", "dicomdir": "media", "export": "media"}
 MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 

@@ -1,0 +1,151 @@
+"""DICOMDIRs against independent readers and writers: DCMTK ``dcmmkdir``/``dcmgpdir`` and
+pydicom's ``FileSet`` read to the same records as dicomkit; the DICOMDIRs dicomkit writes pass
+``dcmdump`` and dicom3tools ``dciodvfy`` (Basic Directory IOD), are read by pydicom to the same
+tree and are extended by ``dcmmkdir --append``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dicomkit
+from dicomkit.core.uid import generate_uid, registered
+from dicomkit.media import FileSet, create
+from tests.support.datasets import make_instance, pydicom_data_dir, write_instance
+from tests.support.dciodvfy import assert_valid
+from tests.support.media import our_tree, pydicom_tree
+
+pytestmark = pytest.mark.dcmtk
+DICOMDIR_TESTS = pydicom_data_dir() / "test_files" / "dicomdirtests"
+
+
+def _study(root: Path, count: int = 4) -> list[str]:
+    study, series = generate_uid(), generate_uid()
+    uids = []
+    for number in range(1, count + 1):
+        ds = make_instance(study_uid=study, series_uid=series, number=number, StudyID="7",
+                           SeriesNumber="2", InstanceNumber=str(number),
+                           AccessionNumber="ACC1", StudyDescription="Chest")
+        write_instance(ds, root / "incoming")
+        uids.append(str(ds.SOPInstanceUID))
+    mr = make_instance(patient_id="DK-9", patient_name="Müller^Jörg", StudyID="1",
+                       SeriesNumber="1", modality="MR", SpecificCharacterSet="ISO_IR 100")
+    write_instance(mr, root / "incoming")
+    return uids + [str(mr.SOPInstanceUID)]
+
+
+def _in_dcmtk_names(root: Path, count: int = 4) -> Path:
+    """Instances at File IDs already (dcmmkdir refuses other names)."""
+    target = root / "IMAGES"
+    target.mkdir(parents=True)
+    study, series = generate_uid(), generate_uid()
+    for number in range(1, count + 1):
+        ds = make_instance(study_uid=study, series_uid=series, number=number, StudyID="7",
+                           SeriesNumber="2", InstanceNumber=str(number))
+        dicomkit.write(ds, target / f"IM{number:06d}")
+    dicomkit.write(make_instance(patient_id="DK-2", StudyID="3", SeriesNumber="1",
+                                 modality="MR"), target / "MR000001")
+    return root
+
+
+@pytest.mark.parametrize("tool", ["dcmmkdir", "dcmgpdir"])
+def test_dcmtk_dicomdirs_read_to_the_same_records_as_pydicom(tmp_path: Path, tool: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.fail(f"{tool} (DCMTK) is not installed")
+    root = _in_dcmtk_names(tmp_path / "cd")
+    subprocess.run([tool, "+r", "+id", str(root), "+D", str(root / "DICOMDIR")], check=True,
+                   capture_output=True, cwd=root)
+    ours = our_tree(root / "DICOMDIR")
+    assert ours == pydicom_tree(root / "DICOMDIR")
+    assert [row[1] for row in ours].count("IMAGE") == 5
+    fs = FileSet.read(root)
+    for record in fs.instances():
+        fs.verify(record)
+
+
+@pytest.mark.parametrize("name", ["DICOMDIR", "DICOMDIR-reordered", "DICOMDIR-implicit"])
+def test_pydicom_sample_dicomdirs_read_alike(name: str) -> None:
+    """pydicom's DICOMDIR test set: a real CD layout, records stored out of tree order,
+    Implicit VR Little Endian (older writers)."""
+    assert our_tree(DICOMDIR_TESTS / name) == pydicom_tree(DICOMDIR_TESTS / name)
+
+
+def test_a_file_set_without_patient_records_is_read() -> None:
+    """pydicom refuses this one (a record type it cannot key); dicomkit keeps the records."""
+    rows = our_tree(DICOMDIR_TESTS / "DICOMDIR-nopatient")
+    assert rows and "PATIENT" not in {row[1] for row in rows}
+
+
+def test_ours_pass_dcmdump_dciodvfy_and_pydicom(tmp_path: Path, dcmtk: object) -> None:
+    root = tmp_path / "cd"
+    _study(root)
+    create(root, fileset_id="DICOMKIT")
+    dicomdir = root / "DICOMDIR"
+    dump = subprocess.run(["dcmdump", "-dc", "+L", str(dicomdir)], capture_output=True,
+                          encoding="latin-1", check=False)
+    assert dump.returncode == 0, dump.stderr
+    assert "E:" not in dump.stderr and "W:" not in dump.stderr, dump.stderr
+    assert "DirectoryRecordSequence" in dump.stdout
+    verdict = assert_valid(dicomdir)
+    assert verdict.iod == "BasicDirectory"
+    ours = our_tree(dicomdir)
+    assert ours == pydicom_tree(dicomdir)
+    patients = [i for i, row in enumerate(ours) if row[1] == "PATIENT"]
+    subtrees = sorted([row[1] for row in ours[start:end]]
+                      for start, end in zip(patients, patients[1:] + [len(ours)], strict=True))
+    assert subtrees == [["PATIENT", "STUDY", "SERIES", "IMAGE"],
+                        ["PATIENT", "STUDY", "SERIES", "IMAGE", "IMAGE", "IMAGE", "IMAGE"]]
+
+
+def test_dcmmkdir_appends_to_ours(tmp_path: Path) -> None:
+    """DCMTK reads our DICOMDIR as its own (``--append`` parses it, then adds a file)."""
+    root = tmp_path / "cd"
+    _study(root)
+    create(root)
+    extra = make_instance(patient_id="DK-5", StudyID="5", SeriesNumber="1", InstanceNumber="1")
+    dicomkit.write(extra, root / "EXTRA")
+    subprocess.run(["dcmmkdir", "--append", "+id", str(root), "+D", str(root / "DICOMDIR"),
+                    "EXTRA"], check=True, capture_output=True, cwd=root)
+    fs = FileSet.read(root)
+    assert fs.find(str(extra.SOPInstanceUID)) is not None
+    assert len(list(fs.instances())) == 6
+
+
+def test_read_write_read_through_dcmtk_is_stable(tmp_path: Path) -> None:
+    root = _in_dcmtk_names(tmp_path / "cd")
+    subprocess.run(["dcmmkdir", "+r", "+id", str(root), "+D", str(root / "DICOMDIR")],
+                   check=True, capture_output=True, cwd=root)
+    before = our_tree(root)
+    FileSet.read(root).write()
+    assert our_tree(root) == before
+    assert_valid(root / "DICOMDIR")
+    assert pydicom_tree(root / "DICOMDIR") == before
+
+
+def test_a_profile_decides_the_transfer_syntaxes(tmp_path: Path) -> None:
+    """STD-GEN-CD holds Explicit VR Little Endian only: a JPEG Baseline file is decoded into
+    it (never a new lossy step); STD-GEN-DVD-JPEG keeps it as it is; an Implicit VR file is
+    rewritten for both."""
+    source = pydicom_data_dir() / "test_files" / "SC_rgb_jpeg_dcmtk.dcm"
+    original = dicomkit.read(source)
+    expected = original.pixel_array
+    for profile, kept in (("STD-GEN-CD", False), ("STD-GEN-DVD-JPEG", True)):
+        root = tmp_path / profile
+        root.mkdir()
+        shutil.copy(source, root / "a.dcm")
+        implicit = make_instance(StudyID="1", SeriesNumber="1")
+        dicomkit.write(implicit, root / "b.dcm", transfer_syntax="ImplicitVRLittleEndian")
+        result = create(root, profile=profile)
+        assert result.converted == (1 if kept else 2)
+        fs = FileSet.read(root)
+        jpeg = fs.find(str(original.SOPInstanceUID))
+        assert jpeg is not None
+        stored = dicomkit.read(fs.path(jpeg))
+        wanted = registered("JPEGBaseline8Bit") if kept else registered("ExplicitVRLittleEndian")
+        assert jpeg.transfer_syntax_uid == wanted == stored.transfer_syntax.uid
+        assert np.array_equal(stored.pixel_array, expected)
+        assert_valid(root / "DICOMDIR")
