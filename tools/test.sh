@@ -13,6 +13,8 @@ command -v dciodvfy >/dev/null 2>&1 || packages+=(dicom3tools)
 # Debian's chromium: the browser of the Playwright tests (tests/support/browser.py), as
 # Playwright's own browser download is not available
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+# poppler's pdftoppm and pdfimages: the printed films' PDFs read back by an independent reader
+command -v pdftoppm >/dev/null 2>&1 || packages+=(poppler-utils)
 [ -x /usr/sbin/Orthanc ] || packages+=(orthanc)
 [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || packages+=(orthanc-dicomweb)
 if [ "${#packages[@]}" -gt 0 ]; then

@@ -289,6 +289,13 @@ class ArchiveHandler(ServiceHandler):
                         or command.get("AffectedSOPClassUID") or "")
         service = self.services.get(sop_class)
         if service is None:
+            # A SOP class of a Meta SOP Class travels on the meta class's context (PS3.4
+            # H.3: Basic Film Session on Basic Grayscale Print Management Meta): the context's
+            # abstract syntax names the service, which checks the class belongs to it.
+            context = association.contexts.get(message.context_id)
+            if context is not None:
+                service = self.services.get(context.abstract_syntax)
+        if service is None:
             return await super().n_service(association, message, data)
         return await service.n_service(association, message, data)
 

@@ -50,6 +50,9 @@ SERVE_EPILOG = """examples:
                         every accepted MPPS N-CREATE/N-SET forwarded to RIS, retried until
                         delivered (docs/workflow.md)
 {ohif}
+  dicomkit serve --print
+                        a film printer too: Basic Grayscale/Color Print Management SCP, each
+                        printed film kept as an Encapsulated PDF (docs/print.md)
 
 DICOMweb is served at http://HOST:8042/dicom-web/ (WADO-URI at /wado) unless --no-http; see
 docs/dicomweb.md. If the default port 8042 is taken the archive runs without it (a warning is
@@ -90,6 +93,9 @@ config file (TOML), same names as the options:
   hl7_max_message = "1M"                 #   larger messages are refused with an AR ACK
   ohif = "/srv/ohif/package/dist"        # the OHIF Viewer build (docs/ohif.md), served on
   ohif_port = 3000                       #   its own port, pointed at this DICOMweb service
+  print = true                           # the Print SCP; or a [print] table: film_sizes,
+                                         #   default_film_size, max_density, color,
+                                         #   lp_destination ... (docs/print.md)
   audit_syslog = ["tls://audit.example.org:6514"]   # PS3.15 A.5 audit trail (docs/archive.md)
   audit_tls_ca = "/etc/pki/audit-ca.pem"
   audit_file = "/var/log/dicomkit-audit.log"
@@ -142,6 +148,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--hl7-max-message", metavar="SIZE", type=_size_argument,
                    help="refuse HL7 messages larger than SIZE bytes with an AR ACK (suffix "
                         "K, M: powers of 1024; default 1M)")
+    p.add_argument("--print", action="store_true",
+                   help="the Print SCP: Basic Grayscale/Color Print Management; each film "
+                   "stored as an Encapsulated PDF (docs/print.md)")
     p.add_argument("--accept-aet", action="append", default=[], metavar="AET",
                    help="accept only these calling AE titles (repeatable; default any)")
     p.add_argument("--duplicates", choices=["replace", "ignore", "keep"])
@@ -198,7 +207,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "max_inflated_size": "4G", "validate": "off", "ian_peers": [], "ian_stable": 60,
     "mpps_forward": [],
     "hl7_port": None, "hl7_bind": None, "hl7_station": "", "hl7_max_message": "1M",
-    **OHIF_SETTINGS, **AUDIT_SETTINGS}
+    "print": False, **OHIF_SETTINGS, **AUDIT_SETTINGS}
 """Every key a ``--config`` TOML file may set, with its default."""
 BOOLEAN_SETTINGS = ("fsync", "http", "tls_only")
 
@@ -250,6 +259,13 @@ def read_config(path: str) -> dict[str, Any]:
                            f"not {scopes!r}")
     if loaded.get("validate", "off") not in ("off", "warn", "reject"):
         raise config_error(path, f"validate is off, warn or reject, not {loaded['validate']!r}")
+    if loaded.get("print", False) is not False:
+        from dicomkit.archive.print_queue import capabilities_from_config
+
+        try:
+            capabilities_from_config(loaded["print"])
+        except (ValueError, TypeError) as exc:
+            raise config_error(path, str(exc)) from exc
     if "max_inflated_size" in loaded:
         try:
             parse_size(loaded["max_inflated_size"])
@@ -309,6 +325,8 @@ def load_settings(args: argparse.Namespace) -> dict[str, Any]:
         settings[f"{name}_explicit"] = name in loaded or getattr(args, name, None) is not None
     if getattr(args, "no_http", False):
         settings["http"] = False
+    if getattr(args, "print", False) and not settings["print"]:
+        settings["print"] = True
     if getattr(args, "tls_only", False):
         settings["tls_only"] = True
     settings["cors_origins"] = list(settings["cors_origins"]) + list(
@@ -469,6 +487,15 @@ def run_serve(args: argparse.Namespace) -> int:
         archive.close()
         raise SystemExit(f"dicomkit: {exc}") from exc
     handler.mpps.forward_to = tuple(settings["mpps_forward"])
+    if settings["print"]:
+        from dicomkit.archive import print_queue
+
+        try:
+            capabilities, lp = print_queue.capabilities_from_config(settings["print"])
+        except ValueError as exc:
+            archive.close()
+            raise SystemExit(f"dicomkit: {exc}") from exc
+        print_queue.install(handler, capabilities, lp_destination=lp)
     ris_feed = None
     if settings["hl7_port"] is not None:
         from dicomkit.archive.ris import RisFeed

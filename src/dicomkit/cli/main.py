@@ -27,6 +27,7 @@ examples:
   dicomkit dicomdir create /media/usb            a DICOMDIR for the files on a stick
   dicomkit import /media/cdrom/DICOMDIR --data pacs/   import what a CD lists
   dicomkit export --study 1.2.3 --out s.zip --data pacs/   a study as a ZIP with a DICOMDIR
+  dicomkit print printer 104 --aec FILMER ct/*.dcm --format 'STANDARD\\2,2'   print a film
 """
 
 
@@ -40,7 +41,8 @@ COMMANDS = {"dump": "dump", "convert": "convert", "render": "render", "sample": 
             "import": "archive", "ls": "archive", "rm": "archive", "reindex": "archive",
             "stats": "archive", "worklist": "worklist", "commit": "commit", "mpps": "mpps",
             "sr": "sr", "wrap": "wrap", "unwrap": "wrap", "validate": "validate",
-            "deid": "deid", "dicomdir": "media", "export": "media"}
+            "deid": "deid", "dicomdir": "media", "export": "media",
+            "print": "printing"}
 MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 
@@ -64,7 +66,15 @@ def _version() -> str:
 def main(argv: list[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else argv
     parser = build_parser(args_list[0] if args_list else None)
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(args_list)
+    if extras:
+        # ``dicomkit print HOST PORT --aec X FILE…``: a command whose positional list runs on
+        # after options (``print`` also takes ``ls``, so it cannot demand them up front).
+        if getattr(args, "more_positionals", None) and not any(
+                e.startswith("-") for e in extras):
+            getattr(args, args.more_positionals).extend(extras)
+        else:
+            args = parser.parse_args(args_list)  # reports what it does not know
     if not getattr(args, "run", None):
         parser.print_help()
         return 2

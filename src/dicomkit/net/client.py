@@ -351,8 +351,13 @@ class Client:
 
     # -- DIMSE-N (PS3.7 §10) -----------------------------------------------------------------------
     async def _n_op(self, field_: CommandField, sop_class: str, instance: str | None,
-                    data: Dataset | None, **values: Any) -> tuple[int, Dataset | None, Dataset]:
-        context_id = self.context_for(sop_class)
+                    data: Dataset | None, via: str | None = None,
+                    **values: Any) -> tuple[int, Dataset | None, Dataset]:
+        """One DIMSE-N request and its response. ``via``: the abstract syntax whose
+        presentation context carries it when that is not ``sop_class`` itself — a Meta SOP
+        Class (PS3.4 H.3: the Print Management SOP classes travel on the context of the Basic
+        Grayscale or Color Print Management Meta SOP Class)."""
+        context_id = self.context_for(via or sop_class)
         requested = field_ in (CommandField.N_GET_RQ, CommandField.N_SET_RQ,
                                CommandField.N_ACTION_RQ, CommandField.N_DELETE_RQ)
         keys: dict[str, Any] = {}
@@ -368,28 +373,30 @@ class Client:
         rsp = await self._single(context_id, cmd, payload)
         return rsp.status or 0, self._decode(rsp), rsp.command
 
-    async def n_get(self, sop_class: str, instance: str, attributes: Sequence[int] = ()) -> Any:
-        return await self._n_op(CommandField.N_GET_RQ, sop_class, instance, None,
+    async def n_get(self, sop_class: str, instance: str, attributes: Sequence[int] = (), *,
+                    via: str | None = None) -> Any:
+        return await self._n_op(CommandField.N_GET_RQ, sop_class, instance, None, via,
                                 AttributeIdentifierList=list(attributes) or None)
 
-    async def n_set(self, sop_class: str, instance: str, modification: Dataset) -> Any:
-        return await self._n_op(CommandField.N_SET_RQ, sop_class, instance, modification)
+    async def n_set(self, sop_class: str, instance: str, modification: Dataset, *,
+                    via: str | None = None) -> Any:
+        return await self._n_op(CommandField.N_SET_RQ, sop_class, instance, modification, via)
 
     async def n_action(self, sop_class: str, instance: str, action_type: int,
-                       info: Dataset | None = None) -> Any:
-        return await self._n_op(CommandField.N_ACTION_RQ, sop_class, instance, info,
+                       info: Dataset | None = None, *, via: str | None = None) -> Any:
+        return await self._n_op(CommandField.N_ACTION_RQ, sop_class, instance, info, via,
                                 ActionTypeID=action_type)
 
     async def n_create(self, sop_class: str, instance: str | None = None,
-                       attributes: Dataset | None = None) -> Any:
-        return await self._n_op(CommandField.N_CREATE_RQ, sop_class, instance, attributes)
+                       attributes: Dataset | None = None, *, via: str | None = None) -> Any:
+        return await self._n_op(CommandField.N_CREATE_RQ, sop_class, instance, attributes, via)
 
-    async def n_delete(self, sop_class: str, instance: str) -> Any:
-        return await self._n_op(CommandField.N_DELETE_RQ, sop_class, instance, None)
+    async def n_delete(self, sop_class: str, instance: str, *, via: str | None = None) -> Any:
+        return await self._n_op(CommandField.N_DELETE_RQ, sop_class, instance, None, via)
 
     async def n_event_report(self, sop_class: str, instance: str, event_type: int,
-                             info: Dataset | None = None) -> Any:
-        return await self._n_op(CommandField.N_EVENT_REPORT_RQ, sop_class, instance, info,
+                             info: Dataset | None = None, *, via: str | None = None) -> Any:
+        return await self._n_op(CommandField.N_EVENT_REPORT_RQ, sop_class, instance, info, via,
                                 EventTypeID=event_type)
 
     # -- end -----------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ enforced (``services.storage.StorageSCP``, ``services.qr.QueryRetrieveSCP``,
   Not Authorised" (PS3.7 Annex C.5.x; listed for Storage, Q/R FIND, MOVE and GET in PS3.4, and
   a general DIMSE-N failure for N-CREATE, N-SET and N-ACTION, PS3.7 §10.1): "query" for
   C-FIND of every model, Modality Worklist included; "mpps" for MPPS N-CREATE and N-SET;
-  "commit" for the Storage Commitment N-ACTION. C-ECHO is always allowed on an accepted
+  "commit" for the Storage Commitment N-ACTION; "print" for every Print Management request
+  (PS3.4 H). C-ECHO is always allowed on an accepted
   association;
 - what the archive sends on its own: a storage commitment report on a new association goes
   only to an AE that may "commit" (the requestor), an Instance Availability Notification only
@@ -38,10 +39,10 @@ from dicomkit.net.service import ServiceFailure
 
 log = logging.getLogger("dicomkit.services.access")
 
-OPERATIONS = ("store", "query", "retrieve", "delete", "mpps", "commit")
+OPERATIONS = ("store", "query", "retrieve", "delete", "mpps", "commit", "print")
 """C-STORE (and STOW-RS); C-FIND (Q/R and Modality Worklist) and receiving availability
 notifications; C-MOVE and C-GET; deletion (no DIMSE service deletes); MPPS N-CREATE and N-SET;
-Storage Commitment N-ACTION and receiving its report."""
+Storage Commitment N-ACTION and receiving its report; Print Management (PS3.4 H)."""
 
 
 class AccessConfigError(ValueError):
