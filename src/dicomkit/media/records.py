@@ -67,12 +67,21 @@ def sop_record_types() -> dict[str, str]:
     return table
 
 
-def element_of(ds: Dataset, keyword: str) -> DataElement | None:
-    """The element ``keyword`` names in ``ds``, None when absent."""
-    return ds[keyword] if keyword in ds else None
+@functools.cache
+def _tag(keyword: str) -> int:
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise KeyError(f"no attribute has keyword {keyword!r}")
+    return tag
 
 
-def _text(ds: Dataset, keyword: str) -> str:
+def element_of(ds: Dataset, keyword: str | int) -> DataElement | None:
+    """The element ``keyword`` (or a tag) names in ``ds``, None when absent."""
+    element = ds.get(keyword if isinstance(keyword, int) else _tag(keyword))
+    return element if isinstance(element, DataElement) else None
+
+
+def _text(ds: Dataset, keyword: str | int) -> str:
     element = element_of(ds, keyword)
     if element is None or element.value is None:
         return ""

@@ -124,6 +124,9 @@ async def retrieve(request: Request) -> Response:
         chosen_document = documents.negotiate_instance(ranges, rows[0])
         if chosen_document is not None:
             return await documents.send(ctx, ctx.base(request), rows[0], *chosen_document)
+    if ranges and ranges[0].media_type == ZIP:
+        return await zip_response(ctx, ranges[0], await ctx.locate(study, series, instance),
+                                  instance or series or study)
     choice = negotiate_dicom(ranges, single=instance is not None)
     if instance is None:
         rows = await ctx.locate(study, series, instance)
@@ -172,6 +175,37 @@ async def retrieve(request: Request) -> Response:
 
     return StreamingResponse(body(), media_type=multipart_content_type(
         DICOM, boundary, uniform.pop() if len(uniform) == 1 else None))
+
+
+# -- application/zip (§8.7.3.10, PS3.12 Annex V) --------------------------------------------------
+ZIP = "application/zip"
+
+
+async def zip_response(ctx: Any, chosen: MediaRange, rows: list[InstanceRow], name: str
+                       ) -> Response:
+    """A study, series or instance as one ZIP whose root holds a DICOMDIR and the files it
+    references (PS3.18 §8.7.3.10 with PS3.12 Annex V), the files as stored; streamed as it is
+    made, in bounded memory (:func:`dicomkit.media.iter_zip`). Asked for first by the Accept
+    header or the ``accept`` query parameter (a browser link:
+    ``/studies/{uid}?accept=application/zip``)."""
+    from dicomkit.media import ZipEntry, iter_zip
+
+    syntax = chosen.transfer_syntax
+    if syntax not in (None, "*"):
+        raise WebError(406, "application/zip holds the instances as stored: ask with no "
+                       "transfer-syntax parameter (or transfer-syntax=*)")
+    chunks = iter_zip([ZipEntry(ctx.path_of(row)) for row in rows])
+    first = await asyncio.to_thread(next, chunks, b"")
+
+    async def body() -> AsyncIterator[bytes]:
+        chunk: bytes | None = first
+        while chunk is not None:
+            if chunk:
+                yield chunk
+            chunk = await asyncio.to_thread(next, chunks, None)
+
+    return StreamingResponse(body(), media_type=ZIP, headers={
+        "Content-Disposition": f'attachment; filename="{name}.zip"'})
 
 
 # -- metadata (§10.4.1.1.2) ---------------------------------------------------------------------
