@@ -82,6 +82,26 @@ def _instance_row(row: Any) -> InstanceRow:
 
 
 @dataclass
+class Record:
+    """One match of :meth:`ArchiveIndex.records`: its level's key, its merged attributes
+    (DICOM JSON), and for an instance the stored file (relative path, transfer syntax, size);
+    for a study its last update."""
+
+    pk: int
+    attrs: dict[str, Any]
+    path: str | None = None
+    transfer_syntax: str | None = None
+    size: int = 0
+    updated: _dt.datetime | None = None
+
+
+@dataclass
+class RecordPage:
+    records: list[Record]
+    last: int | None  # the last key scanned; None: no row was left
+
+
+@dataclass
 class AddResult:
     status: str  # "added", "replaced", "ignored"
     old_path: str | None = None
@@ -406,6 +426,41 @@ class ArchiveIndex:
             if label in row:
                 merged[f"{tag:08X}"] = {"vr": "IS", "Value": [int(row[label])]}
         return merged
+
+    def records(self, query: CompiledQuery, *, after: int = 0,
+                limit: int = 500) -> RecordPage:
+        """One page of the matches of ``query`` in the order of their level's key (the
+        Record Key of a Repository Query, PS3.4 C.6.4.1.1; Inventory production): those with
+        a key above ``after``, at most ``limit`` rows scanned. Each match carries its merged
+        attributes (as :meth:`search`), and at the IMAGE level where the file is; a study its
+        last update. Pages are separate short queries, so a long walk holds no cursor."""
+        level = query.level
+        table = LEVEL_TABLE[level]
+        columns = self._columns(level, set(query.return_tags))
+        extra: list[Any] = [table.c.pk.label("record_pk")]
+        if level == "STUDY":
+            extra.append(studies.c.updated.label("record_updated"))
+        if level == "IMAGE":
+            extra += [instances.c.path.label("record_path"),
+                      instances.c.transfer_syntax.label("record_ts"),
+                      instances.c.size.label("record_size")]
+        statement = (self._base(level, columns + extra)
+                     .where(*query.where, table.c.pk > after)
+                     .order_by(table.c.pk).limit(limit))
+        found: list[Record] = []
+        last: int | None = None
+        with self.engine.connect() as connection:
+            for row in connection.execute(statement):
+                mapping = row._mapping
+                last = int(mapping["record_pk"])
+                attrs = self._merge(mapping, level)
+                if query.post and not all(predicate(attrs) for predicate in query.post):
+                    continue
+                updated = mapping.get("record_updated")
+                found.append(Record(last, attrs, mapping.get("record_path"),
+                                    mapping.get("record_ts"),
+                                    int(mapping.get("record_size") or 0), updated))
+        return RecordPage(found, last)
 
     def instances_of(self, where: list[Any]) -> list[InstanceRow]:
         """Every instance under the matches (a compiled query's ``where``), series by series

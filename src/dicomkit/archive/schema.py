@@ -234,3 +234,30 @@ Index("ix_outbox_owed", outbox.c.delivered, outbox.c.next_attempt)
 Index("ix_outbox_reference", outbox.c.reference)
 
 WORKFLOW_TABLES = (worklist_items, mpps, outbox, study_notifications)
+
+# -- inventories (Supplement 223, PS3.4 KK.2): migration 0007 ------------------------------------
+
+# One row per Inventory Creation transaction: the request (level, scope as DICOM JSON), its
+# production state (PS3.4 KK.2.1.1: PROCESSING, PAUSED, COMPLETE, FAILURE, CANCELED), who
+# produces it (``worker``, claimed by a conditional update so several serve nodes never both
+# do) and, once COMPLETE, the root Inventory SOP Instance and where its files are.
+inventory_jobs = Table(
+    "inventory_jobs", metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("transaction_uid", String(64), nullable=False, unique=True),
+    Column("status", String(16), nullable=False, default="PROCESSING"),
+    Column("level", String(16), nullable=False, default="STUDY"),
+    Column("scope", Text, nullable=False, default="{}"),
+    Column("purpose", Text, nullable=False, default=""),
+    Column("comment", Text, nullable=False, default=""),
+    Column("requestor", String(16), nullable=False, default=""),
+    Column("worker", String(64), nullable=False, default=""),
+    Column("root_uid", String(64), nullable=False, default=""),
+    Column("folder", String(512), nullable=False, default=""),
+    Column("studies", Integer, nullable=False, default=0),
+    Column("created", DateTime(timezone=True)),
+    Column("updated", DateTime(timezone=True)),
+)
+Index("ix_inventory_jobs_status", inventory_jobs.c.status)
+
+INVENTORY_TABLES = (inventory_jobs,)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dicomkit.durable as durable
+from dicomkit.archive import inventory
 from dicomkit.archive.commitment import ArchiveCommitment
 from dicomkit.archive.matching import CompiledQuery, QueryError, compile_query
 from dicomkit.archive.mpps import MPPS_KIND, MppsForwarder, MppsStore
@@ -241,6 +242,9 @@ class ArchiveHandler(ServiceHandler):
         self.add_service(self.commitment)
         self.delivery.senders["commitment"] = self.commitment.send
         self.background.append(self.commitment.resume)
+        # Supplement 223: Repository Query (PS3.4 C.6.4) and Inventory Creation (KK.2), the
+        # inventories produced by background work.
+        self.inventory = inventory.install(self)
 
     def add_service(self, service: ServiceHandler) -> None:
         """Plug in a service: the SOP classes of its ``abstract_syntaxes`` are offered, and
