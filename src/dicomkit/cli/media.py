@@ -68,7 +68,7 @@ def add_parser(sub: Any) -> None:
     ls.add_argument("--check", action="store_true",
                     help="also check each referenced file exists and matches its record")
     ls.set_defaults(run=run_ls)
-    p.set_defaults(run=lambda args: (p.print_help(), 2)[1])
+    p.set_defaults(run=lambda args, parser=p: (parser.print_help(), 2)[1])
 
     p = sub.add_parser("export", help=EXPORT_HELP, description=EXPORT_HELP,
                        epilog=EXPORT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

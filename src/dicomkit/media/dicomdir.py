@@ -16,6 +16,7 @@ sizes, so placing the offsets changes no length.
 from __future__ import annotations
 
 import os
+import re
 import struct
 from dataclasses import dataclass
 from typing import IO, Any
@@ -262,6 +263,9 @@ def encode_dicomdir(records: list[RecordLinks], *, first: int | None, last: int 
     Endian), the File-set Identification and Directory Information modules, then the Directory
     Record Sequence (defined lengths). ``first``/``last`` index the root entity's records."""
     ts = ts_mod.EXPLICIT_VR_LITTLE_ENDIAN
+    if re.fullmatch(r"[A-Z0-9_ ]{0,16}", fileset_id) is None:
+        raise MediaError(f"File-set ID {fileset_id!r} is not up to 16 characters of A-Z, 0-9, "
+                         "_ and space (CS, PS3.10 §8.2)")
     ident = Dataset()
     ident.set("SOPClassUID", registered("MediaStorageDirectoryStorage"), "UI")
     ident.set("SOPInstanceUID", instance_uid or generate_uid(), "UI")

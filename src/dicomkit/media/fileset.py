@@ -164,6 +164,10 @@ class FileSet:
         if contents.file_meta is not None:
             uid = _text(contents.file_meta, "MediaStorageSOPInstanceUID")
         fs = cls(path.parent, fileset_id=_text(contents.top, "FileSetID"), uid=uid or None)
+        descriptor = records.element_of(contents.top, "FileSetDescriptorFileID")
+        if descriptor is not None and descriptor.value:
+            value = descriptor.value
+            fs.descriptor = tuple(str(v) for v in (value if isinstance(value, list) else [value]))
         fs._link(contents)
         return fs
 
