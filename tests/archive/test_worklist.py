@@ -200,6 +200,38 @@ def test_station_and_date_matching(store: WorklistStore) -> None:
     assert sps_ids(store, query(step_ScheduledStationAETitle="MR1")) == ["4"]
 
 
+def test_multi_station_steps_are_found_through_the_station_date_index(
+        store: WorklistStore) -> None:
+    """A step on several stations has the lone ``\\`` in its station column, and the query
+    is ``station_ae = 'CT1' OR station_ae = '\\'`` (no LIKE), which both databases answer
+    from the (station_ae, start_date) index; 0007 rewrote the columns stored before it."""
+    from sqlalchemy import select, text, update
+
+    from dicomkit.archive.schema import worklist_items
+
+    store.add(make_item("A1", sps_id="1", station=["MR1", "CT1"], date="20261204"))
+    store.add(make_item("A2", sps_id="2", station=["CT2", "US1"], date="20261204"))
+    store.add(make_item("A3", sps_id="3", station="CT1", date="20261204"))
+    with store.index.engine.connect() as connection:
+        assert sorted(connection.execute(select(worklist_items.c.station_ae)).scalars()) == \
+            ["CT1", "\\", "\\"]
+    compiled = store.compile(query(step_ScheduledStationAETitle="CT1"))
+    assert "LIKE" not in " ".join(str(condition) for condition in compiled.where)
+    assert sps_ids(store, query(step_ScheduledStationAETitle="CT1")) == ["1", "3"]
+    assert sps_ids(store, query(step_ScheduledStationAETitle="CT*")) == ["1", "2", "3"]
+    assert sps_ids(store, query(step_ScheduledStationAETitle="US1")) == ["2"]
+    # a column as stored before 0007 (the titles joined), then the migration
+    with store.index.engine.begin() as connection:
+        connection.execute(update(worklist_items).where(
+            worklist_items.c.accession_number == "A1").values(station_ae="MR1\\CT1"))
+        connection.execute(text("UPDATE alembic_version SET version_num = '0006'"))
+    store.index.migrate()
+    with store.index.engine.connect() as connection:
+        assert sorted(connection.execute(select(worklist_items.c.station_ae)).scalars()) == \
+            ["CT1", "\\", "\\"]
+    assert sps_ids(store, query(step_ScheduledStationAETitle="CT1")) == ["1", "3"]
+
+
 def test_a_date_range_and_a_time_range_are_one_date_time_range(store: WorklistStore) -> None:
     """PS3.4 Table K.6-1: July 5 to 7 with 10am to 6pm is July 5 10:00 to July 7 18:00."""
     for n, (date, time) in enumerate([("20260705", "0900"), ("20260705", "1000"),

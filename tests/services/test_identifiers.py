@@ -1,5 +1,6 @@
 """The fast C-FIND identifier encoder (services/identifiers.py) writes exactly the bytes of the
-general route (DICOM JSON -> Dataset -> dataset_to_bytes), or declines."""
+general route (DICOM JSON -> Dataset -> dataset_to_bytes), or declines: Query/Retrieve
+responses and Modality Worklist responses (sequences, every character set)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from dicomkit.core.dataset import Dataset
 from dicomkit.core.dictionary import keyword_for_tag
 from dicomkit.encoding import transfer_syntax as ts_mod
 from dicomkit.encoding.writer import dataset_to_bytes
-from dicomkit.services.identifiers import identifier_bytes, location_attributes
+from dicomkit.services.identifiers import attributes_bytes, identifier_bytes, location_attributes
 from dicomkit.services.qr import response_identifier
+from dicomkit.services.worklist import response_attributes, response_keys, response_payload
+from dicomkit.services.worklist import response_identifier as worklist_response
 
 SYNTAXES = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"]
 KEYS = ["PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
@@ -71,7 +74,8 @@ DECLINED: list[dict[str, Any]] = [
     {"00100010": {"vr": "PN", "Value": [{"Alphabetic": "Müller^Jörg"}]}},
     {"00081030": {"vr": "LO", "Value": ["Thorax – Übersicht"]}},
     {"00101030": {"vr": "DS", "Value": [72.5]}},
-    {"00081032": {"vr": "SQ", "Value": [{}]}},
+    {"00081032": {"vr": "SQ", "Value": [{"00101030": {"vr": "DS", "Value": [72.5]}}]}},
+    {"00081032": {"vr": "SQ", "Value": [{"7FE00010": {"vr": "OB", "InlineBinary": "AA=="}}]}},
 ]
 
 
@@ -93,7 +97,134 @@ def test_what_the_fast_route_cannot_write_goes_the_general_way(attrs: dict[str, 
     assert identifier_bytes(identifier, _tags(identifier), attrs, "STUDY", ts) is None
     # ... and the same keys with plain ASCII values are written fast
     assert identifier_bytes(identifier, _tags(identifier), {}, "STUDY", ts) is not None or \
-        any(identifier[t].VR in ("DS", "SQ") for t in _tags(identifier))
+        any(identifier[t].VR == "DS" for t in _tags(identifier))
+
+
+SEQUENCES: list[dict[str, Any]] = [
+    {"00081032": {"vr": "SQ", "Value": [{}]}},
+    {"00081032": {"vr": "SQ", "Value": []}},
+    {"00081032": {"vr": "SQ"}},
+    {"00081032": {"vr": "SQ", "Value": [
+        {"00080100": {"vr": "SH", "Value": ["71045"]},
+         "00080102": {"vr": "SH", "Value": ["SRT"]},
+         "00080104": {"vr": "LO", "Value": ["Chest X-ray"]}},
+        {"00080100": {"vr": "SH", "Value": ["R-1"]},
+         "00080102": {"vr": "SH"},
+         "00081100": {"vr": "SQ", "Value": [{"00081150": {"vr": "UI", "Value": ["1.2.3"]}}]}}]}},
+]
+
+
+@pytest.mark.parametrize("syntax", SYNTAXES)
+@pytest.mark.parametrize("attrs", SEQUENCES)
+def test_sequences_are_written_alike_by_both_routes(syntax: str, attrs: dict[str, Any]) -> None:
+    """PS3.5 §7.5.2: sequences and items of undefined length, items in tag order."""
+    identifier = _identifier(KEYS + ["ProcedureCodeSequence"])
+    tags = _tags(identifier)
+    ts = ts_mod.for_uid(syntax)
+    expected = dataset_to_bytes(response_identifier(identifier, tags, attrs, "STUDY"), ts)
+    fast = identifier_bytes(identifier, tags, attrs, "STUDY", ts)
+    assert fast is not None and fast == expected
+
+
+# -- Modality Worklist responses (services/worklist.py): any character set ---------------------
+def _step(station: Any = "CT1", **extra: Any) -> dict[str, Any]:
+    step = {"00080060": {"vr": "CS", "Value": ["CT"]},
+            "00400001": {"vr": "AE", "Value": station if isinstance(station, list)
+                         else [station]},
+            "00400002": {"vr": "DA", "Value": ["20261216"]},
+            "00400003": {"vr": "TM", "Value": ["0815"]},
+            "00400006": {"vr": "PN", "Value": [{"Alphabetic": "Tech^Terry"}]},
+            "00400009": {"vr": "SH", "Value": ["S1"]},
+            "00400007": {"vr": "LO", "Value": ["CT HEAD"]}}
+    step.update(extra)
+    return step
+
+
+def _item(charset: list[Any] | None, name: dict[str, str], step: dict[str, Any] | None = None,
+          **extra: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "00080050": {"vr": "SH", "Value": ["A1"]},
+        "00100010": {"vr": "PN", "Value": [name]},
+        "00100020": {"vr": "LO", "Value": ["P1"]},
+        "0020000D": {"vr": "UI", "Value": ["1.2.826.0.1.3680043.10.1047.1"]},
+        "00401001": {"vr": "SH", "Value": ["RP1"]},
+        "00321060": {"vr": "LO", "Value": ["CT HEAD W/O"]},
+        "00400100": {"vr": "SQ", "Value": [step if step is not None else _step()]},
+    }
+    if charset is not None:
+        item["00080005"] = {"vr": "CS", "Value": charset}
+    item.update(extra)
+    return item
+
+
+WORKLIST_ITEMS: list[dict[str, Any]] = [
+    _item(None, {"Alphabetic": "SMITH^JOHN"}),
+    _item(["ISO_IR 100"], {"Alphabetic": "Dupont^Chloé"}),
+    _item(["ISO_IR 192"], {"Alphabetic": "Nguyễn^Văn"},
+          _step(**{"00400006": {"vr": "PN", "Value": [{"Alphabetic": "Γιώργος^Π"}]}})),
+    _item([None, "ISO 2022 IR 87"], {"Alphabetic": "Yamada^Tarou", "Ideographic": "山田^太郎",
+                                     "Phonetic": "やまだ^たろう"},
+          _step(**{"00400007": {"vr": "LO", "Value": ["頭部 CT"]}})),
+    _item(None, {"Alphabetic": "Müller^Hans"}),  # stored without a set: ISO_IR 192 chosen
+    _item(["ISO_IR 100"], {"Alphabetic": "Papadopoulos^Γιώργος"}),  # Latin-1 cannot: 192
+    _item(["ISO_IR 100"], {"Alphabetic": "Olsen^Åse", "Ideographic": ""}),
+    _item(None, {"Alphabetic": "MULTI^STATION"}, _step(["CT1", "CT2"])),
+    _item(None, {"Alphabetic": "EMPTY^STEP"}, {}),
+    _item(None, {}, _step(**{"00400008": {"vr": "SQ", "Value": [
+        {"00080100": {"vr": "SH", "Value": ["P1"]}, "00080104": {"vr": "LO"}}]}})),
+]
+
+
+def _mwl_identifier(step_keys: list[str] | None) -> Dataset:
+    ds = Dataset()
+    for keyword in ("PatientName", "PatientID", "AccessionNumber", "StudyInstanceUID",
+                    "RequestedProcedureID", "RequestedProcedureDescription",
+                    "ReferencedStudySequence", "SpecificCharacterSet"):
+        ds.set(keyword, None)
+    step = Dataset()
+    for keyword in step_keys or []:
+        step.set(keyword, None)
+    ds.ScheduledProcedureStepSequence = [step] if step_keys is not None else []
+    return ds
+
+
+STEP_KEYS = [["Modality", "ScheduledStationAETitle", "ScheduledProcedureStepStartDate",
+              "ScheduledProcedureStepStartTime", "ScheduledPerformingPhysicianName",
+              "ScheduledProcedureStepID", "ScheduledProcedureStepDescription",
+              "ScheduledProtocolCodeSequence", "ScheduledStationName"],
+             [], None]
+
+
+@pytest.mark.parametrize("syntax", SYNTAXES)
+@pytest.mark.parametrize("item", WORKLIST_ITEMS)
+@pytest.mark.parametrize("step_keys", STEP_KEYS)
+def test_worklist_responses_are_written_alike_by_both_routes(
+        syntax: str, item: dict[str, Any], step_keys: list[str] | None) -> None:
+    """The Modality Worklist SCP's fast route (PS3.4 K.6.1.2.2 keys, the response's
+    Specific Character Set, PS3.5 §6.1 and ISO 2022 escapes, nested sequences) writes the
+    bytes of ``from_json`` + ``dataset_to_bytes``."""
+    identifier = _mwl_identifier(step_keys)
+    ts = ts_mod.for_uid(syntax)
+    general = worklist_response(identifier, item)
+    fast = attributes_bytes(response_attributes(identifier, item), ts)
+    assert fast is not None
+    assert fast == dataset_to_bytes(general, ts)
+    payload = response_payload(response_keys(identifier), item, ts)
+    assert payload == fast
+
+
+def test_a_worklist_value_the_fast_route_cannot_write_goes_the_general_way() -> None:
+    item = _item(None, {"Alphabetic": "HEAVY^PATIENT"},
+                 **{"00101030": {"vr": "DS", "Value": [72.5]}})
+    identifier = _mwl_identifier([])
+    identifier.PatientWeight = None
+    ts = ts_mod.for_uid("1.2.840.10008.1.2.1")
+    assert attributes_bytes(response_attributes(identifier, item), ts) is None
+    payload = response_payload(identifier, item, ts)
+    assert isinstance(payload, Dataset) and payload.PatientWeight == 72.5
+    for syntax in ("1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"):  # big endian, deflate
+        assert attributes_bytes(response_attributes(identifier, _item(None, {})),
+                                ts_mod.for_uid(syntax)) is None
 
 
 def test_big_endian_and_deflate_go_the_general_way() -> None:

@@ -54,6 +54,7 @@ CHARSET = "00080005"
 # PS3.3 C.4.10.1 Defined Terms of Scheduled Procedure Step Status (0040,0020); the other
 # item statuses (COMPLETED, DISCONTINUED, CANCELLED) are the archive's and leave it as is.
 STEP_STATUS_TERMS = ("SCHEDULED", "ARRIVED", "READY", "STARTED")
+MULTIPLE_STATIONS = "\\"  # the station_ae column of a step scheduled on several stations
 
 
 class WorklistError(ValueError):
@@ -153,10 +154,13 @@ def normalised_time(value: str) -> str:
 
 
 def _station_column(attrs: dict[str, Any]) -> str:
-    """Scheduled Station AE Title as a column: the title, or the titles joined by ``\\`` when
-    they fit in 16 characters, else a lone ``\\`` (several titles, matched on ``attrs``)."""
-    joined = _first_text(attrs, "00400001", joined=True)
-    return joined if len(joined) <= 16 else "\\"
+    """Scheduled Station AE Title as a column: the title, or a lone ``\\`` for a step
+    scheduled on several stations (matched on ``attrs``; the query finds them with
+    ``station_ae = '\\'``, an index lookup, :mod:`dicomkit.archive.worklist_matching`)."""
+    values = (attrs.get("00400001") or {}).get("Value") or []
+    if len(values) > 1:
+        return MULTIPLE_STATIONS
+    return _first_text(attrs, "00400001")[:16]
 
 
 def columns_of(attrs: dict[str, Any]) -> dict[str, Any]:

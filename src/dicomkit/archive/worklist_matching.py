@@ -139,13 +139,14 @@ def datetime_condition(dates: list[str], times: list[str]) -> ColumnElement[bool
 
 
 def _station_condition(values: list[str]) -> ColumnElement[bool] | None:
-    """Scheduled Station AE Title: a step may name several stations (the column holds them
-    joined by ``\\``, see :func:`dicomkit.archive.worklist.columns_of`); SQL selects the rows
-    that may match, a predicate on the stored values decides."""
+    """Scheduled Station AE Title: a step may name several stations (its column then holds
+    a lone ``\\``, see :func:`dicomkit.archive.worklist.columns_of`); SQL selects the rows
+    that may match — the title's rows and the multi-station ones, both found in the
+    (station_ae, start_date) index — and a predicate on the stored values decides."""
     condition = sql_condition(items.c.station_ae, MatchKind.TEXT, values, Options())
     if condition is None or is_empty_value(values):
         return condition
-    return or_(condition, items.c.station_ae.like("%\\\\%", escape="\\"))
+    return or_(condition, items.c.station_ae == "\\")
 
 
 def compile_worklist_query(identifier: Dataset, offered: Sequence[str]) -> WorklistQuery:

@@ -87,6 +87,8 @@ config file (TOML), same names as the options:
   ian_peers = ["RIS"]                    # Instance Availability Notification (PS3.4 R) to
   ian_stable = 60                        #   these peers, once a study is stable (seconds)
   mpps_forward = ["RIS"]                 # MPPS N-CREATE/N-SET forwarded to these peers
+  commitment_report_delay = 0.05         # Storage Commitment: seconds before the report goes
+                                         #   on the requestor's association (docs/workflow.md)
   hl7_port = 2575                        # the RIS feed, HL7 v2 over MLLP (off by default)
   hl7_bind = "10.0.0.2"                  #   its address (default: bind)
   hl7_station = "CT1"                    #   station AE for orders that name none (ORM^O01)
@@ -136,6 +138,10 @@ def add_parser(sub: Any) -> None:
                         "named by --peer (repeatable)")
     p.add_argument("--ian-stable", type=float, metavar="SECONDS",
                    help="a study is notified once no instance arrived for SECONDS (60)")
+    p.add_argument("--commitment-report-delay", type=float, metavar="SECONDS",
+                   help="wait SECONDS after a Storage Commitment N-ACTION response before "
+                        "the report goes on the requestor's association (default: "
+                        "services.commitment.SAME_ASSOCIATION_DELAY; docs/workflow.md)")
     p.add_argument("--mpps-forward", action="append", default=[], metavar="AET",
                    help="forward each accepted MPPS N-CREATE/N-SET to this --peer, retried "
                         "until delivered (repeatable)")
@@ -206,6 +212,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "http_jwt_leeway": 60, "http_jwks_refresh": 300, "http_jwt_scopes": {},
     "max_inflated_size": "4G", "validate": "off", "ian_peers": [], "ian_stable": 60,
     "mpps_forward": [],
+    "commitment_report_delay": None,
     "hl7_port": None, "hl7_bind": None, "hl7_station": "", "hl7_max_message": "1M",
     "print": False, **OHIF_SETTINGS, **AUDIT_SETTINGS}
 """Every key a ``--config`` TOML file may set, with its default."""
@@ -252,6 +259,10 @@ def read_config(path: str) -> dict[str, Any]:
     stable = loaded.get("ian_stable", 60)
     if isinstance(stable, bool) or not isinstance(stable, (int, float)) or not stable >= 0:
         raise config_error(path, f"ian_stable is seconds (0 or more), not {stable!r}")
+    delay = loaded.get("commitment_report_delay", 0)
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 60:
+        raise config_error(path, "commitment_report_delay is seconds (0 to 60), not "
+                           f"{delay!r}")
     scopes = loaded.get("http_jwt_scopes", {})
     if not isinstance(scopes, dict) or not set(scopes) <= {"read", "write", "delete"} or \
             not all(isinstance(v, str) and v for v in scopes.values()):
@@ -356,6 +367,13 @@ def load_settings(args: argparse.Namespace) -> dict[str, Any]:
     stable = settings["ian_stable"]
     if isinstance(stable, bool) or not isinstance(stable, (int, float)) or not stable >= 0:
         raise SystemExit(f"dicomkit: ian_stable {stable!r}: expected seconds, 0 or more")
+    if getattr(args, "commitment_report_delay", None) is not None:
+        settings["commitment_report_delay"] = args.commitment_report_delay
+    delay = settings["commitment_report_delay"]
+    if delay is not None and (isinstance(delay, bool) or not isinstance(delay, (int, float))
+                              or not 0 <= delay <= 60):
+        raise SystemExit(f"dicomkit: commitment_report_delay {delay!r}: expected seconds, 0 "
+                         "to 60")
     forward = settings["mpps_forward"]
     settings["mpps_forward"] = ([forward] if isinstance(forward, str) else list(forward)) + list(
         getattr(args, "mpps_forward", []) or [])
@@ -496,6 +514,8 @@ def run_serve(args: argparse.Namespace) -> int:
             archive.close()
             raise SystemExit(f"dicomkit: {exc}") from exc
         print_queue.install(handler, capabilities, lp_destination=lp)
+    if settings["commitment_report_delay"] is not None:
+        handler.commitment.same_association_delay = float(settings["commitment_report_delay"])
     ris_feed = None
     if settings["hl7_port"] is not None:
         from dicomkit.archive.ris import RisFeed

@@ -47,12 +47,17 @@ REQUEST_STORAGE_COMMITMENT = 1  # Action Type ID (J.3.2.1.1)
 EVENT_SUCCESSFUL = 1  # Event Type ID: Storage Commitment Request Successful (J.3.3.1)
 EVENT_FAILURES_EXIST = 2  # Storage Commitment Request Complete - Failures Exist
 
-SAME_ASSOCIATION_DELAY = 0.5
-"""Seconds between the N-ACTION response and the report on the same association: an SCU may
-release any time after the response (J.3.2.1.2), and one that does so at once is then seen
-gone before the report is sent, instead of meeting it in the middle of its release (which
-some SCUs, pynetdicom 3.0.4 among them, do not survive). It costs a waiting SCU half a
-second."""
+SAME_ASSOCIATION_DELAY = 0.0
+"""Seconds between the N-ACTION response and the report on the same association (the default
+of :class:`StorageCommitmentSCP`'s ``same_association_delay``; ``dicomkit serve
+--commitment-report-delay``). A requestor may release any time after the response
+(J.3.2.1.2), so the report can meet its A-RELEASE-RQ: PS3.8 lets it take P-DATA while it
+waits for the A-RELEASE-RP (Sta7), and one that has closed or answers with a failure gets the
+report on a new association instead. This was 0.5 s, against "pynetdicom 3.0.4 crashes";
+that was a handler returning an int instead of ``(status, dataset)``, which makes pynetdicom
+abort. With correct handlers pynetdicom takes the report in Sta7 or on the new association
+(measured with 0, docs/design/workflow.md). A delay remains an option for a requestor that
+cannot take a P-DATA while it releases: by then it has usually closed."""
 
 MAX_REFERENCES = 100_000
 """The most instances one request may name; more is refused with 0213H Resource Limitation

@@ -13,6 +13,9 @@ has none; a sequence key with an item of keys gives each stored item reduced to 
 (recursively), a sequence key with no item or an empty item gives the stored sequence whole
 (C.2.2.2.6 universal matching). Specific Character Set is the stored one when it encodes every
 value returned, else ISO_IR 192 (:func:`dicomkit.services.identifiers.response_charset`).
+The SCP sends each response identifier encoded straight from the stored DICOM JSON
+(:func:`response_payload`, the same bytes as ``from_json`` then the writer would give) and
+builds a :class:`Dataset` only for what that encoder declines.
 """
 
 from __future__ import annotations
@@ -24,13 +27,15 @@ from typing import Any, Protocol
 
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import registered
+from dicomkit.encoding import transfer_syntax as ts_mod
 from dicomkit.encoding.json import from_json
+from dicomkit.encoding.transfer_syntax import TransferSyntax
 from dicomkit.net.association import Association
 from dicomkit.net.dimse import Message, Status
 from dicomkit.net.service import ServiceFailure, ServiceHandler
 from dicomkit.net.uids import UNCOMPRESSED_TS
 from dicomkit.services.access import AccessPolicy, authorise
-from dicomkit.services.identifiers import response_charset
+from dicomkit.services.identifiers import attributes_bytes, response_charset
 
 log = logging.getLogger("dicomkit.services.worklist")
 
@@ -65,31 +70,48 @@ class WorklistData(Protocol):
         ...
 
 
-def _filtered(stored: dict[str, Any], wanted: Dataset) -> dict[str, Any]:
-    """The stored DICOM JSON attributes reduced to the keys of ``wanted`` (one identifier
-    item), zero length for those the stored attributes lack."""
-    out: dict[str, Any] = {}
-    if CHARSET in stored:
-        out[CHARSET] = stored[CHARSET]
+# The keys of an identifier (item) to return: (DICOM JSON key, VR, the keys of a sequence
+# key's item, or None to return the stored sequence whole / for a non-sequence key).
+Keys = list[tuple[str, str, "Keys | None"]]
+
+
+def response_keys(wanted: Dataset) -> Keys:
+    """The keys of ``wanted`` (an identifier, or one of its items) to return, worked out once
+    per query rather than once per match."""
+    keys: Keys = []
     for element in wanted:
         tag = element.tag
         if tag >> 16 in (0x0000, 0x0002) or tag & 0xFFFF == 0 or tag in (0x00080005,
                                                                             0x00080052):
             continue
-        key = f"{tag:08X}"
-        model = stored.get(key)
+        sub: Keys | None = None
         if element.VR == "SQ":
             requested = element.value or []
+            if requested and len(requested[0]) != 0:
+                sub = response_keys(requested[0])
+        keys.append((f"{tag:08X}", element.VR, sub))
+    return keys
+
+
+def _filtered(stored: dict[str, Any], keys: Keys) -> dict[str, Any]:
+    """The stored DICOM JSON attributes reduced to ``keys`` (one identifier item's), zero
+    length for those the stored attributes lack."""
+    out: dict[str, Any] = {}
+    if CHARSET in stored:
+        out[CHARSET] = stored[CHARSET]
+    for key, vr, sub in keys:
+        model = stored.get(key)
+        if vr == "SQ":
             if model is None:
                 out[key] = {"vr": "SQ", "Value": []}
-            elif not requested or len(requested[0]) == 0:
+            elif sub is None:
                 out[key] = model
             else:
                 out[key] = {"vr": "SQ", "Value": [
-                    _filtered(item, requested[0]) for item in model.get("Value") or []
+                    _filtered(item, sub) for item in model.get("Value") or []
                     if isinstance(item, dict)]}
             continue
-        out[key] = model if model is not None else {"vr": element.VR}
+        out[key] = model if model is not None else {"vr": vr}
     return out
 
 
@@ -98,13 +120,34 @@ def _charset_of(attrs: dict[str, Any]) -> dict[str, Any]:
     return {"vr": "CS", "Value": charset} if charset else {}
 
 
-def response_identifier(identifier: Dataset, attrs: dict[str, Any]) -> Dataset:
-    """A C-FIND response identifier for one matching step (see the module docstring)."""
-    wanted = _filtered(attrs, identifier)
+def response_attributes(identifier: Dataset | Keys, attrs: dict[str, Any]) -> dict[str, Any]:
+    """The C-FIND response identifier for one matching step as DICOM JSON (see the module
+    docstring), its Specific Character Set first. ``identifier``: the request's, or its
+    :func:`response_keys`."""
+    keys = response_keys(identifier) if isinstance(identifier, Dataset) else identifier
+    wanted = _filtered(attrs, keys)
     charset = _charset_of(wanted)
     wanted.pop(CHARSET, None)
     if charset:
         wanted = {CHARSET: charset, **wanted}  # first: the text values are encoded with it
+    return wanted
+
+
+def response_identifier(identifier: Dataset, attrs: dict[str, Any]) -> Dataset:
+    """A C-FIND response identifier for one matching step (see the module docstring)."""
+    wanted = response_attributes(identifier, attrs)
+    return from_json(wanted) if wanted else Dataset()
+
+
+def response_payload(identifier: Dataset | Keys, attrs: dict[str, Any],
+                     ts: TransferSyntax) -> Dataset | bytes:
+    """The response identifier for one step already encoded in ``ts`` when the fast encoder
+    can write it (:func:`dicomkit.services.identifiers.attributes_bytes`: the same bytes as
+    the general route), else as a :class:`Dataset` for the server to encode."""
+    wanted = response_attributes(identifier, attrs)
+    data = attributes_bytes(wanted, ts)
+    if data is not None:
+        return data
     return from_json(wanted) if wanted else Dataset()
 
 
@@ -133,6 +176,8 @@ class WorklistSCP(ServiceHandler):
             matches = self.data.matches(identifier)
         except WorklistIdentifierError as exc:
             raise ServiceFailure(Status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)) from exc
+        ts = ts_mod.for_uid(association.contexts[message.context_id].transfer_syntax)
+        keys = response_keys(identifier)
         size = FIRST_BATCH
         try:
             while True:
@@ -146,7 +191,7 @@ class WorklistSCP(ServiceHandler):
                     raise ServiceFailure(Status.UNABLE_TO_PROCESS,
                                          f"unable to process: {type(exc).__name__}") from exc
                 for n, attrs in enumerate(batch, 1):
-                    yield Status.PENDING, response_identifier(identifier, attrs)
+                    yield Status.PENDING, response_payload(keys, attrs, ts)
                     if n % 16 == 0:
                         await asyncio.sleep(0)  # let a C-CANCEL be read (K.4.1.3.1)
                 if len(batch) < size:
