@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dicomkit.core.dataset import Dataset
-from dicomkit.core.dictionary import tag_for_keyword
+from dicomkit.core.dictionary import tag_for_keyword, vr_for_tag
 from dicomkit.core.element import DataElement, Sequence
 from dicomkit.core.uid import uid_for_keyword
 from dicomkit.media.errors import MediaError
@@ -177,19 +177,21 @@ def make_record(record_type: str, source: Dataset, *, invent: bool = True,
         if key.keyword == "ConceptNameCodeSequence" and record_type == "ENCAP DOC" and empty:
             record.set(key.tag, Sequence(), "SQ")
             continue
+        is_sequence = vr_for_tag(key.tag) == "SQ"
         if not empty and element is not None:
             record[key.tag] = element
         elif key.type == "1":
-            if not invent:
+            if not invent or is_sequence:  # a code cannot be made up
                 raise MissingKey(f"{key.keyword} (Type 1 in a {record_type} record, PS3.3 F.5) "
                                  "is missing or empty in the instance")
             record.set(key.tag, _invented(record_type, key.keyword))
             if invented is not None:
                 invented.append(f"{record_type} {key.keyword}")
+        elif is_sequence:
+            record.set(key.tag, Sequence(), "SQ")
         else:
             existing = element_of(source, key.keyword)
-            record.set(key.tag, Sequence() if existing is not None and existing.VR == "SQ"
-                       else None, existing.VR if existing is not None else None)
+            record.set(key.tag, None, existing.VR if existing is not None else None)
     return record
 
 

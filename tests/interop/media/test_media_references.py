@@ -149,3 +149,23 @@ def test_a_profile_decides_the_transfer_syntaxes(tmp_path: Path) -> None:
         assert jpeg.transfer_syntax_uid == wanted == stored.transfer_syntax.uid
         assert np.array_equal(stored.pixel_array, expected)
         assert_valid(root / "DICOMDIR")
+
+
+def test_document_records_pass_dciodvfy(tmp_path: Path) -> None:
+    """SR DOCUMENT (pydicom's test-SR.dcm) and ENCAP DOC (a wrapped PDF) records beside an
+    IMAGE: the keys PS3.3 F.5.21/F.5.29 list, checked by dciodvfy and read alike by pydicom."""
+    from dicomkit.iod.encapsulated import wrap
+    from tests.support import documents as docs
+
+    root = tmp_path / "cd"
+    (root / "in").mkdir(parents=True)
+    shutil.copy(pydicom_data_dir() / "test_files" / "test-SR.dcm", root / "in" / "sr.dcm")
+    dicomkit.write(wrap(docs.PDF, patient_id="DOC-1"), root / "in" / "pdf.dcm")
+    write_instance(make_instance(patient_id="DOC-1", StudyID="1", SeriesNumber="1"),
+                   root / "in")
+    result = create(root)
+    assert not result.skipped, result.skipped
+    kinds = sorted(r.record_type for r in FileSet.read(root).instances())
+    assert kinds == ["ENCAP DOC", "IMAGE", "SR DOCUMENT"]
+    assert_valid(root / "DICOMDIR")
+    assert our_tree(root) == pydicom_tree(root / "DICOMDIR")
