@@ -286,6 +286,10 @@ class ArchiveHandler(ServiceHandler):
             return service.find(association, message, identifier)
         return self.query_retrieve.find(association, message, identifier)
 
+    def interim_status(self, message: Message, status: int) -> bool:
+        service = self.services.get(str(message.command.get("AffectedSOPClassUID") or ""))
+        return service is not None and service.interim_status(message, status)
+
     async def n_service(self, association: Association, message: Message,
                         data: Dataset | None) -> tuple[int, Dataset | None] | NResponse:
         command = message.command

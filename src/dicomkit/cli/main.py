@@ -27,6 +27,7 @@ examples:
   dicomkit dicomdir create /media/usb            a DICOMDIR for the files on a stick
   dicomkit import /media/cdrom/DICOMDIR --data pacs/   import what a CD lists
   dicomkit export --study 1.2.3 --out s.zip --data pacs/   a study as a ZIP with a DICOMDIR
+  dicomkit inventory create --out inv/ --data pacs/   the archive's Supplement 223 inventory
   dicomkit print printer 104 --aec FILMER ct/*.dcm --format 'STANDARD\\2,2'   print a film
 """
 
@@ -42,7 +43,7 @@ COMMANDS = {"dump": "dump", "convert": "convert", "render": "render", "sample": 
             "stats": "archive", "worklist": "worklist", "commit": "commit", "mpps": "mpps",
             "sr": "sr", "wrap": "wrap", "unwrap": "wrap", "validate": "validate",
             "deid": "deid", "dicomdir": "media", "export": "media",
-            "print": "printing"}
+            "print": "printing", "inventory": "inventory"}
 MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 

@@ -385,7 +385,8 @@ class Server:
                         return
                     if Status.category(status) != "Pending" or match is None:
                         await request.respond(status, match)
-                        if Status.category(status) != "Pending":
+                        if Status.category(status) != "Pending" and \
+                                not self.handler.interim_status(message, status):
                             return
                         continue
                     encoded = commands.get(status)

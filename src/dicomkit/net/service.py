@@ -171,6 +171,13 @@ class ServiceHandler:
         presentation context's transfer syntax."""
         yield Status.SOP_CLASS_NOT_SUPPORTED, None
 
+    def interim_status(self, message: Message, status: int) -> bool:
+        """Whether a non-Pending C-FIND ``status`` the handler yields is followed by the final
+        response rather than being it (the Repository Query's B001 "Matching reached
+        response limit" ends the pending responses; the final Success follows, PS3.4
+        C.6.4)."""
+        return False
+
     def retrieve(self, association: Association, message: Message,
                  identifier: Dataset) -> AsyncIterator[Retrievable]:
         """C-MOVE and C-GET: yield what to send (:class:`RetrieveItem`, paths or Datasets);

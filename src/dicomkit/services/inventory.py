@@ -136,6 +136,10 @@ class RepositoryQuerySCP(ServiceHandler):
     def abstract_syntaxes(self) -> dict[str, Sequence[str]]:
         return {REPOSITORY_QUERY: UNCOMPRESSED_TS}
 
+    def interim_status(self, message: Message, status: int) -> bool:
+        """B001 ends the pending responses; the final Success follows (C.6.4)."""
+        return status == RESPONSE_LIMIT_REACHED
+
     def limits(self, identifier: Dataset) -> tuple[int, int]:
         """(records after which to start, most records to answer) from Prior Record Key and
         Maximum Number of Records."""
