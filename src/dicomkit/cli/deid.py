@@ -57,6 +57,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--report", metavar="FILE", help="write the JSON report of every change")
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                    help="worker processes (default: one per CPU)")
+    p.add_argument("--fsync", action="store_true",
+                   help="sync each file to disk before renaming it into place (slower; files "
+                        "are always written whole or not at all)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     p.set_defaults(run=run)
 
@@ -95,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     key = args.key or os.environ.get("DICOMKIT_DEID_KEY") or None
     result = run_batch(args.inputs, args.out, args.option, key, rules=rules,
                        workers=args.jobs, report_path=args.report,
-                       progress=Progress(args.quiet))
+                       progress=Progress(args.quiet), fsync=args.fsync)
     for source, reason in result.failed:
         print(f"dicomkit deid: {source}: {reason}", file=sys.stderr)
     if not args.quiet:

@@ -1,9 +1,10 @@
 """Keyed pseudonyms: the same input and the same secret give the same replacement, in every
 file of a batch and in every run; another secret gives unrelated ones.
 
-Every value is derived with HMAC-SHA-256 (RFC 2104) over a purpose label and the original value,
-so the replacement of a UID, of a Patient ID and a date offset never collide by construction and
-none reveals the original without the secret:
+Every value is derived with keyed BLAKE2b (RFC 7693; its keyed mode is a MAC, and about ten
+times cheaper to start than HMAC) of the original value, personalised with a purpose label, so
+the replacement of a UID, of a Patient ID and a date offset never collide by construction and
+none reveals the original without the secret (a secret over 64 bytes is first hashed to 64):
 
 - a UID becomes ``2.25.<the first 128 bits as a decimal integer>`` (PS3.5 §B.2: a UUID-derived
   UID, at most 44 characters);
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import os
 
 MAX_SHIFT_DAYS = 3650
@@ -36,12 +36,15 @@ class Keys:
         if not key:
             raise ValueError("the de-identification key must not be empty")
         self.secret = bytes(key)
+        self._key = self.secret if len(self.secret) <= 64 else hashlib.blake2b(self.secret).digest()
         self._uids: dict[str, str] = {}
 
     def digest(self, purpose: str, value: bytes | str) -> bytes:
+        """32 bytes of keyed BLAKE2b of ``value`` for ``purpose`` (at most 16 ASCII
+        characters)."""
         data = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
-        return hmac.new(self.secret, purpose.encode("ascii") + b"\0" + data,
-                        hashlib.sha256).digest()
+        return hashlib.blake2b(data, digest_size=32, key=self._key,
+                               person=purpose.encode("ascii")).digest()
 
     def uid(self, original: str) -> str:
         """The replacement of a UID (PS3.15 E.1-1 action U)."""

@@ -226,13 +226,19 @@ class _Run:
         return out, self.report
 
     def note(self, ds: Dataset, tag: int, path: str, action: str,
-             before: DataElement | None, after: Any) -> None:
+             before: DataElement | tuple[str, int, int, bool] | None, after: Any) -> None:
+        """Record a change; ``before``: the original element, or its raw entry (fingerprinted
+        from the source bytes without decoding, when they are little endian)."""
         fingerprint = None
-        if before is not None:
-            try:
+        try:
+            if type(before) is tuple:
+                _vr, offset, length, undefined = before
+                if not undefined and ds.is_little_endian and ds.buffer is not None:
+                    fingerprint = self.keys.before(bytes(ds.buffer[offset:offset + length]))
+            elif isinstance(before, DataElement):
                 fingerprint = self.keys.before(before.value_bytes())
-            except (DicomError, ValueError, TypeError):
-                fingerprint = None
+        except (DicomError, ValueError, TypeError):
+            fingerprint = None
         self.report.changes.append(Change(f"{tag:08X}", path, action, fingerprint, after))
 
     @staticmethod
@@ -283,13 +289,14 @@ class _Run:
                 self.items(ds, tag, types, prefix)
             return
         path = self.path(prefix, tag)
-        element = ds[tag]
         if action == "X":
+            entry = ds.raw_entry(tag)
             del ds[tag]
-            self.note(ds, tag, path, "X", element, None)
+            self.note(ds, tag, path, "X", entry, None)
             if (tag >> 16) & 0xFF00 == 0x6000 and tag & 0xFFFF == 0x3000:
                 self.overlays_removed.add(tag >> 16)
             return
+        element = ds[tag]
         if vr == "SQ":
             if action == "Z":
                 ds[tag] = DataElement(tag, "SQ", Sequence(), charsets=element.charsets)
@@ -340,15 +347,15 @@ class _Run:
                 if (entry[0] if type(entry) is tuple else entry.VR) == "SQ":
                     self.items(ds, tag, EMPTY_TYPES, prefix)
                 continue
-            element = ds[tag]
+            entry = ds.raw_entry(tag)
             del ds[tag]
-            self.note(ds, tag, self.path(prefix, tag), "X", element, None)
+            self.note(ds, tag, self.path(prefix, tag), "X", entry, None)
         for tag in creators:
             if tag in keep_blocks:
                 continue
-            element = ds[tag]
+            entry = ds.raw_entry(tag)
             del ds[tag]
-            self.note(ds, tag, prefix + tag_str(tag), "X", element, None)
+            self.note(ds, tag, prefix + tag_str(tag), "X", entry, None)
 
     # -- overlays (PS3.3 C.9.2) -----------------------------------------------------------------
     def remove_group(self, ds: Dataset, group: int, why: str) -> None:

@@ -1,0 +1,131 @@
+"""The Basic Profile compared on the same input with two independent de-identifiers:
+dicom-anonymizer 2.1.0 (Table E.1-1 of 2024b as tag lists; its ``initialize_actions_2024b``)
+and dicognito 0.19.0 (its own rules). Every difference must fall into one of the explained
+categories below (docs/deidentification.md, "Compared with other tools"); a new kind of
+difference fails the test.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import dicomkit
+from dicomkit.deid import deidentify, table
+from tests.deid.test_profile import SOURCE
+from tests.support.datasets import pydicom_file
+
+pydicom = pytest.importorskip("pydicom")
+simple = pytest.importorskip("dicomanonymizer.simpledicomanonymizer")
+dicognito_anonymizer = pytest.importorskip("dicognito.anonymizer")
+
+PSEUDONYMS = {0x00100010, 0x00100020, 0x00080050, 0x00200010}
+NUMBERS = {"DA", "TM", "DT", "DS", "IS", "US", "SS", "UL", "SL", "FL", "FD", "AS"}
+# dicom-anonymizer's fixed choice for each combined code (it always keeps the attribute).
+THEIR_CHOICE = {"X/Z": "Z", "X/D": "R", "X/Z/D": "R", "Z/D": "R"}
+
+
+def _inputs(tmp_path: Path) -> list[Path]:
+    every = tmp_path / "every.dcm"
+    source = copy.copy(SOURCE)
+    source.SOPInstanceUID = "1.2.826.0.1.3680043.2.1125.77"
+    dicomkit.write(source, every)
+    return [pydicom_file(n) for n in ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm")] + [every]
+
+
+def _kind(before: Any, after: Any) -> str:
+    """X removed, Z emptied, R replaced, K kept, S a sequence still there."""
+    if after is None:
+        return "X"
+    if before.VR == "SQ":
+        return "S"
+    if before.value == after.value:
+        return "K"
+    if after.value in ("", None, b"", []):
+        return "Z"
+    return "R"
+
+
+def _explain(tag: int, vr: str, action: str | None, ours: str, theirs: str) -> str | None:
+    """Why dicomkit and dicom-anonymizer differ on one attribute, or None (unexplained)."""
+    if action in THEIR_CHOICE and ours in "XZR" and (
+            theirs in (THEIR_CHOICE[action], "K", "S") or (theirs == "R" and vr in NUMBERS)):
+        return "combined code: dicomkit chooses by the PS3.3 Type, dicom-anonymizer keeps"
+    if action is None and tag >> 24 == 0x60 and ours == "X" and theirs == "K":
+        return "an overlay group goes with its Overlay Data (dicom-anonymizer keeps the rest)"
+    if action == "X" and vr == "DA" and theirs == "R" and ours == "X":
+        return "X of a date: dicom-anonymizer writes 00010101 instead of removing"
+    if action in ("Z", "Z/D") and vr in NUMBERS and theirs in ("R", "K") and ours == "Z":
+        return "Z of a date, time or number: dicom-anonymizer writes a dummy or 0"
+    if action in ("Z", "Z/D") and tag in PSEUDONYMS and ours == "R" and theirs in ("Z", "R"):
+        return "Z: dicomkit writes a keyed pseudonym (a dummy is allowed) for patient and study"
+    if action in ("D",) and vr in NUMBERS and theirs == "K" and ours == "R":
+        return "D of a value equal to dicom-anonymizer's dummy"
+    return None
+
+
+def test_basic_profile_against_dicom_anonymizer(tmp_path: Path) -> None:
+    actions = table.actions(frozenset())
+    unexplained = []
+    seen: dict[str, int] = {}
+    for path in _inputs(tmp_path):
+        original = pydicom.dcmread(path)
+        theirs = copy.deepcopy(original)
+        simple.anonymize_dataset(theirs, base_rules_gen=simple.initialize_actions_2024b)
+        ours, _ = deidentify(dicomkit.read(path), [], key="k")
+        for element in original:
+            tag = int(element.tag)
+            if element.tag.is_private:
+                assert tag not in ours and element.tag not in theirs
+                continue
+            if element.VR != "SQ" and element.value in ("", None, b""):
+                continue  # an empty value identifies no one (dicom-anonymizer fills some in)
+            mine = _kind(element, ours.get(tag))
+            other = _kind(element, theirs.get(element.tag))
+            if mine == other or (mine in "RS" and other in "RS"):
+                continue
+            action = actions.of(tag)
+            why = _explain(tag, element.VR, action, mine, other)
+            if why is None:
+                unexplained.append(f"{path.name} {element.tag} {element.keyword} {element.VR} "
+                                   f"table {action}: dicomkit {mine}, dicom-anonymizer {other}")
+            else:
+                seen[why] = seen.get(why, 0) + 1
+    assert not unexplained, "\n".join(unexplained)
+    assert seen, "no difference found: the comparison did not look"
+
+
+def test_what_dicognito_removes_or_replaces_dicomkit_does_too(tmp_path: Path) -> None:
+    """dicognito is not a Table E.1-1 implementation (it keeps many attributes the table removes,
+    and keeps every attribute it does not know); where it acts, dicomkit acts as well."""
+    unexplained = []
+    for path in _inputs(tmp_path):
+        original = pydicom.dcmread(path)
+        theirs = copy.deepcopy(original)
+        dicognito_anonymizer.Anonymizer(seed="k").anonymize(theirs)
+        ours, _ = deidentify(dicomkit.read(path), [], key="k")
+        for element in original:
+            if element.tag.is_private or element.VR == "SQ" or element.value in ("", None):
+                continue  # an empty value identifies no one (dicognito fills some in)
+            other = _kind(element, theirs.get(element.tag))
+            mine = _kind(element, ours.get(int(element.tag)))
+            if other != "K" and mine == "K":
+                unexplained.append(f"{path.name} {element.tag} {element.keyword}: dicognito "
+                                   f"{other}, dicomkit keeps")
+    assert not unexplained, "\n".join(unexplained)
+
+
+def test_uid_references_stay_consistent_like_dicognito(tmp_path: Path) -> None:
+    """Both tools map a UID and its references inside sequences to one replacement."""
+    ds = dicomkit.read(pydicom_file("rtplan.dcm"))
+    ours, _ = deidentify(ds, [], key="k")
+    theirs = pydicom.dcmread(pydicom_file("rtplan.dcm"))
+    dicognito_anonymizer.Anonymizer(seed="k").anonymize(theirs)
+    for item_ours, item_theirs, item_in in zip(
+            ours.ReferencedStructureSetSequence, theirs.ReferencedStructureSetSequence,
+            ds.ReferencedStructureSetSequence, strict=True):
+        assert item_ours.ReferencedSOPInstanceUID != item_in.ReferencedSOPInstanceUID
+        assert item_theirs.ReferencedSOPInstanceUID != item_in.ReferencedSOPInstanceUID
