@@ -204,7 +204,7 @@ def test_multi_station_steps_are_found_through_the_station_date_index(
         store: WorklistStore) -> None:
     """A step on several stations has the lone ``\\`` in its station column, and the query
     is ``station_ae = 'CT1' OR station_ae = '\\'`` (no LIKE), which both databases answer
-    from the (station_ae, start_date) index; 0007 rewrote the columns stored before it."""
+    from the (station_ae, start_date) index; 0008 rewrote the columns stored before it."""
     from sqlalchemy import select, text, update
 
     from dicomkit.archive.schema import worklist_items
@@ -220,11 +220,11 @@ def test_multi_station_steps_are_found_through_the_station_date_index(
     assert sps_ids(store, query(step_ScheduledStationAETitle="CT1")) == ["1", "3"]
     assert sps_ids(store, query(step_ScheduledStationAETitle="CT*")) == ["1", "2", "3"]
     assert sps_ids(store, query(step_ScheduledStationAETitle="US1")) == ["2"]
-    # a column as stored before 0007 (the titles joined), then the migration
+    # a column as stored before 0008 (the titles joined), then the migration
     with store.index.engine.begin() as connection:
         connection.execute(update(worklist_items).where(
             worklist_items.c.accession_number == "A1").values(station_ae="MR1\\CT1"))
-        connection.execute(text("UPDATE alembic_version SET version_num = '0006'"))
+        connection.execute(text("UPDATE alembic_version SET version_num = '0007'"))
     store.index.migrate()
     with store.index.engine.connect() as connection:
         assert sorted(connection.execute(select(worklist_items.c.station_ae)).scalars()) == \

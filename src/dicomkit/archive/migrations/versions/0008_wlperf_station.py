@@ -9,16 +9,16 @@ read every step of the day; the stored titles decide for the multi-station rows,
 
 The downgrade leaves the lone ``\\``: the earlier code finds those rows with its ``LIKE`` too.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-04
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
