@@ -166,3 +166,19 @@ def test_sigterm_during_a_store_burst_exits_0_and_keeps_what_it_acknowledged(
     found = dk_find_uids(restarted.port, "IMAGE", "SOPInstanceUID", PatientID="DK-TERM")
     assert acknowledged <= found
     assert restarted.stop() == 0
+
+
+def test_print_config_table_is_checked() -> None:
+    from dicomkit.archive.print_queue import capabilities_from_config
+
+    caps, options = capabilities_from_config({"film_sizes": ["a4", "14INX17IN"],
+                                              "default_film_size": "A4", "color": False,
+                                              "lp_destination": "laser",
+                                              "secondary_capture": True})
+    assert caps.film_sizes == ("A4", "14INX17IN") and not caps.color
+    assert options == {"lp_destination": "laser", "secondary_capture": True}
+    for bad in ({"film_size": ["A4"]}, {"film_sizes": ["9X9"]}, {"max_density": "high"},
+                {"min_density": 300, "max_density": 200}, {"custom_formats": {"1": "GRID"}},
+                {"color": 1}):
+        with pytest.raises(ValueError, match="print"):
+            capabilities_from_config(bad)

@@ -31,8 +31,10 @@ from dicomkit.archive.store import Archive
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import generate_uid, registered
 from dicomkit.encoding.writer import to_bytes
+from dicomkit.iod.derived import derive
 from dicomkit.iod.encapsulated import wrap
-from dicomkit.pixels.film import to_pdf, to_png
+from dicomkit.pixels.film import to_pdf, to_raster
+from dicomkit.pixels.render import to_png as png_bytes
 from dicomkit.services.print import PrintedFilm, PrintSCP, film_of
 from dicomkit.services.print_rules import PrinterCapabilities, identification
 
@@ -49,11 +51,15 @@ ENCAPSULATED_PDF = registered("EncapsulatedPDFStorage")
 
 class ArchivePrinter:
     """Prints films into ``archive``; ``lp_destination``: a CUPS queue each PDF is also sent
-    to with ``lp`` (None: none); ``png``: keep a PNG of each film next to the archive."""
+    to with ``lp`` (None: none); ``png``: keep a PNG of each film next to the archive;
+    ``secondary_capture``: also store the film drawn at ``dpi`` as a Secondary Capture image
+    (derived from the PDF instance, series "DICOM print (image)"), for viewers that show no
+    PDF."""
 
     def __init__(self, archive: Archive, *, lp_destination: str | None = None,
-                 png: bool = True, dpi: float = 100.0) -> None:
+                 png: bool = True, dpi: float = 100.0, secondary_capture: bool = False) -> None:
         self.archive = archive
+        self.secondary_capture = secondary_capture
         self.lp_destination = lp_destination
         self.png = png
         self.dpi = dpi
@@ -86,9 +92,16 @@ class ArchivePrinter:
         data = to_bytes(ds)
         done = self.archive.commit_bytes(data)
         sop_uid = done.sop_uid
+        if self.png or self.secondary_capture:
+            raster = to_raster(film, self.dpi)
+        if self.secondary_capture:
+            image = derive(ds, raster, description="printed film drawn at "
+                           f"{self.dpi:g} dpi", series_description=SERIES_DESCRIPTION
+                           + " (image)", burned_in_annotation=True)
+            self.archive.commit_bytes(to_bytes(image))
         if self.png:
             os.makedirs(self.folder, exist_ok=True)
-            path = durable.write_temporary(self.folder, to_png(film, self.dpi),
+            path = durable.write_temporary(self.folder, png_bytes(raster),
                                            fsync=self.archive.fsync)
             os.chmod(path, 0o644)
             os.replace(path, os.path.join(self.folder, f"{sop_uid}.png"))
@@ -121,11 +134,11 @@ class ArchivePrinter:
             log.error("print: lp to %s failed: %s", self.lp_destination, exc)
 
 
-def install(handler: ArchiveHandler, capabilities: PrinterCapabilities | None = None, *,
-            lp_destination: str | None = None) -> PrintSCP:
+def install(handler: ArchiveHandler, capabilities: PrinterCapabilities | None = None,
+            **options: Any) -> PrintSCP:
     """Plug the Print SCP into ``handler`` (``dicomkit serve --print``), printing into its
-    archive."""
-    printer = ArchivePrinter(handler.archive, lp_destination=lp_destination)
+    archive; ``options``: those of :class:`ArchivePrinter`."""
+    printer = ArchivePrinter(handler.archive, **options)
     scp = PrintSCP(printer, capabilities, access=handler.access)
     handler.add_service(scp)
     return scp
@@ -184,17 +197,19 @@ def _value(row: dict[str, Any], tag: str) -> str:
 CONFIG_KEYS: dict[str, type] = {"name": str, "film_sizes": list, "default_film_size": str,
                "default_orientation": str, "min_density": int, "max_density": int,
                "color": bool, "medium_types": list, "destinations": list, "max_copies": int,
-               "annotation_positions": int, "custom_formats": dict, "lp_destination": str}
+               "annotation_positions": int, "custom_formats": dict, "lp_destination": str,
+               "secondary_capture": bool}
 """The keys of the ``[print]`` table of ``dicomkit serve --config``."""
 
 
-def capabilities_from_config(table: Any) -> tuple[PrinterCapabilities, str | None]:
+def capabilities_from_config(table: Any) -> tuple[PrinterCapabilities, dict[str, Any]]:
     """The ``print`` setting (true, or a table of :data:`CONFIG_KEYS`) as the printer's
-    capabilities and its CUPS queue; ValueError naming a bad key or value."""
+    capabilities and the :class:`ArchivePrinter` options (``lp_destination``,
+    ``secondary_capture``); ValueError naming a bad key or value."""
     from dicomkit.pixels.film import FILM_SIZES, DisplayFormatError, parse_display_format
 
     if table is True or table is None:
-        return PrinterCapabilities(), None
+        return PrinterCapabilities(), {}
     if not isinstance(table, dict):
         raise ValueError(f"print is true or a table, not {table!r}")
     unknown = sorted(set(table) - set(CONFIG_KEYS))
@@ -211,7 +226,9 @@ def capabilities_from_config(table: Any) -> tuple[PrinterCapabilities, str | Non
                 raise ValueError(f"print.{key} is a list of names, not {value!r}")
             value = tuple(v.strip().upper() for v in value)
         values[key] = value
-    lp = values.pop("lp_destination", None)
+    options: dict[str, Any] = {key: values.pop(key)
+                               for key in ("lp_destination", "secondary_capture")
+                               if key in values}
     caps = PrinterCapabilities(**values)
     for size in (*caps.film_sizes, caps.default_film_size):
         if size not in FILM_SIZES:
@@ -227,4 +244,20 @@ def capabilities_from_config(table: Any) -> tuple[PrinterCapabilities, str | Non
             parse_display_format(str(target))
         except DisplayFormatError as exc:
             raise ValueError(f"print.custom_formats.{number}: {exc}") from exc
-    return caps, lp
+    return caps, options
+
+
+def stored_pdf(archive: Archive, sop_uid: str) -> bytes | None:
+    """The PDF of the printed film ``sop_uid``, or None when the archive holds no such film."""
+    from dicomkit.encoding.reader import read
+    from dicomkit.iod.encapsulated import unwrap
+
+    query = Dataset()
+    query.QueryRetrieveLevel = "IMAGE"
+    query.SOPInstanceUID = sop_uid
+    query.SOPClassUID = ENCAPSULATED_PDF
+    rows = archive.index.instances_matching(compile_query(query, "patient"))
+    if not rows:
+        return None
+    data, _ = unwrap(read(archive.absolute(rows[0].path)))
+    return data

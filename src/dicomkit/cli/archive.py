@@ -509,11 +509,11 @@ def run_serve(args: argparse.Namespace) -> int:
         from dicomkit.archive import print_queue
 
         try:
-            capabilities, lp = print_queue.capabilities_from_config(settings["print"])
+            capabilities, options = print_queue.capabilities_from_config(settings["print"])
         except ValueError as exc:
             archive.close()
             raise SystemExit(f"dicomkit: {exc}") from exc
-        print_queue.install(handler, capabilities, lp_destination=lp)
+        print_queue.install(handler, capabilities, **options)
     if settings["commitment_report_delay"] is not None:
         handler.commitment.same_association_delay = float(settings["commitment_report_delay"])
     ris_feed = None

@@ -29,6 +29,7 @@ from dicomkit.web import (
     deidentify,
     manage,
     mpps,
+    print_queue,
     qido,
     rendered,
     stow,
@@ -303,6 +304,7 @@ def routes() -> list[Route]:
         Route("/wado", uri.wado_uri, methods=get),
         Route(ROOT + "/wado", uri.wado_uri, methods=get),
         *mpps.routes(),
+        *print_queue.routes(),
         *deidentify.routes(),
     ]
     table += worklist.routes()  # /api/worklist (web/worklist.py)
