@@ -102,3 +102,55 @@ def test_the_output_validates_no_worse_than_the_input(tmp_path: Path, name: str,
     after = verify(tmp_path / source.name)
     new = [e for e in after.errors if e not in before.errors]
     assert len(after.errors) <= len(before.errors), "\n".join(new)
+
+
+def test_one_patient_and_study_keep_one_pseudonym_across_worker_processes(
+        tmp_path: Path) -> None:
+    from tests.support.datasets import synthetic_series
+
+    source = tmp_path / "series"
+    synthetic_series(source, 40, size=8, PatientID="PAT-9", PatientName="Doe^Jane")
+    result = run_batch([str(source)], str(tmp_path / "out"),
+                       ["retain-longitudinal-modified-dates"], "k", workers=2)
+    assert result.written == 40 and not result.failed
+    outputs = [dicomkit.read(p) for p in sorted((tmp_path / "out").iterdir())]
+    assert len({o.StudyInstanceUID for o in outputs}) == 1
+    assert len({o.SeriesInstanceUID for o in outputs}) == 1
+    assert len({o.PatientID for o in outputs}) == 1 and outputs[0].PatientID != "PAT-9"
+    assert len({o.SOPInstanceUID for o in outputs}) == 40
+    assert len({o.get("StudyDate") for o in outputs}) == 1
+
+
+@pytest.mark.parametrize("option", [
+    "retain-safe-private", "retain-uids", "retain-device-identity",
+    "retain-institution-identity", "retain-patient-characteristics",
+    "retain-longitudinal-full-dates", "clean-descriptors", "clean-structured-content",
+    "clean-graphics"])
+def test_each_option_validates_no_worse_than_the_input(tmp_path: Path, option: str) -> None:
+    source = pydicom_file("CT_small.dcm")
+    result = run_batch([str(source)], str(tmp_path), [option], "k", workers=1)
+    assert not result.failed
+    before = verify(source)
+    after = verify(tmp_path / source.name)
+    assert len(after.errors) <= len(before.errors), "\n".join(after.errors)
+
+
+def test_a_bad_regions_file_is_a_usage_error_naming_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[[rule]]\nregions = [[1, 2]]\n")
+    status = main(["deid", str(pydicom_file("CT_small.dcm")), "--out", str(tmp_path / "o"),
+                   "--option", "clean-pixel-data", "--regions", str(rules)])
+    assert status == 2
+    assert "rules.toml: rule 1: region" in capsys.readouterr().err
+
+
+def test_the_key_can_come_from_the_environment(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from dicomkit.deid import Keys
+
+    monkeypatch.setenv("DICOMKIT_DEID_KEY", "from-env")
+    source = pydicom_file("CT_small.dcm")
+    assert main(["deid", str(source), "--out", str(tmp_path), "-q"]) == 0
+    out = dicomkit.read(tmp_path / source.name)
+    assert out.StudyInstanceUID == Keys("from-env").uid(dicomkit.read(source).StudyInstanceUID)
