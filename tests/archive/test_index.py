@@ -553,3 +553,23 @@ def test_pages_are_slices_of_the_whole_answer(archive: Archive, add: Callable[..
         page = [row[uid_key]["Value"][0]
                 for row in archive.index.search(query, limit=limit, offset=offset)]
         assert page == whole[offset:offset + limit], (limit, offset)
+
+
+def test_the_migrations_form_one_chain() -> None:
+    """Two revisions landed with the same number or parent give alembic two heads, and then
+    no index can be opened: each revision's number is its position, and there is one head."""
+    from pathlib import Path
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    import dicomkit.archive.index as index_module
+
+    config = Config()
+    config.set_main_option("script_location",
+                           str(Path(index_module.__file__).with_name("migrations")))
+    script = ScriptDirectory.from_config(config)
+    heads = script.get_heads()
+    assert len(heads) == 1, f"alembic heads {heads}: renumber the later migration"
+    chain = [revision.revision for revision in script.walk_revisions()][::-1]
+    assert chain == [f"{n:04d}" for n in range(1, len(chain) + 1)], chain
