@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,41 +50,96 @@ def expressions() -> dict[str, list[Term]]:
     return found
 
 
+Test = Callable[[Dataset, Dataset, Sequence[Dataset]], bool | None]
+"""A compiled condition: ``test(dataset, root, parents)``, as :func:`holds` describes."""
+
+
 def holds(name: str, dataset: Dataset, root: Dataset,
           parents: Sequence[Dataset] = ()) -> bool | None:
     """Whether the named condition holds for ``dataset`` (an item nested in ``parents``, the
     nearest last, under ``root``); ``None`` when it cannot be evaluated."""
+    test = compiled(name)
+    return None if test is None else test(dataset, root, parents)
+
+
+@functools.cache
+def compiled(name: str) -> Test | None:
+    """The named condition as one Python function, built once from its expression: keywords
+    resolved to tags, SOP Class keywords to UIDs, each clause's test and where it looks chosen
+    here rather than on every evaluation (the validator asks hundreds of times per file).
+    ``None`` for a name the table does not have."""
     terms = expressions().get(name)
-    if terms is None:
-        return None
-    return _evaluate(terms, dataset, root, parents)
+    return None if terms is None else _compile_terms(terms, {}).test
 
 
-def _evaluate(terms: list[Term], dataset: Dataset, root: Dataset,
-              parents: Sequence[Dataset]) -> bool | None:
-    result = False
-    for index, term in enumerate(terms):
-        if "group" in term:
-            value = _evaluate(term["group"], dataset, root, parents)
-        else:
-            value = _clause(term, dataset, root, parents)
-        if value is None:
-            return None
-        value = value != bool(term.get("not"))
+@dataclass(frozen=True)
+class _Compiled:
+    """A compiled term. ``source``: the same test as a Python expression over ``d`` (the data
+    set), ``r`` (the root) and ``p`` (the parents), naming functions of the namespace being
+    built; ``None`` when the term can give ``None`` (then ``test`` is its only form)."""
+
+    test: Test
+    source: str | None
+    always_none: bool = False
+
+
+def _compile_terms(terms: list[Term], namespace: dict[str, Any]) -> _Compiled:
+    """Terms read left to right: each joined to what precedes it by its ``op`` (Or unless
+    And), negated by ``not``. A term that cannot be evaluated (``None``) makes the whole
+    ``None``. When no term can give ``None``, the expression becomes one Python expression
+    with ``and``/``or`` (the same value: clauses have no effects), compiled once."""
+    if not terms:  # an empty expression (or group) does not hold
+        return _Compiled(_never, "False")
+    parts = [_compile_terms(term["group"], namespace) if "group" in term
+             else _compile_clause(term, namespace) for term in terms]
+    if any(part.always_none for part in parts):
+        return _Compiled(_unknown, None, always_none=True)
+    if any(part.source is None for part in parts):
+        return _Compiled(_loop(tuple((bool(term.get("not")), term.get("op") == "And", part.test)
+                                     for term, part in zip(terms, parts, strict=True))), None)
+    expression = ""
+    for index, (term, part) in enumerate(zip(terms, parts, strict=True)):
+        operand = f"(not {part.source})" if term.get("not") else str(part.source)
         if index == 0:
-            result = value
-        elif term.get("op") == "And":
-            result = result and value
+            expression = operand
         else:
-            result = result or value
-    return result
+            joint = "and" if term.get("op") == "And" else "or"
+            expression = f"({expression} {joint} {operand})"
+    # The source holds only integer tags, "and"/"or"/"not", "in" and the c<n> names of the
+    # namespace: nothing of the table's text is evaluated.
+    test = eval(f"lambda d, r, p: {expression}", namespace)
+    return _Compiled(test, expression)
 
 
-def _items(dataset: Dataset | None, keyword: str) -> list[Dataset]:
-    if dataset is None:
-        return []
-    tag = tag_for_keyword(keyword)
-    if tag is None or tag not in dataset:
+def _loop(steps: tuple[tuple[bool, bool, Test], ...]) -> Test:
+    """The evaluator of terms that may give ``None``: every term evaluated in turn."""
+    def evaluate(dataset: Dataset, root: Dataset, parents: Sequence[Dataset]) -> bool | None:
+        result = False
+        first = True
+        for negated, conjunction, test in steps:
+            value = test(dataset, root, parents)
+            if value is None:
+                return None
+            value = value != negated
+            if first:
+                result, first = value, False
+            elif conjunction:
+                result = result and value
+            else:
+                result = result or value
+        return result
+    return evaluate
+
+
+def _named(test: Test, namespace: dict[str, Any]) -> str:
+    """``test`` called in generated source (the function put in the namespace)."""
+    name = f"c{sum(key.startswith('c') for key in namespace)}"
+    namespace[name] = test
+    return f"{name}(d, r, p)"
+
+
+def _items(dataset: Dataset | None, tag: int | None) -> list[Dataset]:
+    if dataset is None or tag is None or tag not in dataset:
         return []
     element = dataset.get(tag)
     if element.VR != "SQ":
@@ -91,25 +147,62 @@ def _items(dataset: Dataset | None, keyword: str) -> list[Dataset]:
     return [item for item in element.value if isinstance(item, Dataset)]
 
 
-def _sources(term: Term, dataset: Dataset, root: Dataset,
-             parents: Sequence[Dataset]) -> list[Dataset]:
-    if "ElementPresentWithin" in term:
-        return _items(dataset, term["ElementPresentWithin"])
-    if "ElementPresentInPathFromRoot" in term:
-        return _items(root, term["ElementPresentInPathFromRoot"])
-    if "ElementPresentInPathFromRootFirstItem" in term:
-        return _items(root, term["ElementPresentInPathFromRootFirstItem"])[:1]
-    if "SequencePresentInPathFromRootHasItems" in term:
-        return _items(root, term["SequencePresentInPathFromRootHasItems"])
-    if "SequencePresentInPathFromRootFirstItemHasItems" in term:
-        return _items(root, term["SequencePresentInPathFromRootFirstItemHasItems"])[:1]
-    if any(key in term for key in ("ElementPresentInRoot", "StringValueFromRootAttribute",
-                                   "BinaryValueFromRootAttribute", "StringValueFromRoot",
-                                   "StringConstantFromRootAttribute")):
-        return [root]
+Sources = Callable[[Dataset, Dataset, Sequence[Dataset]], list[Dataset]]
+
+_ITEM_SOURCES = (("ElementPresentWithin", False, False),
+                 ("ElementPresentInPathFromRoot", True, False),
+                 ("ElementPresentInPathFromRootFirstItem", True, True),
+                 ("SequencePresentInPathFromRootHasItems", True, False),
+                 ("SequencePresentInPathFromRootFirstItemHasItems", True, True))
+_ROOT_SOURCES = ("ElementPresentInRoot", "StringValueFromRootAttribute",
+                 "BinaryValueFromRootAttribute", "StringValueFromRoot",
+                 "StringConstantFromRootAttribute")
+
+
+def _where(term: Term) -> str:
+    """Where a clause looks: ``d`` this data set, ``r`` the root, ``above`` the enclosing
+    data sets (nearest first), ``items`` the items of a sequence here or at the root."""
+    if any(key in term for key, _, _ in _ITEM_SOURCES):
+        return "items"
+    if any(key in term for key in _ROOT_SOURCES):
+        return "r"
     if "ElementPresentAbove" in term or "StringValueAbove" in term:
-        return list(reversed(parents))
+        return "above"
+    return "d"
+
+
+def _item_sources(term: Term) -> Sources:
+    key, from_root, first_only = next(found for found in _ITEM_SOURCES if found[0] in term)
+    tag = tag_for_keyword(term[key])
+
+    def items(dataset: Dataset, root: Dataset, parents: Sequence[Dataset]) -> list[Dataset]:
+        found = _items(root if from_root else dataset, tag)
+        return found[:1] if first_only else found
+    return items
+
+
+def _this(dataset: Dataset, root: Dataset, parents: Sequence[Dataset]) -> list[Dataset]:
     return [dataset]
+
+
+def _root(dataset: Dataset, root: Dataset, parents: Sequence[Dataset]) -> list[Dataset]:
+    return [root]
+
+
+def _above(dataset: Dataset, root: Dataset, parents: Sequence[Dataset]) -> list[Dataset]:
+    return list(reversed(parents))
+
+
+def _meta_source(dataset: Dataset, root: Dataset, parents: Sequence[Dataset]) -> list[Dataset]:
+    return [root.file_meta] if root.file_meta is not None else []
+
+
+def _never(dataset: Dataset, root: Dataset, parents: Sequence[Dataset]) -> bool | None:
+    return False
+
+
+def _unknown(dataset: Dataset, root: Dataset, parents: Sequence[Dataset]) -> bool | None:
+    return None
 
 
 _STRING = ("StringValue", "StringValueFromRootAttribute", "StringValueFromRoot",
@@ -125,50 +218,102 @@ _KNOWN = {"Element", "ValueSelector", "ElementPresent", "ElementPresentInRoot",
           "StringConstantFromRootAttribute", "StringConstant", "op", "not",
           *_STRING, *_BINARY, *_COUNTS}
 
+ValueTest = Callable[[list[Any]], bool | None]
 
-def _clause(term: Term, dataset: Dataset, root: Dataset,
-            parents: Sequence[Dataset]) -> bool | None:
+
+def _compile_clause(term: Term, namespace: dict[str, Any]) -> _Compiled:
+    """One clause: where it looks and its test, settled once. A presence test in this data
+    set or the root becomes ``tag in d`` / ``tag in r`` in the generated source."""
     if not _KNOWN.issuperset(term):
-        return None
+        return _Compiled(_unknown, None, always_none=True)
     tag = tag_for_keyword(term.get("Element", ""))
     if tag is None:
-        return None
-    sources = _sources(term, dataset, root, parents)
-    if tag >> 16 == 2:  # File Meta elements (Transfer Syntax UID): dciodvfy reads them too
-        sources = [root.file_meta] if root.file_meta is not None else []
+        return _Compiled(_unknown, None, always_none=True)
+    where = "meta" if tag >> 16 == 2 else _where(term)  # dciodvfy reads File Meta too
+    sources = {"meta": _meta_source, "d": _this, "r": _root, "above": _above}.get(where) \
+        or _item_sources(term)
     if "GroupPresent" in term:
         group = tag >> 16
-        return any(t >> 16 == group for source in sources for t in source.tags())
-    present = [source.get(tag) for source in sources if tag in source]
-    if not present:
-        return False
-    for key, (low, high) in _COUNTS.items():
-        if key in term:
-            return any(e.VR == "SQ" and len(e.value) >= low and (high is None
-                       or len(e.value) <= high) for e in present)
-    values = [_values(element) for element in present]
+
+        def group_present(dataset: Dataset, root: Dataset,
+                          parents: Sequence[Dataset]) -> bool | None:
+            return any(t >> 16 == group for source in sources(dataset, root, parents)
+                       for t in source.tags())
+        return _Compiled(group_present, _named(group_present, namespace))
+    value_test, may_be_none = _value_test(term)
+    if value_test is None and where in ("d", "r"):
+        present = _presence(tag, where == "r")
+        return _Compiled(present, f"({tag} in {where})")
+    test = _clause(tag, where, sources, value_test or _any_element)
+    return _Compiled(test, None if may_be_none else _named(test, namespace))
+
+
+def _presence(tag: int, in_root: bool) -> Test:
+    if in_root:
+        return lambda dataset, root, parents: tag in root
+    return lambda dataset, root, parents: tag in dataset
+
+
+def _any_element(present: list[Any]) -> bool | None:
+    return True
+
+
+def _clause(tag: int, where: str, sources: Sources, check: ValueTest) -> Test:
+    """Find the element where the clause looks, then test what was found."""
+    if where in ("d", "r"):
+        from_root = where == "r"
+
+        def one(dataset: Dataset, root: Dataset, parents: Sequence[Dataset]) -> bool | None:
+            source = root if from_root else dataset
+            return check([source[tag]]) if tag in source else False
+        return one
+
+    def every(dataset: Dataset, root: Dataset, parents: Sequence[Dataset]) -> bool | None:
+        present = [source[tag] for source in sources(dataset, root, parents) if tag in source]
+        return check(present) if present else False
+    return every
+
+
+def _value_test(term: Term) -> tuple[ValueTest | None, bool]:
+    """The test a clause applies to the elements it found (at least one), ``None`` for a
+    presence test; and whether it can give ``None`` (an unresolved SOP Class constant)."""
+    counted = next((key for key in _COUNTS if key in term), None)
+    if counted is not None:
+        low, high = _COUNTS[counted]
+        return (lambda present: any(
+            e.VR == "SQ" and len(e.value) >= low and (high is None or len(e.value) <= high)
+            for e in present)), False
     if "ValuePresent" in term:
-        return any(values)
+        return (lambda present: any(_values(element) for element in present)), False
     selector = term.get("ValueSelector", "0")
-    chosen = [v for vs in values for v in _select(vs, selector)]
-    for key in _STRING:
-        if key in term:
-            return any(str(v).strip("\0 ") == term[key] for v in chosen)
-    for key in _BINARY:
-        if key in term:
-            comparison, _, number = str(term[key]).partition(" ")
-            return any(_compare(v, comparison, number) for v in chosen)
+
+    def chosen(present: list[Any]) -> list[Any]:
+        return [v for element in present for v in _select(_values(element), selector)]
+    string = next((key for key in _STRING if key in term), None)
+    if string is not None:
+        expected = term[string]
+        return (lambda present: any(str(v).strip("\0 ") == expected
+                                    for v in chosen(present))), False
+    binary = next((key for key in _BINARY if key in term), None)
+    if binary is not None:
+        comparison, _, number = str(term[binary]).partition(" ")
+        return (lambda present: any(_compare(v, comparison, number)
+                                    for v in chosen(present))), False
     if "TagValue" in term:
         group_text, _, element_text = str(term["TagValue"]).partition(",")
         wanted = (int(group_text, 16) << 16) | int(element_text, 16)
-        return any(int(v) == wanted for v in chosen if isinstance(v, int))
-    for key in ("StringConstantFromRootAttribute", "StringConstant"):
-        if key in term:
-            constant = str(term[key])
-            if constant.startswith("?"):
-                return None
-            return any(str(v).strip("\0 ") == uid_for_keyword(constant) for v in chosen)
-    return True  # a presence test
+        return (lambda present: any(int(v) == wanted for v in chosen(present)
+                                    if isinstance(v, int))), False
+    constant_key = next((key for key in ("StringConstantFromRootAttribute", "StringConstant")
+                         if key in term), None)
+    if constant_key is not None:
+        constant = str(term[constant_key])
+        if constant.startswith("?"):
+            return (lambda present: None), True
+        uid = uid_for_keyword(constant)
+        return (lambda present: any(str(v).strip("\0 ") == uid
+                                    for v in chosen(present))), False
+    return None, False  # a presence test
 
 
 def _values(element: Any) -> list[Any]:
