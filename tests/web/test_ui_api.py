@@ -154,3 +154,36 @@ def test_delete_needs_credentials_when_the_archive_has_them(
     assert httpx.post(f"{base}/api/send", json={}).status_code == 401
     token = {"Authorization": "Bearer s3cret"}
     assert httpx.delete(f"{base}/dicom-web/studies/1.2.3", headers=token).status_code == 404
+
+
+def test_qido_orderby_sorts_before_paging(ui: UiArchive, tmp_path: Path) -> None:
+    """``orderby`` (dcm4chee-arc's QIDO-RS extension, which the study list uses): the archive
+    sorts all the matches, then takes the page."""
+    names = {"Cole^Ann": "20240301", "Adams^Bo": "20240105", "Baker^Cy": "20231120",
+             "Diaz^Di": "20240105"}
+    files = []
+    for n, (name, date) in enumerate(names.items()):
+        files += synthetic_series(tmp_path / str(n), 1, size=4, PatientName=name,
+                                  PatientID=f"SORT-{n}", StudyDate=date)
+    root = ui.base + "/dicom-web"
+    assert stow(root, files).status_code == 200
+
+    def page(orderby: str, offset: int, limit: int = 2) -> list[str]:
+        answer = httpx.get(f"{root}/studies", params={
+            "PatientID": "SORT-*", "orderby": orderby, "limit": limit, "offset": offset})
+        assert answer.status_code == 200, answer.text
+        return [m["00100010"]["Value"][0]["Alphabetic"] for m in answer.json()]
+
+    assert page("PatientName", 0) + page("PatientName", 2) == sorted(names)
+    assert page("-PatientName", 0, 4) == sorted(names, reverse=True)
+    # ties (two studies on 20240105) keep ingest order
+    assert page("-StudyDate", 0, 4) == ["Cole^Ann", "Adams^Bo", "Diaz^Di", "Baker^Cy"]
+    assert page("StudyDate,-PatientName", 0, 4) == ["Baker^Cy", "Diaz^Di", "Adams^Bo",
+                                                    "Cole^Ann"]
+    for bad in ("SeriesNumber", "Rows", "NoSuchKeyword"):
+        answer = httpx.get(f"{root}/studies", params={"orderby": bad})
+        assert answer.status_code == 400, bad
+    series = httpx.get(f"{root}/series", params={"PatientID": "SORT-*",
+                                                "orderby": "-PatientName"})
+    assert [m["00100010"]["Value"][0]["Alphabetic"] for m in series.json()] == \
+        sorted(names, reverse=True)

@@ -93,6 +93,18 @@ SEQUENCE_COLUMNS: dict[tuple[int, int], tuple[Any, MatchKind]] = {
     (0x0040A043, 0x00080100): (instances.c.concept_code, MatchKind.TEXT),
     (0x0040A043, 0x00080102): (instances.c.concept_scheme, MatchKind.TEXT),
 }
+
+
+def sort_column(tag: int, level: str) -> Any:
+    """The index column that orders matches at ``level`` by attribute ``tag`` (a result
+    ordering, which PS3.4 and PS3.18 leave to the SCP; dcm4chee-arc's QIDO-RS ``orderby``):
+    a key of that level or above that the index keeps a column for; a person name by its
+    alphabetic group. None when there is none."""
+    entry = COLUMNS.get(tag)
+    if entry is None or LEVEL_RANK[entry[0]] > LEVEL_RANK[level]:
+        return None
+    column = entry[1]
+    return column[0] if isinstance(column, tuple) else column
 UNIQUE_KEYS = {"PATIENT": 0x00100020, "STUDY": 0x0020000D, "SERIES": 0x0020000E,
                "IMAGE": 0x00080018}
 COMPUTED = {
@@ -128,6 +140,9 @@ class CompiledQuery:
     post: list[Callable[[dict[str, Any]], bool]] = field(default_factory=list)
     return_tags: list[int] = field(default_factory=list)
     identifier: Dataset | None = None
+    #: (column, descending) to sort the matches by before the key (ingest order) breaks
+    #: ties; empty: ingest order. See :func:`sort_column`.
+    order: list[tuple[Any, bool]] = field(default_factory=list)
 
 
 def _values(element: DataElement) -> list[str]:

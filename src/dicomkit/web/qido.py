@@ -20,6 +20,7 @@ from dicomkit.archive.matching import (
     Options,
     QueryError,
     compile_query,
+    sort_column,
 )
 from dicomkit.core import dictionary
 from dicomkit.core.dataset import Dataset
@@ -55,7 +56,7 @@ ONLY_IF_PRESENT = frozenset({0x00080201, 0x00400244, 0x00400245, 0x00400275})
 #: Attributes we compute instead of reading them from the index.
 COMPUTED_HERE = frozenset({INSTANCE_AVAILABILITY, RETRIEVE_URL})
 RESERVED = frozenset({"limit", "offset", "fuzzymatching", "includefield", "accept",
-                      "charset"})
+                      "charset", "orderby"})
 
 #: resource -> (Q/R level, extra default attribute tables) per §10.6.3.3: searching series of
 #: all studies also returns the study's attributes, instances of all studies both.
@@ -160,6 +161,27 @@ def set_matching(identifier: Dataset, tags: list[int], value: str) -> None:
     target[tag] = DataElement(tag, vr, value)
 
 
+def order_parameter(value: str, level: str) -> list[tuple[Any, bool]]:
+    """``orderby=StudyDate,-PatientName`` (as dcm4chee-arc's QIDO-RS: a keyword or tag, a
+    leading ``-`` for descending): the sort columns, or 400 naming what cannot be sorted by.
+    Matches are then in that order, ties in ingest order; without it, in ingest order."""
+    out = []
+    for item in value.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        descending = item.startswith("-")
+        tags = attribute_path(item.lstrip("-+"))
+        column = sort_column(tags[0], level) if len(tags) == 1 else None
+        if column is None:
+            raise WebError(400, f"orderby {item!r}: results of this level cannot be sorted "
+                           "by it (an attribute the index keeps a column for, at this level "
+                           "or above: e.g. PatientName, PatientID, StudyDate, "
+                           "AccessionNumber, StudyDescription, SeriesNumber)")
+        out.append((column, descending))
+    return out
+
+
 def build_search(resource: str, fixed: dict[int, str], params: list[tuple[str, str]],
                  max_results: int) -> Search:
     """Query parameters (PS3.18 §8.3.4) → a compiled Study Root query."""
@@ -173,6 +195,7 @@ def build_search(resource: str, fixed: dict[int, str], params: list[tuple[str, s
     fuzzy = False
     limit: int | None = None
     offset = 0
+    order: list[tuple[Any, bool]] = []
     warnings: list[str] = []
     for name, value in params:
         lowered = name.lower()
@@ -189,6 +212,8 @@ def build_search(resource: str, fixed: dict[int, str], params: list[tuple[str, s
             limit = count_parameter(name, value)
         elif lowered == "offset":
             offset = count_parameter(name, value)
+        elif lowered == "orderby":
+            order += order_parameter(value, level)
         elif lowered in RESERVED:
             continue
         else:
@@ -209,6 +234,7 @@ def build_search(resource: str, fixed: dict[int, str], params: list[tuple[str, s
         query = compile_query(identifier, "study", Options(fuzzy=fuzzy))
     except QueryError as exc:
         raise WebError(400, f"the query cannot be answered: {exc}") from exc
+    query.order = order
     output = sorted(set(query.return_tags) | set(defaults) | set(include)
                     | {tag for tag in identifier.tags() if tag != 0x00080052})
     if limit is not None and limit > max_results:

@@ -44,6 +44,10 @@ class Archive:
     small_study: str  # pydicom's CT_small.dcm (signed 16-bit, no window)
     small_path: Path
     upload: list[Path]
+    studies: int  # how many studies the archive holds before the tests
+
+    def study_of(self, name: str) -> str:
+        return describe_instance(pydicom_file(name)).study
 
     @property
     def base(self) -> str:
@@ -59,12 +63,16 @@ def archive(backend: Backend, module_serve: ServeFactory,
                               PatientName="Browser^Test", PatientID="UI-1")
     small = pydicom_file("CT_small.dcm")
     root = f"http://127.0.0.1:{http_port}/dicom-web"
-    assert stow(root, [*series, small]).status_code == 200
+    # RLE grayscale (the archive decodes its frames for the browser) and RLE colour, 2 frames
+    # (rendered by the archive)
+    compressed = [pydicom_file("MR_small_RLE.dcm"), pydicom_file("SC_rgb_rle_2frame.dcm")]
+    assert stow(root, [*series, small, *compressed]).status_code == 200
+    studies = len(httpx.get(root + "/studies").json())
     upload = synthetic_series(tmp_path_factory.mktemp("upload"), 3, size=16,
                               PatientName="Uploaded^Person", PatientID="UP-1")
     first = describe_instance(series[0])
     yield Archive(server, http_port, first.study, first.series,
-                  describe_instance(small).study, small, upload)
+                  describe_instance(small).study, small, upload, studies)
     assert server.stop() == 0, server.log_tail()
 
 
@@ -87,7 +95,7 @@ def test_study_list_search_and_study_page(page: Any, archive: Archive) -> None:
     log = NetworkLog.watch(page)
     page.goto(archive.base + "/")
     page.wait_for_selector("#study-table tr.study-row")
-    assert page.locator("tr.study-row").count() == 2
+    assert page.locator("tr.study-row").count() == archive.studies
     page.fill("#q-name", "browser")
     page.click("#search-button")
     page.wait_for_function("() => document.querySelectorAll('tr.study-row').length === 1")
@@ -95,7 +103,8 @@ def test_study_list_search_and_study_page(page: Any, archive: Archive) -> None:
     # sorting a column re-orders the page and marks the column
     page.fill("#q-name", "")
     page.click("#search-button")
-    page.wait_for_function("() => document.querySelectorAll('tr.study-row').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('tr.study-row').length === "
+                           f"{archive.studies}")
     page.click("th:has-text('Patient ID')")
     ids = page.eval_on_selector_all("tr.study-row td:nth-child(2)", "c => c.map(x => x.textContent)")
     assert ids == sorted(ids)
@@ -182,6 +191,34 @@ def test_viewer_canvas_matches_dicomkit_renderer(page: Any, archive: Archive) ->
         expected = render(ds, 0, window).astype(int)
         difference = np.abs(shown - expected)
         assert difference.max() <= 1, (window, difference.max(), float(difference.mean()))
+
+
+def test_viewer_compressed_grayscale_and_colour(page: Any, archive: Archive) -> None:
+    log = NetworkLog.watch(page)
+    # RLE grayscale: frames asked uncompressed, decoded by the archive, windowed here
+    page.goto(f"{archive.base}/viewer?study={archive.study_of('MR_small_RLE.dcm')}")
+    state = wait_ready(page, 0)
+    assert state["source"] == "client"
+    page.click("#actual")
+    rect = viewer_state(page)["rect"]
+    shot = read_png(page.locator(".viewport.active canvas").screenshot())
+    x, y = int(rect["x"]), int(rect["y"])
+    expected = render(dicomkit.read(str(pydicom_file("MR_small_RLE.dcm"))), 0).astype(int)
+    shown = np.asarray(shot)[y:y + expected.shape[0], x:x + expected.shape[1], 0].astype(int)
+    assert np.abs(shown - expected).max() <= 1
+    # colour: the archive's rendering; the two frames are a stack, and cine plays them
+    page.goto(f"{archive.base}/viewer?study={archive.study_of('SC_rgb_rle_2frame.dcm')}")
+    state = wait_ready(page, 0)
+    assert (state["source"], state["count"], state["frame"]) == ("server", 2, 1)
+    page.keyboard.press("c")
+    page.wait_for_function("() => window.dicomkitViewer.index === 1 && "
+                           "window.dicomkitViewer.frame === 2")
+    page.keyboard.press("c")
+    # rotate and flip keep working on a server-rendered image
+    page.click("#rotate")
+    page.click("#flip-h")
+    page.click("#invert")
+    assert not log.from_origin(archive.base).errors, log.describe()
 
 
 def test_upload_download_delete(page: Any, archive: Archive, tmp_path: Path) -> None:

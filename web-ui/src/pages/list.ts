@@ -1,6 +1,6 @@
 /** The study list: search by patient name, ID, accession, date range, modality and
- * description through QIDO-RS (PS3.18 §10.6), a page at a time (limit/offset); the columns
- * sort the page shown. */
+ * description through QIDO-RS (PS3.18 §10.6), a page at a time (limit/offset), sorted by the
+ * archive (``orderby``, as dcm4chee-arc's QIDO-RS) by the column clicked. */
 
 import { qido } from "../api";
 import { formatDate, TAG, text, dateRange, type DicomJson } from "../dicom";
@@ -12,15 +12,17 @@ interface Column {
   title: string;
   tag: string;
   format?: (s: string) => string;
+  /** ``orderby`` keys sorting by this column (none: not sortable). */
+  orderby?: string;
 }
 
 const COLUMNS: Column[] = [
-  { title: "Patient name", tag: TAG.PatientName },
-  { title: "Patient ID", tag: TAG.PatientID },
-  { title: "Date", tag: TAG.StudyDate, format: formatDate },
-  { title: "Accession", tag: TAG.AccessionNumber },
-  { title: "Modalities", tag: TAG.ModalitiesInStudy },
-  { title: "Description", tag: TAG.StudyDescription },
+  { title: "Patient name", tag: TAG.PatientName, orderby: "PatientName" },
+  { title: "Patient ID", tag: TAG.PatientID, orderby: "PatientID" },
+  { title: "Date", tag: TAG.StudyDate, format: formatDate, orderby: "StudyDate,StudyTime" },
+  { title: "Accession", tag: TAG.AccessionNumber, orderby: "AccessionNumber" },
+  { title: "Modalities", tag: TAG.ModalitiesInStudy, orderby: "ModalitiesInStudy" },
+  { title: "Description", tag: TAG.StudyDescription, orderby: "StudyDescription" },
   { title: "Series", tag: TAG.NumberOfStudyRelatedSeries },
   { title: "Instances", tag: TAG.NumberOfStudyRelatedInstances },
 ];
@@ -28,7 +30,7 @@ const COLUMNS: Column[] = [
 interface State {
   params: Record<string, string>;
   offset: number;
-  sort: { tag: string; descending: boolean } | null;
+  sort: { orderby: string; descending: boolean } | null;
 }
 
 const state: State = { params: {}, offset: 0, sort: null };
@@ -50,13 +52,12 @@ export function searchParams(form: Record<string, string>): Record<string, strin
   };
 }
 
-export function sortRows(rows: DicomJson[], tag: string, descending: boolean): DicomJson[] {
-  const numeric = tag === TAG.NumberOfStudyRelatedSeries || tag === TAG.NumberOfStudyRelatedInstances;
-  const key = (r: DicomJson) => text(r, tag);
-  const sorted = [...rows].sort((a, b) =>
-    numeric ? Number(key(a) || 0) - Number(key(b) || 0) : key(a).localeCompare(key(b)),
-  );
-  return descending ? sorted.reverse() : sorted;
+/** The ``orderby`` value of a column's keys, each descending with a leading "-". */
+export function orderby(keys: string, descending: boolean): string {
+  return keys
+    .split(",")
+    .map((k) => (descending ? `-${k}` : k))
+    .join(",");
 }
 
 export async function studyList(view: HTMLElement): Promise<void> {
@@ -90,24 +91,28 @@ async function load(results: HTMLElement): Promise<void> {
   const form: Record<string, string> = {};
   for (const [k, v] of Object.entries(state.params)) form[k.slice(5)] = v;
   clear(results, h("p", { class: "muted" }, "Searching…"));
-  const page = await qido("/studies", searchParams(form), PAGE_SIZE, state.offset);
+  const params = searchParams(form);
+  if (state.sort) params.orderby = orderby(state.sort.orderby, state.sort.descending);
+  const page = await qido("/studies", params, PAGE_SIZE, state.offset);
   render(results, page.items, page.more);
 }
 
 function render(results: HTMLElement, rows: DicomJson[], more: boolean): void {
-  const shown = state.sort ? sortRows(rows, state.sort.tag, state.sort.descending) : rows;
   const head = h(
     "tr",
     {},
     ...COLUMNS.map((c) => {
-      const mark = state.sort?.tag === c.tag ? (state.sort.descending ? " ▼" : " ▲") : "";
+      if (!c.orderby) return h("th", {}, c.title);
+      const keys = c.orderby;
+      const mark = state.sort?.orderby === keys ? (state.sort.descending ? " ▼" : " ▲") : "";
       return h(
         "th",
         {
           class: "sortable",
           onclick: (() => {
-            state.sort = { tag: c.tag, descending: state.sort?.tag === c.tag ? !state.sort.descending : false };
-            render(results, rows, more);
+            state.sort = { orderby: keys, descending: state.sort?.orderby === keys ? !state.sort.descending : false };
+            state.offset = 0;
+            void load(results);
           }) as EventListener,
         },
         c.title + mark,
@@ -115,7 +120,7 @@ function render(results: HTMLElement, rows: DicomJson[], more: boolean): void {
     }),
     h("th", {}, ""),
   );
-  const body = shown.map((r) => {
+  const body = rows.map((r) => {
     const uid = text(r, TAG.StudyInstanceUID);
     return h(
       "tr",

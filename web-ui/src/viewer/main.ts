@@ -21,11 +21,15 @@ const viewports: Viewport[] = [];
 let active: Viewport;
 const stacks = new Map<string, Promise<Stack>>();
 let cine: number | null = null;
+let firstImageMs: number | null = null;
 
 function makeViewport(): Viewport {
   const v = new Viewport(() => tool);
   v.element.addEventListener("mousedown", () => activate(v));
-  v.onChange = () => publish();
+  v.onChange = () => {
+    if (firstImageMs === null && v.frame) firstImageMs = performance.now();
+    publish();
+  };
   viewports.push(v);
   return v;
 }
@@ -157,6 +161,10 @@ function publish(): void {
       return f ? { x: p.x, y: p.y, width: f.width * v.zoom, height: f.height * v.zoom } : null;
     },
     viewports: viewports.length,
+    /** ms from navigation start to the first image drawn (null until then). */
+    firstImageMs,
+    /** Shows image ``i`` of the active viewport; resolves once it is drawn. */
+    show: (i: number) => v.show(i, i >= v.index ? 1 : -1),
   };
 }
 
