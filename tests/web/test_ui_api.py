@@ -187,3 +187,34 @@ def test_qido_orderby_sorts_before_paging(ui: UiArchive, tmp_path: Path) -> None
                                                 "orderby": "-PatientName"})
     assert [m["00100010"]["Value"][0]["Alphabetic"] for m in series.json()] == \
         sorted(names, reverse=True)
+
+
+def test_print_queue_lists_printed_films(serve: ServeFactory, tmp_path: Path) -> None:
+    """``dicomkit serve --print`` keeps each film; /api/print lists them with the PNG and the
+    PDF (the Encapsulated PDF's rendered resource)."""
+    import subprocess
+    import sys
+
+    from tests.support.servers import serve_env, wait_for_port
+
+    http_port = free_port()
+    server = serve(tmp_path / "data", aet="PRINTER",
+                   args=["--print", "--http-port", str(http_port), "--no-fsync"])
+    wait_for_port(http_port, server.proc)
+    base = f"http://127.0.0.1:{http_port}"
+    assert httpx.get(base + "/api/print").json() == []
+    image = synthetic_series(tmp_path / "img", 1, size=16)
+    done = subprocess.run([sys.executable, "-m", "dicomkit.cli.main", "print", "127.0.0.1",
+                           str(server.port), "--aec", "PRINTER", str(image[0])],
+                          capture_output=True, text=True, env=serve_env(), timeout=180,
+                          check=False)
+    assert done.returncode == 0, done.stderr + server.log_tail()
+    films = httpx.get(base + "/api/print").json()
+    assert len(films) == 1
+    film = films[0]
+    preview = httpx.get(base + film["png"])
+    assert preview.status_code == 200 and preview.content[:8] == b"\x89PNG\r\n\x1a\n"
+    document = httpx.get(film["pdf"], headers={"Accept": "application/pdf"})
+    assert document.status_code == 200 and document.content[:5] == b"%PDF-"
+    assert httpx.get(base + "/api/print/1.2.3.png").status_code == 404
+    assert httpx.get(base + "/api/print/x%2F..png").status_code in (400, 404)

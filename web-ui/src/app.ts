@@ -5,7 +5,7 @@ import { byId, clear, h } from "./dom";
 import { studyPage } from "./pages/study";
 import { studyList } from "./pages/list";
 import { uploadPage } from "./pages/upload";
-import { mppsPage, statusPage, worklistPage } from "./pages/other";
+import { mppsPage, printPage, statusPage, worklistPage } from "./pages/other";
 
 const main = byId("main");
 
@@ -33,6 +33,7 @@ async function route(): Promise<void> {
     else if (page === "upload") uploadPage(view);
     else if (page === "worklist") await worklistPage(view);
     else if (page === "mpps") await mppsPage(view);
+    else if (page === "print") await printPage(view);
     else if (page === "status") await statusPage(view);
     else view.append(h("p", {}, `no page ${hash}`));
   } catch (err) {

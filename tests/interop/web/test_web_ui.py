@@ -252,7 +252,7 @@ def test_upload_download_delete(page: Any, archive: Archive, tmp_path: Path) -> 
     assert not log.from_origin(archive.base).errors, log.describe()
 
 
-def test_status_worklist_and_mpps_pages(page: Any, archive: Archive) -> None:
+def test_status_worklist_mpps_and_print_pages(page: Any, archive: Archive) -> None:
     log = NetworkLog.watch(page)
     page.goto(archive.base + "/#/status")
     page.wait_for_selector("#counts")
@@ -261,4 +261,6 @@ def test_status_worklist_and_mpps_pages(page: Any, archive: Archive) -> None:
     page.wait_for_selector("#worklist")
     page.goto(archive.base + "/#/mpps")
     page.wait_for_selector("#mpps")
+    page.goto(archive.base + "/#/print")
+    page.wait_for_selector("#print")
     assert not log.from_origin(archive.base).errors, log.describe()

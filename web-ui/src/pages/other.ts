@@ -1,7 +1,7 @@
 /** The worklist (/api/worklist), MPPS (/api/mpps) and status (/api/status) pages. */
 
-import { getJson } from "../api";
-import { formatDate, formatTime, TAG, text, type DicomJson } from "../dicom";
+import { fetchBlobUrl, getJson } from "../api";
+import { formatDate, formatTime, personName, TAG, text, type DicomJson } from "../dicom";
 import { h } from "../dom";
 
 type Row = Record<string, unknown>;
@@ -83,5 +83,41 @@ export async function statusPage(view: HTMLElement): Promise<void> {
     h("h2", {}, "Recent events (associations, stores)"),
     events("events", s.events),
     h("p", { class: "muted" }, `UI build ${s.ui_build ?? "?"}`),
+  );
+}
+
+interface Film {
+  sop_uid: string;
+  patient_name: string;
+  patient_id: string;
+  date: string;
+  time: string;
+  title: string;
+  description: string;
+  pdf: string;
+  png: string | null;
+}
+
+/** The films ``dicomkit serve --print`` printed (GET /api/print), newest first. */
+export async function printPage(view: HTMLElement): Promise<void> {
+  const films = await getJson<Film[]>("/api/print");
+  view.append(h("h1", {}, "Print queue"));
+  if (!films.length) {
+    view.append(h("p", { class: "muted", id: "print" }, "No film printed (dicomkit serve --print makes the archive a film printer)."));
+    return;
+  }
+  view.append(
+    h("table", { class: "list", id: "print" },
+      h("thead", {}, h("tr", {}, ...["Film", "Printed", "Patient", "Title", ""].map((t) => h("th", {}, t)))),
+      h("tbody", {}, ...films.map((f) => {
+        const img = h("img", { class: "thumb", alt: "film" });
+        if (f.png) fetchBlobUrl(f.png, "image/png").then((u) => (img.src = u)).catch(() => img.remove());
+        return h("tr", {},
+          h("td", {}, f.png ? img : "—"),
+          h("td", {}, `${formatDate(f.date)} ${formatTime(f.time)}`),
+          h("td", {}, `${personName(f.patient_name)} (${f.patient_id})`),
+          h("td", {}, f.title || f.description),
+          h("td", {}, h("a", { href: f.pdf, target: "_blank" }, "PDF")));
+      }))),
   );
 }

@@ -177,18 +177,21 @@ async function start(): Promise<void> {
     return;
   }
   const series = (await qido(`/studies/${study}/series`, { includefield: "SeriesDescription" }, 1000, 0)).items;
+  const thumbnails: (() => Promise<unknown>)[] = [];
   series.sort((a: DicomJson, b: DicomJson) => Number(text(a, TAG.SeriesNumber) || 0) - Number(text(b, TAG.SeriesNumber) || 0));
   for (const s of series) {
     const uid = text(s, TAG.SeriesInstanceUID);
     const img = h("img", { alt: "" });
     const entry = h("div", { class: "entry", "data-series": uid, onclick: (() => void open(uid)) as EventListener }, img, h("div", {}, `#${text(s, TAG.SeriesNumber)} ${text(s, TAG.Modality)} ${text(s, TAG.SeriesDescription)}`), h("div", {}, `${text(s, TAG.NumberOfSeriesRelatedInstances)} inst.`));
     browser.append(entry);
-    fetchBlobUrl(`${ROOT}/studies/${study}/series/${uid}/thumbnail`, "image/jpeg").then((u) => (img.src = u)).catch(() => img.remove());
+    thumbnails.push(() => fetchBlobUrl(`${ROOT}/studies/${study}/series/${uid}/thumbnail`, "image/jpeg").then((u) => (img.src = u)).catch(() => img.remove()));
   }
   const wanted = params.get("series") ?? (series[0] ? text(series[0], TAG.SeriesInstanceUID) : "");
   if (wanted) await open(wanted);
   else status.textContent = "this study has no series";
   publish();
+  // the server renders thumbnails: asked for once the first image is on its way
+  for (const load of thumbnails) void load();
 }
 
 start().catch((err) => {

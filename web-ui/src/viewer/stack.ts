@@ -62,11 +62,11 @@ export function stackImages(base: string, instances: DicomJson[]): StackImage[] 
     const p = numbers(ds, TAG.ImagePositionPatient);
     return normal && p.length === 3 ? p[0] * normal[0] + p[1] * normal[1] + p[2] * normal[2] : NaN;
   };
-  const byPosition = normal !== null && instances.length > 1 && instances.every((ds) => Number.isFinite(position(ds)));
-  const sorted = [...instances].sort((a, b) =>
-    byPosition ? position(a) - position(b) : number(a, TAG.InstanceNumber, 0) - number(b, TAG.InstanceNumber, 0),
-  );
-  for (const ds of sorted) {
+  // each key computed once (a 1,000-instance series: 1,000 parses, not n log n)
+  const keyed = instances.map((ds) => ({ ds, position: position(ds), number: number(ds, TAG.InstanceNumber, 0) }));
+  const byPosition = normal !== null && keyed.length > 1 && keyed.every((k) => Number.isFinite(k.position));
+  keyed.sort((a, b) => (byPosition ? a.position - b.position : a.number - b.number));
+  for (const { ds } of keyed) {
     const url = `${base}/studies/${text(ds, TAG.StudyInstanceUID)}/series/${text(ds, TAG.SeriesInstanceUID)}/instances/${text(ds, TAG.SOPInstanceUID)}`;
     const count = Math.max(1, number(ds, TAG.NumberOfFrames, 1));
     if (first(ds, TAG.Rows) === undefined) continue; // no image (SR, PR…)

@@ -68,11 +68,14 @@ export class Viewport {
     const k = Math.max(0, Math.min(this.stack.length - 1, i));
     this.index = k;
     const request = ++this.request;
-    this.stack.prefetch(k, direction);
+    const wanted = this.stack.get(k);
+    // the first image has the bandwidth to itself; then its neighbours are fetched ahead
+    if (this.frame) this.stack.prefetch(k, direction);
+    else void wanted.then(() => this.stack?.prefetch(k, direction), () => undefined);
     this.drawOverlays();
     let frame: Frame;
     try {
-      frame = await this.stack.get(k);
+      frame = await wanted;
     } catch (err) {
       this.overlays.bl.textContent = `image ${k + 1}: ${err instanceof Error ? err.message : err}`;
       return;
