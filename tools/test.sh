@@ -15,6 +15,9 @@ command -v dciodvfy >/dev/null 2>&1 || packages+=(dicom3tools)
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 # poppler's pdftoppm and pdfimages: the printed films' PDFs read back by an independent reader
 command -v pdftoppm >/dev/null 2>&1 || packages+=(poppler-utils)
+# Node and npm: the web UI's type check and unit tests (vitest) below; the UI's built files are
+# committed, so only the tests need them
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 [ -x /usr/sbin/Orthanc ] || packages+=(orthanc)
 [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || packages+=(orthanc-dicomweb)
 if [ "${#packages[@]}" -gt 0 ]; then
@@ -64,4 +67,6 @@ fi
 python3 -m pip install -q -e '.[test]'
 python3 -m ruff check src tests tools bench
 python3 -m mypy
+(cd web-ui && npm ci --no-audit --no-fund --loglevel=error && npx tsc --noEmit -p . \
+  && npx vitest run)
 python3 -m pytest -n 2 -q "$@"

@@ -308,7 +308,7 @@ def routes() -> list[Route]:
         *deidentify.routes(),
     ]
     table += worklist.routes()  # /api/worklist (web/worklist.py)
-    table += manage.routes()  # DELETE, ZIP download, send to a peer (web/manage.py)
+    table += manage.routes()  # DELETE, send to a peer (web/manage.py)
     table += ui.routes()  # the archive UI at / and the viewer (web/ui.py)
     return table
 

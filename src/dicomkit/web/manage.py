@@ -1,15 +1,10 @@
-"""Managing stored studies over HTTP, for the archive UI and scripts: delete, download as ZIP,
-send to a configured peer.
+"""Managing stored studies over HTTP, for the archive UI and scripts: delete and send to a
+configured peer. (Download as ZIP is WADO-RS ``application/zip``, web/wado.py.)
 
 - ``DELETE {root}/studies/{study}[/series/{series}[/instances/{instance}]]`` removes what it
   names (index rows, then files) and answers 200 with the number of instances removed. PS3.18
   defines no delete; the path is the resource's own WADO-RS path, as dcm4chee-arc and Orthanc's
   DICOMweb do. It needs the ``delete`` scope of a JWT (web/auth.py); 404 when nothing matches.
-- ``GET /api/studies/{study}[/series/{series}]/archive.zip``: the stored files, as stored, in a
-  ZIP (stored, not deflated: DICOM pixel data rarely shrinks and this keeps the CPU free),
-  streamed: the archive is written through a small buffer file by file, so memory stays
-  bounded by one 1 MiB chunk whatever the study's size. Entries are named
-  ``PatientID/StudyUID/SeriesUID/SOPInstanceUID.dcm`` (ZIP64 when needed).
 - ``POST /api/send`` with ``{"peer": AE, "study": UID[, "series": UID]}`` starts a C-STORE job
   to a peer of ``[peers]`` (the archive acting as storage SCU, as for a C-MOVE sub-operation,
   PS3.4 C.4.2.3.1, with the same presentation contexts, :func:`dicomkit.net.retrieve.
@@ -22,27 +17,23 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import re
 import time
-import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, cast
+from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dicomkit.archive.records import InstanceRow
 from dicomkit.net.association import AssociationError
 from dicomkit.net.client import connect
 from dicomkit.net.retrieve import SubOperation, move_contexts
-from dicomkit.web.context import CHUNK, ROOT, WebContext, context, request_uids
+from dicomkit.web.context import ROOT, WebContext, context, request_uids
 from dicomkit.web.errors import WebError
 
 log = logging.getLogger("dicomkit.web.manage")
 MAX_JOBS = 100  # finished jobs kept for GET /api/jobs
-SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
 # -- delete ---------------------------------------------------------------------------------------
@@ -57,78 +48,6 @@ async def delete(request: Request) -> Response:
     log.info("DICOMweb DELETE %s %s: %d instance(s) removed", level.lower(), uid, removed)
     return JSONResponse({"removed": removed, "level": level, "uid": uid,
                          "instances": [r.sop_uid for r in rows]})
-
-
-# -- ZIP download ---------------------------------------------------------------------------------
-class ChunkBuffer:
-    """A write-only, unseekable file for :class:`zipfile.ZipFile` whose contents are taken out
-    as they are written (zipfile then uses data descriptors)."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-        self.offset = 0
-
-    def write(self, data: bytes) -> int:
-        self.parts.append(bytes(data))
-        self.offset += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self.offset
-
-    def flush(self) -> None:
-        pass
-
-    def take(self) -> bytes:
-        out = b"".join(self.parts)
-        self.parts.clear()
-        return out
-
-
-def entry_name(patient_id: str, row: InstanceRow) -> str:
-    def safe(text: str) -> str:
-        return SAFE_NAME.sub("_", text)[:64] or "_"
-
-    return (f"{safe(patient_id or 'unknown')}/{safe(row.study_uid)}/{safe(row.series_uid)}/"
-            f"{safe(row.sop_uid)}.dcm")
-
-
-def zip_stream(ctx: WebContext, rows: list[InstanceRow], patient_id: str) -> Iterator[bytes]:
-    """The ZIP of ``rows``' files, chunk by chunk (run by Starlette in a worker thread)."""
-    buffer = ChunkBuffer()
-    with zipfile.ZipFile(cast(IO[bytes], buffer), "w", compression=zipfile.ZIP_STORED,
-                         allowZip64=True) as archive:
-        for row in rows:
-            info = zipfile.ZipInfo(entry_name(patient_id, row),
-                                   date_time=time.localtime()[:6])
-            info.compress_type = zipfile.ZIP_STORED
-            try:
-                source = open(ctx.path_of(row), "rb")  # noqa: SIM115 - closed below
-            except OSError as exc:
-                log.warning("ZIP download: %s left out: %s", row.sop_uid, exc)
-                continue
-            with source, archive.open(info, "w", force_zip64=row.size > (1 << 31)) as target:
-                while chunk := source.read(CHUNK):
-                    target.write(chunk)
-                    if buffer.parts:
-                        yield buffer.take()
-            if buffer.parts:
-                yield buffer.take()
-    yield buffer.take()  # the central directory
-
-
-async def download(request: Request) -> Response:
-    ctx = context(request)
-    study, series, _ = request_uids(request)
-    rows = await ctx.locate(study, series)
-    metadata = await asyncio.to_thread(ctx.archive.index.instance_metadata, [rows[0].sop_uid])
-    patient_id = ""
-    if metadata:
-        value = metadata[0].get("00100020", {}).get("Value") or [""]
-        patient_id = str(value[0])
-    name = SAFE_NAME.sub("_", series or study)[:64] + ".zip"
-    return StreamingResponse(zip_stream(ctx, rows, patient_id), media_type="application/zip",
-                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 # -- send to a peer -------------------------------------------------------------------------------
@@ -255,8 +174,6 @@ def routes() -> list[Route]:
         Route(study, delete, methods=["DELETE"]),
         Route(series, delete, methods=["DELETE"]),
         Route(series + "/instances/{instance}", delete, methods=["DELETE"]),
-        Route("/api/studies/{study}/archive.zip", download, methods=["GET"]),
-        Route("/api/studies/{study}/series/{series}/archive.zip", download, methods=["GET"]),
         Route("/api/send", send, methods=["POST"]),
         Route("/api/jobs", list_jobs, methods=["GET"]),
         Route("/api/jobs/{id:int}", job_status, methods=["GET"]),

@@ -32,7 +32,6 @@ ASSET_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; chars
                ".html": "text/html; charset=utf-8", ".svg": "image/svg+xml",
                ".map": "application/json"}
 RECENT_EVENTS = 200
-PRINT_PAGE = 200  # printed films listed, newest first
 #: The UI's pages and bundles hold no patient data: they are served without credentials, so a
 #: browser can load the page that then asks for a token (or whose first API call makes the
 #: browser ask for a Basic user). Every request for data goes through DICOMweb or /api, behind
@@ -131,38 +130,6 @@ async def status(request: Request) -> Response:
     })
 
 
-async def print_queue(request: Request) -> Response:
-    """``GET /api/print``: the films ``dicomkit serve --print`` has printed, newest first (the
-    archive's Encapsulated PDF instances of its print series, archive/print_queue.py)."""
-    from dicomkit.archive.print_queue import printed_films
-
-    ctx = context(request)
-    films = list(reversed(await asyncio.to_thread(printed_films, ctx.archive)))[:PRINT_PAGE]
-    base = ctx.base(request)
-    out = []
-    for f in films:
-        rows = await ctx.locate(f.study_uid, None, f.sop_uid)
-        document = (f"{base}/studies/{f.study_uid}/series/{rows[0].series_uid}"
-                    f"/instances/{f.sop_uid}/rendered")
-        out.append({"sop_uid": f.sop_uid, "study_uid": f.study_uid,
-                    "patient_id": f.patient_id, "patient_name": f.patient_name,
-                    "date": f.date, "time": f.time, "title": f.title,
-                    "description": f.description, "pdf": document,
-                    "png": f"/api/print/{f.sop_uid}.png" if f.png else None})
-    return JSONResponse(out)
-
-
-async def print_preview(request: Request) -> Response:
-    """``GET /api/print/{uid}.png``: a printed film's picture."""
-    uid = request.path_params["uid"]
-    if not uid or len(uid) > 64 or not all(c.isdigit() or c == "." for c in uid):
-        raise WebError(400, f"{uid[:80]!r} is not a SOP Instance UID")
-    path = Path(context(request).archive.data_dir) / "print" / f"{uid}.png"
-    if not path.is_file():
-        raise WebError(404, f"no printed film {uid}")
-    return FileResponse(path, media_type="image/png")
-
-
 def routes() -> list[Route]:
     get = ["GET"]
     return [
@@ -171,8 +138,6 @@ def routes() -> list[Route]:
         Route("/viewer", viewer_page, methods=get),
         Route("/ui/{name}", static_asset, methods=get),
         Route("/api/status", status, methods=get),
-        Route("/api/print", print_queue, methods=get),
-        Route("/api/print/{uid}.png", print_preview, methods=get),
     ]
 
 

@@ -98,9 +98,10 @@ interface Film {
   png: string | null;
 }
 
-/** The films ``dicomkit serve --print`` printed (GET /api/print), newest first. */
+/** The films ``dicomkit serve --print`` printed (GET /api/print, web/print_queue.py), newest
+ * first. */
 export async function printPage(view: HTMLElement): Promise<void> {
-  const films = await getJson<Film[]>("/api/print");
+  const films = (await getJson<Film[]>("/api/print")).reverse();
   view.append(h("h1", {}, "Print queue"));
   if (!films.length) {
     view.append(h("p", { class: "muted", id: "print" }, "No film printed (dicomkit serve --print makes the archive a film printer)."));

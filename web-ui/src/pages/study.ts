@@ -1,5 +1,6 @@
 /** The study page: its series with server-rendered thumbnails (WADO-RS thumbnail, cached by
- * the browser), an instance's metadata as a searchable tag tree, download as ZIP, delete with
+ * the browser), an instance's metadata as a searchable tag tree, download as ZIP (WADO-RS
+ * application/zip), delete with
  * confirmation, send to a configured peer with progress. */
 
 import { del, fetchBlobUrl, getJson, metadata, postJson, qido, ROOT } from "../api";
@@ -68,7 +69,8 @@ function studyActions(where: HTMLElement, study: string, series: string | null, 
   const path = `studies/${study}${series ? `/series/${series}` : ""}`;
   const progress = h("span", { class: "job" });
   where.append(
-    h("a", { class: "button download", href: `/api/${path}/archive.zip`, download: "" }, `Download ${what} (ZIP)`),
+    // WADO-RS application/zip (PS3.18 §8.7.3.10), asked for by the accept parameter (§8.3.3.1)
+    h("a", { class: "button download", href: `${ROOT}/${path}?accept=${encodeURIComponent("application/zip")}`, download: "" }, `Download ${what} (ZIP)`),
     h("button", {
       class: "delete",
       onclick: (async () => {
