@@ -285,14 +285,33 @@ def test_presentation_lut_inverts_and_unknown_luts_are_refused(printer: Any) -> 
     assert int(recorder.pages[-1].images[1].pixels[0, 0]) == 245
 
 
-def test_a_failed_output_ends_the_job_in_failure() -> None:
-    scp = P.PrintSCP(Recorder(fail=True))
+def test_a_failed_output_ends_the_job_in_failure_and_the_printer_reports_it() -> None:
+    recorder = Recorder(fail=True)
+    scp = P.PrintSCP(recorder)
+    printer_events: list[int] = []
     with ServerThread(handler=scp, ae_title="PRINTER") as server:
         async def body(client: Any) -> Any:
-            return await print_images(client, [grey(1)], FilmOptions())
-        result = session(server.port, body)
+            result = await print_images(client, [grey(1)], FilmOptions())
+            for _ in range(100):  # the Printer's event follows the job's last one
+                if result.printer_events:
+                    break
+                await asyncio.sleep(0.05)
+            printer_events.extend(result.printer_events)
+            _, data, _ = await client.n_get(P.PRINTER, P.PRINTER_INSTANCE, via=P.GRAYSCALE_META)
+            return result, str(data.PrinterStatus), str(data.PrinterStatusInfo)
+        result, status, info = session(server.port, body)
+        recorder.fail = False
+
+        async def again(client: Any) -> Any:
+            await print_images(client, [grey(1)], FilmOptions())
+            _, data, _ = await client.n_get(P.PRINTER, P.PRINTER_INSTANCE, via=P.GRAYSCALE_META)
+            return str(data.PrinterStatus)
+        normal = session(server.port, again)
     assert result.status == "FAILURE"
     assert [state for _, state in result.events][-1] == "FAILURE"
+    assert (status, info) == ("FAILURE", "PROC FAILURE")
+    assert printer_events == [3]  # FAILURE (Table H.4-16)
+    assert normal == "NORMAL"
 
 
 def test_a_sop_class_outside_its_meta_class_is_refused(printer: Any) -> None:

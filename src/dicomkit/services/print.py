@@ -62,6 +62,8 @@ META_MEMBERS: dict[str, frozenset[str]] = {
 }
 OPTIONAL_CLASSES = (PRINT_JOB, ANNOTATION_BOX, PRESENTATION_LUT)
 
+# PS3.4 H.4.6.1.1 Table H.4-16: Printer Event Type IDs; Printer Status (2110,0010).
+PRINTER_EVENTS = {"NORMAL": 1, "WARNING": 2, "FAILURE": 3}
 # PS3.4 H.4.5.1.1 Table H.4-14: Print Job Event Type IDs; Execution Status (2100,0020).
 PENDING, PRINTING, DONE, FAILURE = "PENDING", "PRINTING", "DONE", "FAILURE"
 JOB_EVENTS = {PENDING: 1, PRINTING: 2, DONE: 3, FAILURE: 4}
@@ -179,6 +181,9 @@ class PrintSCP(ServiceHandler):
         self.access = access
         self.prints: WeakKeyDictionary[Association, AssociationPrints] = WeakKeyDictionary()
         self.jobs: OrderedDict[str, PrintJob] = OrderedDict()
+        # the virtual printer's status: FAILURE once a film could not be printed (kept), NORMAL
+        # again when the next one prints; each change an N-EVENT-REPORT (H.4.6.1)
+        self.printer_status = ("NORMAL", "NORMAL")
         self.tasks: set[asyncio.Task[None]] = set()
 
     def abstract_syntaxes(self) -> dict[str, Sequence[str]]:
@@ -403,8 +408,8 @@ class PrintSCP(ServiceHandler):
         if instance != PRINTER_INSTANCE:
             raise PrintError(rules.NO_SUCH_SOP_INSTANCE,
                              "the Printer is the well-known instance 1.2.840.10008.5.1.1.17")
-        return NResponse(Status.SUCCESS, rules.selected(self.capabilities.printer_dataset(),
-                                                        message.command))
+        return NResponse(Status.SUCCESS, rules.selected(
+            self.capabilities.printer_dataset(*self.printer_status), message.command))
 
     async def job_get(self, association: Association, state: AssociationPrints, meta: str,
                       instance: str, message: Message, data: Dataset | None) -> NResponse:
@@ -479,6 +484,10 @@ class PrintSCP(ServiceHandler):
             job.status, job.info = FAILURE, rules.execution_info(exc)
         job.films = []  # the pixels are printed: keep the job's status only
         await self.report(association, job, reported)
+        status = ("NORMAL", "NORMAL") if job.status == DONE else ("FAILURE", job.info)
+        if status != self.printer_status:
+            self.printer_status = status
+            await self.report_printer(association)
 
     async def report(self, association: Association, job: PrintJob, reported: bool) -> None:
         if not reported or not association.is_established:
@@ -495,6 +504,25 @@ class PrintSCP(ServiceHandler):
                          job.status, status)
         except (AssociationError, ConnectionError, OSError, DicomError) as exc:
             log.info("print job %s: %s not reported (%s)", job.uid, job.status, exc)
+
+    async def report_printer(self, association: Association) -> None:
+        """H.4.6.1: the Printer's status change, to the SCU whose job changed it (on its meta
+        SOP class context)."""
+        meta = next((c.abstract_syntax for c in association.contexts.values()
+                     if c.abstract_syntax in META_MEMBERS), None)
+        if meta is None or not association.is_established:
+            return
+        status, info_text = self.printer_status
+        info = None
+        if status != "NORMAL":
+            info = Dataset()
+            info.PrinterStatusInfo = info_text
+            info.PrinterName = self.capabilities.name
+        try:
+            await Client(association, handle_requests=False).n_event_report(
+                PRINTER, PRINTER_INSTANCE, PRINTER_EVENTS[status], info, via=meta)
+        except (AssociationError, ConnectionError, OSError, DicomError) as exc:
+            log.info("printer status %s not reported (%s)", status, exc)
 
     # -- lookups ----------------------------------------------------------------------------------
     def session(self, state: AssociationPrints, instance: str) -> FilmSession:

@@ -416,11 +416,11 @@ class PrinterCapabilities:
             check_pixels(items[0], color, self.max_pixels)
         return None
 
-    def printer_dataset(self) -> Dataset:
+    def printer_dataset(self, status: str = "NORMAL", info: str = "NORMAL") -> Dataset:
         """Table H.4-17: the Printer's attributes."""
         ds = Dataset()
-        ds.PrinterStatus = "NORMAL"
-        ds.PrinterStatusInfo = "NORMAL"
+        ds.PrinterStatus = status
+        ds.PrinterStatusInfo = info
         ds.PrinterName = self.name
         ds.Manufacturer = "dicomkit"
         ds.ManufacturerModelName = "dicomkit virtual printer (PDF)"

@@ -87,6 +87,7 @@ class PrintResult:
     printer_status: str = ""
     warnings: list[tuple[str, int]] = field(default_factory=list)
     events: list[tuple[str, str]] = field(default_factory=list)  # (job UID, state)
+    printer_events: list[int] = field(default_factory=list)  # Printer Event Type IDs
 
 
 def image_item(pixels: Array, color: bool, identification: Dataset | None = None) -> Dataset:
@@ -144,7 +145,9 @@ async def print_images(client: Client, images: Sequence[Array], options: FilmOpt
     async def on_event(data: Dataset | None, message: Message) -> int:
         uid = str(message.command.get("AffectedSOPInstanceUID") or "")
         state = STATES.get(int(message.command.get("EventTypeID") or 0), "")
-        if str(message.command.get("AffectedSOPClassUID") or "") == PRINT_JOB and state:
+        if str(message.command.get("AffectedSOPClassUID") or "") == PRINTER:
+            result.printer_events.append(int(message.command.get("EventTypeID") or 0))
+        elif str(message.command.get("AffectedSOPClassUID") or "") == PRINT_JOB and state:
             states[uid] = state
             result.events.append((uid, state))
             changed.set()
