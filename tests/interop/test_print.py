@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -188,3 +189,26 @@ def test_dicomkit_print_to_dcmtk_dcmprscp(dcmtk_net: dict[str, str], tmp_path: P
     assert len(images) == 4
     first = read(str(images[0]))
     assert (int(first.Rows), int(first.Columns)) == (128, 128)
+
+
+def test_the_printer_on_its_own_ae_title_and_port(serve: ServeFactory, tmp_path: Path) -> None:
+    """``--print-aet FILMER --print-port P``: DCMTK prints to FILMER on P; the archive's own
+    AE keeps its port, and FILMER's port offers nothing but printing and Verification."""
+    slices = ct_slices(tmp_path / "ct", 1)
+    port = free_port()
+    server = serve(tmp_path / "data", aet="PACS",
+                   args=["--print-aet", "FILMER", "--print-port", str(port), "--no-http",
+                         "--no-fsync"])
+    wait_for_port(port, server.proc)
+    config = dcmpstat_config(tmp_path / "dcmtk", port, aet="FILMER")
+    dcmtk_print(config, slices, cwd=tmp_path / "dcmtk")
+    for _ in range(100):
+        if list((server.data / "print").glob("*.png")):
+            break
+        time.sleep(0.1)
+    assert len(list((server.data / "print").glob("*.png"))) == 1, server.log_tail()
+    assert run("echoscu", "-aec", "FILMER", "127.0.0.1", port).returncode == 0
+    refused = subprocess.run(["storescu", "-aec", "FILMER", "127.0.0.1", str(port),
+                              str(slices[0])], capture_output=True, text=True, check=False)
+    assert refused.returncode != 0  # no storage on the printer's port
+

@@ -33,6 +33,10 @@ from dicomkit.core.uid import generate_uid, registered
 from dicomkit.encoding.writer import to_bytes
 from dicomkit.iod.derived import derive
 from dicomkit.iod.encapsulated import wrap
+from dicomkit.net.association import Association
+from dicomkit.net.dimse import Message
+from dicomkit.net.service import NResponse, ServiceHandler
+from dicomkit.net.uids import UNCOMPRESSED_TS, VERIFICATION
 from dicomkit.pixels.film import to_pdf, to_raster
 from dicomkit.pixels.render import to_png as png_bytes
 from dicomkit.services.print import PrintedFilm, PrintSCP, film_of
@@ -144,6 +148,21 @@ def install(handler: ArchiveHandler, capabilities: PrinterCapabilities | None = 
     return scp
 
 
+class PrinterListener(ServiceHandler):
+    """The printer on a DIMSE port of its own (``[print] aet``/``port``, ``serve --print-aet
+    --print-port``): the Print SCP and Verification, nothing else."""
+
+    def __init__(self, scp: PrintSCP) -> None:
+        self.scp = scp
+
+    def abstract_syntaxes(self) -> dict[str, Sequence[str]]:
+        return {VERIFICATION: UNCOMPRESSED_TS, **self.scp.abstract_syntaxes()}
+
+    async def n_service(self, association: Association, message: Message,
+                        data: Dataset | None) -> tuple[int, Dataset | None] | NResponse:
+        return await self.scp.n_service(association, message, data)
+
+
 @dataclass(frozen=True)
 class PrintedRecord:
     """A film kept in the archive, as ``dicomkit print ls`` shows it."""
@@ -198,7 +217,7 @@ CONFIG_KEYS: dict[str, type] = {"name": str, "film_sizes": list, "default_film_s
                "default_orientation": str, "min_density": int, "max_density": int,
                "color": bool, "medium_types": list, "destinations": list, "max_copies": int,
                "annotation_positions": int, "custom_formats": dict, "lp_destination": str,
-               "secondary_capture": bool}
+               "secondary_capture": bool, "aet": str, "port": int}
 """The keys of the ``[print]`` table of ``dicomkit serve --config``."""
 
 
@@ -227,8 +246,13 @@ def capabilities_from_config(table: Any) -> tuple[PrinterCapabilities, dict[str,
             value = tuple(v.strip().upper() for v in value)
         values[key] = value
     options: dict[str, Any] = {key: values.pop(key)
-                               for key in ("lp_destination", "secondary_capture")
+                               for key in ("lp_destination", "secondary_capture", "aet", "port")
                                if key in values}
+    aet = str(options.get("aet", "x")).strip()
+    if not 0 < len(aet) <= 16 or "\\" in aet:
+        raise ValueError(f"print.aet {options.get('aet')!r} is not an AE title")
+    if not 0 < int(options.get("port", 1)) < 65536:
+        raise ValueError(f"print.port {options.get('port')!r} is not a TCP port")
     caps = PrinterCapabilities(**values)
     for size in (*caps.film_sizes, caps.default_film_size):
         if size not in FILM_SIZES:

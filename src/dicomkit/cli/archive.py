@@ -157,6 +157,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--print", action="store_true",
                    help="the Print SCP: Basic Grayscale/Color Print Management; each film "
                    "stored as an Encapsulated PDF (docs/print.md)")
+    p.add_argument("--print-aet", metavar="AET",
+                   help="the printer's own AE title, on --print-port (implies --print)")
+    p.add_argument("--print-port", type=int, metavar="PORT",
+                   help="a DIMSE port for the printer alone: Print Management and "
+                   "Verification (implies --print)")
     p.add_argument("--accept-aet", action="append", default=[], metavar="AET",
                    help="accept only these calling AE titles (repeatable; default any)")
     p.add_argument("--duplicates", choices=["replace", "ignore", "keep"])
@@ -214,7 +219,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "mpps_forward": [],
     "commitment_report_delay": None,
     "hl7_port": None, "hl7_bind": None, "hl7_station": "", "hl7_max_message": "1M",
-    "print": False, **OHIF_SETTINGS, **AUDIT_SETTINGS}
+    "print": False, "print_aet": None, "print_port": None, **OHIF_SETTINGS, **AUDIT_SETTINGS}
 """Every key a ``--config`` TOML file may set, with its default."""
 BOOLEAN_SETTINGS = ("fsync", "http", "tls_only")
 
@@ -338,6 +343,10 @@ def load_settings(args: argparse.Namespace) -> dict[str, Any]:
         settings["http"] = False
     if getattr(args, "print", False) and not settings["print"]:
         settings["print"] = True
+    for name in ("print_aet", "print_port"):
+        if getattr(args, name, None) is not None:
+            settings[name] = getattr(args, name)
+            settings["print"] = settings["print"] or True
     if getattr(args, "tls_only", False):
         settings["tls_only"] = True
     settings["cors_origins"] = list(settings["cors_origins"]) + list(
@@ -505,6 +514,8 @@ def run_serve(args: argparse.Namespace) -> int:
         archive.close()
         raise SystemExit(f"dicomkit: {exc}") from exc
     handler.mpps.forward_to = tuple(settings["mpps_forward"])
+    printer: Any = None
+    print_aet = print_port = None
     if settings["print"]:
         from dicomkit.archive import print_queue
 
@@ -513,7 +524,15 @@ def run_serve(args: argparse.Namespace) -> int:
         except ValueError as exc:
             archive.close()
             raise SystemExit(f"dicomkit: {exc}") from exc
-        print_queue.install(handler, capabilities, **options)
+        print_aet = settings["print_aet"] or options.pop("aet", None)
+        print_port = settings["print_port"] or options.pop("port", None)
+        options.pop("aet", None)
+        options.pop("port", None)
+        if print_aet and not print_port:
+            archive.close()
+            raise SystemExit("dicomkit: the printer's own AE title (--print-aet, print.aet) "
+                             "needs its own port (--print-port, print.port)")
+        printer = print_queue.install(handler, capabilities, **options)
     if settings["commitment_report_delay"] is not None:
         handler.commitment.same_association_delay = float(settings["commitment_report_delay"])
     ris_feed = None
@@ -537,6 +556,12 @@ def run_serve(args: argparse.Namespace) -> int:
         common["observer"], web_audit = _audit_serve(trail, settings, archive)
     if not settings["tls_only"]:
         servers.append((Server(port=int(settings["dimse_port"]), **common), ""))
+    if printer is not None and print_port:
+        from dicomkit.archive.print_queue import PrinterListener
+
+        servers.append((Server(port=int(print_port), **{
+            **common, "handler": PrinterListener(printer),
+            "ae_title": print_aet or settings["aet"]}), " (the printer)"))
     if tls is not None:
         servers.append((Server(port=int(settings["dimse_tls_port"]),
                                ssl_context=tls.context(), **common),
@@ -551,7 +576,7 @@ def run_serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         for server, security in servers:
             await server.start()
-            log.info("dicomkit serve: AE %s on %s:%s%s, data %s, index %s", settings["aet"],
+            log.info("dicomkit serve: AE %s on %s:%s%s, data %s, index %s", server.ae_title,
                      settings["bind"], server.port, security, archive.data_dir,
                      archive.index.url.split("@")[-1])
         if ris_feed is not None:
