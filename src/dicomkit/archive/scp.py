@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dicomkit.durable as durable
 from dicomkit.archive import inventory
@@ -33,14 +33,17 @@ from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import storage_sop_classes
 from dicomkit.errors import DicomError
 from dicomkit.net.association import AcceptedContext, Association, DataSink
-from dicomkit.net.dimse import Message
-from dicomkit.net.service import NResponse, RetrieveItem, ServiceHandler
+from dicomkit.net.dimse import CommandField, Message
+from dicomkit.net.service import NResponse, Retrievable, RetrieveItem, ServiceHandler
 from dicomkit.net.uids import UNCOMPRESSED_TS, VERIFICATION
 from dicomkit.services.access import AccessPolicy
 from dicomkit.services.mpps import MppsSCP
 from dicomkit.services.qr import MODEL_OF, IdentifierError, QueryRetrieveSCP
 from dicomkit.services.storage import DataSetMismatch, StorageSCP, Stored, all_transfer_syntaxes
 from dicomkit.services.worklist import WorklistIdentifierError, WorklistSCP
+
+if TYPE_CHECKING:  # imported by dicomkit serve only when a peer is de-identifying
+    from dicomkit.archive.deid_export import DeidExport
 
 log = logging.getLogger("dicomkit.archive.scp")
 
@@ -245,6 +248,8 @@ class ArchiveHandler(ServiceHandler):
         # Supplement 223: Repository Query (PS3.4 C.6.4) and Inventory Creation (KK.2), the
         # inventories produced by background work.
         self.inventory = inventory.install(self)
+        # De-identify on export (archive/deid_export.py): set by dicomkit serve.
+        self.deid_export: DeidExport | None = None
 
     def add_service(self, service: ServiceHandler) -> None:
         """Plug in a service: the SOP classes of its ``abstract_syntaxes`` are offered, and
@@ -308,8 +313,18 @@ class ArchiveHandler(ServiceHandler):
         return await service.n_service(association, message, data)
 
     def retrieve(self, association: Association, message: Message,
-                 identifier: Dataset) -> AsyncIterator[RetrieveItem]:
-        return self.query_retrieve.retrieve(association, message, identifier)
+                 identifier: Dataset) -> AsyncIterator[Retrievable]:
+        found = self.query_retrieve.retrieve(association, message, identifier)
+        if self.deid_export is None:
+            return found
+        # De-identify on export: a C-MOVE to, or a C-GET by, a de-identifying peer gets the
+        # de-identified copies (archive/deid_export.py).
+        if message.command_field == CommandField.C_MOVE_RQ:
+            receiver = str(message.command.get("MoveDestination") or "")
+        else:
+            receiver = association.calling_ae
+        peer = self.deid_export.peer(receiver)
+        return found if peer is None else self.deid_export.convert(peer, found)
 
     def move_destination(self, ae_title: str) -> tuple[str, int] | None:
         return self.peers.get(ae_title.strip())

@@ -49,6 +49,10 @@ SERVE_EPILOG = """examples:
   dicomkit serve --peer RIS=10.0.0.9:104 --mpps-forward RIS
                         every accepted MPPS N-CREATE/N-SET forwarded to RIS, retried until
                         delivered (docs/workflow.md)
+  dicomkit serve --peer RESEARCH=10.0.0.8:104 --deid-peer RESEARCH=clean-descriptors \\
+                 --deid-key-file /etc/pacs/deid.key
+                        RESEARCH gets de-identified copies (PS3.15 Annex E) on C-MOVE and
+                        C-GET, keyed pseudonyms (docs/deidentification.md)
 {ohif}
   dicomkit serve --print
                         a film printer too: Basic Grayscale/Color Print Management SCP, each
@@ -87,6 +91,10 @@ config file (TOML), same names as the options:
   ian_peers = ["RIS"]                    # Instance Availability Notification (PS3.4 R) to
   ian_stable = 60                        #   these peers, once a study is stable (seconds)
   mpps_forward = ["RIS"]                 # MPPS N-CREATE/N-SET forwarded to these peers
+  deid_peers = { RESEARCH = ["retain-longitudinal-modified-dates"] }   # these peers get
+                                         #   de-identified copies on C-MOVE and C-GET (PS3.15
+                                         #   Annex E, with these options; or a list of names)
+  deid_key_file = "/etc/pacs/deid.key"   # the pseudonyms' secret (else DICOMKIT_DEID_KEY)
   commitment_report_delay = 0.05         # Storage Commitment: seconds before the report goes
                                          #   on the requestor's association (docs/workflow.md)
   hl7_port = 2575                        # the RIS feed, HL7 v2 over MLLP (off by default)
@@ -133,6 +141,15 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--peer", action="append", default=[], metavar="NAME=HOST:PORT",
                    help="a peer: C-MOVE destination, and where storage commitment "
                         "reports, --ian-peer and --mpps-forward go (repeatable)")
+    p.add_argument("--deid-peer", action="append", default=[],
+                   metavar="AET[=OPTION,OPTION…]",
+                   help="this peer receives only de-identified copies (PS3.15 Annex E Basic "
+                        "Profile, with the dicomkit deid options given) when it is the C-MOVE "
+                        "destination or the C-GET requestor; the key from --deid-key-file or "
+                        "DICOMKIT_DEID_KEY (repeatable; docs/deidentification.md)")
+    p.add_argument("--deid-key-file", metavar="FILE",
+                   help="the secret of the de-identified copies' pseudonyms (the file's "
+                        "content, without the final newline)")
     p.add_argument("--ian-peer", action="append", default=[], metavar="AET",
                    help="send Instance Availability Notifications (PS3.4 R) to this peer, "
                         "named by --peer (repeatable)")
@@ -216,7 +233,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "http_jwt_issuer": None, "http_jwt_audience": None, "http_jwks": None,
     "http_jwt_leeway": 60, "http_jwks_refresh": 300, "http_jwt_scopes": {},
     "max_inflated_size": "4G", "validate": "off", "ian_peers": [], "ian_stable": 60,
-    "mpps_forward": [],
+    "mpps_forward": [], "deid_peers": [], "deid_key_file": None,
     "commitment_report_delay": None,
     "hl7_port": None, "hl7_bind": None, "hl7_station": "", "hl7_max_message": "1M",
     "print": False, "print_aet": None, "print_port": None, **OHIF_SETTINGS, **AUDIT_SETTINGS}
@@ -391,6 +408,7 @@ def load_settings(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"dicomkit: MPPS forwarding to {', '.join(unknown)}: no such peer "
                          "(--peer NAME=HOST:PORT)")
     _check_hl7(settings)
+    _check_deid(settings, args)
     merge_ohif_options(settings, args)
     merge_audit_options(settings, args)
     try:
@@ -398,6 +416,48 @@ def load_settings(args: argparse.Namespace) -> dict[str, Any]:
     except ValueError as exc:
         raise SystemExit(f"dicomkit: --max-inflated-size: {exc}") from exc
     return settings
+
+
+def _check_deid(settings: dict[str, Any], args: argparse.Namespace) -> None:
+    """``deid_peers`` (a list of AE titles, or a table AE title -> options) and the
+    ``--deid-peer`` options merged into ``deid_peers``: {AE title: [options]}; the key read
+    (``deid_key``). Exit with the reason when something is wrong."""
+    from dicomkit.deid.table import OptionError, check_options
+
+    given = settings["deid_peers"]
+    if isinstance(given, list) and all(isinstance(p, str) for p in given):
+        peers: dict[str, list[str]] = {p.strip(): [] for p in given}
+    elif isinstance(given, dict) and all(
+            isinstance(v, list) and all(isinstance(o, str) for o in v) for v in given.values()):
+        peers = {str(k).strip(): list(v) for k, v in given.items()}
+    else:
+        raise SystemExit("dicomkit: deid_peers is a list of AE titles or a table of AE title = "
+                         f"[options], not {given!r}")
+    for spec in getattr(args, "deid_peer", []) or []:
+        name, _, options = spec.partition("=")
+        peers[name.strip()] = [o for o in options.split(",") if o.strip()]
+    for name, options in peers.items():
+        if not name or len(name) > 16 or "\\" in name:
+            raise SystemExit(f"dicomkit: deid peer {name!r}: expected an AE title")
+        try:
+            check_options(options)
+        except OptionError as exc:
+            raise SystemExit(f"dicomkit: deid peer {name}: {exc}") from exc
+    settings["deid_peers"] = peers
+    path = getattr(args, "deid_key_file", None) or settings["deid_key_file"]
+    key = os.environ.get("DICOMKIT_DEID_KEY") or None
+    if path:
+        try:
+            with open(path, "rb") as handle:
+                key = handle.read(4096).rstrip(b"\r\n").decode("utf-8", "surrogateescape")
+        except OSError as exc:
+            raise SystemExit(f"dicomkit: deid_key_file {path}: {exc.strerror or exc}") from exc
+        if not key:
+            raise SystemExit(f"dicomkit: deid_key_file {path} is empty")
+    if peers and not key:
+        raise SystemExit("dicomkit: de-identifying peers (" + ", ".join(peers) + ") need a "
+                         "key: --deid-key-file FILE or DICOMKIT_DEID_KEY")
+    settings["deid_key"] = key
 
 
 def _check_hl7(settings: dict[str, Any]) -> None:
@@ -514,6 +574,12 @@ def run_serve(args: argparse.Namespace) -> int:
         archive.close()
         raise SystemExit(f"dicomkit: {exc}") from exc
     handler.mpps.forward_to = tuple(settings["mpps_forward"])
+    if settings["deid_peers"]:
+        from dicomkit.archive.deid_export import DeidExport, DeidPeer
+
+        handler.deid_export = DeidExport(
+            [DeidPeer(name, tuple(options)) for name, options in settings["deid_peers"].items()],
+            settings["deid_key"], max_inflated=limit)
     printer: Any = None
     print_aet = print_port = None
     if settings["print"]:
@@ -553,7 +619,7 @@ def run_serve(args: argparse.Namespace) -> int:
     trail = open_trail(settings)
     web_audit = None
     if trail is not None:
-        common["observer"], web_audit = _audit_serve(trail, settings, archive)
+        common["observer"], web_audit = _audit_serve(trail, settings, archive, handler)
     if not settings["tls_only"]:
         servers.append((Server(port=int(settings["dimse_port"]), **common), ""))
     if printer is not None and print_port:
@@ -633,7 +699,8 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit_serve(trail: Any, settings: dict[str, Any], archive: Any) -> tuple[Any, Any]:
+def _audit_serve(trail: Any, settings: dict[str, Any], archive: Any,
+                 handler: Any) -> tuple[Any, Any]:
     """What makes the DIMSE servers and DICOMweb report to the audit trail (PS3.15 A.5.3):
     the servers' observer and what the web application needs."""
     import socket
@@ -644,8 +711,12 @@ def _audit_serve(trail: Any, settings: dict[str, Any], archive: Any) -> tuple[An
 
     source = audit_source(settings)
     host = socket.gethostname()
-    observer = AssociationAudit(trail, source, settings["aet"], host,
-                                lambda uids: archive.index.audit_summary(sop_uids=uids))
+    export = handler.deid_export
+    observer = AssociationAudit(
+        trail, source, settings["aet"], host, lambda uids: archive.index.audit_summary(
+            sop_uids=uids if export is None else export.originals(uids)))
+    if export is not None:
+        observer.transfer_note = export.note
     service = ActiveParticipant(f"{settings['aet']}@{host}", False,
                                 alternative_user_id=f"AETITLES={settings['aet']}",
                                 user_name="dicomkit serve (DICOMweb)", network_access_point=host)

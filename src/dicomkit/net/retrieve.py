@@ -45,6 +45,7 @@ from dicomkit.net.events import RetrieveReport, ServerObserver
 from dicomkit.net.service import (
     Request,
     Retrievable,
+    RetrieveFailure,
     RetrieveItem,
     ServiceFailure,
     ServiceHandler,
@@ -89,6 +90,9 @@ def describe(source: Retrievable) -> SubOperation:
     if isinstance(source, RetrieveItem):
         return SubOperation(source.path, source.sop_class, source.sop_instance,
                             source.transfer_syntax)
+    if isinstance(source, RetrieveFailure):
+        return SubOperation("", source.sop_class, source.sop_instance, None,
+                            error=f"{source.sop_instance}: {source.reason}")
     try:
         ds = source if isinstance(source, Dataset) else read(
             source, stop_before_pixels=True, tags=[0x00080016, 0x00080018])
@@ -114,7 +118,7 @@ def move_contexts(sources: list[SubOperation]) -> list[tuple[str, list[str]]]:
     The first context of every SOP class comes before any second one."""
     per_class: dict[str, list[list[str]]] = {}
     for item in sources:
-        if not item.sop_class:
+        if not item.sop_class or item.error is not None:
             continue
         contexts = per_class.setdefault(item.sop_class, [])
         ts = item.transfer_syntax
@@ -244,7 +248,7 @@ class RetrieveOperation:
             self.observer.refused(self.association, message, exc.status, exc.comment)
             await self.request.respond(exc.status, ErrorComment=exc.comment[:64])
             return False
-        self.items = [describe(s) if isinstance(s, RetrieveItem)
+        self.items = [describe(s) if isinstance(s, (RetrieveItem, RetrieveFailure))
                       else await asyncio.to_thread(describe, s) for s in yielded]
         return True
 

@@ -60,9 +60,20 @@ class RetrieveItem:
     transfer_syntax: str | None
 
 
-Retrievable = RetrieveItem | Dataset | str | os.PathLike[str]
-"""What a handler's ``retrieve`` may yield: an instance as its store knows it, a data set, or
-the path of a Part 10 file (its header is read to plan the sub-operation)."""
+@dataclass(frozen=True)
+class RetrieveFailure:
+    """An instance the handler found but cannot send (e.g. it could not be converted into
+    what this destination may receive): its sub-operation fails, with ``reason`` logged."""
+
+    sop_class: str
+    sop_instance: str
+    reason: str
+
+
+Retrievable = RetrieveItem | RetrieveFailure | Dataset | str | os.PathLike[str]
+"""What a handler's ``retrieve`` may yield: an instance as its store knows it, one that cannot
+be sent (a failed sub-operation), a data set, or the path of a Part 10 file (its header is read
+to plan the sub-operation)."""
 
 
 @dataclass

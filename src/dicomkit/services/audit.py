@@ -47,6 +47,9 @@ class AssociationAudit(ServerObserver):
         self.ae_title = ae_title
         self.host = host
         self.summarize = summarize
+        # What the Instances Transferred message of a C-MOVE / C-GET says of the copies sent
+        # to a destination AE (e.g. that they were de-identified); None: nothing.
+        self.transfer_note: Callable[[str], str | None] = lambda destination_ae: None
         self.stored_uids: dict[int, dict[str, str]] = {}  # association -> SOP UID -> action
 
     # -- participants -------------------------------------------------------------------------
@@ -160,17 +163,19 @@ class AssociationAudit(ServerObserver):
         receiver, others = self._destination(association, report), self._others(
             association, report)
         status = f"status {report.status:04X}" if report.status is not None else ""
+        note = self.transfer_note(report.destination_ae)
 
         def build() -> Iterable[m.AuditMessage]:
             for uids, outcome in ((report.completed, m.SUCCESS),
                                   (report.failed, m.MINOR_FAILURE)):
                 if not uids:
                     continue
+                failed = (None if outcome == m.SUCCESS else
+                          f"{len(uids)} sub-operation(s) failed, {status}")
+                description = "; ".join(t for t in (note, failed) if t) or None
                 for patient, studies in m.by_patient(self.summarize(uids)):
                     yield m.instances_transferred(
                         self.source, sender, receiver, studies, patient, action="R",
-                        outcome=outcome, others=others,
-                        description=None if outcome == m.SUCCESS else
-                        f"{len(uids)} sub-operation(s) failed, {status}")
+                        outcome=outcome, others=others, description=description)
 
         self.auditor.defer(build)
