@@ -250,12 +250,50 @@ def test_the_report_fingerprints_with_the_key_and_never_holds_the_original() -> 
     assert MARK not in text.replace("Retain", "")
 
 
-def test_clean_visual_features_refuses_what_it_cannot_clean() -> None:
+def _image(**attributes: str) -> Dataset:
     ds = Dataset()
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    for keyword, value in attributes.items():
+        ds.set(keyword, value)
     ds.set("PixelData", b"\0\0", "OW")
-    with pytest.raises(DeidError, match="Recognizable Visual Features"):
-        deidentify(ds, ["clean-visual-features"], key=KEY)
+    return ds
+
+
+@pytest.mark.parametrize(("attributes", "match"), [
+    ({}, "no Body Part Examined"),
+    ({"Modality": "CT", "BodyPartExamined": "HEAD"}, "HEAD may include the head"),
+    ({"Modality": "MR", "BodyPartExamined": "WHOLEBODY"}, "WHOLEBODY"),
+    ({"Modality": "XC", "BodyPartExamined": "HAND"}, "Modality XC"),
+    ({"Modality": "IO", "BodyPartExamined": "JAW"}, "Modality IO"),
+    ({"Modality": "CT", "BodyPartExamined": "CHEST", "RecognizableVisualFeatures": "YES"},
+     "is YES"),
+])
+def test_clean_visual_features_refuses_what_may_show_a_face(attributes: dict[str, str],
+                                                             match: str) -> None:
+    with pytest.raises(DeidError, match=f"not supported.*{match}"):
+        deidentify(_image(**attributes), ["clean-visual-features"], key=KEY)
+
+
+@pytest.mark.parametrize(("attributes", "why"), [
+    ({"Modality": "CT", "BodyPartExamined": "CHEST"}, "CHEST does not include the head"),
+    ({"Modality": "MR", "BodyPartExamined": "knee"}, "KNEE"),
+    ({"Modality": "SM"}, "slide"),
+    ({"Modality": "CT", "BodyPartExamined": "HEAD", "RecognizableVisualFeatures": "NO"},
+     "already NO"),
+])
+def test_clean_visual_features_passes_what_cannot_show_a_face(attributes: dict[str, str],
+                                                               why: str) -> None:
+    out, report = deidentify(_image(**attributes), ["clean-visual-features"], key=KEY)
+    assert out.RecognizableVisualFeatures == "NO"
+    assert any(why in note for note in report.notes)
+    assert "113102" in [i.CodeValue for i in out.DeidentificationMethodCodeSequence]
+
+
+def test_clean_visual_features_without_pixel_data_changes_nothing_of_it() -> None:
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.33"
+    out, _ = deidentify(ds, ["clean-visual-features"], key=KEY)
+    assert "RecognizableVisualFeatures" not in out
 
 
 @pytest.mark.parametrize(("action", "kind", "expected"), [

@@ -55,6 +55,7 @@ from dicomkit.deid.table import (
     check_options,
     is_safe_private,
 )
+from dicomkit.deid.visual import passed_because, unsupported_reason
 from dicomkit.errors import DicomError
 
 PATIENT_ID = 0x00100020
@@ -204,13 +205,12 @@ class _Run:
     # -- the run ------------------------------------------------------------------------------
     def result(self) -> tuple[Dataset, Report]:
         options = self.owner.options
-        if "clean-visual-features" in options:
-            features = str(self.source.get("RecognizableVisualFeatures") or "").strip()
-            if PIXEL_DATA in self.source and features != "NO":
-                raise DeidError("clean-visual-features: dicomkit does not remove recognizable "
-                                "visual features (faces, surface renderings) from pixel data; "
-                                "Recognizable Visual Features (0028,0302) is "
-                                f"{features or 'absent'}, not NO")
+        visual = "clean-visual-features" in options and PIXEL_DATA in self.source
+        if visual:  # PS3.15 E.3.2, what dicomkit can promise: deid/visual.py
+            reason = unsupported_reason(self.source)
+            if reason is not None:
+                raise DeidError(reason)
+            self.report.notes.append(passed_because(self.source))
         out = self.source.copy()
         object.__setattr__(out, "file_meta", None)
         sop_class = str(self.source.get("SOPClassUID") or "").strip()
@@ -223,6 +223,8 @@ class _Run:
             for group in sorted(self.overlays_cleaned):
                 self.remove_group(out, group, "overlay with no cleaning rule")
         self.record_method(out)
+        if visual:
+            out.set(0x00280302, "NO", "CS")  # Recognizable Visual Features (E.3.2)
         return out, self.report
 
     def note(self, ds: Dataset, tag: int, path: str, action: str,
