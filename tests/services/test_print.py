@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from dicomkit.core.dataset import Dataset
+from dicomkit.encoding.transfer_syntax import lookup
+from dicomkit.encoding.writer import dataset_to_bytes
 from dicomkit.net.client import connect
 from dicomkit.net.uids import EXPLICIT_VR_LE
 from dicomkit.services import print as P
@@ -320,3 +322,73 @@ def test_a_sop_class_outside_its_meta_class_is_refused(printer: Any) -> None:
     async def body(client: Any) -> Any:
         return (await client.n_create(P.FILM_SESSION, None, Dataset(), via=P.PRINT_JOB))[0]
     assert session(port, body) == 0x0122
+
+
+def test_requests_with_values_of_any_kind_get_a_status_never_an_abort(printer: Any) -> None:
+    """Film box and image box requests with random values of the wrong kind: each answered
+    with a status (PS3.7 Annex C), the association still usable afterwards."""
+    import random
+
+    rng = random.Random(16)
+    junk: list[Any] = ["", "X" * 70, "STANDARD\\99999,1", "ROW\\", "-5", "1.5", 0, 65535,
+                       ["A", "B"], [1, 2, 3], b"\xff\xfe", "CUSTOM\\", "BLACK\\WHITE"]
+    box_keys = ["ImageDisplayFormat", "FilmOrientation", "FilmSizeID", "MagnificationType",
+                "MaxDensity", "MinDensity", "BorderDensity", "EmptyImageDensity", "Trim",
+                "ConfigurationInformation", "SmoothingType"]
+    item_keys = ["Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit",
+                 "SamplesPerPixel", "PhotometricInterpretation", "PixelRepresentation"]
+
+    def put(ds: Dataset, keyword: str, value: Any) -> None:
+        from dicomkit.core import dictionary
+
+        vr = dictionary.vr_for_tag(dictionary.tag_for_keyword(keyword) or 0)
+        try:
+            put_as(ds, keyword, value, vr)
+            dataset_to_bytes(ds, lookup(EXPLICIT_VR_LE))
+        except (ValueError, TypeError):  # a value this VR cannot hold at all: dicomkit
+            if keyword in ds:  # would not encode it
+                del ds[keyword]
+
+    def put_as(ds: Dataset, keyword: str, value: Any, vr: str) -> None:
+        if isinstance(value, bytes):
+            ds.set(keyword, value.decode("latin-1"), vr)
+        elif vr in ("US", "SS", "UL") and not isinstance(value, (int, list)):
+            ds.set(keyword, 7, vr)
+        elif vr in ("US", "SS", "UL") and isinstance(value, list):
+            ds.set(keyword, [int(v) if isinstance(v, int) else 1 for v in value], vr)
+        elif vr in ("US",) and isinstance(value, int):
+            ds.set(keyword, value, vr)
+        else:
+            ds.set(keyword, value if isinstance(value, (str, list)) else str(value), vr)
+
+    async def body(client: Any) -> list[int]:
+        statuses = []
+        session_uid, (_, answer, _), _ = await _session_and_box(client, "STANDARD\\1,1")
+        image_uid = str(answer.ReferencedImageBoxSequence[0].ReferencedSOPInstanceUID)
+        for _ in range(60):
+            box = Dataset()
+            box.ImageDisplayFormat = "STANDARD\\1,1"
+            box.ReferencedFilmSessionSequence = [R.reference_item(P.FILM_SESSION, session_uid)]
+            for keyword in rng.sample(box_keys, 3):
+                put(box, keyword, rng.choice(junk))
+            statuses.append((await client.n_create(P.FILM_BOX, None, box,
+                                                   via=P.GRAYSCALE_META))[0])
+            data = Dataset()
+            data.ImageBoxPosition = 1
+            item = image_item(grey(3, 4, 4), False)
+            for keyword in rng.sample(item_keys, 2):
+                put(item, keyword, rng.choice(junk))
+            data.BasicGrayscaleImageSequence = [item]
+            statuses.append((await client.n_set(P.GRAYSCALE_IMAGE_BOX, image_uid, data,
+                                                via=P.GRAYSCALE_META))[0])
+        status, _, _ = await client.n_get(P.PRINTER, P.PRINTER_INSTANCE, via=P.GRAYSCALE_META)
+        statuses.append(status)
+        return statuses
+    statuses = session(port_of(printer), body)
+    assert statuses[-1] == 0  # still answering
+    assert all(isinstance(status, int) for status in statuses)
+    assert any(status not in (0, 0xB605) for status in statuses)
+
+
+def port_of(printer: Any) -> int:
+    return int(printer[0])

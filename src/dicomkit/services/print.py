@@ -216,6 +216,11 @@ class PrintSCP(ServiceHandler):
             return await handler(self, association, state, meta, instance, message, data)
         except PrintError as exc:
             return NResponse(exc.status, None, exc.fields())
+        except (DicomError, ValueError, TypeError, KeyError, IndexError,
+                AttributeError) as exc:  # a value of the wrong kind somewhere in the request
+            log.warning("[%s] print request refused: %r", association.describe(), exc)
+            return NResponse(rules.PROCESSING_FAILURE, None,
+                             {"ErrorComment": f"cannot use the request: {exc}"[:64]})
 
     # -- Basic Film Session (H.4.1) -------------------------------------------------------------
     async def session_create(self, association: Association, state: AssociationPrints,

@@ -274,8 +274,14 @@ def execution_info(exc: BaseException) -> str:
     return "INSUFFIC MEMORY" if isinstance(exc, MemoryError) else "PROC FAILURE"
 
 
-def text(ds: Dataset, keyword: str) -> str:
-    return str(ds.get(keyword) or "").strip().upper()
+def text(ds: Dataset | None, keyword: str) -> str:
+    """A text value upper-cased; several values joined by backslashes as they were sent."""
+    if ds is None:
+        return ""
+    value = ds.get(keyword)
+    if isinstance(value, list):
+        value = "\\".join("" if v is None else str(v) for v in value)
+    return str(value or "").strip().upper()
 
 
 def invalid(keyword: str, why: str) -> PrintError:
@@ -358,7 +364,7 @@ class PrinterCapabilities:
         """The film box's attributes checked (0106H naming the first bad one) and the page they
         describe; densities outside the printer's range clamped with B605H."""
         try:
-            display = parse_display_format(str(ds.get("ImageDisplayFormat") or ""),
+            display = parse_display_format(text(ds, "ImageDisplayFormat"),
                                            self.custom_formats)
         except DisplayFormatError as exc:
             raise PrintError(INVALID_ATTRIBUTE_VALUE, str(exc)[:64], [0x20100010]) from exc
