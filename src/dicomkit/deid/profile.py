@@ -182,6 +182,7 @@ class Deidentifier:
         self.actions = actions(self.options)
         self.keys = key if isinstance(key, Keys) else Keys(key)
         self.rules = rules
+        self.method_codes: list[Any] | None = None  # the CID 7050 codes, once looked up
 
     def __call__(self, ds: Dataset, *, file: str = "") -> tuple[Dataset, Report]:
         return _Run(self, ds, file).result()
@@ -488,8 +489,10 @@ class _Run:
 
         options = self.owner.options
         ds.set(0x00120062, "YES", "CS")  # Patient Identity Removed
-        names = [""] + [o for o in OPTIONS if o in options]
-        codes = [concept(METHOD_CONCEPTS[name]) for name in names]
+        codes = self.owner.method_codes
+        if codes is None:  # looked up once per Deidentifier (a CID look-up costs ~1 ms)
+            names = [""] + [o for o in OPTIONS if o in options]
+            codes = self.owner.method_codes = [concept(METHOD_CONCEPTS[n]) for n in names]
         ds.set(0x00120063, [c.meaning[:64] for c in codes], "LO")
         ds[0x00120064] = DataElement(0x00120064, "SQ", Sequence(c.to_dataset() for c in codes))
         if FULL_DATES in options:
