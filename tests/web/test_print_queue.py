@@ -4,6 +4,8 @@ authentication in front."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from starlette.testclient import TestClient
 
@@ -70,3 +72,22 @@ def test_a_secondary_capture_of_the_film_is_kept_when_asked(archive: Archive) ->
     image = read(archive.absolute(rows[0].path))
     assert (int(image.Rows), int(image.Columns)) == (234, 165)  # A4 at 20 dpi
     assert str(image.PatientID) == PRINT_PATIENT_ID
+
+
+def test_the_stored_film_and_its_secondary_capture_pass_dciodvfy(archive: Archive) -> None:
+    """dicom3tools dciodvfy: no Error for the Encapsulated PDF (print-jobs patient and in the
+    study the images name) and for the Secondary Capture."""
+    from tests.support.dciodvfy import assert_valid
+
+    printer = ArchivePrinter(archive, dpi=20, secondary_capture=True, png=False)
+    printer.print_film(printed("plain"))
+    identified = printed("identified")
+    item = identified.boxes[0][1].BasicGrayscaleImageSequence[0]
+    item.PatientID = "P-7"
+    item.PatientName = "Doe^Jane"
+    item.StudyInstanceUID = "1.2.826.0.1.3680043.10.1234.7"
+    printer.print_film(identified)
+    files = sorted(Path(archive.files_dir).rglob("*.dcm"))
+    assert len(files) == 4
+    for path in files:
+        assert_valid(path)

@@ -102,6 +102,8 @@ class ArchivePrinter:
             image = derive(ds, raster, description="printed film drawn at "
                            f"{self.dpi:g} dpi", series_description=SERIES_DESCRIPTION
                            + " (image)", burned_in_annotation=True)
+            if "Laterality" not in image:  # General Series, Type 2C: a film has no side
+                image.set("Laterality", None, "CS")
             self.archive.commit_bytes(to_bytes(image))
         if self.png:
             os.makedirs(self.folder, exist_ok=True)
