@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 
 TEMP_PREFIX = ".incoming-"
 TEMP_SUFFIX = ".part"  # what reindex removes as the leftover of an interrupted write
@@ -183,6 +184,21 @@ class TemporaryFile:
         except OSError:
             pass
         remove(self.path)
+
+
+def write_whole(path: str | os.PathLike[str], chunks: Iterable[bytes]) -> None:
+    """Write ``chunks`` to ``path`` whole or not at all: a :class:`TemporaryFile` in its
+    folder, synced and renamed over it; on any failure (of the writing or of producing the
+    chunks) the temporary file is removed and ``path`` is as it was."""
+    path = os.fspath(path)
+    file = TemporaryFile(os.path.dirname(path) or ".")
+    try:
+        for chunk in chunks:
+            file.write(chunk)
+        rename_into_place(file.finish(), path, [])
+    except BaseException:
+        file.abort()
+        raise
 
 
 class Spool:

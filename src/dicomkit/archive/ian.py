@@ -40,6 +40,7 @@ from dicomkit.archive.schema import (
     series,
     studies,
     study_notifications,
+    utc_now,
     worklist_items,
 )
 from dicomkit.archive.scp import ArchiveHandler
@@ -74,10 +75,6 @@ class ClaimLost(Exception):
     """Another node notified the study (or it changed) between the scan and the claim."""
 
 
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class AvailabilityNotifier:
     """Finds stable studies owed a notification and owes it to each of ``peers`` (AE titles
     whose addresses are the handler's ``peers``), through the handler's outbox."""
@@ -100,7 +97,7 @@ class AvailabilityNotifier:
         """Studies stable for ``stable`` seconds and changed since their last notification
         (or never notified), least recently changed first; only those changed within
         ``horizon``."""
-        moment = now()
+        moment = utc_now()
         cutoff = moment - dt.timedelta(seconds=self.stable)
         notified = study_notifications.c.notified
         query = (select(studies.c.study_uid, studies.c.updated, notified)

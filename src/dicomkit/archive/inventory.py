@@ -33,7 +33,7 @@ from sqlalchemy import select
 
 from dicomkit.archive.index import Record
 from dicomkit.archive.matching import CompiledQuery, QueryError, compile_query
-from dicomkit.archive.schema import inventory_jobs
+from dicomkit.archive.schema import inventory_jobs, utc_now
 from dicomkit.archive.schema import series as series_table
 from dicomkit.archive.store import Archive
 from dicomkit.core.dataset import Dataset
@@ -256,10 +256,6 @@ def create_inventory(archive: Archive, out_dir: str, *, level: str = "STUDY",
 
 
 # -- Inventory Creation transactions -------------------------------------------------------------
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class ArchiveInventoryJobs:
     """Inventory Creation transactions in the index (:class:`InventoryJobs`)."""
 
@@ -282,8 +278,8 @@ class ArchiveInventoryJobs:
             connection.execute(inventory_jobs.insert().values(
                 transaction_uid=job.transaction_uid, status=PROCESSING, level=job.level,
                 scope=json.dumps(to_json(job.scope)) if job.scope is not None else "{}",
-                purpose=job.purpose, requestor=job.requestor, worker="", created=_now(),
-                updated=_now()))
+                purpose=job.purpose, requestor=job.requestor, worker="", created=utc_now(),
+                updated=utc_now()))
         return True
 
     @staticmethod
@@ -306,7 +302,7 @@ class ArchiveInventoryJobs:
     def transition(self, transaction_uid: str, moves: dict[str, str]) -> InventoryJob | None:
         with self.engine.begin() as connection:
             for source, target in moves.items():
-                values: dict[str, Any] = {"status": target, "updated": _now()}
+                values: dict[str, Any] = {"status": target, "updated": utc_now()}
                 if target == PROCESSING:
                     values["worker"] = ""  # resumed: any node may take it up again
                 connection.execute(inventory_jobs.update().where(
@@ -323,7 +319,7 @@ class ArchiveInventoryJobs:
             for (pk,) in rows:
                 taken = connection.execute(inventory_jobs.update().where(
                     inventory_jobs.c.pk == pk, inventory_jobs.c.worker == "")
-                    .values(worker=worker, updated=_now()))
+                    .values(worker=worker, updated=utc_now()))
                 if taken.rowcount == 1:
                     row = connection.execute(select(inventory_jobs).where(
                         inventory_jobs.c.pk == pk)).one()
@@ -338,14 +334,14 @@ class ArchiveInventoryJobs:
                 inventory_jobs.c.transaction_uid == transaction_uid,
                 inventory_jobs.c.status == PROCESSING).values(
                 status=status, comment=comment[:1024], root_uid=root_uid, folder=folder,
-                studies=studies, updated=_now()))
+                studies=studies, updated=utc_now()))
 
     def release(self, transaction_uid: str) -> None:
         """Production stopped (paused): the worker lets the job go."""
         with self.engine.begin() as connection:
             connection.execute(inventory_jobs.update().where(
                 inventory_jobs.c.transaction_uid == transaction_uid).values(
-                worker="", updated=_now()))
+                worker="", updated=utc_now()))
 
     def folder(self, transaction_uid: str) -> str:
         return os.path.join(self.archive.data_dir, "inventories", transaction_uid)

@@ -219,7 +219,9 @@ def _wildcard_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     return re.compile("^" + "".join(parts) + "$", re.IGNORECASE if ignore_case else 0)
 
 
-def _range(value: str) -> tuple[str, str] | None:
+def split_range(value: str) -> tuple[str, str] | None:
+    """A range matching value (PS3.4 C.2.2.2.5) as its two ends, stripped (either may be
+    empty: an open end); None when the value is no range."""
     if "-" not in value:
         return None
     low, _, high = value.partition("-")
@@ -302,7 +304,7 @@ def sql_condition(column: Any, kind: MatchKind, values: list[str],
     if kind in (MatchKind.DATE, MatchKind.TIME):
         if kind == MatchKind.TIME:
             value = _normalise_time(value)
-        span = _range(value)
+        span = split_range(value)
         if span is not None:
             low, high = span
             # C.2.2.1.2: an unknown (zero length) value fails to match any matching key, so
@@ -370,7 +372,7 @@ def python_predicate(tag: int, vr: str, values: list[str], element: DataElement,
 
     def one(candidate: str, wanted: str) -> bool:
         if vr in ("DA", "TM", "DT"):
-            span = _range(wanted)
+            span = split_range(wanted)
             if span is not None:
                 low, high = span
                 if vr == "TM":

@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dicomkit.archive.index import ArchiveIndex
 from dicomkit.archive.outbox import Outbox, OwedMessage
-from dicomkit.archive.schema import mpps
+from dicomkit.archive.schema import as_utc, mpps, utc_now
 from dicomkit.archive.worklist import WorklistStore
 from dicomkit.core.dataset import Dataset
 from dicomkit.encoding.json import from_json, to_json_dict
@@ -59,16 +59,6 @@ log = logging.getLogger("dicomkit.archive.mpps")
 STEP_STATUS = {IN_PROGRESS: "STARTED", COMPLETED: "COMPLETED", DISCONTINUED: "DISCONTINUED"}
 
 MPPS_KIND = "mpps"  # the outbox kind of forwarded N-CREATE / N-SET
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
 
 
 @dataclass(frozen=True)
@@ -114,7 +104,7 @@ class MppsEntry:
 def _entry(row: Any, warning: MppsError | None = None) -> MppsEntry:
     return MppsEntry(row.sop_uid, row.status, row.calling_ae, row.station_ae, row.modality,
                      row.patient_id, row.patient_name, row.study_uid, row.accession_number,
-                     row.start_date, row.start_time, _aware(row.created), _aware(row.updated),
+                     row.start_date, row.start_time, as_utc(row.created), as_utc(row.updated),
                      json.loads(row.attrs or "{}"), warning)
 
 
@@ -161,7 +151,7 @@ class MppsStore:
         raises)."""
         checked = check_create(data)
         attrs = to_json_dict(checked.data)
-        now = _now()
+        now = utc_now()
         values = {"sop_uid": sop_uid, "calling_ae": calling_ae[:16], **_columns(checked.data),
                   "attrs": json.dumps(attrs, ensure_ascii=False), "created": now,
                   "updated": now}
@@ -183,7 +173,7 @@ class MppsStore:
         """PS3.4 F.7.2.2.3: ``data`` merged into the instance (rules of :func:`apply_set`,
         checked on the row locked in this transaction); at COMPLETED or DISCONTINUED its
         worklist steps follow. Raises :class:`MppsError` (0112H for an unknown UID)."""
-        now = _now()
+        now = utc_now()
         with self.index.engine.begin() as connection:
             row = self._locked(connection, sop_uid)
             if row is None:

@@ -25,16 +25,12 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from dicomkit.archive.index import ArchiveIndex
-from dicomkit.archive.schema import outbox
+from dicomkit.archive.schema import as_utc, outbox, utc_now
 
 log = logging.getLogger("dicomkit.archive.outbox")
 
 RETRY_DELAYS = (2.0, 5.0, 15.0, 30.0, 60.0, 300.0)
 """Seconds before the 1st, 2nd, … retry of a failed delivery; the last one repeats."""
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -53,14 +49,7 @@ class OwedMessage:
 def _message(row: Any) -> OwedMessage:
     return OwedMessage(row.pk, row.kind, row.destination, row.reference,
                        json.loads(row.payload or "{}"), row.attempts, row.last_error,
-                       _aware(row.created), _aware(row.delivered))
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite gives back naive datetimes: they were stored in UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
+                       as_utc(row.created), as_utc(row.delivered))
 
 
 class Outbox:
@@ -75,8 +64,8 @@ class Outbox:
         transaction. Returns the message's key."""
         values = {"kind": kind, "destination": destination, "reference": reference,
                   "payload": json.dumps(payload, ensure_ascii=False), "attempts": 0,
-                  "last_error": "", "created": now(),
-                  "next_attempt": now() + dt.timedelta(seconds=delay), "delivered": None}
+                  "last_error": "", "created": utc_now(),
+                  "next_attempt": utc_now() + dt.timedelta(seconds=delay), "delivered": None}
         statement = insert(outbox).values(**values).returning(outbox.c.pk)
         if connection is not None:
             return int(connection.execute(statement).scalar_one())
@@ -86,7 +75,7 @@ class Outbox:
     def due(self, kinds: Sequence[str], limit: int = 50) -> list[OwedMessage]:
         """Undelivered messages of ``kinds`` whose next attempt is due, oldest first."""
         query = (select(outbox).where(outbox.c.delivered.is_(None), outbox.c.kind.in_(kinds),
-                                      outbox.c.next_attempt <= now())
+                                      outbox.c.next_attempt <= utc_now())
                  .order_by(outbox.c.pk).limit(limit))
         with self.index.engine.connect() as connection:
             return [_message(row) for row in connection.execute(query)]
@@ -106,7 +95,7 @@ class Outbox:
     def mark_delivered(self, pk: int) -> None:
         with self.index.engine.begin() as connection:
             connection.execute(update(outbox).where(outbox.c.pk == pk).values(
-                delivered=now(), last_error=""))
+                delivered=utc_now(), last_error=""))
 
     def mark_failed(self, pk: int, error: str, attempts: int) -> float:
         """Record a failed attempt; returns the delay before the next one."""
@@ -114,13 +103,13 @@ class Outbox:
         with self.index.engine.begin() as connection:
             connection.execute(update(outbox).where(outbox.c.pk == pk).values(
                 attempts=attempts + 1, last_error=error[:2000],
-                next_attempt=now() + dt.timedelta(seconds=delay)))
+                next_attempt=utc_now() + dt.timedelta(seconds=delay)))
         return delay
 
     def retry_now(self, pk: int) -> None:
         with self.index.engine.begin() as connection:
             connection.execute(update(outbox).where(outbox.c.pk == pk).values(
-                next_attempt=now()))
+                next_attempt=utc_now()))
 
 
 Sender = Callable[[OwedMessage], Awaitable[None]]

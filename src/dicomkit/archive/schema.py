@@ -9,6 +9,7 @@ migrations under ``migrations/`` create and evolve it.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +28,19 @@ from sqlalchemy import (
 from sqlalchemy.sql import FromClause
 
 metadata = MetaData()
+
+
+def utc_now() -> dt.datetime:
+    """The moment to store in a ``DateTime(timezone=True)`` column: now, in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A ``DateTime(timezone=True)`` value read back, always aware: SQLite gives back naive
+    datetimes, and they were stored in UTC (:func:`utc_now`)."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
 
 patients = Table(
     "patients", metadata,

@@ -37,8 +37,12 @@ from sqlalchemy.exc import IntegrityError
 
 from dicomkit.archive.index import ArchiveIndex
 from dicomkit.archive.matching import MatchKind, Options, QueryError, sql_condition
-from dicomkit.archive.schema import worklist_items
-from dicomkit.archive.worklist_matching import WorklistQuery, compile_worklist_query
+from dicomkit.archive.schema import as_utc, utc_now, worklist_items
+from dicomkit.archive.worklist_matching import (
+    WorklistQuery,
+    compile_worklist_query,
+    normalised_time,
+)
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.dictionary import keyword_for_tag
 from dicomkit.core.tag import tag_str
@@ -69,17 +73,6 @@ class StepScheduledAlready(WorklistError):
 
 class NoSuchItem(WorklistError):
     """No worklist item has this key."""
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite gives back naive datetimes: they were stored in UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
 
 
 @dataclass(frozen=True)
@@ -145,14 +138,6 @@ def _pn_columns(attrs: dict[str, Any], key: str, column: str) -> dict[str, str]:
             f"{column}_phonetic": groups[2][:324]}
 
 
-def normalised_time(value: str) -> str:
-    """A TM value as ``HHMMSS[.FFFFFF]`` (colons of the old form removed, minutes and seconds
-    filled with zeros), so the column compares as text in time order."""
-    text = value.replace(":", "").strip()
-    whole, dot, fraction = text.partition(".")
-    return whole.ljust(6, "0") + (dot + fraction if fraction else "")
-
-
 def _station_column(attrs: dict[str, Any]) -> str:
     """Scheduled Station AE Title as a column: the title, or a lone ``\\`` for a step
     scheduled on several stations (matched on ``attrs``; the query finds them with
@@ -198,7 +183,7 @@ def _entry(row: Any) -> WorklistEntry:
         patient_name=_first_text(attrs, "00100010"), modality=row.modality,
         station_ae=_first_text(step, "00400001", joined=True), start_date=row.start_date,
         start_time=_first_text(step, "00400003"), mpps_uid=row.mpps_uid,
-        created=_aware(row.created), updated=_aware(row.updated), attrs=attrs)
+        created=as_utc(row.created), updated=as_utc(row.updated), attrs=attrs)
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -367,7 +352,7 @@ class WorklistStore:
         Number, Requested Procedure ID, Scheduled Procedure Step ID) is stored already is
         refused with :class:`WorklistError`."""
         validate_item(item)
-        stamp = now()
+        stamp = utc_now()
         keys: list[int] = []
         try:
             with self.transaction(connection) as connection:
@@ -420,7 +405,7 @@ class WorklistStore:
                     raise StepScheduledAlready(f"{_step_key(columns)} is scheduled already "
                                         f"(worklist item {taken.pk})")
                 connection.execute(update(worklist_items).where(worklist_items.c.pk == key)
-                                   .values(**columns, updated=now()))
+                                   .values(**columns, updated=utc_now()))
                 entry = self.get(key, connection=connection)
         except IntegrityError as exc:
             raise StepScheduledAlready(f"{_step_key(columns)} is scheduled already: {exc.orig}") \
@@ -452,7 +437,7 @@ class WorklistStore:
                                 f"{', '.join(self.STATUSES)})")
         with self.transaction(connection) as connection:
             row = self._row(connection, key)
-            values: dict[str, Any] = {"status": status, "updated": now()}
+            values: dict[str, Any] = {"status": status, "updated": utc_now()}
             if mpps_uid is not None:
                 values["mpps_uid"] = mpps_uid[:64]
             if status in STEP_STATUS_TERMS:
@@ -477,7 +462,7 @@ class WorklistStore:
                 for key in [k for k, v in attrs.items() if v is None]:
                     del attrs[key]
                 connection.execute(update(worklist_items).where(
-                    worklist_items.c.pk == row.pk).values(**columns_of(attrs), updated=now()))
+                    worklist_items.c.pk == row.pk).values(**columns_of(attrs), updated=utc_now()))
                 count += 1
         return count
 

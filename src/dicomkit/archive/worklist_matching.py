@@ -29,6 +29,7 @@ from dicomkit.archive.matching import (
     is_empty_value,
     is_universal,
     python_predicate,
+    split_range,
     sql_condition,
 )
 from dicomkit.archive.schema import worklist_items as items
@@ -88,18 +89,13 @@ def values_of(element: DataElement) -> list[str]:
         else []
 
 
-def _range(value: str) -> tuple[str, str] | None:
-    if "-" not in value:
-        return None
-    low, _, high = value.partition("-")
-    return low.strip(), high.strip()
-
-
 def _time(value: str) -> str:
     return value.replace(":", "").strip()
 
 
-def _padded_time(value: str) -> str:
+def normalised_time(value: str) -> str:
+    """A TM value as ``HHMMSS[.FFFFFF]`` (colons of the old form removed, minutes and seconds
+    filled with zeros), so the column compares as text in time order."""
     whole, dot, fraction = _time(value).partition(".")
     return whole.ljust(6, "0") + (dot + fraction if fraction else "")
 
@@ -110,13 +106,13 @@ def datetime_condition(dates: list[str], times: list[str]) -> ColumnElement[bool
     (C.2.2.2.5)."""
     date = dates[0] if len(dates) == 1 else None
     time = times[0] if len(times) == 1 else None
-    time_span = _range(time) if time else None
+    time_span = split_range(time) if time else None
     if date is None or is_universal(dates) or is_empty_value(dates) or time_span is None:
         conditions = [sql_condition(items.c.start_date, MatchKind.DATE, dates, Options()),
                       sql_condition(items.c.start_time, MatchKind.TIME, times, Options())]
         present = [c for c in conditions if c is not None]
         return and_(*present) if present else None
-    date_span = _range(date) or (date, date)
+    date_span = split_range(date) or (date, date)
     date_low, date_high = date_span
     time_low, time_high = _time(time_span[0]), _time(time_span[1])
     date_col, time_col = items.c.start_date, items.c.start_time
@@ -124,7 +120,7 @@ def datetime_condition(dates: list[str], times: list[str]) -> ColumnElement[bool
     if date_low:
         if time_low:
             parts.append(or_(date_col > date_low, and_(
-                date_col == date_low, time_col >= _padded_time(time_low))))
+                date_col == date_low, time_col >= normalised_time(time_low))))
         else:
             parts.append(date_col >= date_low)
     elif time_low:  # an open date range "-B" with "T1-…": no lower bound to combine with

@@ -29,6 +29,7 @@ from dicomkit.cli.ohif import (
     point_at,
     start_ohif,
 )
+from dicomkit.cli.tables import text_table
 
 SERVE_HELP = ("run the archive: DIMSE Storage, Query/Retrieve, Modality Worklist, MPPS, "
               "Storage Commitment and Verification SCP, and DICOMweb (QIDO-RS, WADO-RS, "
@@ -930,14 +931,6 @@ def run_import(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(lines)
-
-
 def run_ls(args: argparse.Namespace) -> int:
     from dicomkit.archive.matching import compile_query
     from dicomkit.core.dataset import Dataset
@@ -968,7 +961,7 @@ def run_ls(args: argparse.Namespace) -> int:
                                  for v in values))
         rows.append(row)
     archive.close()
-    print(_table(columns, rows))
+    print(text_table(columns, rows))
     return 0
 
 

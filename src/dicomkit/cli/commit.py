@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 from dicomkit.cli.net import (
@@ -27,6 +25,7 @@ from dicomkit.cli.net import (
     run,
     status_text,
     uid_name,
+    walk_files,
 )
 
 TIMED_OUT = 3
@@ -65,21 +64,6 @@ within --wait seconds.
     p.set_defaults(run=lambda args: run(args, _commit))
 
 
-def _walk(paths: Sequence[str], recursive: bool) -> Iterator[str]:
-    for path in paths:
-        if os.path.isdir(path):
-            if not recursive:
-                raise UsageError(f"{path} is a folder; use -r to read folders")
-            for folder, dirs, files in os.walk(path):
-                dirs.sort()
-                for name in sorted(files):
-                    yield os.path.join(folder, name)
-        elif os.path.exists(path):
-            yield path
-        else:
-            raise UsageError(f"{path}: no such file or folder")
-
-
 def references(args: argparse.Namespace) -> list[tuple[str, Any]]:
     """(file, Reference) of each file, from its header; a file that is not DICOM or has no
     SOP Class/Instance UID is a usage error naming it."""
@@ -87,7 +71,7 @@ def references(args: argparse.Namespace) -> list[tuple[str, Any]]:
     from dicomkit.services.commitment import Reference
 
     found = []
-    for path in _walk(args.paths, args.recursive):
+    for path in walk_files(args.paths, args.recursive, verb="read"):
         try:
             ds = read(path, stop_before_pixels=True, tags=[0x00080016, 0x00080018])
         except Exception as exc:  # noqa: BLE001 - named in the usage error

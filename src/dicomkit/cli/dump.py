@@ -146,11 +146,7 @@ def print_dicomdir(path: str, ds: Dataset, out: TextIO, *, cut: bool = True,
     _lines(top, out, 0, cut)
     out.write(f"\n# Directory records ({sum(1 for _ in fs.walk())} in use)\n")
     for record in fs.walk():
-        depth = 0
-        parent = record.parent
-        while parent is not None:
-            depth += 1
-            parent = parent.parent
+        depth = record.depth
         out.write(f"{'  ' * depth}[{record.describe()}] at offset {record.offset}\n")
         _lines(record.dataset, out, depth + 1, cut)
     for problem in fs.problems:

@@ -30,12 +30,22 @@ READ_EPILOG = """examples:
   dicomkit inventory read inv/1.2.3.dcm --json
   dicomkit inventory read inv/1.2.3.dcm --studies"""
 
+INVENTORY_EPILOG = """examples:
+  dicomkit inventory create --out inv/ --data pacs/     the whole archive, study records
+  dicomkit inventory read inv/1.2.3.dcm --studies        what one Inventory SOP Instance lists
+
+`dicomkit inventory create --help` and `read --help` for the options. Exit codes: 0 done,
+1 the archive or the file could not be read, 2 bad arguments."""
+
 LEVELS = ("STUDY", "SERIES", "INSTANCE")
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("inventory", help="Supplement 223 inventories (create, read)",
-                       description="inventories of the archive (PS3.3 A.88 Inventory IOD)")
+                       description="inventories of the archive (PS3.3 A.88 Inventory IOD)",
+                       epilog=INVENTORY_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(run=lambda args: (p.print_help(), 2)[1])
     commands = p.add_subparsers(dest="inventory_command", metavar="create|read")
     create = commands.add_parser(
         "create", help="write the archive's Inventory SOP Instances into a folder",

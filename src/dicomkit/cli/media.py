@@ -87,12 +87,7 @@ def add_parser(sub: Any) -> None:
 def print_records(fs: Any, out: Any) -> None:
     """The records of a File-set as an indented tree, one per line."""
     for record in fs.walk():
-        depth = 0
-        parent = record.parent
-        while parent is not None:
-            depth += 1
-            parent = parent.parent
-        out.write("  " * depth + record.describe() + "\n")
+        out.write("  " * record.depth + record.describe() + "\n")
 
 
 def run_create(args: argparse.Namespace) -> int:

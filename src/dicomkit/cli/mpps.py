@@ -18,6 +18,7 @@ from dicomkit.cli.net import (
     log_accepted,
     run,
 )
+from dicomkit.cli.tables import text_table
 
 HELP = "Modality Performed Procedure Step: list (archive), create and set (SCU)"
 EPILOG = """examples:
@@ -112,17 +113,8 @@ def run_ls(args: argparse.Namespace) -> int:
                "Accession", "SOPInstanceUID"]
     rows = [[e.status, f"{e.start_date} {e.start_time}".strip(), e.station_ae, e.modality,
              e.patient_id, e.patient_name, e.accession_number, e.sop_uid] for e in entries]
-    print(table(headers, rows))
+    print(text_table(headers, rows))
     return 0
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-              for r in rows]
-    return "\n".join(lines)
 
 
 # -- create / set --------------------------------------------------------------------------------

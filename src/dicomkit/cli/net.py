@@ -276,11 +276,14 @@ class InstanceFile:
     transfer_syntax: str
 
 
-def _walk(paths: Sequence[str], recursive: bool) -> Iterator[str]:
+def walk_files(paths: Sequence[str], recursive: bool, verb: str = "send") -> Iterator[str]:
+    """Each named file, and with ``recursive`` each file under each named folder (sorted); a
+    folder without ``recursive`` or a missing path is a usage error naming it ("use -r to
+    <verb> folders")."""
     for path in paths:
         if os.path.isdir(path):
             if not recursive:
-                raise UsageError(f"{path} is a folder; use -r to send folders")
+                raise UsageError(f"{path} is a folder; use -r to {verb} folders")
             for folder, dirs, files in os.walk(path):
                 dirs.sort()
                 for name in sorted(files):
@@ -296,7 +299,7 @@ def _instances(args: argparse.Namespace) -> list[InstanceFile]:
     from dicomkit.encoding.reader import read
 
     found = []
-    for path in _walk(args.paths, args.recursive):
+    for path in walk_files(args.paths, args.recursive):
         try:
             ds = read(path, stop_before_pixels=True, tags=[0x00080016, 0x00080018])
             sop_class = str(ds.get("SOPClassUID") or "").strip("\0 ")

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dicomkit.cli.net import UsageError
+from dicomkit.cli.tables import text_table
 from dicomkit.core import dictionary
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.tag import Tag
@@ -131,12 +132,7 @@ def _column_name(path: Sequence[tuple[int, int]]) -> str:
 def format_table(rows: Sequence[Dataset], columns: Sequence[Sequence[tuple[int, int]]]) -> str:
     heads = [_column_name(c) for c in columns]
     cells = [[value_at(ds, c) for c in columns] for ds in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(heads)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-              for row in cells]
-    return "\n".join(lines)
+    return text_table(heads, cells)
 
 
 def json_list(rows: Sequence[Dataset]) -> str:

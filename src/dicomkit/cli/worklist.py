@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from dicomkit.cli.archive import open_archive
+from dicomkit.cli.tables import text_table
 
 HELP = "manage worklist items (Modality Worklist, PS3.4 K): add, ls, rm, status"
 EPILOG = """examples:
@@ -171,12 +172,7 @@ def _table(entries: list[Any]) -> str:
     rows = [[str(e.key), e.status, e.start_date, e.start_time, e.station_ae, e.modality,
              e.patient_id, e.patient_name, e.accession_number, e.requested_procedure_id,
              e.sps_id] for e in entries]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-              for r in rows]
-    return "\n".join(lines)
+    return text_table(headers, rows)
 
 
 def run_ls(args: argparse.Namespace) -> int:

@@ -290,15 +290,7 @@ def write(
         # (Pixel Data) is not copied once more.
         _Encoder(ts, group_lengths, defined_lengths).dataset(_without_meta(ds), chunks, top=True)
     if isinstance(target, (str, os.PathLike)):
-        path = os.fspath(target)
-        file = durable.TemporaryFile(os.path.dirname(path) or ".")
-        try:
-            for chunk in _coalesced(chunks):
-                file.write(chunk)
-            durable.rename_into_place(file.finish(), path, [])
-        except BaseException:
-            file.abort()
-            raise
+        durable.write_whole(target, _coalesced(chunks))
     else:
         for chunk in _coalesced(chunks):
             target.write(chunk)

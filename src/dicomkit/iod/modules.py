@@ -329,7 +329,7 @@ def _check_rules(dataset: Dataset, rules: Iterable[Rule], prefix: str, module: s
         except DicomError as exc:
             problems.append(Problem(path, f"value does not decode: {exc}", module))
             continue
-        if _empty(value):
+        if is_empty(value):
             if rule.type in ("1", "1C"):
                 problems.append(Problem(path, f"Type {rule.type} attribute {tag_str(rule.tag)}"
                                         " is empty", module))
@@ -354,7 +354,9 @@ def _check_enum(rule: Rule, value: Any, path: str, module: str,
                                     f"enumerated values {'|'.join(rule.enum)}", module))
 
 
-def _empty(value: Any) -> bool:
+def is_empty(value: Any) -> bool:
+    """Whether a value counts as absent for a Type 1 check: None, zero length, or text that is
+    only NUL and space padding (PS3.5 §7.4)."""
     if value is None:
         return True
     if isinstance(value, (str, bytes, bytearray, memoryview, list, tuple)):

@@ -40,7 +40,7 @@ from dicomkit.core.vr import TEXT_VRS, VR_INFO, encode_value, text_of
 from dicomkit.core.vr_rules import value_problems, vm_allows
 from dicomkit.errors import DicomError
 from dicomkit.iod import conditions
-from dicomkit.iod.modules import IODError, Rule, iod_for, module_rules
+from dicomkit.iod.modules import IODError, Rule, iod_for, is_empty, module_rules
 
 DATA = Path(__file__).with_name("data")
 ERROR, WARNING = "error", "warning"
@@ -124,7 +124,7 @@ def _check_meta(meta: Dataset, dataset: Dataset, findings: list[Finding]) -> Non
                          ("MediaStorageSOPInstanceUID", 0x00020003),
                          ("TransferSyntaxUID", 0x00020010),
                          ("ImplementationClassUID", 0x00020012)):
-        if tag not in meta or _empty(_value(meta.get(tag))):
+        if tag not in meta or is_empty(_value(meta.get(tag))):
             add(keyword, tag, "Type 1 File Meta element is absent or empty")
     if 0x00020000 in meta:
         claimed = _value(meta.get(0x00020000))
@@ -540,7 +540,7 @@ class _IODWalker:
         except DicomError as exc:
             self.add(ERROR, path, rule.tag, f"value does not decode: {exc}", module)
             return
-        if _empty(value):
+        if is_empty(value):
             if rule.type in ("1", "1C"):
                 self.add(ERROR, path, rule.tag, f"Type {rule.type} attribute is empty", module)
             return
@@ -691,14 +691,6 @@ def _int(value: Any) -> int | None:
         return int(value) if value is not None else None
     except (TypeError, ValueError):
         return None
-
-
-def _empty(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, (str, bytes, bytearray, memoryview, list, tuple)):
-        return len(value) == 0 or (isinstance(value, str) and not value.strip("\0 "))
-    return False
 
 
 def _is_zero(value: Any) -> bool:

@@ -262,14 +262,5 @@ def write_zip(entries: Iterable[ZipEntry], target: str | os.PathLike[str], **opt
     import dicomkit.durable as durable
 
     fs = options.pop("fileset", None) or FileSet(None, fileset_id=options.get("fileset_id", ""))
-    path = os.fspath(target)
-    file = durable.TemporaryFile(os.path.dirname(os.path.abspath(path)))
-    try:
-        for chunk in iter_zip(entries, fileset=fs, **options):
-            if chunk:
-                file.write(chunk)
-        durable.rename_into_place(file.finish(), path, [])
-    except BaseException:
-        file.abort()
-        raise
+    durable.write_whole(os.path.abspath(target), iter_zip(entries, fileset=fs, **options))
     return fs

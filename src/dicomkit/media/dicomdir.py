@@ -303,15 +303,7 @@ def write_chunks(chunks: list[bytes], target: str | os.PathLike[str] | IO[bytes]
     """Write encoded chunks to a path (whole or not at all, :mod:`dicomkit.durable`) or to a
     binary stream."""
     if isinstance(target, (str, os.PathLike)):
-        path = os.fspath(target)
-        file = durable.TemporaryFile(os.path.dirname(path) or ".")
-        try:
-            for chunk in chunks:
-                file.write(chunk)
-            durable.rename_into_place(file.finish(), path, [])
-        except BaseException:
-            file.abort()
-            raise
+        durable.write_whole(target, chunks)
     else:
         for chunk in chunks:
             target.write(chunk)

@@ -79,6 +79,16 @@ class Record:
         return _text(self.dataset, "DirectoryRecordType")
 
     @property
+    def depth(self) -> int:
+        """How many records are above this one (0 for a top-level record)."""
+        depth = 0
+        parent = self.parent
+        while parent is not None:
+            depth += 1
+            parent = parent.parent
+        return depth
+
+    @property
     def file_id(self) -> tuple[str, ...] | None:
         """Referenced File ID (0004,1500) as components, None when the record names no file."""
         element = records.element_of(self.dataset, "ReferencedFileID")
