@@ -96,9 +96,14 @@ def test_keep_open_with_a_listener_takes_the_report_on_the_same_association(
     assert done.stdout.splitlines()[-1].endswith("3 of 3 committed")
 
 
-def test_no_report_within_wait_exits_3(setup: Setup) -> None:
-    """The archive knows no peer NOBODY: after the release the report cannot reach us."""
-    done = dicomkit_cli("commit", "127.0.0.1", setup.server.port, "--aec", "PACS",
+def test_no_report_within_wait_exits_3(setup: Setup, backend: Backend, serve: ServeFactory,
+                                      tmp_path: Path) -> None:
+    """The archive knows no peer NOBODY and holds the same-association report back for 20 s
+    (``--commitment-report-delay``): the command releases at once (``--port`` without
+    ``--keep-open``), so no report can reach it within its 3 s wait."""
+    slow = serve(tmp_path / "data", index=backend.new_index(),
+                 args=["--commitment-report-delay", "20"])
+    done = dicomkit_cli("commit", "127.0.0.1", slow.port, "--aec", "PACS",
                         "--aet", "NOBODY", "--port", free_port(), "--bind", "127.0.0.1",
                         "--wait", "3", setup.stored[0])
     assert done.returncode == 3
