@@ -61,16 +61,19 @@ def archive(backend: Backend, module_serve: ServeFactory,
     server, http_port = start_web(module_serve, data, backend.new_index())
     series = synthetic_series(tmp_path_factory.mktemp("ct"), SLICES, size=64,
                               PatientName="Browser^Test", PatientID="UI-1")
+    first = describe_instance(series[0])
+    second = synthetic_series(tmp_path_factory.mktemp("ct2"), 5, size=32, study=first.study,
+                              PatientName="Browser^Test", PatientID="UI-1", SeriesNumber=2,
+                              SeriesDescription="Second")
     small = pydicom_file("CT_small.dcm")
     root = f"http://127.0.0.1:{http_port}/dicom-web"
     # RLE grayscale (the archive decodes its frames for the browser) and RLE colour, 2 frames
     # (rendered by the archive)
     compressed = [pydicom_file("MR_small_RLE.dcm"), pydicom_file("SC_rgb_rle_2frame.dcm")]
-    assert stow(root, [*series, small, *compressed]).status_code == 200
+    assert stow(root, [*series, *second, small, *compressed]).status_code == 200
     studies = len(httpx.get(root + "/studies").json())
     upload = synthetic_series(tmp_path_factory.mktemp("upload"), 3, size=16,
                               PatientName="Uploaded^Person", PatientID="UP-1")
-    first = describe_instance(series[0])
     yield Archive(server, http_port, first.study, first.series,
                   describe_instance(small).study, small, upload, studies)
     assert server.stop() == 0, server.log_tail()
@@ -191,6 +194,9 @@ def test_viewer_scroll_window_and_measure(page: Any, archive: Archive) -> None:
     page.click("#fit")
     page.click("#layout-2x2")
     assert page.locator(".viewport").count() == 4
+    # the empty viewports take the study's other series
+    page.wait_for_function("() => window.dicomkitViewer.series.filter(s => s).length === 2")
+    assert viewer_state(page)["series"][0] == archive.ct_series
     assert not log.from_origin(archive.base).errors, log.describe()
 
 

@@ -22,6 +22,7 @@ let active: Viewport;
 const stacks = new Map<string, Promise<Stack>>();
 let cine: number | null = null;
 let firstImageMs: number | null = null;
+let seriesUids: string[] = [];
 
 function makeViewport(): Viewport {
   const v = new Viewport(() => tool);
@@ -45,6 +46,15 @@ function layout(name: "1x1" | "1x2" | "2x2"): void {
   area.className = `viewports layout-${name}`;
   clear(area, ...viewports.slice(0, count).map((v) => v.element));
   if (!viewports.slice(0, count).includes(active)) activate(viewports[0]);
+  // an empty viewport shows the next series of the study not shown yet
+  const shown = new Set(viewports.map((v) => v.seriesUid).filter((u) => u));
+  for (const v of viewports.slice(0, count)) {
+    if (v.stack) continue;
+    const next = seriesUids.find((u) => !shown.has(u));
+    if (!next) break;
+    shown.add(next);
+    void open(next, v);
+  }
   for (const v of viewports) v.draw();
 }
 
@@ -62,6 +72,7 @@ async function open(series: string, into: Viewport = active): Promise<void> {
   status.textContent = `loading series ${series}…`;
   const stack = await seriesStack(series);
   into.setStack(stack);
+  into.seriesUid = series;
   for (const el of browser.querySelectorAll(".entry")) el.classList.toggle("active", el.getAttribute("data-series") === series);
   status.textContent = `${stack.length} image(s); metadata in ${Math.round(performance.now() - started)} ms`;
 }
@@ -161,6 +172,8 @@ function publish(): void {
       return f ? { x: p.x, y: p.y, width: f.width * v.zoom, height: f.height * v.zoom } : null;
     },
     viewports: viewports.length,
+    /** The series shown in each viewport of the layout ("" for none). */
+    series: viewports.map((x) => x.seriesUid),
     /** ms from navigation start to the first image drawn (null until then). */
     firstImageMs,
     /** Shows image ``i`` of the active viewport; resolves once it is drawn. */
@@ -178,9 +191,11 @@ async function start(): Promise<void> {
   }
   const series = (await qido(`/studies/${study}/series`, { includefield: "SeriesDescription" }, 1000, 0)).items;
   const thumbnails: (() => Promise<unknown>)[] = [];
+  seriesUids = [];
   series.sort((a: DicomJson, b: DicomJson) => Number(text(a, TAG.SeriesNumber) || 0) - Number(text(b, TAG.SeriesNumber) || 0));
   for (const s of series) {
     const uid = text(s, TAG.SeriesInstanceUID);
+    seriesUids.push(uid);
     const img = h("img", { alt: "" });
     const entry = h("div", { class: "entry", "data-series": uid, onclick: (() => void open(uid)) as EventListener }, img, h("div", {}, `#${text(s, TAG.SeriesNumber)} ${text(s, TAG.Modality)} ${text(s, TAG.SeriesDescription)}`), h("div", {}, `${text(s, TAG.NumberOfSeriesRelatedInstances)} inst.`));
     browser.append(entry);

@@ -20,6 +20,7 @@ export class Viewport {
   readonly canvas: HTMLCanvasElement;
   private overlays: Record<string, HTMLDivElement> = {};
   stack: Stack | null = null;
+  seriesUid = "";
   index = 0;
   window: Window | null = null;
   invert = false;
