@@ -214,7 +214,7 @@ def test_migrate_twice_is_a_no_op(archive: Archive, add: Callable[..., Dataset])
     archive.index.migrate()
     with archive.index.engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars() \
-            .all() == ["0008"]
+            .all() == ["0009"]
         tables = set(inspect(connection).get_table_names())
     assert {"patients", "studies", "series", "instances", "alembic_version", "worklist_items",
             "mpps", "outbox", "study_notifications", "inventory_jobs"} <= tables
@@ -245,7 +245,7 @@ def test_workflow_tables_added_to_an_index_of_revision_0003(
         assert {"worklist_items", "mpps", "outbox", "study_notifications"} <= set(
             inspect(connection).get_table_names())
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars() \
-            .all() == ["0008"]
+            .all() == ["0009"]
     assert counts(archive) == (1, 1, 1, 1)
 
 

@@ -31,14 +31,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+import dicomkit.durable as durable
 from dicomkit.archive.index import Record
+from dicomkit.archive.inventory_store import InventoryArchive
 from dicomkit.archive.matching import CompiledQuery, QueryError, compile_query
 from dicomkit.archive.schema import inventory_jobs, utc_now
 from dicomkit.archive.schema import series as series_table
 from dicomkit.archive.store import Archive
 from dicomkit.core.dataset import Dataset
 from dicomkit.encoding.json import from_json, to_json
-from dicomkit.encoding.writer import write
+from dicomkit.encoding.writer import to_bytes
 from dicomkit.iod.inventory import (
     DEFAULT_MAX_RECORDS,
     InventoryHeader,
@@ -55,6 +57,7 @@ from dicomkit.services.inventory import (
     RepositoryQuerySCP,
     RepositoryRecord,
 )
+from dicomkit.services.inventory_qr import InventoryQueryRetrieveSCP
 from dicomkit.services.qr import IdentifierError
 
 if TYPE_CHECKING:
@@ -229,16 +232,19 @@ def produce(archive: Archive, header: InventoryHeader, sink: Callable[[Dataset],
 
 
 class DirectorySink:
-    """Writes each Inventory SOP Instance as ``<SOP Instance UID>.dcm`` in a folder."""
+    """Writes each Inventory SOP Instance as ``<SOP Instance UID>.dcm`` in a folder, durably
+    (a synced temporary file renamed into place, the folder synced: :mod:`dicomkit.durable`)."""
 
     def __init__(self, folder: str, *, fsync: bool = True) -> None:
         self.folder = folder
+        self.fsync = fsync
         self.paths: list[str] = []
         os.makedirs(folder, exist_ok=True)
 
     def __call__(self, ds: Dataset) -> None:
         path = os.path.join(self.folder, f"{ds.SOPInstanceUID}.dcm")
-        write(ds, path)
+        temporary = durable.write_temporary(self.folder, to_bytes(ds), fsync=self.fsync)
+        durable.place(temporary, path, fsync=self.fsync, folders=[self.folder])
         self.paths.append(path)
 
 
@@ -353,8 +359,12 @@ class InventoryWorker:
     is resumed; a canceled or failed one leaves no files."""
 
     def __init__(self, jobs: ArchiveInventoryJobs, *, ae_title: str, poll: float = 0.5,
-                 max_records: int = DEFAULT_MAX_RECORDS) -> None:
+                 max_records: int = DEFAULT_MAX_RECORDS,
+                 kept: InventoryArchive | None = None) -> None:
         self.jobs = jobs
+        # the kept Inventory SOP Instances (Inventory Storage): a completed inventory's files
+        # are registered there before the job is COMPLETE
+        self.kept = kept
         self.ae_title = ae_title
         self.poll = poll
         self.max_records = max_records
@@ -366,14 +376,19 @@ class InventoryWorker:
         if job is None:
             return False
         folder = self.jobs.folder(job.transaction_uid)
+        if self.kept is not None:
+            self.kept.forget(job.transaction_uid)
         shutil.rmtree(folder, ignore_errors=True)
         header = InventoryHeader(level=job.level, scope=job.scope,
                                  transaction_uid=job.transaction_uid, purpose=job.purpose)
         archive = self.jobs.archive
+        sink = DirectorySink(folder, fsync=archive.fsync)
         try:
-            root, count = produce(archive, header, DirectorySink(folder),
+            root, count = produce(archive, header, sink,
                                   retrieve_ae=self.ae_title, max_records=self.max_records,
                                   carry_on=lambda: self.jobs.state(job.transaction_uid))
+            if self.kept is not None:
+                self.kept.register(sink.paths, job.transaction_uid)
         except Stopped as stop:
             shutil.rmtree(folder, ignore_errors=True)
             if stop.status == PAUSED:
@@ -382,6 +397,8 @@ class InventoryWorker:
             return True
         except Exception as exc:  # noqa: BLE001 - a failed production is the job's FAILURE
             log.exception("inventory %s failed", job.transaction_uid)
+            if self.kept is not None:
+                self.kept.forget(job.transaction_uid)
             shutil.rmtree(folder, ignore_errors=True)
             self.jobs.finish(job.transaction_uid, FAILURE,
                              comment=f"{type(exc).__name__}: {exc}")
@@ -407,14 +424,20 @@ class InventoryWorker:
 
 
 def install(handler: ArchiveHandler, *, max_records: int = DEFAULT_MAX_RECORDS) -> InventoryWorker:
-    """Plug Repository Query and Inventory Creation into an
-    :class:`~dicomkit.archive.scp.ArchiveHandler`, with the worker as background work."""
+    """Plug Repository Query, Inventory Creation, Inventory Storage and Inventory
+    FIND/MOVE/GET into an :class:`~dicomkit.archive.scp.ArchiveHandler`, with the worker as
+    background work."""
     archive = handler.archive
+    kept = InventoryArchive(archive, resources=handler.storage.store.out_of_resources)
+    handler.add_service(InventoryQueryRetrieveSCP(kept, kept, ae_title=handler.ae_title,
+                                                  access=handler.access,
+                                                  transfer_syntaxes=handler.syntaxes))
     handler.add_service(RepositoryQuerySCP(ArchiveRepository(archive),
                                            ae_title=handler.ae_title, access=handler.access))
     jobs = ArchiveInventoryJobs(archive)
     handler.add_service(InventoryCreationSCP(jobs, ae_title=handler.ae_title,
                                              access=handler.access))
-    worker = InventoryWorker(jobs, ae_title=handler.ae_title, max_records=max_records)
+    worker = InventoryWorker(jobs, ae_title=handler.ae_title, max_records=max_records,
+                             kept=kept)
     handler.background.append(worker.run)
     return worker

@@ -275,3 +275,25 @@ inventory_jobs = Table(
 Index("ix_inventory_jobs_status", inventory_jobs.c.status)
 
 INVENTORY_TABLES = (inventory_jobs,)
+
+# Inventory SOP Instances the archive keeps (Inventory Storage, PS3.4 GG; produced by Inventory
+# Creation or received by C-STORE): an Inventory has no Patient or Study (PS3.3 A.88), so it is
+# kept here, not in the patient tables. ``path`` is relative to the data folder; ``attrs`` the
+# Inventory IE attributes as DICOM JSON (the Inventoried Studies and Incorporated Inventory
+# Instance Sequences left out) that the Inventory Q/R C-FIND (PS3.4 JJ) answers from.
+inventory_instances = Table(
+    "inventory_instances", metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("sop_uid", String(64), nullable=False, unique=True),
+    Column("sop_class", String(64), nullable=False),
+    Column("transfer_syntax", String(64), nullable=False, default=""),
+    Column("path", String(1024), nullable=False),
+    Column("size", BigInteger, nullable=False, default=0),
+    Column("transaction_uid", String(64), nullable=False, default=""),
+    Column("source", String(16), nullable=False, default="received"),
+    Column("attrs", Text, nullable=False, default="{}"),
+    Column("created", DateTime(timezone=True)),
+)
+Index("ix_inventory_instances_transaction", inventory_instances.c.transaction_uid)
+
+INVENTORY_STORAGE_TABLES = (inventory_instances,)

@@ -33,8 +33,14 @@ from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import storage_sop_classes
 from dicomkit.errors import DicomError
 from dicomkit.net.association import AcceptedContext, Association, DataSink
-from dicomkit.net.dimse import CommandField, Message
-from dicomkit.net.service import NResponse, Retrievable, RetrieveItem, ServiceHandler
+from dicomkit.net.dimse import CommandField, Message, Status
+from dicomkit.net.service import (
+    NResponse,
+    Retrievable,
+    RetrieveItem,
+    ServiceFailure,
+    ServiceHandler,
+)
 from dicomkit.net.uids import UNCOMPRESSED_TS, VERIFICATION
 from dicomkit.services.access import AccessPolicy
 from dicomkit.services.mpps import MppsSCP
@@ -277,11 +283,22 @@ class ArchiveHandler(ServiceHandler):
             return service.accepts_scp_role(abstract_syntax)
         return abstract_syntax in self.storage_classes
 
+    def _service_of(self, message: Message) -> ServiceHandler | None:
+        return self.services.get(str(message.command.get("AffectedSOPClassUID") or ""))
+
     def store_sink(self, association: Association, message: Message,
                    context: AcceptedContext) -> DataSink | None:
+        # A storage SOP class a plugged service keeps itself (Inventory Storage: no Patient
+        # or Study, archive/inventory_store.py)
+        service = self._service_of(message)
+        if service is not None:
+            return service.store_sink(association, message, context)
         return self.storage.sink(association, message, context)
 
     async def store(self, association: Association, message: Message) -> int:
+        service = self._service_of(message)
+        if service is not None:
+            return await service.store(association, message)
         return await self.storage.commit(association, message)
 
     def find(self, association: Association, message: Message,
@@ -314,17 +331,30 @@ class ArchiveHandler(ServiceHandler):
 
     def retrieve(self, association: Association, message: Message,
                  identifier: Dataset) -> AsyncIterator[Retrievable]:
-        found = self.query_retrieve.retrieve(association, message, identifier)
-        if self.deid_export is None:
-            return found
-        # De-identify on export: a C-MOVE to, or a C-GET by, a de-identifying peer gets the
-        # de-identified copies (archive/deid_export.py).
         if message.command_field == CommandField.C_MOVE_RQ:
             receiver = str(message.command.get("MoveDestination") or "")
         else:
             receiver = association.calling_ae
-        peer = self.deid_export.peer(receiver)
-        return found if peer is None else self.deid_export.convert(peer, found)
+        peer = self.deid_export.peer(receiver) if self.deid_export is not None else None
+        service = self._service_of(message)
+        if service is not None:  # Inventory MOVE / GET (PS3.4 JJ)
+            if peer is not None:
+                # an Inventory lists patients' names and IDs: a de-identifying peer gets none
+                return refused(ServiceFailure(
+                    Status.NOT_AUTHORISED, "Inventories are not sent to a de-identifying peer"))
+            return service.retrieve(association, message, identifier)
+        found = self.query_retrieve.retrieve(association, message, identifier)
+        # De-identify on export: a C-MOVE to, or a C-GET by, a de-identifying peer gets the
+        # de-identified copies (archive/deid_export.py).
+        if peer is None or self.deid_export is None:
+            return found
+        return self.deid_export.convert(peer, found)
 
     def move_destination(self, ae_title: str) -> tuple[str, int] | None:
         return self.peers.get(ae_title.strip())
+
+
+async def refused(failure: ServiceFailure) -> AsyncIterator[Retrievable]:
+    """A retrieve that fails as a whole with ``failure`` (raised when it is first iterated)."""
+    raise failure
+    yield  # an async generator
