@@ -6,11 +6,13 @@ and found and fetched like them."""
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset as PydicomDataset
@@ -25,9 +27,10 @@ from pynetdicom.sop_class import (
 
 from dicomkit.archive.store import Archive
 from dicomkit.core.uid import generate_uid, registered
+from dicomkit.encoding.writer import to_bytes
 from tests.support.databases import Backend
 from tests.support.datasets import make_instance, write_instance
-from tests.support.servers import Serve, ServeFactory, free_port
+from tests.support.servers import Serve, ServeFactory, free_port, wait_for_port
 
 STORAGE_MANAGEMENT = registered("StorageManagementInstance")
 
@@ -59,11 +62,14 @@ def receiver() -> Iterator[Receiver]:
     made.stop()
 
 
+TOKEN = "inventory-token"
+
+
 @pytest.fixture(scope="module")
 def produced(backend: Backend, module_serve: ServeFactory, receiver: Receiver,
              tmp_path_factory: pytest.TempPathFactory) -> tuple[Serve, str, str]:
     """A serve whose archive produced an INSTANCE level inventory: (serve, Transaction UID,
-    root SOP Instance UID)."""
+    root SOP Instance UID); DICOMweb on ``serve.http`` with a bearer token."""
     data = tmp_path_factory.mktemp(f"inventory-qr-{backend.name}")
     index = backend.new_index()
     archive = Archive(str(data), index, fsync=False)
@@ -76,7 +82,11 @@ def produced(backend: Backend, module_serve: ServeFactory, receiver: Receiver,
                 archive.import_file(str(write_instance(ds, data / "incoming")))
     finally:
         archive.close()
-    server = module_serve(data, index=index, peers={"DEST": receiver.port})
+    http_port = free_port()
+    server = module_serve(data, index=index, peers={"DEST": receiver.port},
+                          args=["--http-port", str(http_port), "--http-token", TOKEN])
+    wait_for_port(http_port, server.proc, describe=server.describe)
+    server.http = f"http://127.0.0.1:{http_port}/dicom-web"  # type: ignore[attr-defined]
     transaction = generate_uid()
     request = PydicomDataset()
     request.TransactionUID = transaction
@@ -221,4 +231,70 @@ def test_inventory_storage_keeps_a_received_inventory(produced: tuple[Serve, str
     assert dcmread(kept).SOPInstanceUID == copy.SOPInstanceUID
     found, final = inventory_find(server.port, SOPInstanceUID="", TransactionUID=transaction)
     assert final == 0x0000
-    assert {f.SOPInstanceUID for f in found} == {root, copy.SOPInstanceUID}
+    assert {root, copy.SOPInstanceUID} <= {f.SOPInstanceUID for f in found}
+
+
+def web(server: Serve) -> tuple[str, dict[str, str]]:
+    return server.http, {"Authorization": f"Bearer {TOKEN}"}  # type: ignore[attr-defined]
+
+
+def test_dicomweb_searches_and_retrieves_inventories(produced: tuple[Serve, str, str]) -> None:
+    server, transaction, root = produced
+    base, auth = web(server)
+    assert httpx.get(base + "/inventories").status_code == 401  # the same authentication
+    found = httpx.get(base + "/inventories", headers=auth,
+                      params={"TransactionUID": transaction, "SOPInstanceUID": root})
+    assert found.status_code == 200
+    assert found.headers["content-type"].startswith("application/dicom+json")
+    [match] = found.json()
+    assert match["00080018"]["Value"] == [root]
+    assert match["00080403"]["Value"] == ["INSTANCE"]
+    assert match["00081190"]["Value"] == [f"{base}/inventories/{root}"]
+    assert "00080423" not in match  # the Inventoried Studies are in the instance only
+    assert httpx.get(base + "/inventories", headers=auth,
+                     params={"InventoryLevel": "STUDY"}).json() == []
+    everything = httpx.get(base + "/inventories", headers=auth,
+                           params={"SOPInstanceUID": root, "includefield": "all"}).json()
+    assert "00080423" not in everything[0] and "00080070" in everything[0]  # Manufacturer
+    # Retrieve: the Part 10 file as kept, one multipart part, or DICOM JSON
+    file = Path(server.data) / "inventories" / transaction / f"{root}.dcm"
+    single = httpx.get(f"{base}/inventories/{root}", headers=auth)
+    assert single.status_code == 200 and single.content == file.read_bytes()
+    assert single.headers["content-type"] == "application/dicom"
+    multi = httpx.get(f"{base}/inventories/{root}", headers={
+        **auth, "Accept": 'multipart/related; type="application/dicom"'})
+    assert multi.status_code == 200 and file.read_bytes() in multi.content
+    assert multi.headers["content-type"].startswith("multipart/related")
+    as_json = httpx.get(f"{base}/inventories/{root}",
+                        headers={**auth, "Accept": "application/dicom+json"}).json()
+    assert len(as_json[0]["00080423"]["Value"]) == 2
+    assert httpx.get(f"{base}/inventories/{root}",
+                     headers={**auth, "Accept": "image/png"}).status_code == 406
+    assert httpx.get(f"{base}/inventories/{generate_uid()}", headers=auth).status_code == 404
+    assert httpx.get(f"{base}/inventories/not-a-uid", headers=auth).status_code == 400
+
+
+def test_dicomweb_stores_an_inventory(produced: tuple[Serve, str, str]) -> None:
+    server, transaction, root = produced
+    base, auth = web(server)
+    original = dcmread(Path(server.data) / "inventories" / transaction / f"{root}.dcm")
+    copy = original.copy()
+    copy.SOPInstanceUID = generate_uid()
+    copy.file_meta.MediaStorageSOPInstanceUID = copy.SOPInstanceUID
+    buffer = io.BytesIO()
+    copy.save_as(buffer, enforce_file_format=True)
+    stored = httpx.post(base + "/inventories", content=buffer.getvalue(),
+                        headers={**auth, "Content-Type": "application/dicom"})
+    assert stored.status_code == 200, stored.text
+    assert stored.json() == [{"status": "stored", "SOPInstanceUID": copy.SOPInstanceUID,
+                              "result": "added"}]
+    fetched = httpx.get(f"{base}/inventories/{copy.SOPInstanceUID}", headers=auth)
+    assert dcmread(io.BytesIO(fetched.content)).SOPInstanceUID == copy.SOPInstanceUID
+    # a multipart body with an image part: refused (409), nothing kept
+    body = (b"--b1\r\nContent-Type: application/dicom\r\n\r\n"
+            + to_bytes(make_instance(patient_id="WEB-NOT-INV")) + b"\r\n--b1--\r\n")
+    refused = httpx.post(base + "/inventories", content=body, headers={
+        **auth, "Content-Type": 'multipart/related; type="application/dicom"; boundary=b1'})
+    assert refused.status_code == 409 and refused.json()[0]["status"] == "refused"
+    assert httpx.post(base + "/inventories", content=b"{}", headers={
+        **auth, "Content-Type": "application/json"}).status_code == 415

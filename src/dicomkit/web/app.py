@@ -27,6 +27,7 @@ from dicomkit.encoding.json import from_json
 from dicomkit.encoding.xml import to_xml
 from dicomkit.web import (
     deidentify,
+    inventories,
     manage,
     mpps,
     print_queue,
@@ -306,6 +307,7 @@ def routes() -> list[Route]:
         *mpps.routes(),
         *print_queue.routes(),
         *deidentify.routes(),
+        *inventories.routes(),  # PS3.18 §12 NPI: /dicom-web/inventories
     ]
     table += worklist.routes()  # /api/worklist (web/worklist.py)
     table += manage.routes()  # DELETE, send to a peer (web/manage.py)
