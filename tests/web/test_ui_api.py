@@ -181,3 +181,10 @@ def test_qido_orderby_sorts_before_paging(ui: UiArchive, tmp_path: Path) -> None
     assert [m["00100010"]["Value"][0]["Alphabetic"] for m in series.json()] == \
         sorted(names, reverse=True)
 
+
+
+def test_keywords_of_tags(ui: UiArchive) -> None:
+    answer = httpx.get(ui.base + "/api/keywords", params={"tags": "00100010,00080005,00291010"})
+    assert answer.json() == {"00100010": "PatientName", "00080005": "SpecificCharacterSet"}
+    assert httpx.get(ui.base + "/api/keywords", params={"tags": "0010"}).status_code == 400
+    assert httpx.get(ui.base + "/api/keywords", params={"tags": "x" * 8}).status_code == 400

@@ -130,6 +130,27 @@ async def status(request: Request) -> Response:
     })
 
 
+MAX_KEYWORD_TAGS = 5000
+
+
+async def keywords(request: Request) -> Response:
+    """``GET /api/keywords?tags=00100010,00080005``: the PS3.6 keywords of those tags (for the
+    tag tree; unknown and private tags are left out)."""
+    from dicomkit.core.dictionary import keyword_for_tag
+
+    names = [t.strip() for t in request.query_params.get("tags", "").split(",") if t.strip()]
+    if len(names) > MAX_KEYWORD_TAGS:
+        raise WebError(400, f"at most {MAX_KEYWORD_TAGS} tags at a time")
+    out = {}
+    for name in names:
+        if len(name) != 8 or any(c not in "0123456789abcdefABCDEF" for c in name):
+            raise WebError(400, f"tags: {name[:20]!r} is not 8 hexadecimal digits")
+        keyword = keyword_for_tag(int(name, 16))
+        if keyword:
+            out[name.upper()] = keyword
+    return JSONResponse(out, headers={"Cache-Control": "public, max-age=86400"})
+
+
 def routes() -> list[Route]:
     get = ["GET"]
     return [
@@ -138,6 +159,7 @@ def routes() -> list[Route]:
         Route("/viewer", viewer_page, methods=get),
         Route("/ui/{name}", static_asset, methods=get),
         Route("/api/status", status, methods=get),
+        Route("/api/keywords", keywords, methods=get),
     ]
 
 

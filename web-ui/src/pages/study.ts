@@ -123,6 +123,7 @@ async function showMetadata(tree: HTMLElement, study: string, series: string): P
   clear(tree, h("p", { class: "muted" }, "Loading…"));
   const instances = await metadata(study, series);
   instances.sort((a, b) => Number(text(a, TAG.InstanceNumber) || 0) - Number(text(b, TAG.InstanceNumber) || 0));
+  await learnKeywords(instances[0] ?? {});
   const select = h("select", { id: "instance-select" }, ...instances.map((ds, i) => h("option", { value: String(i) }, `Instance ${text(ds, TAG.InstanceNumber) || i + 1} — ${text(ds, TAG.SOPInstanceUID)}`)));
   const search = h("input", { type: "search", placeholder: "filter tags (tag, keyword or value)", id: "tag-filter" });
   const list = h("div", {});
@@ -131,6 +132,25 @@ async function showMetadata(tree: HTMLElement, study: string, series: string): P
   search.addEventListener("input", draw);
   clear(tree, h("div", { class: "tag-controls" }, select, search), list);
   draw();
+}
+
+/** The keywords of the tags of ``ds`` (sequences' items too) the UI does not know yet, asked
+ * of the archive's dictionary (GET /api/keywords), so the tree shows and filters by them. */
+async function learnKeywords(ds: DicomJson): Promise<void> {
+  const unknown = new Set<string>();
+  const walk = (d: DicomJson) => {
+    for (const [tag, attr] of Object.entries(d)) {
+      if (!(tag in TAG_NAMES)) unknown.add(tag);
+      if (attr.vr === "SQ") for (const item of (attr.Value ?? []) as DicomJson[]) walk(item);
+    }
+  };
+  walk(ds);
+  if (!unknown.size) return;
+  try {
+    Object.assign(TAG_NAMES, await getJson<Record<string, string>>(`/api/keywords?tags=${[...unknown].join(",")}`));
+  } catch {
+    // the tree shows the tags without keywords
+  }
 }
 
 function renderTree(nodes: TagNode[]): HTMLElement {
