@@ -202,7 +202,7 @@ def test_the_printer_on_its_own_ae_title_and_port(serve: ServeFactory, tmp_path:
     wait_for_port(port, server.proc)
     config = dcmpstat_config(tmp_path / "dcmtk", port, aet="FILMER")
     dcmtk_print(config, slices, cwd=tmp_path / "dcmtk")
-    for _ in range(100):
+    for _ in range(300):
         if list((server.data / "print").glob("*.png")):
             break
         time.sleep(0.1)

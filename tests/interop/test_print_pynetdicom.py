@@ -41,7 +41,7 @@ def reference(sop_class: str, sop_instance: str) -> PdDataset:
 
 
 def stored_pdf(data: Path, tmp: Path) -> Path:
-    for _ in range(100):
+    for _ in range(300):  # the film prints after the N-ACTION response
         files = list((data / "files").rglob("*.dcm"))
         if files:
             break

@@ -279,9 +279,13 @@ def test_presentation_lut_inverts_and_unknown_luts_are_refused(printer: Any) -> 
         data.ImageBoxPosition = 1
         data.BasicGrayscaleImageSequence = [image_item(grey(10), False)]
         await client.n_set(P.GRAYSCALE_IMAGE_BOX, box, data, via=P.GRAYSCALE_META)
+        printed = len(recorder.pages)
         await client.n_action(P.FILM_BOX, str(cmd.AffectedSOPInstanceUID), 1,
                               via=P.GRAYSCALE_META)
-        await asyncio.sleep(0.5)
+        for _ in range(300):  # the film prints after the response (no Print Job here)
+            if len(recorder.pages) > printed:
+                break
+            await asyncio.sleep(0.05)
         return status
     assert session(port, printing) == 0
     assert int(recorder.pages[-1].images[1].pixels[0, 0]) == 245
@@ -294,7 +298,7 @@ def test_a_failed_output_ends_the_job_in_failure_and_the_printer_reports_it() ->
     with ServerThread(handler=scp, ae_title="PRINTER") as server:
         async def body(client: Any) -> Any:
             result = await print_images(client, [grey(1)], FilmOptions())
-            for _ in range(100):  # the Printer's event follows the job's last one
+            for _ in range(200):  # the Printer's event follows the job's last one
                 if result.printer_events:
                     break
                 await asyncio.sleep(0.05)
