@@ -14,15 +14,28 @@ import pytest
 from sqlalchemy import func, select
 
 from dicomkit import read
-from dicomkit.archive.inventory import ArchiveInventoryJobs, InventoryWorker, create_inventory
+from dicomkit.archive.inventory import (
+    EVENT_KIND,
+    ArchiveInventoryJobs,
+    InventoryWorker,
+    create_inventory,
+)
 from dicomkit.archive.inventory_store import InventoryArchive, InventorySink
+from dicomkit.archive.outbox import Outbox
 from dicomkit.archive.schema import instances
 from dicomkit.archive.store import Archive
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import generate_uid, registered
 from dicomkit.encoding.writer import to_bytes
 from dicomkit.errors import InvalidDicomError
-from dicomkit.services.inventory import InventoryJob
+from dicomkit.services.inventory import (
+    CANCEL,
+    CANCELED,
+    COMPLETE,
+    TRANSITIONS,
+    InventoryJob,
+    terminal_event,
+)
 from dicomkit.services.storage import DataSetMismatch
 from tests.support.datasets import make_instance
 
@@ -111,3 +124,32 @@ def test_a_completed_inventory_creation_is_kept(
     assert item.path == os.path.join(jobs.folder(transaction), f"{job.root_uid}.dcm")
     kept.forget(transaction)
     assert kept.search(keys(TransactionUID=transaction)) == []
+
+
+def test_a_terminal_state_owes_the_requestor_its_event(archive: Archive) -> None:
+    """KK.2.3.2: a job canceled (or finished) owes its requestor, when a known peer, the
+    N-EVENT-REPORT: 13 without instances, 11 with; nothing for an unknown requestor."""
+    outbox = Outbox(archive.index)
+    jobs = ArchiveInventoryJobs(archive, outbox=outbox, peers={"AUDIT": ("127.0.0.1", 1)})
+    canceled, unknown, complete = generate_uid(), generate_uid(), generate_uid()
+    jobs.create(InventoryJob(canceled, "STUDY", requestor="AUDIT"))
+    jobs.create(InventoryJob(unknown, "STUDY", requestor="STRANGER"))
+    jobs.create(InventoryJob(complete, "STUDY", requestor="AUDIT"))
+    jobs.transition(canceled, TRANSITIONS[CANCEL])
+    jobs.transition(canceled, TRANSITIONS[CANCEL])  # already terminal: owes nothing more
+    jobs.transition(unknown, TRANSITIONS[CANCEL])
+    jobs.finish(complete, COMPLETE, root_uid=generate_uid(), studies=4)
+    owed = outbox.messages(EVENT_KIND, owed_only=True)
+    assert sorted((m.destination, m.reference) for m in owed) == sorted(
+        [("AUDIT", canceled), ("AUDIT", complete)])
+    job = jobs.get(canceled)
+    assert job is not None
+    event = terminal_event(job)
+    assert event is not None and event[0] == 13 and event[1].TransactionStatus == CANCELED
+    done = jobs.get(complete)
+    assert done is not None
+    event = terminal_event(done, "PACS")
+    assert event is not None and event[0] == 11
+    assert event[1].ReferencedSOPInstanceUID == done.root_uid
+    assert event[1].TotalNumberOfStudyRecords == 4 and event[1].RetrieveAETitle == "PACS"
+    assert terminal_event(InventoryJob(generate_uid(), "STUDY")) is None  # PROCESSING

@@ -62,12 +62,41 @@ def receiver() -> Iterator[Receiver]:
     made.stop()
 
 
+class EventReceiver:
+    """A pynetdicom Inventory Creation SCU taking the N-EVENT-REPORTs (KK.2.3) on associations
+    the archive opens, accepting the archive's SCP role (as for Storage Commitment)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.events: list[tuple[int, PydicomDataset]] = []
+        self.ae = AE(ae_title="AUDIT")
+        self.ae.add_supported_context(InventoryCreation, scu_role=False, scp_role=True)
+        self.server = self.ae.start_server(
+            ("127.0.0.1", self.port), block=False,
+            evt_handlers=[(evt.EVT_N_EVENT_REPORT, self.on_event)])
+
+    def on_event(self, event: Any) -> tuple[int, None]:
+        request = event.request
+        self.events.append((int(request.EventTypeID), event.event_information))
+        return 0x0000, None
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def events() -> Iterator[EventReceiver]:
+    made = EventReceiver()
+    yield made
+    made.stop()
+
+
 TOKEN = "inventory-token"
 
 
 @pytest.fixture(scope="module")
 def produced(backend: Backend, module_serve: ServeFactory, receiver: Receiver,
-             tmp_path_factory: pytest.TempPathFactory) -> tuple[Serve, str, str]:
+             events: EventReceiver, tmp_path_factory: pytest.TempPathFactory) -> tuple[Serve, str, str]:
     """A serve whose archive produced an INSTANCE level inventory: (serve, Transaction UID,
     root SOP Instance UID); DICOMweb on ``serve.http`` with a bearer token."""
     data = tmp_path_factory.mktemp(f"inventory-qr-{backend.name}")
@@ -83,7 +112,7 @@ def produced(backend: Backend, module_serve: ServeFactory, receiver: Receiver,
     finally:
         archive.close()
     http_port = free_port()
-    server = module_serve(data, index=index, peers={"DEST": receiver.port},
+    server = module_serve(data, index=index, peers={"DEST": receiver.port, "AUDIT": events.port},
                           args=["--http-port", str(http_port), "--http-token", TOKEN])
     wait_for_port(http_port, server.proc, describe=server.describe)
     server.http = f"http://127.0.0.1:{http_port}/dicom-web"  # type: ignore[attr-defined]
@@ -298,3 +327,33 @@ def test_dicomweb_stores_an_inventory(produced: tuple[Serve, str, str]) -> None:
     assert refused.status_code == 409 and refused.json()[0]["status"] == "refused"
     assert httpx.post(base + "/inventories", content=b"{}", headers={
         **auth, "Content-Type": "application/json"}).status_code == 415
+
+
+def test_inventory_creation_notifies_a_known_requestor(produced: tuple[Serve, str, str],
+                                                       events: EventReceiver) -> None:
+    """KK.2.3.2: Inventory Terminated with Instances (11) to the requestor, a known peer."""
+    server, _, _ = produced
+    transaction = generate_uid()
+    request = PydicomDataset()
+    request.TransactionUID = transaction
+    request.InventoryLevel = "STUDY"
+    request.ScopeOfInventorySequence = []
+    ae = AE(ae_title="AUDIT")
+    ae.add_requested_context(InventoryCreation)
+    assoc = ae.associate("127.0.0.1", server.port, ae_title="PACS")
+    assert assoc.is_established
+    try:
+        status, _ = assoc.send_n_action(request, 11, InventoryCreation, STORAGE_MANAGEMENT)
+    finally:
+        assoc.release()
+    assert status.Status == 0x0000
+    deadline = time.monotonic() + 60
+    while not any(info.TransactionUID == transaction for _, info in events.events):
+        assert time.monotonic() < deadline, server.log_tail()
+        time.sleep(0.2)
+    [(event_type, info)] = [e for e in events.events if e[1].TransactionUID == transaction]
+    assert event_type == 11 and info.TransactionStatus == "COMPLETE"
+    assert info.ReferencedSOPClassUID == InventoryStorage and info.RetrieveAETitle == "PACS"
+    assert info.TotalNumberOfStudyRecords == 2
+    found, _ = inventory_find(server.port, SOPInstanceUID=info.ReferencedSOPInstanceUID)
+    assert len(found) == 1  # the root named by the event is kept and found

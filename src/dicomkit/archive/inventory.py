@@ -25,7 +25,7 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ import dicomkit.durable as durable
 from dicomkit.archive.index import Record
 from dicomkit.archive.inventory_store import InventoryArchive
 from dicomkit.archive.matching import CompiledQuery, QueryError, compile_query
+from dicomkit.archive.outbox import Outbox, OwedMessage
 from dicomkit.archive.schema import inventory_jobs, utc_now
 from dicomkit.archive.schema import series as series_table
 from dicomkit.archive.store import Archive
@@ -52,10 +53,13 @@ from dicomkit.services.inventory import (
     FAILURE,
     PAUSED,
     PROCESSING,
+    TERMINAL,
     InventoryCreationSCP,
     InventoryJob,
     RepositoryQuerySCP,
     RepositoryRecord,
+    send_event,
+    terminal_event,
 )
 from dicomkit.services.inventory_qr import InventoryQueryRetrieveSCP
 from dicomkit.services.qr import IdentifierError
@@ -262,12 +266,40 @@ def create_inventory(archive: Archive, out_dir: str, *, level: str = "STUDY",
 
 
 # -- Inventory Creation transactions -------------------------------------------------------------
-class ArchiveInventoryJobs:
-    """Inventory Creation transactions in the index (:class:`InventoryJobs`)."""
+EVENT_KIND = "inventory"  # outbox kind of the Inventory Creation N-EVENT-REPORTs (KK.2.3)
 
-    def __init__(self, archive: Archive) -> None:
+
+class ArchiveInventoryJobs:
+    """Inventory Creation transactions in the index (:class:`InventoryJobs`). With ``outbox``,
+    a job that reaches a terminal state (COMPLETE, FAILURE, CANCELED) owes its requestor the
+    N-EVENT-REPORT of KK.2.3.2, in the same transaction as the state change, when the
+    requestor is one of ``peers`` (the delivery loop sends it on a new association)."""
+
+    def __init__(self, archive: Archive, *, outbox: Outbox | None = None,
+                 peers: Mapping[str, tuple[str, int]] | None = None,
+                 kick: Callable[[], None] | None = None) -> None:
         self.archive = archive
         self.engine = archive.index.engine
+        self.outbox = outbox
+        self.peers = peers if peers is not None else {}
+        self.kick = kick
+
+    def owe_event(self, connection: Any, transaction_uid: str) -> bool:
+        """Owe the terminal event of a job to its requestor (inside ``connection``'s
+        transaction); False when nothing is owed (no outbox, or the requestor is no peer)."""
+        if self.outbox is None:
+            return False
+        row = connection.execute(select(inventory_jobs.c.requestor).where(
+            inventory_jobs.c.transaction_uid == transaction_uid)).first()
+        requestor = (row.requestor if row is not None else "").strip()
+        if not requestor or requestor not in self.peers:
+            return False
+        self.outbox.add(EVENT_KIND, requestor, transaction_uid, {}, connection=connection)
+        return True
+
+    def _kick(self, owed: bool) -> None:
+        if owed and self.kick is not None:
+            self.kick()
 
     def check_scope(self, scope: Dataset | None) -> None:
         try:
@@ -306,14 +338,18 @@ class ArchiveInventoryJobs:
         return job.status if job is not None else CANCELED
 
     def transition(self, transaction_uid: str, moves: dict[str, str]) -> InventoryJob | None:
+        owed = False
         with self.engine.begin() as connection:
             for source, target in moves.items():
                 values: dict[str, Any] = {"status": target, "updated": utc_now()}
                 if target == PROCESSING:
                     values["worker"] = ""  # resumed: any node may take it up again
-                connection.execute(inventory_jobs.update().where(
+                changed = connection.execute(inventory_jobs.update().where(
                     inventory_jobs.c.transaction_uid == transaction_uid,
                     inventory_jobs.c.status == source).values(**values))
+                if changed.rowcount and target in TERMINAL:
+                    owed = self.owe_event(connection, transaction_uid) or owed
+        self._kick(owed)
         return self.get(transaction_uid)
 
     def claim(self, worker: str) -> InventoryJob | None:
@@ -335,12 +371,16 @@ class ArchiveInventoryJobs:
     def finish(self, transaction_uid: str, status: str, *, comment: str = "",
                root_uid: str = "", folder: str = "", studies: int = 0) -> None:
         """The end of production (only from PROCESSING: a cancel that came first stands)."""
+        owed = False
         with self.engine.begin() as connection:
-            connection.execute(inventory_jobs.update().where(
+            changed = connection.execute(inventory_jobs.update().where(
                 inventory_jobs.c.transaction_uid == transaction_uid,
                 inventory_jobs.c.status == PROCESSING).values(
                 status=status, comment=comment[:1024], root_uid=root_uid, folder=folder,
                 studies=studies, updated=utc_now()))
+            if changed.rowcount:
+                owed = self.owe_event(connection, transaction_uid)
+        self._kick(owed)
 
     def release(self, transaction_uid: str) -> None:
         """Production stopped (paused): the worker lets the job go."""
@@ -423,6 +463,31 @@ class InventoryWorker:
                     pass
 
 
+class EventSender:
+    """The outbox sender of kind ``inventory``: the terminal N-EVENT-REPORT of a job
+    (:func:`~dicomkit.services.inventory.terminal_event`) to its requestor's peer address;
+    raises when not delivered (the outbox retries)."""
+
+    def __init__(self, jobs: ArchiveInventoryJobs, *, ae_title: str) -> None:
+        self.jobs = jobs
+        self.ae_title = ae_title
+
+    async def send(self, message: OwedMessage) -> None:
+        job = await asyncio.to_thread(self.jobs.get, message.reference)
+        event = terminal_event(job, self.ae_title) if job is not None else None
+        if event is None:
+            log.info("inventory %s: no event owed any more", message.reference)
+            return
+        peer = self.jobs.peers.get(message.destination.strip())
+        if peer is None:
+            raise LookupError(f"no --peer named {message.destination!r}")
+        event_type, information = event
+        await send_event(event_type, information, host=peer[0], port=peer[1],
+                         calling_ae=self.ae_title, called_ae=message.destination.strip())
+        log.info("inventory %s: event %d sent to %s", message.reference, event_type,
+                 message.destination)
+
+
 def install(handler: ArchiveHandler, *, max_records: int = DEFAULT_MAX_RECORDS) -> InventoryWorker:
     """Plug Repository Query, Inventory Creation, Inventory Storage and Inventory
     FIND/MOVE/GET into an :class:`~dicomkit.archive.scp.ArchiveHandler`, with the worker as
@@ -434,7 +499,9 @@ def install(handler: ArchiveHandler, *, max_records: int = DEFAULT_MAX_RECORDS) 
                                                   transfer_syntaxes=handler.syntaxes))
     handler.add_service(RepositoryQuerySCP(ArchiveRepository(archive),
                                            ae_title=handler.ae_title, access=handler.access))
-    jobs = ArchiveInventoryJobs(archive)
+    jobs = ArchiveInventoryJobs(archive, outbox=handler.outbox, peers=handler.peers,
+                                kick=handler.delivery.kick)
+    handler.delivery.senders[EVENT_KIND] = EventSender(jobs, ae_title=handler.ae_title).send
     handler.add_service(InventoryCreationSCP(jobs, ae_title=handler.ae_title,
                                              access=handler.access))
     worker = InventoryWorker(jobs, ae_title=handler.ae_title, max_records=max_records,

@@ -30,7 +30,8 @@ from typing import Any, Protocol
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import UID, registered
 from dicomkit.errors import DicomError
-from dicomkit.net.association import Association
+from dicomkit.net.association import Association, Timeouts
+from dicomkit.net.client import connect
 from dicomkit.net.dimse import CommandField, Message, Status
 from dicomkit.net.service import NResponse, ServiceFailure, ServiceHandler
 from dicomkit.net.uids import UNCOMPRESSED_TS
@@ -385,3 +386,57 @@ class InventoryCreationSCP(ServiceHandler):
             raise ServiceFailure(NO_SUCH_SOP_INSTANCE, "unknown Transaction UID")
         response.data = job.status_dataset(self.ae_title)
         return response
+
+
+# -- Inventory Creation notifications (KK.2.3) ----------------------------------------------------
+EVENT_TERMINATED_WITH_INSTANCES = 11  # Table KK.2-2
+EVENT_INVENTORY_STATUS = 12
+EVENT_TERMINATED_WITHOUT_INSTANCES = 13
+
+
+class EventNotDelivered(Exception):
+    """The requestor did not take an Inventory Creation N-EVENT-REPORT."""
+
+
+def terminal_event(job: InventoryJob, retrieve_ae: str = "") -> tuple[int, Dataset] | None:
+    """The N-EVENT-REPORT a job in a terminal state is owed (KK.2.3.2): Inventory Terminated
+    with Instances (11) for a COMPLETE one with its root (Referenced SOP Class/Instance UID,
+    Retrieve AE Title, Total Number of Study Records), Terminated without Instances (13) for
+    FAILURE and CANCELED; None while it is not terminal."""
+    if job.status not in TERMINAL:
+        return None
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.TransactionUID = job.transaction_uid
+    ds.TransactionStatus = job.status
+    if job.comment:
+        ds.TransactionStatusComment = job.comment[:10240]
+    if job.status == COMPLETE and job.root_uid:
+        ds.ReferencedSOPClassUID = INVENTORY_STORAGE
+        ds.ReferencedSOPInstanceUID = job.root_uid
+        ds.RetrieveAETitle = retrieve_ae or "DICOMKIT"
+        ds.TotalNumberOfStudyRecords = job.studies
+        return EVENT_TERMINATED_WITH_INSTANCES, ds
+    return EVENT_TERMINATED_WITHOUT_INSTANCES, ds
+
+
+async def send_event(event_type: int, information: Dataset, *, host: str, port: int,
+                     calling_ae: str, called_ae: str,
+                     timeouts: Timeouts | None = None) -> None:
+    """KK.2.3.2: an N-EVENT-REPORT on the well-known Storage Management SOP Instance, on a new
+    association from the SCP to the requestor proposing SCP/SCU Role Selection with SCU role 0
+    and SCP role 1 (PS3.7 D.3.3.4, as for Storage Commitment). Raises
+    :class:`EventNotDelivered` when it was not taken."""
+    async with connect(host, port, calling_aet=calling_ae, called_aet=called_ae,
+                       contexts=[(INVENTORY_CREATION, UNCOMPRESSED_TS)],
+                       roles={INVENTORY_CREATION: (False, True)}, timeouts=timeouts) as client:
+        contexts = [c for c in client.contexts.values()
+                    if c.abstract_syntax == INVENTORY_CREATION]
+        if not contexts:
+            raise EventNotDelivered(f"{called_ae} accepted no Inventory Creation context")
+        status, _, _ = await client.n_event_report(INVENTORY_CREATION,
+                                                   STORAGE_MANAGEMENT_INSTANCE, event_type,
+                                                   information)
+        if status != Status.SUCCESS:
+            raise EventNotDelivered(f"{called_ae} answered the event with status "
+                                    f"0x{status:04X}")
