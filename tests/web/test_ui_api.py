@@ -10,6 +10,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -188,3 +189,42 @@ def test_keywords_of_tags(ui: UiArchive) -> None:
     assert answer.json() == {"00100010": "PatientName", "00080005": "SpecificCharacterSet"}
     assert httpx.get(ui.base + "/api/keywords", params={"tags": "0010"}).status_code == 400
     assert httpx.get(ui.base + "/api/keywords", params={"tags": "x" * 8}).status_code == 400
+
+
+def test_delete_is_audited(serve: ServeFactory, tmp_path: Path) -> None:
+    """PS3.15 A.5.3.8 DICOM Study Deleted for a study, A.5.3.6 DICOM Instances Accessed with
+    action D for an instance, each naming the study, its patient and the SOP Class counts."""
+    from tests.support.audit import validate, wait_until
+    from tests.support.servers import wait_for_port
+
+    http_port = free_port()
+    audit_file = tmp_path / "audit.log"
+    serve(tmp_path / "data", args=["--http-port", str(http_port), "--no-fsync",
+                                   "--audit-file", str(audit_file)])
+    wait_for_port(http_port)
+    root = f"http://127.0.0.1:{http_port}/dicom-web"
+    files = synthetic_series(tmp_path / "s", 3, size=4, PatientID="AUDIT-1")
+    first = describe_instance(files[0])
+    assert stow(root, files).status_code == 200
+    one = f"{root}/studies/{first.study}/series/{first.series}/instances/{first.sop}"
+    assert httpx.delete(one).status_code == 200
+    assert httpx.delete(f"{root}/studies/{first.study}").status_code == 200
+
+    def events(code: str) -> list[Any]:
+        lines = audit_file.read_bytes().splitlines() if audit_file.exists() else []
+        return [d for d in map(validate, lines)
+                if d.find("EventIdentification/EventID").get("csd-code") == code]
+
+    deleted = wait_until(lambda: events("110105"), "a Study Deleted message")
+    accessed = wait_until(lambda: [d for d in events("110103") if d.find(
+        "EventIdentification").get("EventActionCode") == "D"], "an Instances Accessed (D)")
+
+    def counts(document: Any) -> dict[str, int]:
+        return {s.get("UID"): int(s.get("NumberOfInstances"))
+                for s in document.iter("SOPClass")}
+
+    assert counts(accessed[0]) == {first.sop_class: 1}
+    assert counts(deleted[0]) == {first.sop_class: 2}
+    objects = {o.get("ParticipantObjectID") for o in deleted[0].iter(
+        "ParticipantObjectIdentification")}
+    assert {first.study, "AUDIT-1"} <= objects

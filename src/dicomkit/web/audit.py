@@ -17,6 +17,10 @@ study, series or instance data)               as destination
 STOW-RS                                       A.5.3.7 Instances Transferred (C), the client
                                               as source (the UIDs stow.py leaves in the
                                               scope under ``STORED_INSTANCES``)
+DELETE of a study                             A.5.3.8 DICOM Study Deleted, per study, the
+                                              client as the actor
+DELETE of a series or an instance             A.5.3.6 DICOM Instances Accessed (D) (both from
+                                              what manage.py leaves under ``DELETED``)
 ============================================  ===============================================
 """
 
@@ -40,7 +44,7 @@ from dicomkit.audit import Auditor
 from dicomkit.audit import messages as m
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.element import DataElement
-from dicomkit.web.context import ROOT, STORED_INSTANCES
+from dicomkit.web.context import DELETED, ROOT, STORED_INSTANCES
 
 LOGIN_EVERY = 600.0  # seconds between two successful-login messages of one user and address
 SEARCH = re.compile(rf"^{ROOT}(?:/studies/[^/]+(?:/series/[^/]+)?)?/(studies|series|instances)/?$")
@@ -147,6 +151,16 @@ class HttpAudit:
                                                   patient, action="C")
 
             self.auditor.defer(stored)
+        elif method == "DELETE" and status < 400 and scope.get(DELETED):
+            level, summary = scope[DELETED]
+            actor = self.requestor(scope)
+            for patient, studies in m.by_patient(summary):
+                if level == "STUDY":
+                    for study in studies:
+                        self.auditor.record(m.study_deleted(self.source, actor, study, patient))
+                else:
+                    self.auditor.record(m.instances_accessed(self.source, actor, studies,
+                                                             patient, action="D"))
 
     def refused(self, scope: Scope, user: str | None, address: str) -> None:
         who = m.ActiveParticipant(user or address, True, network_access_point=address)

@@ -21,6 +21,7 @@ from dicomkit.web.qido import check_uid
 CHUNK = 1 << 20  # bytes read from a file per step when streaming
 ROOT = "/dicom-web"
 STORED_INSTANCES = "dicomkit.stored"  # ASGI scope key: SOP Instance UIDs STOW-RS stored
+DELETED = "dicomkit.deleted"  # ASGI scope key: (level, audit summary) of what DELETE removed
 
 
 @dataclass

@@ -29,7 +29,7 @@ from dicomkit.archive.records import InstanceRow
 from dicomkit.net.association import AssociationError
 from dicomkit.net.client import connect
 from dicomkit.net.retrieve import SubOperation, move_contexts
-from dicomkit.web.context import ROOT, WebContext, context, request_uids
+from dicomkit.web.context import DELETED, ROOT, WebContext, context, request_uids
 from dicomkit.web.errors import WebError
 
 log = logging.getLogger("dicomkit.web.manage")
@@ -44,6 +44,10 @@ async def delete(request: Request) -> Response:
     level, uid = (("IMAGE", instance) if instance else ("SERIES", series) if series
                   else ("STUDY", study))
     assert uid is not None
+    # what the audit message names (PS3.15 A.5.3.6, A.5.3.8) is read before it is gone
+    removing = {r.sop_uid for r in rows}
+    summary = await asyncio.to_thread(ctx.archive.index.audit_summary, sop_uids=list(removing))
+    request.scope[DELETED] = (level, summary)
     removed = await asyncio.to_thread(ctx.archive.delete, level, uid)
     log.info("DICOMweb DELETE %s %s: %d instance(s) removed", level.lower(), uid, removed)
     return JSONResponse({"removed": removed, "level": level, "uid": uid,
