@@ -54,9 +54,19 @@ export function buildLut(f: PixelFormat, w: Window, invert: boolean): { lut: Uin
   return { lut, min };
 }
 
+/** Stored values: integers of up to 16 bits in an Int32Array (windowed through a lookup
+ * table), 32-bit ones in a Float64Array (windowed pixel by pixel: no table spans 2^32). */
+export type Stored = Int32Array | Float64Array;
+
 /** The stored values of a frame of native pixel data (little endian), as a typed array,
  * with bits above Bits Stored masked and the sign extended (PS3.5 §8.1.1). */
-export function storedValues(buffer: ArrayBuffer, byteOffset: number, count: number, f: PixelFormat): Int32Array {
+export function storedValues(buffer: ArrayBuffer, byteOffset: number, count: number, f: PixelFormat): Stored {
+  if (f.bitsAllocated === 32) {
+    const view = new DataView(buffer, byteOffset, count * 4);
+    const wide = new Float64Array(count);
+    for (let i = 0; i < count; i++) wide[i] = f.pixelRepresentation === 1 ? view.getInt32(i * 4, true) : view.getUint32(i * 4, true);
+    return wide;
+  }
   const out = new Int32Array(count);
   const shift = 32 - f.bitsStored;
   if (f.bitsAllocated === 8) {
@@ -79,7 +89,7 @@ export function storedValues(buffer: ArrayBuffer, byteOffset: number, count: num
 
 /** The frame's minimum and maximum modality values, for a default window when the data
  * set has none. */
-export function modalityRange(stored: Int32Array, f: PixelFormat): Window {
+export function modalityRange(stored: Stored, f: PixelFormat): Window {
   let lo = Infinity;
   let hi = -Infinity;
   for (let i = 0; i < stored.length; i++) {
@@ -107,6 +117,25 @@ export function applyLut(stored: Int32Array, lut: Uint8ClampedArray, min: number
     out[j + 2] = y;
     out[j + 3] = 255;
   }
+}
+
+/** RGBA pixels of a grayscale frame windowed pixel by pixel (for stored values too wide for
+ * a lookup table): the same Modality LUT, linear VOI and inversion as :func:`buildLut`. */
+export function applyDirect(stored: Stored, f: PixelFormat, w: Window, invert: boolean, out: Uint8ClampedArray): void {
+  const flip = f.monochrome1 !== invert;
+  for (let i = 0, j = 0; i < stored.length; i++, j += 4) {
+    const y = Math.round(linearVoi(stored[i] * f.slope + f.intercept, w));
+    const v = flip ? 255 - y : y;
+    out[j] = v;
+    out[j + 1] = v;
+    out[j + 2] = v;
+    out[j + 3] = 255;
+  }
+}
+
+/** Whether a lookup table over every stored value is the way (at most 2^16 entries). */
+export function usesLut(f: PixelFormat): boolean {
+  return f.bitsAllocated <= 16 && f.bitsStored <= 16;
 }
 
 /** A window change from a mouse drag (dx widens, dy raises the center), scaled to the

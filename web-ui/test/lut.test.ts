@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { applyLut, buildLut, linearVoi, modalityRange, storedValues, type PixelFormat } from "../src/lut";
+import { applyDirect, applyLut, buildLut, linearVoi, modalityRange, storedValues, usesLut, type PixelFormat } from "../src/lut";
 
 const ct: PixelFormat = { bitsAllocated: 16, bitsStored: 12, pixelRepresentation: 0, slope: 1, intercept: -1024, monochrome1: false };
 
@@ -56,5 +56,25 @@ describe("stored values", () => {
     const w = modalityRange(new Int32Array([1000, 1100]), ct);
     expect(w.width).toBe(101);
     expect(w.center).toBeCloseTo(26.5);
+  });
+});
+
+describe("32-bit stored values", () => {
+  const dose: PixelFormat = { bitsAllocated: 32, bitsStored: 32, pixelRepresentation: 0, slope: 1, intercept: 0, monochrome1: false };
+  it("are read whole, unsigned above 2^31", () => {
+    const buf = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x02, 0x00, 0x00, 0x00]).buffer;
+    expect([...storedValues(buf, 0, 2, dose)]).toEqual([4294967295, 2]);
+    expect([...storedValues(buf, 0, 2, { ...dose, pixelRepresentation: 1 })]).toEqual([-1, 2]);
+    expect(usesLut(dose)).toBe(false);
+  });
+  it("are windowed pixel by pixel as the table would", () => {
+    const stored = new Int32Array([0, 500, 1000]);
+    const w = { center: 500, width: 1000 };
+    const viaTable = new Uint8ClampedArray(12);
+    const { lut, min } = buildLut({ ...dose, bitsAllocated: 16, bitsStored: 16 }, w, false);
+    applyLut(stored, lut, min, viaTable);
+    const direct = new Uint8ClampedArray(12);
+    applyDirect(Float64Array.from(stored), dose, w, false, direct);
+    expect([...direct]).toEqual([...viaTable]);
   });
 });

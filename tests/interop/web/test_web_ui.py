@@ -69,7 +69,8 @@ def archive(backend: Backend, module_serve: ServeFactory,
     root = f"http://127.0.0.1:{http_port}/dicom-web"
     # RLE grayscale (the archive decodes its frames for the browser) and RLE colour, 2 frames
     # (rendered by the archive)
-    compressed = [pydicom_file("MR_small_RLE.dcm"), pydicom_file("SC_rgb_rle_2frame.dcm")]
+    compressed = [pydicom_file("MR_small_RLE.dcm"), pydicom_file("SC_rgb_rle_2frame.dcm"),
+                  pydicom_file("rtdose.dcm")]  # and a 32-bit, 15-frame RT Dose
     assert stow(root, [*series, *second, small, *compressed]).status_code == 200
     studies = len(httpx.get(root + "/studies").json())
     upload = synthetic_series(tmp_path_factory.mktemp("upload"), 3, size=16,
@@ -248,6 +249,32 @@ def test_viewer_compressed_grayscale_and_colour(page: Any, archive: Archive) -> 
     page.click("#rotate")
     page.click("#flip-h")
     page.click("#invert")
+    assert not log.from_origin(archive.base).errors, log.describe()
+
+
+def test_viewer_32_bit_multiframe_dose(page: Any, archive: Archive) -> None:
+    """RT Dose: 32-bit stored values (no lookup table spans them: windowed pixel by pixel),
+    15 frames as a stack, each compared with dicomkit's renderer."""
+    log = NetworkLog.watch(page)
+    page.goto(f"{archive.base}/viewer?study={archive.study_of('rtdose.dcm')}")
+    state = wait_ready(page, 0)
+    assert (state["source"], state["count"]) == ("client", 15)
+    ds = dicomkit.read(str(pydicom_file("rtdose.dcm")))
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    state = wait_ready(page, 3)
+    assert state["frame"] == 4
+    page.click("#actual")
+    state = viewer_state(page)
+    rect = state["rect"]
+    shot = np.asarray(read_png(page.locator(".viewport.active canvas").screenshot()))
+    x, y = int(rect["x"]), int(rect["y"])
+    # the window the viewer shows the stack in: the first frame's value range, kept
+    window = (state["window"]["center"], state["window"]["width"])
+    expected = render(ds, 3, window).astype(int)
+    shown = shot[y:y + 10, x:x + 10, 0].astype(int)
+    assert np.abs(shown - expected).max() <= 1, (shown, expected)
     assert not log.from_origin(archive.base).errors, log.describe()
 
 

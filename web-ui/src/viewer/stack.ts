@@ -4,7 +4,7 @@
 
 import { fetchBlobUrl, frames, ROOT } from "../api";
 import { first, number, numbers, TAG, text, type DicomJson } from "../dicom";
-import { buildLut, modalityRange, storedValues, type PixelFormat, type Window } from "../lut";
+import { buildLut, modalityRange, storedValues, type PixelFormat, type Stored, type Window } from "../lut";
 
 export interface StackImage {
   ds: DicomJson;
@@ -16,7 +16,7 @@ export interface Frame {
   width: number;
   height: number;
   /** Stored values (grayscale decoded in the browser) or null when rendered by the server. */
-  stored: Int32Array | null;
+  stored: Stored | null;
   format: PixelFormat | null;
   /** The default window: the data set's first, else the frame's modality value range. */
   window: Window | null;
@@ -31,7 +31,7 @@ const PARALLEL = 6;
 export function isGrayscale(ds: DicomJson): boolean {
   const photometric = text(ds, TAG.PhotometricInterpretation).trim();
   const bits = number(ds, TAG.BitsAllocated, 0);
-  return (photometric === "MONOCHROME1" || photometric === "MONOCHROME2") && number(ds, TAG.SamplesPerPixel, 1) === 1 && (bits === 8 || bits === 16);
+  return (photometric === "MONOCHROME1" || photometric === "MONOCHROME2") && number(ds, TAG.SamplesPerPixel, 1) === 1 && (bits === 8 || bits === 16 || bits === 32);
 }
 
 export function pixelFormat(ds: DicomJson): PixelFormat {

@@ -3,7 +3,7 @@
 
 import { formatDate, numbers, TAG, text, number } from "../dicom";
 import { angleDeg, distanceMm, edgeLabels, ellipseStats, type Point } from "../geometry";
-import { applyLut, buildLut, dragWindow, type Window } from "../lut";
+import { applyDirect, applyLut, buildLut, dragWindow, usesLut, type Window } from "../lut";
 import { h } from "../dom";
 import type { Frame, Stack } from "./stack";
 
@@ -109,6 +109,12 @@ export class Viewport {
       return;
     }
     if (!f.stored || !f.format || !this.window) return;
+    if (!usesLut(f.format) || !(f.stored instanceof Int32Array)) {
+      const direct = ctx.createImageData(f.width, f.height);
+      applyDirect(f.stored, f.format, this.window, this.invert, direct.data);
+      ctx.putImageData(direct, 0, 0);
+      return;
+    }
     const key = `${this.window.center}/${this.window.width}/${this.invert}/${JSON.stringify(f.format)}`;
     if (key !== this.lutKey) {
       this.lut = buildLut(f.format, this.window, this.invert);
