@@ -43,7 +43,8 @@ def ui(backend: Backend, module_serve: ServeFactory,
     peer, peer_http = start_web(module_serve, peer_data, None, "--aet", "PEER")
     data = tmp_path_factory.mktemp(f"ui-{backend.name}")
     server, http_port = start_web(module_serve, data, backend.new_index(), "--peer",
-                                  f"PEER=127.0.0.1:{peer.port}")
+                                  f"PEER=127.0.0.1:{peer.port}", "--peer",
+                                  f"DOWN=127.0.0.1:{free_port()}")  # nothing listens there
     files = synthetic_series(tmp_path_factory.mktemp("ui-series"), 6, size=32)
     first = describe_instance(files[0])
     response = stow(f"http://127.0.0.1:{http_port}/dicom-web", files)
@@ -73,7 +74,8 @@ def test_status_reports_counts_disk_peers_and_events(ui: UiArchive) -> None:
     status = httpx.get(ui.base + "/api/status").json()
     assert status["counts"]["instances"] >= 6
     assert status["disk"]["total"] > 0 and status["disk"]["free"] > 0
-    assert status["peers"] == [{"name": "PEER", "host": "127.0.0.1", "port": ui.peer.port}]
+    assert status["peers"][1] == {"name": "PEER", "host": "127.0.0.1", "port": ui.peer.port}
+    assert [p["name"] for p in status["peers"]] == ["DOWN", "PEER"]
     assert isinstance(status["events"], list) and status["ui_build"]
 
 
@@ -101,6 +103,18 @@ def test_send_to_a_peer_is_a_job_with_progress(ui: UiArchive) -> None:
     assert (job["completed"], job["failed"], job["total"]) == (6, 0, 6)
     found = httpx.get(f"http://127.0.0.1:{ui.peer_http}/dicom-web/studies/{ui.study}/instances")
     assert len(found.json()) == 6
+
+
+def test_send_to_a_peer_that_does_not_answer_fails_with_the_reason(ui: UiArchive) -> None:
+    job = httpx.post(ui.base + "/api/send", json={"peer": "DOWN", "study": ui.study,
+                                                  "series": ui.series}).json()
+    end = time.monotonic() + 60
+    while job["state"] in ("pending", "running") and time.monotonic() < end:
+        time.sleep(0.2)
+        job = httpx.get(f"{ui.base}/api/jobs/{job['id']}").json()
+    assert job["state"] == "failed" and job["failed"] == 6 and job["completed"] == 0, job
+    assert "connect" in job["error"], job
+    assert job["id"] in [j["id"] for j in httpx.get(ui.base + "/api/jobs").json()]
 
 
 def test_send_refuses_an_unknown_peer(ui: UiArchive) -> None:
