@@ -54,37 +54,41 @@ export function buildLut(f: PixelFormat, w: Window, invert: boolean): { lut: Uin
   return { lut, min };
 }
 
-/** Stored values: integers of up to 16 bits in an Int32Array (windowed through a lookup
- * table), 32-bit ones in a Float64Array (windowed pixel by pixel: no table spans 2^32). */
-export type Stored = Int32Array | Float64Array;
+/** Stored values: integers of up to 16 bits in an array of their own width (windowed
+ * through a lookup table; a 512×512 frame of 16 bits is 512 KiB), 32-bit ones in a
+ * Float64Array (windowed pixel by pixel: no table spans 2^32). */
+export type Stored = Int8Array | Uint8Array | Int16Array | Uint16Array | Float64Array;
 
 /** The stored values of a frame of native pixel data (little endian), as a typed array,
  * with bits above Bits Stored masked and the sign extended (PS3.5 §8.1.1). */
 export function storedValues(buffer: ArrayBuffer, byteOffset: number, count: number, f: PixelFormat): Stored {
+  const signed = f.pixelRepresentation === 1;
   if (f.bitsAllocated === 32) {
     const view = new DataView(buffer, byteOffset, count * 4);
     const wide = new Float64Array(count);
-    for (let i = 0; i < count; i++) wide[i] = f.pixelRepresentation === 1 ? view.getInt32(i * 4, true) : view.getUint32(i * 4, true);
+    for (let i = 0; i < count; i++) wide[i] = signed ? view.getInt32(i * 4, true) : view.getUint32(i * 4, true);
     return wide;
   }
-  const out = new Int32Array(count);
   const shift = 32 - f.bitsStored;
   if (f.bitsAllocated === 8) {
     const src = new Uint8Array(buffer, byteOffset, count);
-    for (let i = 0; i < count; i++) out[i] = src[i];
-  } else if (f.bitsAllocated === 16) {
-    const view = new DataView(buffer, byteOffset, count * 2);
-    for (let i = 0; i < count; i++) out[i] = view.getUint16(i * 2, true);
-  } else {
-    throw new Error(`Bits Allocated ${f.bitsAllocated} is not rendered in the browser`);
-  }
-  if (f.bitsStored < 32) {
+    const out = signed ? new Int8Array(count) : new Uint8Array(count);
     for (let i = 0; i < count; i++) {
-      const v = out[i] << shift;
-      out[i] = f.pixelRepresentation === 1 ? v >> shift : v >>> shift;
+      const v = src[i] << shift;
+      out[i] = signed ? v >> shift : v >>> shift;
     }
+    return out;
   }
-  return out;
+  if (f.bitsAllocated === 16) {
+    const view = new DataView(buffer, byteOffset, count * 2);
+    const out = signed ? new Int16Array(count) : new Uint16Array(count);
+    for (let i = 0; i < count; i++) {
+      const v = view.getUint16(i * 2, true) << shift;
+      out[i] = signed ? v >> shift : v >>> shift;
+    }
+    return out;
+  }
+  throw new Error(`Bits Allocated ${f.bitsAllocated} is not rendered in the browser`);
 }
 
 /** The frame's minimum and maximum modality values, for a default window when the data
@@ -105,7 +109,7 @@ export function modalityRange(stored: Stored, f: PixelFormat): Window {
 }
 
 /** RGBA pixels of a grayscale frame through ``lut`` (into ``out``, 4 bytes a pixel). */
-export function applyLut(stored: Int32Array, lut: Uint8ClampedArray, min: number, out: Uint8ClampedArray): void {
+export function applyLut(stored: ArrayLike<number>, lut: Uint8ClampedArray, min: number, out: Uint8ClampedArray): void {
   const last = lut.length - 1;
   for (let i = 0, j = 0; i < stored.length; i++, j += 4) {
     let k = stored[i] - min;

@@ -53,7 +53,7 @@ describe("stored values", () => {
     expect([...out]).toEqual([0, 0, 0, 255, 200, 200, 200, 255]);
   });
   it("a default window spans the modality values", () => {
-    const w = modalityRange(new Int32Array([1000, 1100]), ct);
+    const w = modalityRange(new Uint16Array([1000, 1100]), ct);
     expect(w.width).toBe(101);
     expect(w.center).toBeCloseTo(26.5);
   });

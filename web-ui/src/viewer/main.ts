@@ -172,6 +172,7 @@ function publish(): void {
       return f ? { x: p.x, y: p.y, width: f.width * v.zoom, height: f.height * v.zoom } : null;
     },
     viewports: viewports.length,
+    cachedBytes: v.stack?.cachedBytes ?? 0,
     /** The series shown in each viewport of the layout ("" for none). */
     series: viewports.map((x) => x.seriesUid),
     /** ms from navigation start to the first image drawn (null until then). */

@@ -15,6 +15,8 @@ export interface StackImage {
 export interface Frame {
   width: number;
   height: number;
+  /** Bytes this frame holds in memory (for the cache's budget). */
+  bytes: number;
   /** Stored values (grayscale decoded in the browser) or null when rendered by the server. */
   stored: Stored | null;
   format: PixelFormat | null;
@@ -25,7 +27,7 @@ export interface Frame {
   source: "client" | "server";
 }
 
-const CACHE_FRAMES = 600;
+const CACHE_BYTES = 256 * 1024 * 1024; // decoded frames kept (512×512×16-bit: 512 frames)
 const PARALLEL = 6;
 
 export function isGrayscale(ds: DicomJson): boolean {
@@ -77,11 +79,18 @@ export function stackImages(base: string, instances: DicomJson[]): StackImage[] 
 
 export class Stack {
   private cache = new Map<number, Promise<Frame>>();
+  private sizes = new Map<number, number>();
+  private bytes = 0;
   private queue: number[] = [];
   private running = 0;
   readonly loaded = new Set<number>();
 
   constructor(readonly images: StackImage[]) {}
+
+  /** Bytes of the decoded frames kept. */
+  get cachedBytes(): number {
+    return this.bytes;
+  }
 
   get length(): number {
     return this.images.length;
@@ -92,9 +101,14 @@ export class Stack {
     let p = this.cache.get(i);
     if (!p) {
       p = load(this.images[i]);
-      p.then(() => this.loaded.add(i)).catch(() => this.cache.delete(i));
+      p.then((frame) => {
+        if (this.cache.get(i) !== p) return; // evicted meanwhile
+        this.loaded.add(i);
+        this.sizes.set(i, frame.bytes);
+        this.bytes += frame.bytes;
+        this.evict(i);
+      }).catch(() => this.cache.delete(i));
       this.cache.set(i, p);
-      this.evict(i);
     } else {
       // most recently used last
       this.cache.delete(i);
@@ -129,13 +143,17 @@ export class Stack {
     }
   }
 
+  /** Frames farthest from ``keep`` dropped until the decoded ones fit the budget (the 24
+   * nearest always stay). */
   private evict(keep: number): void {
-    for (const k of this.cache.keys()) {
-      if (this.cache.size <= CACHE_FRAMES) break;
-      if (Math.abs(k - keep) > 24) {
-        this.cache.delete(k);
-        this.loaded.delete(k);
-      }
+    if (this.bytes <= CACHE_BYTES) return;
+    const far = [...this.sizes.keys()].filter((k) => Math.abs(k - keep) > 24).sort((a, b) => Math.abs(b - keep) - Math.abs(a - keep));
+    for (const k of far) {
+      if (this.bytes <= CACHE_BYTES) break;
+      this.bytes -= this.sizes.get(k) ?? 0;
+      this.sizes.delete(k);
+      this.cache.delete(k);
+      this.loaded.delete(k);
     }
   }
 }
@@ -155,7 +173,7 @@ export async function load(image: StackImage): Promise<Frame> {
       if (body && body.byteLength >= count * (format.bitsAllocated / 8)) {
         const copy = body.slice().buffer; // aligned, owned
         const stored = storedValues(copy, 0, count, format);
-        return { width, height, stored, format, window: fileWindow(ds) ?? modalityRange(stored, format), bitmap: null, source: "client" };
+        return { width, height, bytes: stored.byteLength, stored, format, window: fileWindow(ds) ?? modalityRange(stored, format), bitmap: null, source: "client" };
       }
     } catch {
       // fall back to the server's rendering below
@@ -165,7 +183,7 @@ export async function load(image: StackImage): Promise<Frame> {
   try {
     const blob = await (await fetch(url)).blob();
     const bitmap = await createImageBitmap(blob);
-    return { width: bitmap.width, height: bitmap.height, stored: null, format: null, window: null, bitmap, source: "server" };
+    return { width: bitmap.width, height: bitmap.height, bytes: bitmap.width * bitmap.height * 4, stored: null, format: null, window: null, bitmap, source: "server" };
   } finally {
     URL.revokeObjectURL(url);
   }

@@ -109,7 +109,7 @@ export class Viewport {
       return;
     }
     if (!f.stored || !f.format || !this.window) return;
-    if (!usesLut(f.format) || !(f.stored instanceof Int32Array)) {
+    if (!usesLut(f.format) || f.stored instanceof Float64Array) {
       const direct = ctx.createImageData(f.width, f.height);
       applyDirect(f.stored, f.format, this.window, this.invert, direct.data);
       ctx.putImageData(direct, 0, 0);
