@@ -338,3 +338,32 @@ def test_status_worklist_mpps_and_print_pages(page: Any, archive: Archive) -> No
     page.goto(archive.base + "/#/print")
     page.wait_for_selector("#print")
     assert not log.from_origin(archive.base).errors, log.describe()
+
+
+def test_ui_behind_a_bearer_token(page: Any, serve: ServeFactory, tmp_path: Path) -> None:
+    """The pages load without credentials; the first API answer (401) makes the UI ask for a
+    token, kept for the tab's session; with it the list and the viewer work."""
+    from tests.support.servers import free_port, wait_for_port
+
+    http_port = free_port()
+    serve(tmp_path / "data", args=["--http-port", str(http_port), "--no-fsync",
+                                   "--http-token", "s3cret"])
+    wait_for_port(http_port)
+    base = f"http://127.0.0.1:{http_port}"
+    files = synthetic_series(tmp_path / "ct", 3, size=16, PatientName="Token^Only")
+    body_ok = httpx.post(f"{base}/dicom-web/studies", headers={
+        "Authorization": "Bearer s3cret", "Accept": "application/dicom+json",
+        "Content-Type": 'multipart/related; type="application/dicom"; boundary=b0'},
+        content=b"".join(b"--b0\r\nContent-Type: application/dicom\r\n\r\n" + f.read_bytes()
+                         + b"\r\n" for f in files) + b"--b0--\r\n")
+    assert body_ok.status_code == 200, body_ok.text
+    page.goto(base + "/")
+    page.wait_for_selector("#token")
+    assert "401" in page.inner_text("#main")
+    page.fill("#token", "s3cret")
+    page.click("form.token button")
+    page.wait_for_selector("tr.study-row")
+    assert "Token, Only" in page.inner_text("#study-table")
+    page.click("tr.study-row a.view")
+    state = wait_ready(page, 0)
+    assert state["count"] == 3 and state["source"] == "client"
