@@ -1,4 +1,4 @@
-"""De-identification throughput, dicomkit vs dicognito and dicom-anonymizer, on the synthetic CT
+"""De-identification throughput, dicomkit vs dicognito, dicom-anonymizer and deid, on the synthetic CT
 series (bench/make_ct_series.py), all in the same run.
 
 Each case reads every file, de-identifies it with the tool's basic profile and writes the result
@@ -9,7 +9,13 @@ to a file of its own (one process, one core, so the tools compare on equal terms
   like ``save_as``);
 * dicognito 0.19.0: ``pydicom.dcmread`` → ``Anonymizer(seed=…).anonymize`` → ``save_as``;
 * dicom-anonymizer 2.1.0: ``dcmread`` → ``anonymize_dataset(…, initialize_actions_2024b)`` →
+  ``save_as``;
+* deid 0.4.13 (pydicom's): ``replace_identifiers([path], deid=DeidRecipe(), save=False,
+  remove_private=True)`` (its default recipe, parsed once; it reads the file itself) →
   ``save_as``.
+
+dicomkit runs as ``dicomkit deid`` without ``--report`` does: the changes are counted, not
+recorded one by one (``Deidentifier(..., record=False)``).
 
 Also shown (not in the ratio): ``dicomkit.deid.run_batch`` with worker processes, the way
 ``dicomkit deid`` runs. Passes are interleaved; best and median files/s and CPU ms/file are
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -37,7 +44,10 @@ import _util  # noqa: E402
 
 _util.use_checkout()
 
+os.environ.setdefault("MESSAGELEVEL", "-1")  # deid logs every action at DEBUG otherwise
 import pydicom  # noqa: E402
+from deid.config import DeidRecipe  # noqa: E402
+from deid.dicom import replace_identifiers  # noqa: E402
 from dicognito.anonymizer import Anonymizer  # noqa: E402
 from dicomanonymizer import simpledicomanonymizer  # noqa: E402
 
@@ -63,7 +73,7 @@ class Case:
 class DicomkitCase(Case):
     def __init__(self) -> None:
         super().__init__()
-        self.profile = Deidentifier([], KEY)
+        self.profile = Deidentifier([], KEY, record=False)
 
     def __call__(self, path: str) -> None:
         ds, _report = self.profile(dicomkit.read(path))
@@ -89,9 +99,19 @@ class AnonymizerCase(Case):
         ds.save_as(self.out / Path(path).name)
 
 
+class DeidCase(Case):
+    def __init__(self) -> None:
+        super().__init__()
+        self.recipe = DeidRecipe()
+
+    def __call__(self, path: str) -> None:
+        [ds] = replace_identifiers([path], deid=self.recipe, save=False, remove_private=True)
+        ds.save_as(self.out / Path(path).name)
+
+
 CASES: dict[str, Callable[[], Case]] = {
     "dicomkit": DicomkitCase, "dicognito 0.19.0": DicognitoCase,
-    "dicom-anonymizer 2.1.0": AnonymizerCase}
+    "dicom-anonymizer 2.1.0": AnonymizerCase, "deid 0.4.13": DeidCase}
 
 
 def timed_pass(func: Callable[[str], Any], paths: list[str]) -> tuple[float, float]:

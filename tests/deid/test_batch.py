@@ -154,3 +154,18 @@ def test_the_key_can_come_from_the_environment(tmp_path: Path,
     assert main(["deid", str(source), "--out", str(tmp_path), "-q"]) == 0
     out = dicomkit.read(tmp_path / source.name)
     assert out.StudyInstanceUID == Keys("from-env").uid(dicomkit.read(source).StudyInstanceUID)
+
+
+def test_without_a_report_the_batch_counts_the_same_changes(tmp_path: Path) -> None:
+    """Without ``--report`` the changes are counted, not recorded: the same count, the same
+    files."""
+    source = _tree(tmp_path)
+    counted = run_batch([str(source)], str(tmp_path / "counted"), (), "k", workers=1)
+    recorded = run_batch([str(source)], str(tmp_path / "recorded"), (), "k", workers=1,
+                         report_path=str(tmp_path / "report.json"))
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert counted.changes == recorded.changes == sum(len(f["changes"])
+                                                      for f in report["files"]) > 0
+    for name in _files(tmp_path / "counted"):
+        assert (tmp_path / "counted" / name).read_bytes() == (
+            tmp_path / "recorded" / name).read_bytes()

@@ -14,8 +14,9 @@ import dicomkit
 from dicomkit.core import dictionary
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.element import DataElement, Sequence
-from dicomkit.deid import DeidError, Keys, deidentify, table
+from dicomkit.deid import Deidentifier, DeidError, Keys, deidentify, table
 from dicomkit.deid.profile import choose
+from dicomkit.encoding.writer import to_bytes
 
 KEY = "test-secret"
 MARK = "SMITHERS"  # in every original text value: the patient's family name
@@ -304,3 +305,15 @@ def test_clean_visual_features_without_pixel_data_changes_nothing_of_it() -> Non
 def test_a_combined_code_chooses_by_the_attribute_type(action: str, kind: str | None,
                                                         expected: str) -> None:
     assert choose(action, kind) == expected
+
+
+@pytest.mark.parametrize("options", [(), ("retain-longitudinal-modified-dates",
+                                          "clean-descriptors", "retain-safe-private")])
+def test_without_recording_the_output_is_the_same_and_the_changes_are_counted(
+        options: tuple[str, ...]) -> None:
+    """``record=False`` (a batch without ``--report``) only counts: same data set, same number
+    of changes, no change listed."""
+    recorded, full = Deidentifier(options, KEY)(SOURCE)
+    counted, short = Deidentifier(options, KEY, record=False)(SOURCE)
+    assert to_bytes(counted) == to_bytes(recorded)
+    assert short.changes == [] and short.count == full.count == len(full.changes) > 50

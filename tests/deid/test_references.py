@@ -1,6 +1,7 @@
-"""The Basic Profile compared on the same input with two independent de-identifiers:
-dicom-anonymizer 2.1.0 (Table E.1-1 of 2024b as tag lists; its ``initialize_actions_2024b``)
-and dicognito 0.19.0 (its own rules). Every difference must fall into one of the explained
+"""The Basic Profile compared on the same input with three independent de-identifiers:
+dicom-anonymizer 2.1.0 (Table E.1-1 of 2024b as tag lists; its ``initialize_actions_2024b``),
+dicognito 0.19.0 (its own rules) and pydicom's deid 0.4.13 (its default recipe, its own
+reading of PS3.15: keyword lists and patterns). Every difference must fall into one of the explained
 categories below (docs/deidentification.md, "Compared with other tools"); a new kind of
 difference fails the test.
 """
@@ -21,6 +22,8 @@ from tests.support.datasets import pydicom_file
 pydicom = pytest.importorskip("pydicom")
 simple = pytest.importorskip("dicomanonymizer.simpledicomanonymizer")
 dicognito_anonymizer = pytest.importorskip("dicognito.anonymizer")
+deid_config = pytest.importorskip("deid.config")
+deid_dicom = pytest.importorskip("deid.dicom")
 
 PSEUDONYMS = {0x00100010, 0x00100020, 0x00080050, 0x00200010}
 NUMBERS = {"DA", "TM", "DT", "DS", "IS", "US", "SS", "UL", "SL", "FL", "FD", "AS"}
@@ -129,3 +132,86 @@ def test_uid_references_stay_consistent_like_dicognito(tmp_path: Path) -> None:
             ds.ReferencedStructureSetSequence, strict=True):
         assert item_ours.ReferencedSOPInstanceUID != item_in.ReferencedSOPInstanceUID
         assert item_theirs.ReferencedSOPInstanceUID != item_in.ReferencedSOPInstanceUID
+
+
+def _deid_rules() -> tuple[set[str], list[tuple[str, str]], set[str]]:
+    """The keywords deid's default recipe removes by name, its (test, text) patterns
+    (``endswith:Date``, ``contains:UID``...) and the keywords it writes a fixed value to
+    (``ADD IssuerOfPatientID STARR``), read from the recipe itself."""
+    names: set[str] = set()
+    patterns: list[tuple[str, str]] = []
+    added: set[str] = set()
+    for rule in deid_config.DeidRecipe().get_actions():
+        if rule["action"] == "ADD" and not str(rule.get("value", "")).startswith("var:"):
+            added.add(rule["field"])
+        if rule["action"] != "REMOVE":
+            continue
+        field = rule["field"]
+        if ":" in field:
+            test, text = field.split(":", 1)
+            patterns.append((test, text))
+        else:
+            names.add(field)
+    return names, patterns, added
+
+
+def _by_pattern(keyword: str, patterns: list[tuple[str, str]]) -> bool:
+    tests = {"endswith": str.endswith, "startswith": str.startswith,
+             "contains": str.__contains__}
+    return any(tests[test](keyword, text) for test, text in patterns if test in tests)
+
+
+def _explain_deid(tag: int, keyword: str, action: str | None, ours: str, theirs: str,
+                  rules: tuple[set[str], list[tuple[str, str]], set[str]]) -> str | None:
+    """Why dicomkit and deid's default recipe differ on one attribute, or None."""
+    names, patterns, added = rules
+    if keyword in added and theirs == "R" and ours in "XZ":
+        return "deid's recipe writes a fixed value (IssuerOfPatientID STARR) after removing"
+    if action is None and tag >> 24 == 0x60 and ours == "X" and theirs == "K":
+        return "an overlay group goes with its Overlay Data (deid keeps the rest)"
+    if theirs == "X" and keyword not in names and _by_pattern(keyword, patterns) and (
+            action is None or ours in "KRSZ"):
+        return ("a keyword pattern of deid (…Date, …Time, …ID, …UID, Trial) removes what "
+                "Table E.1-1 keeps, replaces or empties (SOP Class UID, Exposure Time…)")
+    if theirs == "X" and keyword in names and ours in "RZS" and action is not None:
+        return "deid removes by name what Table E.1-1 empties, replaces or cleans (Z, D, U)"
+    if theirs in "KS" and ours in "XZR" and action is not None and keyword not in names \
+            and not _by_pattern(keyword, patterns):
+        return "not in deid's recipe: Table E.1-1 lists more attributes than deid's default"
+    return None
+
+
+def test_basic_profile_against_deid(tmp_path: Path) -> None:
+    """deid's default recipe (deid/data/deid.dicom, ``%header``) with ``remove_private``:
+    every difference from the Basic Profile falls into a category of
+    docs/deidentification.md; private attributes are removed by both."""
+    actions = table.actions(frozenset())
+    rules = _deid_rules()
+    recipe = deid_config.DeidRecipe()
+    unexplained = []
+    seen: dict[str, int] = {}
+    for path in _inputs(tmp_path):
+        original = pydicom.dcmread(path)
+        [theirs] = deid_dicom.replace_identifiers([str(path)], deid=recipe, save=False,
+                                                  remove_private=True)
+        ours, _ = deidentify(dicomkit.read(path), [], key="k")
+        for element in original:
+            tag = int(element.tag)
+            if element.tag.is_private:
+                assert tag not in ours and element.tag not in theirs
+                continue
+            if element.VR != "SQ" and element.value in ("", None, b""):
+                continue  # an empty value identifies no one
+            mine = _kind(element, ours.get(tag))
+            other = _kind(element, theirs.get(element.tag))
+            if mine == other or (mine in "RS" and other in "RS"):
+                continue
+            action = actions.of(tag)
+            why = _explain_deid(tag, element.keyword, action, mine, other, rules)
+            if why is None:
+                unexplained.append(f"{path.name} {element.tag} {element.keyword} {element.VR} "
+                                   f"table {action}: dicomkit {mine}, deid {other}")
+            else:
+                seen[why] = seen.get(why, 0) + 1
+    assert not unexplained, "\n".join(unexplained)
+    assert len(seen) >= 3, f"categories seen: {seen}: the comparison did not look"

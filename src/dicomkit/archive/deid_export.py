@@ -71,7 +71,7 @@ class DeidExport:
                       ) -> AsyncIterator[Dataset | RetrieveFailure]:
         """Each found instance de-identified for ``peer`` (read and de-identified in a worker
         thread), or a failure naming why it cannot be."""
-        profile = Deidentifier(peer.options, self.secret)
+        profile = Deidentifier(peer.options, self.secret, record=False)  # no report kept
         async for item in items:
             yield await asyncio.to_thread(self.one, profile, item)
 

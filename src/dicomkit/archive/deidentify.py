@@ -41,7 +41,7 @@ def deidentify_study(archive: Archive, study_uid: str, options: Iterable[str] = 
                      key: bytes | str | Keys | None = None) -> StudyCopy:
     """Store a de-identified copy of ``study_uid``; see the module docstring. Raises
     :class:`~dicomkit.deid.OptionError` for a bad option and :class:`StudyNotFound`."""
-    profile = Deidentifier(options, key)
+    profile = Deidentifier(options, key, record=False)  # only the count is kept
     rows = archive.index.instances_of([studies.c.study_uid == study_uid])
     if not rows:
         raise StudyNotFound(f"the archive holds no study {study_uid}")
@@ -58,6 +58,6 @@ def deidentify_study(archive: Archive, study_uid: str, options: Iterable[str] = 
                                   else type(exc).__name__))
             continue
         result.stored += 1
-        result.changes += len(report.changes)
+        result.changes += report.count
         result.study_uid = str(out.get("StudyInstanceUID") or "")
     return result

@@ -26,7 +26,7 @@ from dicomkit.deid.pixels import Rules
 from dicomkit.deid.profile import Deidentifier
 from dicomkit.deid.table import check_options
 from dicomkit.encoding.reader import read
-from dicomkit.encoding.writer import write
+from dicomkit.encoding.writer import to_bytes
 
 CHUNK = 16  # files per task: enough to make the hand-over to a worker cheap
 
@@ -84,26 +84,23 @@ def plan(paths: Iterable[str], out_dir: str) -> tuple[list[tuple[str, str]],
 
 
 def write_file(ds: Dataset, destination: str, *, fsync: bool = False) -> None:
-    """``ds`` as a Part 10 file at ``destination``, whole or not at all (temporary file and
-    rename, synced with ``fsync``)."""
-    folder = os.path.dirname(destination) or "."
+    """``ds`` as a Part 10 file at ``destination``, whole or not at all: encoded into one
+    buffer, written to a temporary file in one write, renamed into place (synced with
+    ``fsync``). Nothing is created before the encoding has succeeded."""
+    data = to_bytes(ds)
     folders = durable.make_folders(destination)
-    temporary = durable.TemporaryFile(folder, fsync=fsync)
-    try:
-        write(ds, temporary.handle)
-        durable.place(temporary.finish(), destination, fsync=fsync, folders=folders)
-    except BaseException:
-        temporary.abort()
-        raise
+    temporary = durable.write_temporary(folders[0], data, fsync=fsync)
+    durable.place(temporary, destination, fsync=fsync, folders=folders)
 
 
 _worker: Deidentifier | None = None
 _fsync = False
 
 
-def _start(options: Sequence[str], secret: bytes, rules: Rules | None, fsync: bool) -> None:
+def _start(options: Sequence[str], secret: bytes, rules: Rules | None, fsync: bool,
+           record: bool) -> None:
     global _worker, _fsync
-    _worker = Deidentifier(options, secret, rules=rules)
+    _worker = Deidentifier(options, secret, rules=rules, record=record)
     _fsync = fsync
 
 
@@ -122,7 +119,7 @@ def _run_chunk(jobs: list[tuple[str, str]], want_reports: bool) -> list[Outcome]
                 raise ValueError("the data set is truncated")
             out, report = _worker(ds, file=source)
             write_file(out, destination, fsync=_fsync)
-            done.append((source, None, len(report.changes),
+            done.append((source, None, report.count,
                          report.as_dict() if want_reports else None))
         except Exception as exc:  # noqa: BLE001 - one bad file is reported, the batch goes on
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -168,12 +165,12 @@ def run_batch(paths: Iterable[str], out_dir: str, options: Iterable[str] = (),
 
     os.makedirs(out_dir, exist_ok=True)
     if count <= 1 or len(chunks) <= 1:
-        _start(chosen, secret, rules, fsync)
+        _start(chosen, secret, rules, fsync, want)
         for chunk in chunks:
             take(_run_chunk(chunk, want))
     else:
         with ProcessPoolExecutor(max_workers=min(count, len(chunks)), initializer=_start,
-                                 initargs=(chosen, secret, rules, fsync)) as pool:
+                                 initargs=(chosen, secret, rules, fsync, want)) as pool:
             for batch in pool.map(_run_chunk, chunks, [want] * len(chunks)):
                 take(batch)
     if report_path is not None:

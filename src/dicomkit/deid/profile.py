@@ -173,15 +173,18 @@ class Deidentifier:
 
     ``options``: names of :data:`dicomkit.deid.OPTIONS`; ``key``: the secret of the
     pseudonyms (bytes, text, or a :class:`Keys`; None: random, consistent within this object
-    only); ``rules``: the Clean Pixel Data region rules (:class:`dicomkit.deid.pixels.Rules`).
+    only); ``rules``: the Clean Pixel Data region rules (:class:`dicomkit.deid.pixels.Rules`);
+    ``record``: whether the reports list every change (false: they only count them, see
+    :class:`Report`).
     """
 
     def __init__(self, options: Iterable[str] = (), key: bytes | str | Keys | None = None, *,
-                 rules: Any = None) -> None:
+                 rules: Any = None, record: bool = True) -> None:
         self.options = check_options(list(options))
         self.actions = actions(self.options)
         self.keys = key if isinstance(key, Keys) else Keys(key)
         self.rules = rules
+        self.record = record
         self.method_codes: list[Any] | None = None  # the CID 7050 codes, once looked up
 
     def __call__(self, ds: Dataset, *, file: str = "") -> tuple[Dataset, Report]:
@@ -196,7 +199,7 @@ class _Run:
         self.actions = owner.actions
         self.keys = owner.keys
         self.source = ds
-        self.report = Report(file)
+        self.report = Report(file, record=owner.record)
         self.patient = str(ds.get("PatientID") or ds.get("PatientName") or "").strip()
         self._shift: int | None = None
         self._scrub: re.Pattern[str] | None = None
@@ -228,10 +231,17 @@ class _Run:
             out.set(0x00280302, "NO", "CS")  # Recognizable Visual Features (E.3.2)
         return out, self.report
 
-    def note(self, ds: Dataset, tag: int, path: str, action: str,
+    def note(self, ds: Dataset, tag: int, prefix: str, action: str,
              before: DataElement | tuple[str, int, int, bool] | None, after: Any) -> None:
-        """Record a change; ``before``: the original element, or its raw entry (fingerprinted
-        from the source bytes without decoding, when they are little endian)."""
+        """Record a change (of the attribute ``tag`` in the item at ``prefix``), or only count
+        it when the report does not record; ``before``: the original element, or its raw
+        entry (fingerprinted from the source bytes without decoding, when they are little
+        endian); ``after``: the new value for the report, or the element to take it from."""
+        if not self.report.record:
+            self.report.unrecorded += 1
+            return
+        if isinstance(after, DataElement):
+            after = _report_value(after)
         fingerprint = None
         try:
             if type(before) is tuple:
@@ -242,7 +252,8 @@ class _Run:
                 fingerprint = self.keys.before(before.value_bytes())
         except (DicomError, ValueError, TypeError):
             fingerprint = None
-        self.report.changes.append(Change(f"{tag:08X}", path, action, fingerprint, after))
+        self.report.changes.append(Change(f"{tag:08X}", self.path(prefix, tag), action,
+                                          fingerprint, after))
 
     @staticmethod
     def path(prefix: str, tag: int) -> str:
@@ -291,11 +302,10 @@ class _Run:
             if vr == "SQ":
                 self.items(ds, tag, types, prefix)
             return
-        path = self.path(prefix, tag)
         if action == "X":
             entry = ds.raw_entry(tag)
             del ds[tag]
-            self.note(ds, tag, path, "X", entry, None)
+            self.note(ds, tag, prefix, "X", entry, None)
             if (tag >> 16) & 0xFF00 == 0x6000 and tag & 0xFFFF == 0x3000:
                 self.overlays_removed.add(tag >> 16)
             return
@@ -303,7 +313,7 @@ class _Run:
         if vr == "SQ":
             if action == "Z":
                 ds[tag] = DataElement(tag, "SQ", Sequence(), charsets=element.charsets)
-                self.note(ds, tag, path, "Z", None, "<0 item(s)>")
+                self.note(ds, tag, prefix, "Z", None, "<0 item(s)>")
             else:  # D, C, U of a sequence: keep its items, each de-identified
                 self.items(ds, tag, types, prefix)
             return
@@ -326,11 +336,12 @@ class _Run:
                 return
             new_value = self.clean(element.value)
         else:
-            raise DeidError(f"Table E.1-1 action {action!r} of {path} is not known")
+            raise DeidError(f"Table E.1-1 action {action!r} of {self.path(prefix, tag)} is "
+                            "not known")
         if new_value == element.value:
             return
         ds.set(tag, new_value, vr)
-        self.note(ds, tag, path, action, element, _report_value(ds[tag]))
+        self.note(ds, tag, prefix, action, element, ds[tag])
 
     def private(self, ds: Dataset, tags: list[int], types: TypeMap, prefix: str) -> None:
         """Private attributes (PS3.15 E.3.10): removed; under Retain Safe Private those of
@@ -352,20 +363,20 @@ class _Run:
                 continue
             entry = ds.raw_entry(tag)
             del ds[tag]
-            self.note(ds, tag, self.path(prefix, tag), "X", entry, None)
+            self.note(ds, tag, prefix, "X", entry, None)
         for tag in creators:
             if tag in keep_blocks:
                 continue
             entry = ds.raw_entry(tag)
             del ds[tag]
-            self.note(ds, tag, prefix + tag_str(tag), "X", entry, None)
+            self.note(ds, tag, prefix, "X", entry, None)  # a creator: no keyword
 
     # -- overlays (PS3.3 C.9.2) -----------------------------------------------------------------
     def remove_group(self, ds: Dataset, group: int, why: str) -> None:
         for tag in [t for t in ds.tags() if t >> 16 == group]:
             element = ds[tag]
             del ds[tag]
-            self.note(ds, tag, self.path("", tag), "X", element, None)
+            self.note(ds, tag, "", "X", element, None)
         self.report.notes.append(f"group {group:04X} removed: {why}")
 
     def finish_overlays(self, ds: Dataset) -> None:

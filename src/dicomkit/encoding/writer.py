@@ -260,6 +260,25 @@ def write(
     raw data set with ``part10=False``. The transfer syntax defaults to the one it was read in,
     else explicit VR little endian. Files are written whole or not at all (a temporary file is
     renamed into place after fsync, :mod:`dicomkit.durable`)."""
+    chunks = encode(ds, transfer_syntax=transfer_syntax, part10=part10,
+                    group_lengths=group_lengths, defined_lengths=defined_lengths)
+    if isinstance(target, (str, os.PathLike)):
+        durable.write_whole(target, _coalesced(chunks))
+    else:
+        for chunk in _coalesced(chunks):
+            target.write(chunk)
+
+
+def encode(
+    ds: Dataset,
+    *,
+    transfer_syntax: TransferSyntax | str | None = None,
+    part10: bool = True,
+    group_lengths: bool | None = None,
+    defined_lengths: bool = False,
+) -> list[bytes]:
+    """What :func:`write` writes, as the list of encoded pieces in file order (joined, they
+    are the file: one buffer for one write)."""
     if transfer_syntax is None:
         transfer_syntax = ds.transfer_syntax or ts_mod.EXPLICIT_VR_LITTLE_ENDIAN
     ts = ts_mod.lookup(transfer_syntax) if isinstance(transfer_syntax, str) else transfer_syntax
@@ -289,11 +308,7 @@ def write(
         # The encoded elements go to the file as they are, not joined first: a large value
         # (Pixel Data) is not copied once more.
         _Encoder(ts, group_lengths, defined_lengths).dataset(_without_meta(ds), chunks, top=True)
-    if isinstance(target, (str, os.PathLike)):
-        durable.write_whole(target, _coalesced(chunks))
-    else:
-        for chunk in _coalesced(chunks):
-            target.write(chunk)
+    return chunks
 
 
 COALESCE = 1 << 20
@@ -321,8 +336,5 @@ def _coalesced(chunks: list[bytes]) -> Iterator[bytes]:
 
 
 def to_bytes(ds: Dataset, **kwargs: Any) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    write(ds, buffer, **kwargs)
-    return buffer.getvalue()
+    """The bytes :func:`write` would write (keyword arguments as :func:`encode`)."""
+    return b"".join(encode(ds, **kwargs))
