@@ -10,6 +10,9 @@ packages=()
 command -v dcmdump >/dev/null 2>&1 || packages+=(dcmtk)
 # dicom3tools' dciodvfy: the independent IOD validator for what dicomkit creates (SR, SEG…)
 command -v dciodvfy >/dev/null 2>&1 || packages+=(dicom3tools)
+# GDCM's gdcmgendir and gdcmanon: independent DICOMDIR writer and Basic Profile de-identifier
+# (tests/interop/media, tests/deid/test_references.py)
+command -v gdcmanon >/dev/null 2>&1 || packages+=(libgdcm-tools)
 # Debian's chromium: the browser of the Playwright tests (tests/support/browser.py), as
 # Playwright's own browser download is not available
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)

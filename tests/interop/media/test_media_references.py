@@ -1,5 +1,5 @@
-"""DICOMDIRs against independent readers and writers: DCMTK ``dcmmkdir``/``dcmgpdir`` and
-pydicom's ``FileSet`` read to the same records as dicomkit; the DICOMDIRs dicomkit writes pass
+"""DICOMDIRs against independent readers and writers: DCMTK ``dcmmkdir``/``dcmgpdir``, GDCM
+``gdcmgendir`` and pydicom's ``FileSet`` read to the same records as dicomkit; the DICOMDIRs dicomkit writes pass
 ``dcmdump`` and dicom3tools ``dciodvfy`` (Basic Directory IOD), are read by pydicom to the same
 tree and are extended by ``dcmmkdir --append``."""
 
@@ -16,7 +16,7 @@ import dicomkit
 from dicomkit.core.uid import generate_uid, registered
 from dicomkit.media import FileSet, create
 from tests.support.datasets import make_instance, pydicom_data_dir, write_instance
-from tests.support.dciodvfy import assert_valid
+from tests.support.dciodvfy import assert_valid, verify
 from tests.support.media import our_tree, pydicom_tree
 
 pytestmark = pytest.mark.dcmtk
@@ -65,6 +65,54 @@ def test_dcmtk_dicomdirs_read_to_the_same_records_as_pydicom(tmp_path: Path, too
     fs = FileSet.read(root)
     for record in fs.instances():
         fs.verify(record)
+
+
+def _sorted_tree(rows: list[tuple[int, str, str, str]]) -> list[tuple[str, ...]]:
+    """Each record as its path from the root (types and keys): the same tree whatever order
+    a writer gives siblings in (gdcmgendir orders IMAGE records by SOP Instance UID text,
+    DCMTK by the order of the files)."""
+    paths, stack = [], []
+    for depth, kind, key, file_id in rows:
+        stack[depth:] = [f"{kind}:{key}:{file_id}"]
+        paths.append(tuple(stack))
+    return sorted(paths)
+
+
+def test_gdcmgendir_dicomdir_reads_as_dcmmkdirs(tmp_path: Path) -> None:
+    """GDCM ``gdcmgendir -r`` and DCMTK ``dcmmkdir +r`` over the same files: dicomkit reads the
+    same records to the same tree (siblings in another order) as pydicom does, and each
+    referenced file is verified. gdcmgendir copies a Latin-1 Patient's Name into the PATIENT
+    record without the Specific Character Set (dcmmkdir writes it): dciodvfy reports that, and
+    only that; dicomkit reads the bytes leniently as Latin-1 (docs/media.md)."""
+    if shutil.which("gdcmgendir") is None:
+        pytest.fail("gdcmgendir (GDCM, Debian package libgdcm-tools) is not installed")
+    gdcm_root = _in_dcmtk_names(tmp_path / "gdcm")
+    latin = make_instance(patient_id="DK-9", patient_name="Müller^Jörg", StudyID="1",
+                          SeriesNumber="1", modality="MR", SpecificCharacterSet="ISO_IR 100")
+    dicomkit.write(latin, gdcm_root / "IMAGES" / "MR000002")
+    dcmtk_root = tmp_path / "dcmtk"
+    shutil.copytree(gdcm_root, dcmtk_root)
+    subprocess.run(["gdcmgendir", "-r", "-i", ".", "-o", "DICOMDIR"], check=True,
+                   capture_output=True, cwd=gdcm_root)
+    subprocess.run(["dcmmkdir", "+r", "+id", str(dcmtk_root), "+D",
+                    str(dcmtk_root / "DICOMDIR")], check=True, capture_output=True,
+                   cwd=dcmtk_root)
+    gdcm = our_tree(gdcm_root / "DICOMDIR")
+    assert gdcm == pydicom_tree(gdcm_root / "DICOMDIR")
+    assert [row[1] for row in gdcm].count("IMAGE") == 6
+    assert _sorted_tree(gdcm) == _sorted_tree(our_tree(dcmtk_root / "DICOMDIR"))
+    fs = FileSet.read(gdcm_root)
+    for record in fs.instances():
+        fs.verify(record)
+    patients = {r.dataset.get("PatientID"): r for r in fs.walk() if r.record_type == "PATIENT"}
+    assert str(patients["DK-9"].dataset.PatientName) == "Müller^Jörg"
+    assert "SpecificCharacterSet" not in patients["DK-9"].dataset
+    verdict = verify(gdcm_root / "DICOMDIR")
+    assert verdict.iod == "BasicDirectory"
+    assert verdict.errors and all(
+        "Patient's Name" in line or "invalid data values" in line for line in verdict.errors
+    ), verdict.errors
+    assert_valid(dcmtk_root / "DICOMDIR")
 
 
 @pytest.mark.parametrize("name", ["DICOMDIR", "DICOMDIR-reordered", "DICOMDIR-implicit"])
