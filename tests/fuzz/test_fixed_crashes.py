@@ -80,3 +80,12 @@ def test_part_headers_over_16_kib_are_refused_however_the_body_arrives() -> None
     for chunk in (1000, len(body)):
         with pytest.raises(WebError, match="part headers over 16 KiB"):
             _events(body, chunk)
+
+
+def test_an_fl_value_beyond_float32_raises_on_writing_naming_the_vr() -> None:
+    # Found by the xml_model fuzzer: an FL value of 1e300 from a document made struct.pack
+    # raise OverflowError, not struct.error (PS3.5 Table 6.2-1: FL is IEEE 754 binary32).
+    ds = Dataset()
+    ds.set("RecommendedDisplayFrameRateInFloat", 1e300)
+    with pytest.raises(InvalidDicomError, match="FL value .* cannot be encoded"):
+        to_bytes(ds)

@@ -264,8 +264,9 @@ def encode_value(vr: str, value: Any, little: bool = True, charsets: Sequence[st
                 items = [int(v) for v in items]
             try:
                 data = struct.pack(f"{order}{len(items)}{info.struct_code}", *items)
-            except struct.error as exc:
-                # PS3.5 Table 6.2-1 bounds each binary VR (US 0..2^16-1, SS -2^15..2^15-1 ...).
+            except (struct.error, OverflowError) as exc:
+                # PS3.5 Table 6.2-1 bounds each binary VR (US 0..2^16-1, SS -2^15..2^15-1 ...;
+                # an FL beyond the float32 range is an OverflowError, not a struct.error).
                 from dicomkit.errors import InvalidDicomError
 
                 raise InvalidDicomError(f"{vr} value {value!r:.80} cannot be encoded: {exc} "
