@@ -20,10 +20,10 @@ from dicomkit.archive.inventory import (
     InventoryWorker,
     create_inventory,
 )
-from dicomkit.archive.inventory_store import InventoryArchive, InventorySink
+from dicomkit.archive.inventory_store import InventoryArchive
 from dicomkit.archive.outbox import Outbox
 from dicomkit.archive.schema import instances
-from dicomkit.archive.store import Archive
+from dicomkit.archive.store import Archive, SpoolSink
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import generate_uid, registered
 from dicomkit.encoding.writer import to_bytes
@@ -102,7 +102,7 @@ def test_inventory_sink_spools_then_commits(
     sink = kept.sink(b"", "1.2.840.10008.1.2.1")
     sink.write(data)
     assert sink.close() is sink
-    assert isinstance(sink, InventorySink)
+    assert isinstance(sink, SpoolSink)
     uid = str(read(data).SOPInstanceUID)
     stored = asyncio.run(kept.commit(sink, (INVENTORY_STORAGE, uid)))
     assert stored.sop_instance == uid

@@ -39,7 +39,7 @@ from dicomkit.archive.matching import (
     python_predicate,
 )
 from dicomkit.archive.schema import inventory_instances, utc_now
-from dicomkit.archive.store import SPILL_BYTES, Archive, read_whole, require_whole
+from dicomkit.archive.store import Archive, SpoolSink, read_whole, require_whole
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.element import DataElement
 from dicomkit.encoding.json import to_json_dict
@@ -67,29 +67,6 @@ def key_values(element: DataElement) -> list[str]:
     return ["" if v is None else str(v).strip(" \0") for v in values]
 
 
-class InventorySink:
-    """Where one C-STORE of an Inventory streams to: a :class:`dicomkit.durable.Spool` in the
-    folder of received Inventories, started with the File Meta Information."""
-
-    def __init__(self, folder: str, meta: bytes, transfer_syntax: str, fsync: bool) -> None:
-        self.transfer_syntax = transfer_syntax
-        self.spool = durable.Spool(folder, SPILL_BYTES, fsync=fsync, held=meta)
-        self.received: bytes | str | None = None
-
-    def write(self, data: bytes | memoryview) -> None:
-        self.spool.write(data)
-
-    def close(self) -> Any:
-        try:
-            self.received = self.spool.finish()
-        except OSError as exc:
-            return exc
-        return self
-
-    def abort(self) -> None:
-        self.spool.abort()
-
-
 class InventoryArchive:
     """The Inventory SOP Instances of an :class:`~dicomkit.archive.store.Archive`."""
 
@@ -110,12 +87,12 @@ class InventoryArchive:
         return path
 
     # -- Inventory Storage (InstanceStore) -----------------------------------------------------
-    def sink(self, meta: bytes, transfer_syntax: str) -> InventorySink:
+    def sink(self, meta: bytes, transfer_syntax: str) -> SpoolSink:
         os.makedirs(self.received_folder, exist_ok=True)
-        return InventorySink(self.received_folder, meta, transfer_syntax, self.archive.fsync)
+        return SpoolSink(self.received_folder, meta, transfer_syntax, self.archive.fsync)
 
     async def commit(self, received: object, announced: tuple[str, str]) -> Stored:
-        if not isinstance(received, InventorySink) or received.received is None:
+        if not isinstance(received, SpoolSink) or received.received is None:
             raise OSError(f"no data set received: {received!r}")
         return await asyncio.to_thread(self.keep, received.received, announced,
                                        received.transfer_syntax)

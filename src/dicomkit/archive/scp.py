@@ -21,13 +21,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Seque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import dicomkit.durable as durable
 from dicomkit.archive import inventory
 from dicomkit.archive.commitment import ArchiveCommitment
 from dicomkit.archive.matching import CompiledQuery, QueryError, compile_query
 from dicomkit.archive.mpps import MPPS_KIND, MppsForwarder, MppsStore
 from dicomkit.archive.outbox import Delivery, Outbox
-from dicomkit.archive.store import SPILL_BYTES, Archive, InstanceMismatch
+from dicomkit.archive.store import Archive, InstanceMismatch, SpoolSink
 from dicomkit.archive.worklist import WorklistStore
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.uid import storage_sop_classes
@@ -54,7 +53,7 @@ if TYPE_CHECKING:  # imported by dicomkit serve only when a peer is de-identifyi
 log = logging.getLogger("dicomkit.archive.scp")
 
 
-class ArchiveSink:
+class ArchiveSink(SpoolSink):
     """A DataSink for one C-STORE data set into the archive, on a :class:`dicomkit.durable.Spool`
     that starts with the File Meta Information. Data sets up to SPILL_BYTES are kept in memory
     and written, fsynced, renamed and indexed in one worker-thread step
@@ -63,26 +62,8 @@ class ArchiveSink:
     as they arrive (``Archive.commit_file``)."""
 
     def __init__(self, archive: Archive, meta: bytes, transfer_syntax: str) -> None:
+        super().__init__(archive.files_dir, meta, transfer_syntax, archive.fsync)
         self.archive = archive
-        self.transfer_syntax = transfer_syntax
-        self.spool = durable.Spool(archive.files_dir, SPILL_BYTES, fsync=archive.fsync,
-                                   held=meta)
-        # once closed: the whole Part 10 file (bytes) or its synced temporary file (a path)
-        self.received: bytes | str | None = None
-
-    def write(self, data: bytes | memoryview) -> None:
-        self.spool.write(data)
-
-    def close(self) -> Any:
-        """Itself, or the OSError (full disk, lost folder) to report as a failure status."""
-        try:
-            self.received = self.spool.finish()
-        except OSError as exc:
-            return exc
-        return self
-
-    def abort(self) -> None:
-        self.spool.abort()
 
 
 class ArchiveStore:

@@ -384,3 +384,30 @@ class Archive:
 
     def close(self) -> None:
         self.index.close()
+
+
+class SpoolSink:
+    """A :class:`~dicomkit.net.association.DataSink` for one received Part 10 data set: a
+    :class:`dicomkit.durable.Spool` in ``folder`` that starts with the File Meta Information
+    (``meta``), kept in memory up to :data:`SPILL_BYTES` and spilled to a temporary file in
+    ``folder`` beyond. Once closed, ``received`` holds the whole file (bytes) or the path of
+    its synced temporary file."""
+
+    def __init__(self, folder: str, meta: bytes, transfer_syntax: str, fsync: bool) -> None:
+        self.transfer_syntax = transfer_syntax
+        self.spool = durable.Spool(folder, SPILL_BYTES, fsync=fsync, held=meta)
+        self.received: bytes | str | None = None
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.spool.write(data)
+
+    def close(self) -> Any:
+        """Itself, or the OSError (full disk, lost folder) to report as a failure status."""
+        try:
+            self.received = self.spool.finish()
+        except OSError as exc:
+            return exc
+        return self
+
+    def abort(self) -> None:
+        self.spool.abort()
