@@ -32,6 +32,7 @@ from tests.support.databases import Backend
 from tests.support.datasets import synthetic_series
 from tests.support.dcmtk import run_tool
 from tests.support.hl7 import fields
+from tests.support.mpps import create_attrs, to_pydicom
 from tests.support.servers import Serve, ServeFactory, free_port, serve_env, wait_for_port
 
 AET = "PACS"
@@ -129,46 +130,22 @@ def pynetdicom_worklist(port: int, today: str) -> list[Any]:
 
 
 def mpps_create(port: int, item: Any, today: str) -> str:
-    """MPPS N-CREATE from the worklist answer (PS3.4 Table F.7.2-1, IHE RAD-6)."""
-    from pydicom.dataset import Dataset as PDataset
+    """MPPS N-CREATE from the worklist answer (PS3.4 Table F.7.2-1, IHE RAD-6): the suite's
+    complete attribute list with the step's keys and the patient the worklist gave."""
     from pydicom.uid import generate_uid as pgenerate_uid
     from pynetdicom import AE
     from pynetdicom.sop_class import ModalityPerformedProcedureStep
 
-    ds = PDataset()
-    scheduled = PDataset()
-    scheduled.StudyInstanceUID = item.StudyInstanceUID
-    scheduled.ReferencedStudySequence = []
-    scheduled.AccessionNumber = item.AccessionNumber
-    scheduled.RequestedProcedureID = item.RequestedProcedureID
-    scheduled.RequestedProcedureDescription = ""
-    scheduled.ScheduledProcedureStepID = item.ScheduledProcedureStepSequence[0] \
-        .ScheduledProcedureStepID
-    scheduled.ScheduledProcedureStepDescription = ""
-    scheduled.ScheduledProtocolCodeSequence = []
-    ds.ScheduledStepAttributesSequence = [scheduled]
-    ds.PatientName = item.PatientName
-    ds.PatientID = "DAYPAT01"
-    ds.PatientBirthDate = "19650412"
-    ds.PatientSex = "M"
-    ds.ReferencedPatientSequence = []
-    ds.PerformedProcedureStepID = "PPSDAY1"
-    ds.PerformedStationAETitle = STATION
-    ds.PerformedStationName = "CT ROOM"
-    ds.PerformedLocation = "ROOM1"
-    ds.PerformedProcedureStepStartDate = today
-    ds.PerformedProcedureStepStartTime = "083500"
-    ds.PerformedProcedureStepStatus = "IN PROGRESS"
-    ds.PerformedProcedureStepDescription = "CT CHEST"
-    ds.PerformedProcedureTypeDescription = ""
-    ds.ProcedureCodeSequence = []
-    ds.PerformedProcedureStepEndDate = None
-    ds.PerformedProcedureStepEndTime = None
-    ds.Modality = "CT"
-    ds.StudyID = "1"
-    ds.PerformedProtocolCodeSequence = []
-    ds.PerformedSeriesSequence = []
-    ds.SpecificCharacterSet = "ISO_IR 192"
+    attrs = create_attrs(
+        accession=str(item.AccessionNumber), requested=str(item.RequestedProcedureID),
+        sps=str(item.ScheduledProcedureStepSequence[0].ScheduledProcedureStepID),
+        study=str(item.StudyInstanceUID), SpecificCharacterSet="ISO_IR 192",
+        PatientName=str(item.PatientName), PatientID="DAYPAT01", PatientBirthDate="19650412",
+        PatientSex="M", PerformedProcedureStepID="PPSDAY1", PerformedStationAETitle=STATION,
+        PerformedStationName="CT ROOM", PerformedLocation="ROOM1",
+        PerformedProcedureStepStartDate=today, PerformedProcedureStepStartTime="083500",
+        PerformedProcedureStepDescription="CT CHEST")
+    ds = to_pydicom(attrs)
     uid = pgenerate_uid()
     ae = AE(ae_title=STATION)
     ae.add_requested_context(ModalityPerformedProcedureStep)
