@@ -72,4 +72,8 @@ python3 -m ruff check src tests tools bench
 python3 -m mypy
 (cd web-ui && npm ci --no-audit --no-fund --loglevel=error && npx tsc --noEmit -p . \
   && npx vitest run)
+# The whole suite twice: with the compiled core (the installed default), then on the pure-Python
+# path it must agree with byte for byte (src/dicomkit/native.py); tests/native compares the two
+# directly as well.
 python3 -m pytest -n 2 -q "$@"
+DICOMKIT_PURE=1 python3 -m pytest -n 2 -q -p no:cacheprovider "$@"

@@ -201,8 +201,28 @@ def grayscale_png(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(BytesIO(data)).convert("L"))
 
 
+def element_png(locator: Any, attempts: int = 20) -> bytes:
+    """A PNG screenshot of the element ``locator`` points at.
+
+    OHIF replaces a viewport's canvas when it loads a new display set (a SEG over a CT, a
+    layout change); a screenshot taken as that happens fails with "Element is not attached to
+    the DOM". The locator is resolved again on each try, so a retry shoots the new canvas.
+    """
+    from playwright.sync_api import Error
+
+    for attempt in range(attempts):
+        try:
+            return bytes(locator.screenshot(timeout=10_000))
+        except Error as error:
+            transient = "not attached" in str(error) or "not stable" in str(error)
+            if not transient or attempt == attempts - 1:
+                raise
+            locator.page.wait_for_timeout(250)
+    raise AssertionError("unreachable")
+
+
 def screenshot_of(locator: Any) -> np.ndarray:
-    return grayscale_png(locator.screenshot())
+    return grayscale_png(element_png(locator))
 
 
 def color_screenshot_of(locator: Any) -> np.ndarray:
@@ -211,7 +231,7 @@ def color_screenshot_of(locator: Any) -> np.ndarray:
 
     from PIL import Image
 
-    return np.asarray(Image.open(BytesIO(locator.screenshot())).convert("RGB")).astype(int)
+    return np.asarray(Image.open(BytesIO(element_png(locator))).convert("RGB")).astype(int)
 
 
 # -- a multi-frame US, a SEG and an SR of the CT --------------------------------------------------

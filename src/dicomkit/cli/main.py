@@ -59,9 +59,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from dicomkit import __version__
+    from dicomkit import __version__, native
 
-    return f"dicomkit {__version__}"
+    return f"dicomkit {__version__} ({native.describe()})"
 
 
 def main(argv: list[str] | None = None) -> int:
