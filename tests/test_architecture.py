@@ -123,7 +123,8 @@ def _imports() -> list[tuple[str, str, list[str], bool]]:
                 for n in names:
                     if f"{target}.{n}" in MODULES:
                         edges.append((module, f"{target}.{n}", [], runs))
-                edges.append((module, target, plain, runs))
+                if plain or len(plain) == len(names):
+                    edges.append((module, target, plain, runs))
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.name.startswith("dicomkit"):

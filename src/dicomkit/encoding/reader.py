@@ -27,6 +27,7 @@ import struct
 from collections.abc import Iterable
 from typing import IO, Any, NamedTuple
 
+from dicomkit import native
 from dicomkit.core import dictionary
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.element import DataElement, Sequence
@@ -49,8 +50,10 @@ def _is_vr_letters(two: bytes) -> bool:
     return len(two) == 2 and 0x41 <= two[0] <= 0x5A and 0x41 <= two[1] <= 0x5A
 
 
-class _Parser:
-    """One pass over a buffer in one encoding; nested items share it."""
+class Parser:
+    """One pass over a buffer in one encoding; nested items share it. The pure-Python walker,
+    the reference for its compiled twin (``dicomkit.encoding._reader.Parser``); :data:`PARSER`
+    is the one in use."""
 
     def __init__(self, buf: Any, little: bool, implicit: bool, strict: bool = False) -> None:
         self.strict = strict
@@ -256,7 +259,7 @@ class _Parser:
         is an implicit VR little endian sequence, §6.2.2) or encapsulated fragments (A.4).
         The position after it."""
         if vr == "SQ" or (vr == "UN" and tag not in _PIXEL_TAGS):
-            sub = self if vr == "SQ" else _Parser(self.buf, True, True)
+            sub = self if vr == "SQ" else Parser(self.buf, True, True)
             seq, pos = sub.sequence(value_pos, None, depth + 1, tag, keep)
             if keep:
                 elements[tag] = DataElement(tag, "SQ", seq, is_undefined_length=True)
@@ -397,6 +400,12 @@ def _implicit_vr(tag: int, length: int) -> str:
     return entry.vr
 
 
+_compiled = native.load("dicomkit.encoding._reader")
+PARSER: Any = Parser if _compiled is None else _compiled.Parser
+"""The walker every read uses: the compiled twin of :class:`Parser` (same index, problems,
+errors) unless ``DICOMKIT_PURE=1`` or it is not built (docs/design/native.md)."""
+
+
 # -- Part 10 files ------------------------------------------------------------------------------
 def _load(source: Any, head: int | None) -> tuple[Any, str | None, bool]:
     """(buffer, file name, whether the buffer is the whole input). With ``head``, a path is
@@ -525,7 +534,7 @@ def _file_meta(buf: Any, force: bool, strict: bool) -> _FileMeta:
     truncated = False
     if pos + 8 <= size and buf[pos] == 0x02 and buf[pos + 1] == 0x00:
         meta_little, meta_implicit = _sniff(buf, pos)
-        meta_parser = _Parser(buf, True, meta_implicit, strict)
+        meta_parser = PARSER(buf, True, meta_implicit, strict)
         file_meta, pos = meta_parser.dataset(pos, size, 0, meta_only=True)
         object.__setattr__(file_meta, "_unsorted", False)
         problems, truncated = meta_parser.problems, meta_parser.truncated
@@ -567,7 +576,7 @@ def inflated_size(source: str | os.PathLike[str] | bytes, *,
 def _read_buffer(buf: Any, filename: str | None, stop_before_pixels: bool,
                  wanted: frozenset[int] | None, force: bool,
                  strict: bool, max_inflated: int | None = None,
-                 whole: bool = True) -> tuple[Dataset, _Parser]:
+                 whole: bool = True) -> tuple[Dataset, Any]:
     """Parse ``buf``; ``whole``: it is the whole input (not a file's first bytes only)."""
     size = len(buf)
     meta = _file_meta(buf, force, strict)
@@ -580,7 +589,7 @@ def _read_buffer(buf: Any, filename: str | None, stop_before_pixels: bool,
             # when it ends (at Pixel Data, or after the last wanted tag) within HEAD_INFLATE.
             head = deflate.inflate_head(memoryview(buf)[pos:pos + 2 * HEAD_INFLATE],
                                         HEAD_INFLATE)
-            parser = _Parser(head, little, implicit, True)
+            parser = PARSER(head, little, implicit, True)
             try:
                 ds, _ = parser.dataset(0, len(head), 0, stop_before_pixels=stop_before_pixels,
                                        wanted=wanted)
@@ -600,12 +609,12 @@ def _read_buffer(buf: Any, filename: str | None, stop_before_pixels: bool,
             implicit = bytes(buf[pos + 4 : pos + 6]) not in VR_BYTES
     else:
         little, implicit = _sniff(buf, pos)
-    parser = _Parser(buf, little, implicit, strict)
+    parser = PARSER(buf, little, implicit, strict)
     ds, _ = parser.dataset(pos, size, 0, stop_before_pixels=stop_before_pixels, wanted=wanted)
     return _finish(ds, parser, meta, filename, little, problems, truncated), parser
 
 
-def _finish(ds: Dataset, parser: _Parser, meta: _FileMeta, filename: str | None, little: bool,
+def _finish(ds: Dataset, parser: Any, meta: _FileMeta, filename: str | None, little: bool,
             problems: list[str], truncated: bool) -> Dataset:
     """Attach what the file said about the data set (meta, preamble, transfer syntax) and
     what went wrong reading it."""
@@ -633,7 +642,7 @@ def _ts_for(little: bool, implicit: bool) -> ts_mod.TransferSyntax:
 
 def read_dataset(buf: Any, *, little: bool = True, implicit: bool = False) -> Dataset:
     """Read a data set with no Part 10 header in a known encoding (e.g. a DIMSE message)."""
-    parser = _Parser(buf, little, implicit)
+    parser = PARSER(buf, little, implicit)
     ds, _ = parser.dataset(0, len(buf), 0)
     return ds
 
@@ -643,7 +652,7 @@ def read_sequence(data: Any, tag: int, *, little: bool = True, implicit: bool = 
     """The items of sequence ``tag`` whose value is ``data`` (PS3.5 §7.5), parsed when the
     value is first used (:mod:`dicomkit.encoding.lazy`); a UN value is an implicit VR little
     endian sequence (PS3.5 §6.2.2), the defaults."""
-    parser = _Parser(data, little, implicit)
+    parser = PARSER(data, little, implicit)
     seq, _ = parser.sequence(0, len(data), 1, tag, True)
     return seq
 
@@ -661,7 +670,7 @@ def peek_attributes(head: Any, transfer_syntax: str, wanted: Iterable[int]) -> D
         return Dataset()
     if ts.deflated:
         head = deflate.inflate_head(head, HEAD_INFLATE)
-    parser = _Parser(head, ts.little, ts.implicit)
+    parser = PARSER(head, ts.little, ts.implicit)
     try:
         ds, _ = parser.dataset(0, len(head), 0, wanted=wanted)
     except InvalidDicomError:
