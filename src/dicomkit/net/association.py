@@ -95,9 +95,10 @@ class _Pending:
     """One message being assembled from PDVs (PS3.7 §6.3.1, Annex E)."""
 
     context_id: int
-    command_parts: list[bytes] = field(default_factory=list)
+    # PDV data as received: views of their PDU bodies, joined once when the message ends.
+    command_parts: list[bytes | memoryview] = field(default_factory=list)
     command: Message | None = None
-    data_parts: list[bytes] = field(default_factory=list)
+    data_parts: list[bytes | memoryview] = field(default_factory=list)
     data_size: int = 0
     command_size: int = 0
     sink: DataSink | None = None
@@ -343,7 +344,7 @@ class Association:
             if pdv.is_command:
                 if pending.command is not None:
                     raise P.PDUError("command fragment after the command ended", abort_reason=6)
-                pending.command_parts.append(bytes(pdv.data))
+                pending.command_parts.append(pdv.data)
                 pending.command_size += len(pdv.data)
                 if pending.command_size > 1 << 20:
                     raise P.PDUError("command set larger than 1 MiB", abort_reason=6)
@@ -362,7 +363,7 @@ class Association:
             if pending.sink is not None:
                 pending.sink.write(pdv.data)
             else:
-                pending.data_parts.append(bytes(pdv.data))
+                pending.data_parts.append(pdv.data)
                 pending.data_size += len(pdv.data)
                 if pending.data_size > MAX_MESSAGE_IN_MEMORY:
                     raise P.PDUError(f"data set larger than {MAX_MESSAGE_IN_MEMORY} bytes for a "

@@ -21,7 +21,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+import dicomkit.native as native
 from dicomkit.core.uid import registered
 from dicomkit.net.pdu_items import (
     APPLICATION_CONTEXT,
@@ -84,6 +86,8 @@ __all__ = [
     "encode",
     "encode_pdata",
     "parse_header",
+    "parse_header_pure",
+    "pdvs_pure",
 ]
 
 #: Presentation-context-IDs are odd 1-255 (PS3.8 §9.3.2.2), so at most 128 fit an association.
@@ -310,7 +314,7 @@ def encode(pdu: PDU) -> bytes:
 # -- decoding --------------------------------------------------------------------------------
 
 
-def parse_header(header: bytes | bytearray | memoryview) -> tuple[int, int]:
+def parse_header_pure(header: bytes | bytearray | memoryview) -> tuple[int, int]:
     """(PDU-type, PDU-length) from the first 6 bytes; the reserved byte is not tested.
 
     An unrecognized PDU-type raises at once (A-ABORT reason 1), so a reader need not fetch a body
@@ -448,8 +452,9 @@ def _decode_abort(buf: memoryview) -> AAbort:
     return AAbort(body[2], body[3])
 
 
-def _decode_pdata_tf(buf: memoryview) -> PDataTF:
-    """PS3.8 §9.3.5: one or more PDV items; each PDV's data is a slice of ``buf``, not a copy."""
+def pdvs_pure(buf: memoryview) -> list[PDV]:
+    """PS3.8 §9.3.5: the PDV items of a P-DATA-TF body, one or more; each PDV's data is a
+    slice of ``buf``, not a copy."""
     if not buf:
         Where("P-DATA-TF", P_DATA_TF).fail("no PDV items", 0, INVALID_PARAMETER)
     pdvs: list[PDV] = []
@@ -469,7 +474,24 @@ def _decode_pdata_tf(buf: memoryview) -> PDataTF:
         # Annex E.2: bit 0 command/data, bit 1 last fragment; bits 2-7 are never checked.
         pdvs.append(PDV(context_id, bool(control & 1), bool(control & 2), buf[pos + 6 : stop]))
         pos = stop
-    return PDataTF(pdvs)
+    return pdvs
+
+
+# The compiled twin (dicomkit/net/_pdu.pyx, docs/design/native.md): the same functions as
+# parse_header_pure and pdvs_pure, byte for byte and error for error.
+_compiled: Any = native.load("dicomkit.net._pdu")
+
+parse_header: Callable[[bytes | bytearray | memoryview], tuple[int, int]] = (
+    parse_header_pure if _compiled is None else _compiled.parse_header
+)
+"""(PDU-type, PDU-length) from the first 6 bytes (:func:`parse_header_pure`, compiled when
+the core is built)."""
+
+
+def _decode_pdata_tf(buf: memoryview) -> PDataTF:
+    if _compiled is not None:
+        return PDataTF(_compiled.pdvs(buf, PDV))
+    return PDataTF(pdvs_pure(buf))
 
 
 _DECODERS: dict[int, Callable[[memoryview], PDU]] = {

@@ -23,12 +23,16 @@ from __future__ import annotations
 
 import struct
 from collections.abc import AsyncIterator
+from typing import Any
 
+import dicomkit.native as native
 from dicomkit.errors import DicomError
 
 PDV_ITEM_HEADER = 6  # Item-length (4), Presentation-context-ID (1), Message Control Header (1)
 UNLIMITED_FRAGMENT = 1 << 20  # fragment size when the peer set no maximum (D.1: value 0)
 _PDATA_HEADER = struct.Struct(">BxLLBB")  # PDU type, reserved, PDU-length, Item-length, ID, MCH
+# The compiled twin of fragments_pure (dicomkit/net/_pdu.pyx, docs/design/native.md).
+_compiled: Any = native.load("dicomkit.net._pdu")
 
 
 class OddLengthMessage(DicomError):
@@ -64,6 +68,22 @@ def pdata_pdus(context_id: int, is_command: bool, data: bytes | bytearray | memo
             f"{context_id}: PS3.8 Annex E.1 needs every fragment even (PS3.5 §7.1 defines "
             "messages on an even byte boundary)")
     command_bit = 1 if is_command else 0
+    # The compiled loop packs the header bytes itself: used only where struct would not
+    # refuse a value (an ID or a length that does not fit its field), so errors stay the same.
+    if _compiled is not None and 0 <= context_id <= 0xFF and fragment <= 0xFFFFFFFF - 6:
+        out: list[bytes | memoryview] = _compiled.fragments(view, fragment, context_id,
+                                                            command_bit, last)
+        return out
+    return fragments_pure(view, fragment, context_id, command_bit, last)
+
+
+def fragments_pure(view: memoryview, fragment: int, context_id: int, command_bit: int,
+                   last: bool) -> list[bytes | memoryview]:
+    """The loop of :func:`pdata_pdus`, its arguments checked: ``view`` (bytes, even length)
+    as [12-byte P-DATA-TF + PDV header, fragment view, ...], fragments of at most ``fragment``
+    bytes, the Message Control Header ``command_bit`` plus bit 1 on the final one when
+    ``last`` (E.2)."""
+    size = len(view)
     out: list[bytes | memoryview] = []
     pos = 0
     while True:
