@@ -1,6 +1,6 @@
 """The archive (``dicomkit serve``) against Orthanc and DCMTK, in the same run.
 
-  python bench/bench_archive.py ingest [--count 2000] [--repeat 3] [--big]
+  python bench/bench_archive.py ingest [--count 2000] [--repeat 3] [--big] [--concurrent 4]
   python bench/bench_archive.py query  [--sizes 10000,100000] [--reps 40]
   python bench/bench_archive.py growth [--sizes 10000,100000,1000000] [--per-study 10]
   python bench/bench_archive.py all    (the three, with their defaults)
@@ -165,7 +165,134 @@ def ingest_once(factory: Any, folder: Path, warm: Path, expected: int) -> float:
             pg.__exit__(None, None, None)
 
 
+def split_by_study(folder: Path, parts: int, per_series: int = 100) -> list[str]:
+    """The files of ``folder`` (write_series: ``per_series`` per study, in order) hard-linked
+    into ``parts`` subfolders, whole studies each, round robin: what N modalities send."""
+    files = sorted(folder.glob("*.dcm"))
+    out = folder.with_name(f"{folder.name}-split{parts}")
+    subfolders = [out / f"part{k}" for k in range(parts)]
+    if sum(len(list(sub.glob("*.dcm"))) for sub in subfolders if sub.is_dir()) != len(files):
+        shutil.rmtree(out, ignore_errors=True)
+        for sub in subfolders:
+            sub.mkdir(parents=True)
+        for n, path in enumerate(files):
+            os.link(path, subfolders[(n // per_series) % parts] / path.name)
+    return [str(sub) for sub in subfolders]
+
+
+def server_cpu(server: Any) -> float:
+    """CPU seconds (user + system) so far of a running server process and of every process
+    under it (worker processes), from /proc."""
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    tree, ticks = {server.proc.pid}, 0
+    for _ in range(4):  # server > forkserver > workers
+        tree |= {pid for pid, (parent, _t) in stats.items() if parent in tree}
+    ticks = sum(stats[pid][1] for pid in tree if pid in stats)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def concurrent_targets(with_pg: bool) -> list[tuple[str, Any]]:
+    targets: list[tuple[str, Any]] = [
+        ("dicomkit serve, SQLite, fsync", lambda: S.DicomkitServe(None, True))]
+    if with_pg:
+        targets.append(("dicomkit serve, PostgreSQL, fsync", "pg-fsync"))
+    targets.append(("Orthanc 1.10, SyncStorageArea true", lambda: S.Orthanc(True)))
+    return targets
+
+
+def concurrent_once(factory: Any, folder: Path, parts: list[str], warm: Path,
+                    expected: int) -> dict[str, float]:
+    """One fresh server: the whole folder on one association, then (a second fresh server)
+    the same files on len(parts) associations at once; wall and server CPU seconds."""
+    out: dict[str, float] = {}
+    for mode in ("one", "many"):
+        pg = None
+        make = factory
+        if isinstance(factory, str):
+            pg = S.PgDatabase()
+            url = pg.__enter__()
+
+            def make(url: str = url) -> Any:
+                return S.DicomkitServe(url, True)
+        try:
+            with make() as server:
+                # the warm-up as the timed send: one association, or two at once (a receiver
+                # may start workers for concurrent stores: started before the timing)
+                if mode == "one":
+                    _t, error = S.storescu(server, str(warm))
+                else:
+                    _t, error = S.storescu_parallel(server, [str(warm)] * 2)
+                if error:
+                    raise RuntimeError(f"{server.name} warm-up: {error}")
+                cpu = server_cpu(server)
+                if mode == "one":
+                    seconds, error = S.storescu(server, str(folder))
+                else:
+                    seconds, error = S.storescu_parallel(server, parts)
+                cpu = server_cpu(server) - cpu
+                if error:
+                    raise RuntimeError(f"{server.name} ({mode}): storescu failed: {error}")
+                got = server.count()
+                if got != expected:
+                    raise RuntimeError(f"{server.name}: {got} instances stored, {expected} sent")
+        finally:
+            if pg is not None:
+                pg.__exit__(None, None, None)
+        out[f"{mode}_s"] = seconds
+        out[f"{mode}_cpu_s"] = cpu
+    return out
+
+
+def run_concurrent(args: argparse.Namespace) -> dict[str, Any]:
+    n = args.concurrent
+    say(f"== ingest, {n} concurrent storescu associations vs one: {args.count} instances of "
+        f"64x64 CT, {args.repeat} runs each (taken in turn), fsync on everywhere")
+    load_line("before")
+    folder = write_series(DATA / f"archive-ingest-{args.count}", args.count)
+    warm = write_series(DATA / "archive-ingest-warmup", 10, tag="WARM")
+    parts = split_by_study(folder, n)
+    targets = concurrent_targets(not args.no_postgres)
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name, _ in targets}
+    cpu0 = os.times()
+    for _ in range(args.repeat):
+        for name, factory in targets:
+            run = concurrent_once(factory, folder, parts, warm, args.count + 10)
+            runs[name].append(run)
+            say(f"   {name:<36} one {args.count / run['one_s']:6.1f} inst/s "
+                f"(server CPU {run['one_cpu_s']:5.1f} s)  {n} at once "
+                f"{args.count / run['many_s']:6.1f} inst/s (server CPU {run['many_cpu_s']:5.1f} s)"
+                f"  ratio {run['one_s'] / run['many_s']:.2f}x")
+    cpu1 = os.times()
+    load_line("after")
+    rows = {}
+    say(f"\n| receiver ({args.count} instances, fsync) | one association inst/s | {n} at once "
+        f"inst/s | ratio (median) | best ratio | server CPU ms/inst (one / {n}) |")
+    say("|---|---:|---:|---:|---:|---:|")
+    for name, values in runs.items():
+        one = statistics.median(v["one_s"] for v in values)
+        many = statistics.median(v["many_s"] for v in values)
+        best = max(v["one_s"] / v["many_s"] for v in values)
+        cpu_one = statistics.median(v["one_cpu_s"] for v in values) / args.count * 1e3
+        cpu_many = statistics.median(v["many_cpu_s"] for v in values) / args.count * 1e3
+        rows[name] = {"runs": values, "one_rate": args.count / one,
+                      "many_rate": args.count / many, "ratio": one / many, "best_ratio": best}
+        say(f"| {name} | {args.count / one:.0f} | {args.count / many:.0f} | {one / many:.2f}x | "
+            f"{best:.2f}x | {cpu_one:.2f} / {cpu_many:.2f} |")
+    say(f"# children CPU of the run: {cpu1.children_user - cpu0.children_user:.1f} s user, "
+        f"{cpu1.children_system - cpu0.children_system:.1f} s system")
+    return {"concurrent": n, "count": args.count, "rows": rows}
+
+
 def run_ingest(args: argparse.Namespace) -> dict[str, Any]:
+    if getattr(args, "concurrent", 0):
+        return run_concurrent(args)
     say(f"== ingest: DCMTK storescu -> each server, {args.count} instances of 64x64 CT, "
         f"{args.repeat} runs each (taken in turn)")
     load_line("before")
@@ -503,6 +630,8 @@ def main() -> None:
     p.add_argument("--big", action="store_true", help="also the 512x512 series of bench/data/ct")
     p.add_argument("--big-series", default=str(DATA / "ct"))
     p.add_argument("--big-repeat", type=int, default=1)
+    p.add_argument("--concurrent", type=int, default=0, metavar="N",
+                   help="one association vs N storescu at once (dicomkit, Orthanc; fsync)")
 
     p = sub.add_parser("query", parents=[common, query_options(40)])
     p.add_argument("--sizes", default="10000,100000")
@@ -539,7 +668,7 @@ def main() -> None:
             sub_args)
         result["wall_s"] = time.perf_counter() - began
         result["args"] = vars(sub_args)
-        save(command, result)
+        save(command + ("_concurrent" if getattr(sub_args, "concurrent", 0) else ""), result)
         say(f"# {command} took {result['wall_s'] / 60:.1f} min")
     say(f"# total {(time.perf_counter() - start) / 60:.1f} min")
 

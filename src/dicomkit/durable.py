@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable
 
 TEMP_PREFIX = ".incoming-"
@@ -45,6 +46,63 @@ def sync_folder(folder: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+class _FolderRounds:
+    """The sync rounds of one folder: ``started`` counts the fsyncs begun, ``finished`` the
+    highest round completed; ``running`` whether one is under way now."""
+
+    __slots__ = ("started", "finished", "running", "waiting")
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.finished = 0
+        self.running = False
+        self.waiting = 0
+
+
+_ROUNDS: dict[str, _FolderRounds] = {}
+_ROUNDS_LOCK = threading.Condition()
+
+
+def sync_folders(folders: Iterable[str]) -> None:
+    """Sync each of ``folders`` (:func:`sync_folder`) after the caller's changes to it, as a
+    group commit: a sync that began before this call may predate those changes, so it does
+    not count; the first sync that begins after it does, whoever runs it. A caller finding a
+    sync of the folder under way waits for it to end and then either finds the next one
+    started by another caller (and waits for that) or runs it itself, for everyone waiting.
+    Same guarantee as one sync per caller; fewer syncs when callers overlap."""
+    for folder in dict.fromkeys(folders):
+        _sync_after_now(folder)
+
+
+def _sync_after_now(folder: str) -> None:
+    with _ROUNDS_LOCK:
+        rounds = _ROUNDS.get(folder)
+        if rounds is None:
+            rounds = _ROUNDS[folder] = _FolderRounds()
+        needed = rounds.started + 1  # the first round to begin from now on
+        rounds.waiting += 1
+        try:
+            while rounds.finished < needed:
+                if rounds.running:
+                    _ROUNDS_LOCK.wait()
+                    continue
+                rounds.running = True
+                rounds.started += 1
+                this = rounds.started
+                _ROUNDS_LOCK.release()
+                try:
+                    sync_folder(folder)
+                finally:
+                    _ROUNDS_LOCK.acquire()
+                    rounds.running = False
+                    rounds.finished = this
+                    _ROUNDS_LOCK.notify_all()
+        finally:
+            rounds.waiting -= 1
+            if rounds.waiting == 0 and not rounds.running:
+                del _ROUNDS[folder]  # no state kept for idle folders
 
 
 def temporary(folder: str, prefix: str = TEMP_PREFIX) -> tuple[int, str]:
@@ -136,8 +194,7 @@ def place(temporary_path: str, final: str, *, fsync: bool = True,
         folders = rename_into_place(temporary_path, final, folders)
         renamed = True
         if fsync:
-            for folder in folders:
-                sync_folder(folder)
+            sync_folders(folders)
     except BaseException:
         if not renamed:
             remove(temporary_path)

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import logging
 import mmap
+import multiprocessing
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -48,6 +49,112 @@ def _writer() -> ThreadPoolExecutor:
         if _WRITER is None:
             _WRITER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dicomkit-write")
         return _WRITER
+
+
+# -- the CPU work of concurrent stores, in worker processes -------------------------------------
+# One process runs Python one thread at a time: several associations storing at once were
+# capped at one core (docs/benchmarks-archive.md, "Concurrent associations"). When a store
+# begins while another is running, its CPU work (the whole parse, the checks, record_for: the
+# index record and the DICOM JSON) runs in a worker process; the file, its syncs and the index
+# transaction stay in this process, in the same order. A store alone stays in-process: no
+# round trip to another process on the path of one association.
+INGEST_WORKERS = max(0, min(4, os.cpu_count() or 1))
+_POOL: ProcessPoolExecutor | None = None
+_POOL_READY = threading.Event()
+_POOL_LOCK = threading.Lock()
+_POOL_FAILED = False
+_POOL_STARTING = False
+
+
+def _warm_worker() -> int:
+    import time
+
+    time.sleep(0.05)  # held a moment, so each warm-up task starts its own worker
+    return os.getpid()
+
+
+def _start_pool(workers: int) -> None:
+    """Create the worker processes (forkserver: the serving process has threads, a fork of
+    it would copy their locks), with dicomkit's ingest modules imported once, before the
+    fork; then mark the pool ready."""
+    global _POOL, _POOL_FAILED
+    try:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["dicomkit.archive.store"])
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        for warm in [pool.submit(_warm_worker) for _ in range(workers)]:
+            warm.result()
+    except Exception:  # noqa: BLE001 - no worker processes here: stores stay in-process
+        log.warning("no ingest worker processes; concurrent stores run in-process",
+                    exc_info=True)
+        _POOL_FAILED = True
+        return
+    _POOL = pool
+    _POOL_READY.set()
+
+
+def start_workers(workers: int = INGEST_WORKERS) -> bool:
+    """Start the worker processes now and wait for them (they otherwise start in the
+    background at the first concurrent store); whether they run."""
+    _worker_pool(workers)
+    while not _POOL_READY.wait(0.05):
+        if _POOL_FAILED or workers <= 0:
+            return False
+    return True
+
+
+def _worker_pool(workers: int) -> ProcessPoolExecutor | None:
+    """The worker processes once they are running; the first call starts them in the
+    background and returns None (the store runs in-process meanwhile)."""
+    global _POOL_STARTING
+    if _POOL_READY.is_set():
+        return _POOL
+    with _POOL_LOCK:
+        if not _POOL_STARTING and not _POOL_FAILED and workers > 0:
+            _POOL_STARTING = True
+            threading.Thread(target=_start_pool, args=(workers,), daemon=True,
+                             name="dicomkit-ingest-pool").start()
+    return None
+
+
+@dataclass(frozen=True)
+class IngestRules:
+    """What turns a received Part 10 file into its place and index record, with no index or
+    file system access: picklable, so a worker process applies the archive's rules too."""
+
+    files_dir: str
+    validation: str
+    max_inflated: int | None
+
+    def locate(self, data: bytes, transfer_syntax: str | None,
+               expected: tuple[str, str] | None, header: Any = None) -> tuple[Any, str, str]:
+        """Parse (unless ``header`` is given), refuse what is not whole or not announced,
+        validate; (the elements before the pixel data, final path, transfer syntax)."""
+        if header is None:
+            header = read(data, max_inflated=self.max_inflated)
+        require_whole(header)
+        if expected is not None:
+            _check_announced(expected, header.get("SOPClassUID"), header.get("SOPInstanceUID"))
+        check_valid(header, self.validation)
+        header = before_pixels(header)
+        final = safe_uid_path(self.files_dir, header.get("StudyInstanceUID"),
+                              header.get("SeriesInstanceUID"), header.get("SOPInstanceUID"))
+        ts = header.transfer_syntax.uid if header.transfer_syntax else transfer_syntax or ""
+        return header, final, ts
+
+    def record(self, header: Any, final: str, size: int, ts: str) -> Any:
+        return record_for(header, os.path.relpath(final, self.files_dir), size, ts)
+
+    def prepare(self, data: bytes, transfer_syntax: str | None,
+                expected: tuple[str, str] | None) -> tuple[str, Any]:
+        """Both steps, in a worker process: (final path, index record)."""
+        header, final, ts = self.locate(data, transfer_syntax, expected)
+        return final, self.record(header, final, len(data), ts)
+
+
+def _prepare_in_worker(rules: IngestRules, data: bytes, transfer_syntax: str | None,
+                       expected: tuple[str, str] | None) -> tuple[str, Any]:
+    return rules.prepare(data, transfer_syntax, expected)
 
 
 @dataclass
@@ -184,7 +291,8 @@ class Reindexed(NamedTuple):
 class Archive:
     def __init__(self, data_dir: str, index_url: str | None = None, *,
                  duplicates: str = "replace", fsync: bool = True, migrate: bool = True,
-                 max_inflated: int | None = None, validation: str = "off") -> None:
+                 max_inflated: int | None = None, validation: str = "off",
+                 ingest_workers: int = INGEST_WORKERS) -> None:
         if duplicates not in DUPLICATE_POLICIES:
             raise ValueError(f"duplicate policy must be one of {', '.join(DUPLICATE_POLICIES)}")
         if validation not in VALIDATION_POLICIES:
@@ -203,6 +311,10 @@ class Archive:
         # PS3.5 A.5: a deflated instance is refused past this many inflated bytes (None:
         # dicomkit.encoding.deflate.default_limit(); serve's --max-inflated-size).
         self.max_inflated = max_inflated
+        # worker processes for the CPU work of concurrent stores (commit_bytes); 0: none
+        self.ingest_workers = ingest_workers
+        self._running = 0  # commit_bytes calls under way
+        self._running_lock = threading.Lock()
 
     # -- paths -----------------------------------------------------------------------------------
     def final_path(self, study: Any, series: Any, sop: Any) -> str:
@@ -249,27 +361,58 @@ class Archive:
         the folder, index row. The header is parsed once, from memory, and the index record
         is built while a helper thread writes and fsyncs the temporary file. ``header``: the
         data set read from ``data`` already, if any: a whole read (``read(data)``, every header
-        walked), not a header-only one, so a data set that is not whole is refused here."""
-        if header is None:
-            header = read(data, max_inflated=self.max_inflated)
-        require_whole(header)
-        if expected is not None:
-            _check_announced(expected, header.get("SOPClassUID"), header.get("SOPInstanceUID"))
-        check_valid(header, self.validation)
-        header = before_pixels(header)
-        uids = (header.get("StudyInstanceUID"), header.get("SeriesInstanceUID"),
-                header.get("SOPInstanceUID"))
-        final = self.final_path(*uids)
+        walked), not a header-only one, so a data set that is not whole is refused here.
+
+        When another store of this archive is running, the parse and the record are made in
+        a worker process (``ingest_workers``); if that fails for any reason (bad data
+        included) they are made here, so errors are exactly those of the in-process path."""
+        with self._running_lock:
+            self._running += 1
+            concurrent = self._running > 1
+        try:
+            prepared = None
+            if concurrent and header is None:
+                prepared = self._prepare_elsewhere(data, transfer_syntax, expected)
+            if prepared is not None:
+                final, record = prepared
+                return self._store_prepared(data, final, lambda: record)
+            rules = self.rules()
+            header, final, ts = rules.locate(data, transfer_syntax, expected, header)
+            return self._store_prepared(
+                data, final, lambda: rules.record(header, final, len(data), ts))
+        finally:
+            with self._running_lock:
+                self._running -= 1
+
+    def rules(self) -> IngestRules:
+        return IngestRules(self.files_dir, self.validation, self.max_inflated)
+
+    def _prepare_elsewhere(self, data: bytes, transfer_syntax: str | None,
+                           expected: tuple[str, str] | None) -> tuple[str, Any] | None:
+        """(final path, record) made by a worker process, or None: no workers (yet), IOD
+        validation on (its log lines belong to this process), or any failure there."""
+        if self.validation != "off":
+            return None
+        pool = _worker_pool(self.ingest_workers)
+        if pool is None:
+            return None
+        try:
+            return pool.submit(_prepare_in_worker, self.rules(), data, transfer_syntax,
+                               expected).result()
+        except Exception:  # noqa: BLE001 - redone in-process, which raises what is wrong
+            return None
+
+    def _store_prepared(self, data: bytes, final: str, record: Callable[[], Any]) -> Ingested:
+        """The file written and synced by a writer thread while ``record()`` is made, placed
+        inside the index transaction just before its commit (``_PendingFile``)."""
         folders = durable.make_folders(final)
         done = self._kept_duplicate(final)
         if done is not None:
             return done
-        ts = header.transfer_syntax.uid if header.transfer_syntax else transfer_syntax or ""
         pending = _PendingFile(_writer().submit(self._write_temporary, data), final, folders,
                                self.fsync)
         try:
-            record = record_for(header, self.relative(final), len(data), ts)
-            return self._add(record, final, pending.place)
+            return self._add(record(), final, pending.place)
         finally:
             pending.discard()
 
