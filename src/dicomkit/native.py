@@ -31,6 +31,7 @@ PURE = os.environ.get("DICOMKIT_PURE", "").strip() not in ("", "0")
 TWINS: tuple[str, ...] = (
     "dicomkit.encoding._reader",
     "dicomkit.net._pdu",
+    "dicomkit.encoding._json",
 )
 """Every compiled module, by dotted name: one per ``_*.pyx`` under src/dicomkit (a test checks
 the two agree). :func:`load` takes only these names."""

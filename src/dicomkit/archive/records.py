@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -24,6 +24,7 @@ def ie_levels() -> dict[str, str]:
     return {keyword: level for keyword, level in rows}
 
 
+@lru_cache(maxsize=8192)  # bounded: a file's private tags are the sender's choice
 def level_of(tag: int) -> str:
     if tag >> 16 == 0x0020 and tag in (0x0020000D, 0x00200010):
         return "STUDY"
@@ -100,11 +101,14 @@ def bulk_uri(path: str, element: Any) -> str:
     return f"bulkdata/{path}"
 
 
-def record_for(ds: Dataset, path: str, size: int, transfer_syntax: str) -> InstanceRecord:
-    """Index keys (PS3.4 C.6.1.1, C.6.2.1 and the extras users ask for) and metadata."""
+def record_for(ds: Dataset, path: str, size: int, transfer_syntax: str,
+               **twin: Any) -> InstanceRecord:
+    """Index keys (PS3.4 C.6.1.1, C.6.2.1 and the extras users ask for) and metadata.
+    ``twin``: passed on to :func:`dicomkit.encoding.json.to_json_dict` (tests/native)."""
     from dicomkit.encoding.json import to_json_dict
 
-    metadata = to_json_dict(ds, bulk_data_threshold=BULK_THRESHOLD, bulk_data_uri=bulk_uri)
+    metadata = to_json_dict(ds, bulk_data_threshold=BULK_THRESHOLD, bulk_data_uri=bulk_uri,
+                            **twin)
     levels: dict[str, dict[str, Any]] = {"PATIENT": {}, "STUDY": {}, "SERIES": {},
                                          "INSTANCE": {}}
     for key, value in metadata.items():

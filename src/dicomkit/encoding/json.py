@@ -59,6 +59,7 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import dicomkit.native as native
 from dicomkit.core import dictionary
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.element import DataElement, Sequence
@@ -406,12 +407,20 @@ def _json_value(vr: str, item: Any) -> Any:
     return string_of(vr, item)
 
 
+_compiled: Any = native.load("dicomkit.encoding._json")
+
+
 class _Encoder:
-    def __init__(self, threshold: int | None, uri: BulkDataURIFunc | None) -> None:
+    def __init__(self, threshold: int | None, uri: BulkDataURIFunc | None,
+                 twin: Any = None) -> None:
         self.threshold = threshold
         self.uri = uri or default_bulk_data_uri
+        self.twin = twin
 
     def dataset(self, ds: Dataset, path: str) -> dict[str, Any]:
+        if self.twin is not None:  # the same objects, common elements written from the bytes
+            encoded: dict[str, Any] = self.twin.encode_dataset(self, ds, path)
+            return encoded
         out: dict[str, Any] = {}
         for element in ds:
             tag = element.tag
@@ -456,9 +465,14 @@ def to_json_dict(
     *,
     bulk_data_threshold: int | None = None,
     bulk_data_uri: BulkDataURIFunc | None = None,
+    twin: Any = _compiled,
 ) -> dict[str, Any]:
-    """The DICOM JSON Model object (PS3.18 F.2) of ``ds`` as Python dicts and lists."""
-    return _Encoder(bulk_data_threshold, bulk_data_uri).dataset(ds, "")
+    """The DICOM JSON Model object (PS3.18 F.2) of ``ds`` as Python dicts and lists.
+
+    ``twin``: the compiled encoder (``dicomkit.encoding._json``) to use; by default the one
+    :func:`dicomkit.native.load` gave (None under ``DICOMKIT_PURE=1``), None for the pure-Python
+    reference (tests/native compares the two)."""
+    return _Encoder(bulk_data_threshold, bulk_data_uri, twin).dataset(ds, "")
 
 
 def to_json(
