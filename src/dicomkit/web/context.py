@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
+
+from starlette.responses import StreamingResponse
+from starlette.types import Send
 
 from dicomkit.archive.matching import compile_query
 from dicomkit.archive.records import InstanceRow
@@ -17,6 +22,7 @@ from dicomkit.web.auth import JWTSettings
 from dicomkit.web.errors import WebError
 from dicomkit.web.media import MediaRange, accept_of
 from dicomkit.web.qido import check_uid
+from dicomkit.web.server import ZEROCOPY
 
 CHUNK = 1 << 20  # bytes read from a file per step when streaming
 ROOT = "/dicom-web"
@@ -107,6 +113,153 @@ async def file_range(path: str, start: int, length: int) -> AsyncIterator[bytes]
 
 def file_size(path: str) -> int:
     return os.path.getsize(path)
+
+
+# -- bodies of files ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FileSpan:
+    """``length`` bytes of the file at ``path`` from ``offset`` (None: to its end, as long as
+    the file is when it is sent), sent as they are."""
+
+    path: str
+    offset: int = 0
+    length: int | None = None
+
+
+async def one_span(span: FileSpan) -> AsyncIterator[bytes | FileSpan]:
+    """A body of one span (a whole file, say), for :class:`SpanResponse`."""
+    yield span
+
+
+AHEAD = 16  # body pieces taken from the producer ahead of the socket (their files opened)
+
+
+class SpanResponse(StreamingResponse):
+    """A streamed body of bytes and :class:`FileSpan` s (an async iterable of both, in order;
+    consecutive bytes are sent as one piece). When the server offers the ASGI zero copy send
+    extension (:data:`dicomkit.web.server.ZEROCOPY`: ``dicomkit serve`` over plain HTTP), a
+    span goes from the page cache to the socket by sendfile, its file opened in a worker thread
+    while the pieces before it are sent; otherwise (TLS, other servers, the test client) it is
+    read in worker threads chunk by chunk (:func:`file_range`). The bytes on the wire are the
+    same either way; a file shorter than its span is an error that ends the response."""
+
+    def __init__(self, pieces: AsyncIterable[bytes | FileSpan], status_code: int = 200,
+                 headers: dict[str, str] | None = None, media_type: str | None = None) -> None:
+        super().__init__(pieces, status_code=status_code,  # type: ignore[arg-type]
+                         headers=headers, media_type=media_type)  # spans: stream_response
+        self.zero_copy = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Send) -> None:
+        self.zero_copy = ZEROCOPY in (scope.get("extensions") or {})
+        await super().__call__(scope, receive, send)
+
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})
+        body: AsyncIterable[bytes | FileSpan] = self.body_iterator  # type: ignore[assignment]
+        held = bytearray()
+        source: AsyncGenerator[Any, None] = (_opened_ahead(body) if self.zero_copy
+                                             else _as_is(body))
+        async with contextlib.aclosing(source) as pieces:
+            async for piece in pieces:
+                if isinstance(piece, bytes | bytearray | memoryview):
+                    held += piece
+                    continue
+                if held:
+                    await send({"type": "http.response.body", "body": bytes(held),
+                                "more_body": True})
+                    held.clear()
+                if isinstance(piece, FileSpan):
+                    await self._send_read(send, piece)
+                else:
+                    await _send_opened(send, piece)
+        await send({"type": "http.response.body", "body": bytes(held), "more_body": False})
+
+    @staticmethod
+    async def _send_read(send: Send, span: FileSpan) -> None:
+        length = span.length
+        if length is None:
+            length = await asyncio.to_thread(file_size, span.path) - span.offset
+        async for chunk in file_range(span.path, span.offset, length):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+
+async def _as_is(pieces: AsyncIterable[bytes | FileSpan]
+                 ) -> AsyncGenerator[bytes | FileSpan, None]:
+    async for piece in pieces:
+        yield piece
+
+
+async def _send_opened(send: Send, future: asyncio.Future[_Opened]) -> None:
+    try:
+        opened = await future
+    except BaseException:
+        _close_when_opened(future)
+        raise
+    try:
+        await send({"type": ZEROCOPY, "file": opened.file, "offset": opened.offset,
+                    "count": opened.count, "more_body": True})
+    finally:
+        opened.file.close()
+
+
+@dataclass
+class _Opened:
+    file: IO[bytes]
+    offset: int
+    count: int
+
+
+def _open_span(span: FileSpan) -> _Opened:
+    """Open a span's file, check it holds the span, and ask the kernel to read it ahead (so
+    the sendfile on the event loop finds it in the page cache)."""
+    handle = open(span.path, "rb")  # noqa: SIM115 - closed by the response once sent
+    try:
+        size = os.fstat(handle.fileno()).st_size
+        count = size - span.offset if span.length is None else span.length
+        if span.offset + count > size:
+            raise OSError(f"{span.path} ended {span.offset + count - size} byte(s) early")
+        if count > 0 and hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(handle.fileno(), span.offset, count, os.POSIX_FADV_WILLNEED)
+        return _Opened(handle, span.offset, count)
+    except BaseException:
+        handle.close()
+        raise
+
+
+def _close_when_opened(future: asyncio.Future[_Opened]) -> None:
+    def close(done: asyncio.Future[_Opened]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            done.result().file.close()
+    future.add_done_callback(close)
+
+
+async def _opened_ahead(pieces: AsyncIterable[bytes | FileSpan]
+                        ) -> AsyncGenerator[bytes | asyncio.Future[_Opened], None]:
+    """The pieces, with each span's file being opened up to :data:`AHEAD` pieces ahead of
+    the consumer (a future of it); files opened but never sent are closed."""
+    source = aiter(pieces)
+    window: deque[bytes | asyncio.Future[_Opened]] = deque()
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and len(window) < AHEAD:
+                try:
+                    piece = await anext(source)
+                except StopAsyncIteration:
+                    exhausted = True
+                    break
+                if isinstance(piece, FileSpan):
+                    window.append(asyncio.ensure_future(asyncio.to_thread(_open_span, piece)))
+                else:
+                    window.append(piece)
+            if not window:
+                return
+            yield window.popleft()
+    finally:
+        for left in window:
+            if isinstance(left, asyncio.Future):
+                _close_when_opened(left)
 
 
 # -- what a route reads from its request ------------------------------------------------------

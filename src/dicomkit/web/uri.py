@@ -15,12 +15,12 @@ from __future__ import annotations
 import asyncio
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from dicomkit.archive.records import InstanceRow
 from dicomkit.core.dataset import Dataset
 from dicomkit.web import pixels
-from dicomkit.web.context import WebContext, file_range, file_size
+from dicomkit.web.context import FileSpan, SpanResponse, WebContext, file_size, one_span
 from dicomkit.web.errors import WebError
 from dicomkit.web.media import DICOM, EXPLICIT_VR_LITTLE_ENDIAN, parse_accept
 from dicomkit.web.wado import plan, presentation_state, render_file, transcoded_file
@@ -105,8 +105,8 @@ async def _dicom(request: Request, row: InstanceRow, path: str) -> Response:
     if how == "stored":
         size = await asyncio.to_thread(file_size, path)
         headers["Content-Length"] = str(size)
-        return StreamingResponse(file_range(path, 0, size), headers=headers,
-                                 media_type=f"{DICOM}; transfer-syntax={uid}")
+        return SpanResponse(one_span(FileSpan(path, 0, size)), headers=headers,
+                            media_type=f"{DICOM}; transfer-syntax={uid}")
     data = await asyncio.to_thread(transcoded_file, path, uid)
     return Response(data, headers=headers, media_type=f"{DICOM}; transfer-syntax={uid}")
 

@@ -31,11 +31,13 @@ from dicomkit.errors import DicomError, NotSupportedError
 from dicomkit.web import documents, pixels
 from dicomkit.web.context import (
     CHUNK,
+    FileSpan,
+    SpanResponse,
     accept,
     context,
-    file_range,
     file_size,
     instance_url,
+    one_span,
     request_uids,
 )
 from dicomkit.web.errors import WebError
@@ -145,7 +147,7 @@ async def retrieve(request: Request) -> Response:
         path = ctx.path_of(row)
         if how == "stored":
             size = await asyncio.to_thread(file_size, path)
-            return StreamingResponse(file_range(path, 0, size), headers={
+            return SpanResponse(one_span(FileSpan(path, 0, size)), headers={
                 "Content-Length": str(size)}, media_type=f"{DICOM}; transfer-syntax={uid}")
         data = await asyncio.to_thread(transcoded_file, path, uid)
         return Response(data, media_type=f"{DICOM}; transfer-syntax={uid}")
@@ -157,15 +159,13 @@ async def retrieve(request: Request) -> Response:
     if plans[0][0] == "transcode":
         first = await asyncio.to_thread(transcoded_file, ctx.path_of(rows[0]), plans[0][1])
 
-    async def body() -> AsyncIterator[bytes]:
+    async def body() -> AsyncIterator[bytes | FileSpan]:
         for number, (row, (how, uid)) in enumerate(zip(rows, plans, strict=True)):
             path = ctx.path_of(row)
             yield part_head(boundary, f"{DICOM}; transfer-syntax={uid}",
                             [("Content-Location", instance_url(base, row))])
             if how == "stored":
-                size = await asyncio.to_thread(file_size, path)
-                async for chunk in file_range(path, 0, size):
-                    yield chunk
+                yield FileSpan(path)  # the whole file, as long as it is when sent
             elif number == 0 and first is not None:
                 yield first
             else:
@@ -173,8 +173,9 @@ async def retrieve(request: Request) -> Response:
             yield b"\r\n"
         yield closing(boundary)
 
-    return StreamingResponse(body(), media_type=multipart_content_type(
+    return SpanResponse(body(), media_type=multipart_content_type(
         DICOM, boundary, uniform.pop() if len(uniform) == 1 else None))
+
 
 
 # -- application/zip (§8.7.3.10, PS3.12 Annex V) --------------------------------------------------
@@ -361,14 +362,13 @@ async def bulkdata(request: Request) -> Response:
     span = byte_range(request.headers.get("range"), found.length)
     start, end = span if span is not None else (0, found.length)
 
-    async def value() -> AsyncIterator[bytes]:
+    async def value() -> AsyncIterator[bytes | FileSpan]:
         if found.data is not None:
             for at in range(start, end, CHUNK):
                 yield found.data[at:min(end, at + CHUNK)]
         else:
             assert found.offset is not None
-            async for chunk in file_range(path, found.offset + start, end - start):
-                yield chunk
+            yield FileSpan(path, found.offset + start, end - start)
 
     status = 206 if span is not None else 200
     content_range = f"bytes {start}-{end - 1}/{found.length}"
@@ -376,21 +376,21 @@ async def bulkdata(request: Request) -> Response:
         headers = {"Content-Length": str(end - start), "Accept-Ranges": "bytes"}
         if span is not None:
             headers["Content-Range"] = content_range
-        return StreamingResponse(value(), status_code=status, headers=headers,
-                                 media_type=OCTET_STREAM)
+        return SpanResponse(value(), status_code=status, headers=headers,
+                            media_type=OCTET_STREAM)
     boundary = new_boundary()
     extra = [("Content-Location", str(request.url.remove_query_params("accept")))]
     if span is not None:
         extra.append(("Content-Range", content_range))
 
-    async def body() -> AsyncIterator[bytes]:
+    async def body() -> AsyncIterator[bytes | FileSpan]:
         yield part_head(boundary, OCTET_STREAM, extra)
-        async for chunk in value():
-            yield chunk
+        async for piece in value():
+            yield piece
         yield b"\r\n" + closing(boundary)
 
-    return StreamingResponse(body(), status_code=status, headers={"Accept-Ranges": "bytes"},
-                             media_type=multipart_content_type(OCTET_STREAM, boundary))
+    return SpanResponse(body(), status_code=status, headers={"Accept-Ranges": "bytes"},
+                        media_type=multipart_content_type(OCTET_STREAM, boundary))
 
 
 # -- frames (§10.4.1.1.4) -----------------------------------------------------------------------
@@ -523,19 +523,15 @@ async def frames(request: Request) -> Response:
     url = instance_url(ctx.base(request), row)
     part_type = f"{parts.media_type}; transfer-syntax={parts.transfer_syntax}"
 
-    async def body() -> AsyncIterator[bytes]:
+    async def body() -> AsyncIterator[bytes | FileSpan]:
         for number, data in parts.frames:
             yield part_head(boundary, part_type, [("Content-Location",
                                                    f"{url}/frames/{number}")])
-            if isinstance(data, tuple):
-                async for chunk in file_range(path, data[0], data[1]):
-                    yield chunk
-            else:
-                yield data
+            yield FileSpan(path, data[0], data[1]) if isinstance(data, tuple) else data
             yield b"\r\n"
         yield closing(boundary)
 
-    return StreamingResponse(body(), media_type=multipart_content_type(
+    return SpanResponse(body(), media_type=multipart_content_type(
         parts.media_type, boundary, parts.transfer_syntax))
 
 
