@@ -180,3 +180,38 @@ def test_syncs_of_different_folders_do_not_wait_for_each_other(
     monkeypatch.setattr(durable, "sync_folder", synced.append)
     durable.sync_folders([str(tmp_path / "a"), str(tmp_path / "b"), str(tmp_path / "a")])
     assert synced == [str(tmp_path / "a"), str(tmp_path / "b")]
+
+
+def test_concurrent_sqlite_writes_take_turns(archive: Archive, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """On SQLite the stores of one process take turns from their first write to their commit
+    (no sleeping in SQLite's busy handler); the file syncs before it still overlap."""
+    if not archive.index.is_sqlite:
+        pytest.skip("PostgreSQL locks rows: its writers overlap")
+    writing: list[int] = []
+    overlaps: list[int] = []
+    lock = threading.Lock()
+    real = archive.index.add_instance
+
+    def watched(record: Any, policy: str, before_commit: Any) -> Any:
+        def start() -> None:
+            before_commit()
+            with lock:
+                writing.append(1)
+                if len(writing) > 1:
+                    overlaps.append(len(writing))
+            time.sleep(0.002)
+
+        try:
+            return real(record, policy, start)
+        finally:
+            with lock:
+                if writing:
+                    writing.pop()
+
+    monkeypatch.setattr(archive.index, "add_instance", watched)
+    sent = _instances(tmp_path / "in", studies=2, per_series=10)
+    with ThreadPoolExecutor(4) as threads:
+        list(threads.map(lambda item: archive.commit_bytes(item[1], EXPLICIT_LE), sent))
+    assert archive.index.stats()["instances"] == 20
+    assert overlaps == []

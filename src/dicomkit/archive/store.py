@@ -315,6 +315,7 @@ class Archive:
         self.ingest_workers = ingest_workers
         self._running = 0  # commit_bytes calls under way
         self._running_lock = threading.Lock()
+        self._sqlite_writer = threading.Lock()  # see _add_sqlite
 
     # -- paths -----------------------------------------------------------------------------------
     def final_path(self, study: Any, series: Any, sop: Any) -> str:
@@ -443,13 +444,37 @@ class Archive:
              before_commit: Callable[[], None] | None = None) -> Ingested:
         if not (record.study_uid and record.series_uid and record.sop_uid):
             raise InvalidDicomError("the instance lacks Study, Series or SOP Instance UID")
-        result = self.index.add_instance(record, self.duplicates, before_commit)
+        if self.index.is_sqlite:
+            result = self._add_sqlite(record, before_commit)
+        else:
+            result = self.index.add_instance(record, self.duplicates, before_commit)
         if result.old_path and result.old_path != record.path:
             try:
                 os.unlink(self.absolute(result.old_path))
             except OSError:
                 pass
         return Ingested(record.sop_uid, path, result)
+
+    def _add_sqlite(self, record: Any, before_commit: Callable[[], None] | None) -> AddResult:
+        """SQLite takes one writer at a time, and a writer that finds it taken sleeps in
+        SQLite's busy handler (1, 2, 5, 10 … ms) instead of waking when it is free: the
+        stores of this process take turns on a lock instead, from their first write to their
+        commit (``add_instance`` runs ``before_commit`` just before its first write; the
+        file's sync and rename stay outside the lock)."""
+        held = False
+
+        def then_lock() -> None:
+            nonlocal held
+            if before_commit is not None:
+                before_commit()
+            self._sqlite_writer.acquire()
+            held = True
+
+        try:
+            return self.index.add_instance(record, self.duplicates, then_lock)
+        finally:
+            if held:
+                self._sqlite_writer.release()
 
     def import_file(self, source: str) -> Ingested:
         """Copy an existing file into the archive (``dicomkit import``); a file that is not
