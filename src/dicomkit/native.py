@@ -29,6 +29,8 @@ from types import ModuleType
 PURE = os.environ.get("DICOMKIT_PURE", "").strip() not in ("", "0")
 
 TWINS: tuple[str, ...] = (
+    "dicomkit.encoding._lazy",
+    "dicomkit.core._vr",
     "dicomkit.encoding._reader",
     "dicomkit.net._pdu",
     "dicomkit.encoding._json",

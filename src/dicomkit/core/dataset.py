@@ -25,6 +25,17 @@ _OWN_ATTRS = frozenset({
 })
 
 
+_MATERIALIZE: Any = None  # encoding.lazy.MATERIALIZE, imported on first use
+
+
+def _load_materialize() -> Any:
+    global _MATERIALIZE
+    from dicomkit.encoding.lazy import MATERIALIZE
+
+    _MATERIALIZE = MATERIALIZE
+    return MATERIALIZE
+
+
 class Dataset:
     """A DICOM data set: ``ds.PatientName``, ``ds[0x00100010]``, ``"PatientName" in ds``.
 
@@ -80,9 +91,7 @@ class Dataset:
     def _materialize(self, tag: int, entry: Any) -> DataElement:
         if type(entry) is not tuple:
             return entry
-        from dicomkit.encoding.lazy import materialize
-
-        element = materialize(self, tag, entry)
+        element = (_MATERIALIZE or _load_materialize())(self, tag, entry)
         self._elements[tag] = element
         return element
 

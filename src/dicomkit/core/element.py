@@ -107,6 +107,23 @@ class DataElement:
         self.charsets = charsets
         self.is_undefined_length = is_undefined_length
 
+    @classmethod
+    def from_raw(cls, tag: int, VR: str, raw: bytes | memoryview, little: bool,
+                 charsets: _Seq[str], is_undefined_length: bool) -> DataElement:
+        """``DataElement(tag, VR, raw=raw, little=little, charsets=charsets,
+        is_undefined_length=...)`` for a reader that has checked what the constructor checks:
+        ``tag`` an int of 32 bits, ``VR`` not SQ, ``raw`` not None. The value decodes from
+        ``raw`` when first used."""
+        element = object.__new__(cls)
+        element.tag = int.__new__(Tag, tag)
+        element.VR = VR
+        element._value = _UNSET
+        element.raw = raw
+        element.little = little
+        element.charsets = charsets
+        element.is_undefined_length = is_undefined_length
+        return element
+
     @property
     def value(self) -> Any:
         if self._value is _UNSET:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
+from dicomkit import native
 from dicomkit.core.values import PersonName, format_da, format_ds, format_dt, format_tm
 
 
@@ -155,8 +156,10 @@ def to_number(kind: str, text: str) -> Any:
         return text  # kept as read; validation reports it
 
 
-def decode_value(vr: str, raw: bytes, little: bool = True, charsets: Sequence[str] = ()) -> Any:
+def pure_decode_value(vr: str, raw: bytes, little: bool = True,
+                      charsets: Sequence[str] = ()) -> Any:
     """Decode one element's value bytes (already little endian for 'bytes' VRs is not assumed).
+    The pure-Python reference; :func:`decode_value` is its compiled twin when built.
 
     Returns a scalar for VM 1, a list for VM > 1, ``None`` for an empty non-text value,
     ``""`` for an empty text value and ``b""`` for empty bytes.
@@ -319,3 +322,11 @@ def validate_value(vr: str, value: Any) -> list[str]:
 
 def kind_is_number(info: VRInfo) -> bool:
     return info.kind in ("int", "float") and not info.fixed_size
+
+
+decode_value: Callable[..., Any] = pure_decode_value
+"""Decode one element's value bytes: :func:`pure_decode_value`, or its compiled twin
+(``dicomkit.core._vr``, the same results) unless ``DICOMKIT_PURE=1`` or it is not built."""
+_compiled = native.load("dicomkit.core._vr")  # last: it imports this module's names
+if _compiled is not None:
+    decode_value = _compiled.decode_value

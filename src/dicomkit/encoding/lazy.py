@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dicomkit import native
 from dicomkit.core import dictionary
 from dicomkit.core.dataset import Dataset
 from dicomkit.core.element import DataElement
@@ -56,8 +57,7 @@ def materialize(ds: Dataset, tag: int, entry: tuple[str, int, int, bool]) -> Dat
     charsets: Any = ds.charsets if vr in TEXT_VRS and tag != 0x00080005 else ()
     if isinstance(raw, memoryview) and length < 4096:
         raw = bytes(raw)
-    return DataElement(tag, vr, raw=raw, little=little, charsets=charsets,
-                       is_undefined_length=undefined)
+    return DataElement.from_raw(tag, vr, raw, little, charsets, undefined)
 
 
 def _un_sequence(
@@ -69,3 +69,9 @@ def _un_sequence(
     for item in seq:
         object.__setattr__(item, "parent", ds)
     return DataElement(tag, "SQ", seq)
+
+
+_compiled = native.load("dicomkit.encoding._lazy")
+MATERIALIZE: Any = materialize if _compiled is None else _compiled.materialize
+""":func:`materialize`, or its compiled twin (the same elements) unless ``DICOMKIT_PURE=1`` or
+it is not built."""
