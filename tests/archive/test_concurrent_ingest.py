@@ -137,6 +137,10 @@ def test_concurrent_stores_of_bad_data_fail_as_alone(archive: Archive, tmp_path:
     else:
         assert all(f is not None for f in failures)
     assert archive.index.stats()["instances"] == (1 if damage == "announced" else 0)
+    # the files written meanwhile for the refused ones are gone
+    assert not [p for p in Path(archive.files_dir).rglob("*") if p.name.endswith(".part")]
+    assert len(list(Path(archive.files_dir).rglob("*.dcm"))) == (
+        1 if damage == "announced" else 0)
 
 
 def test_the_folder_sync_is_a_group_commit(tmp_path: Path,

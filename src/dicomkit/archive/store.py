@@ -370,18 +370,23 @@ class Archive:
         with self._running_lock:
             self._running += 1
             concurrent = self._running > 1
+        written: Future[str] | None = None
         try:
             prepared = None
             if concurrent and header is None:
-                prepared = self._prepare_elsewhere(data, transfer_syntax, expected)
+                prepared, written = self._prepare_elsewhere(data, transfer_syntax, expected)
             if prepared is not None:
                 final, record = prepared
-                return self._store_prepared(data, final, lambda: record)
+                taken, written = written, None
+                return self._store_prepared(data, final, lambda: record, taken)
             rules = self.rules()
             header, final, ts = rules.locate(data, transfer_syntax, expected, header)
+            taken, written = written, None
             return self._store_prepared(
-                data, final, lambda: rules.record(header, final, len(data), ts))
+                data, final, lambda: rules.record(header, final, len(data), ts), taken)
         finally:
+            if written is not None:  # not taken by _store_prepared: refused, or failed
+                _PendingFile(written, "", [], self.fsync).discard()
             with self._running_lock:
                 self._running -= 1
 
@@ -389,33 +394,46 @@ class Archive:
         return IngestRules(self.files_dir, self.validation, self.max_inflated)
 
     def _prepare_elsewhere(self, data: bytes, transfer_syntax: str | None,
-                           expected: tuple[str, str] | None) -> tuple[str, Any] | None:
+                           expected: tuple[str, str] | None
+                           ) -> tuple[tuple[str, Any] | None, Future[str] | None]:
         """(final path, record) made by a worker process, or None: no workers (yet), IOD
-        validation on (its log lines belong to this process), or any failure there."""
+        validation on (its log lines belong to this process), or any failure there; and,
+        under the ``replace`` policy (no duplicate check can skip the file), the file's
+        write and sync started meanwhile, or None."""
         if self.validation != "off":
-            return None
+            return None, None
         pool = _worker_pool(self.ingest_workers)
         if pool is None:
-            return None
+            return None, None
+        made = pool.submit(_prepare_in_worker, self.rules(), data, transfer_syntax, expected)
+        written = (_writer().submit(self._write_temporary, data)
+                   if self.duplicates == "replace" else None)
         try:
-            return pool.submit(_prepare_in_worker, self.rules(), data, transfer_syntax,
-                               expected).result()
+            return made.result(), written
         except Exception:  # noqa: BLE001 - redone in-process, which raises what is wrong
-            return None
+            return None, written
 
-    def _store_prepared(self, data: bytes, final: str, record: Callable[[], Any]) -> Ingested:
-        """The file written and synced by a writer thread while ``record()`` is made, placed
-        inside the index transaction just before its commit (``_PendingFile``)."""
-        folders = durable.make_folders(final)
-        done = self._kept_duplicate(final)
-        if done is not None:
-            return done
-        pending = _PendingFile(_writer().submit(self._write_temporary, data), final, folders,
-                               self.fsync)
+    def _store_prepared(self, data: bytes, final: str, record: Callable[[], Any],
+                        written: Future[str] | None = None) -> Ingested:
+        """The file written and synced by a writer thread (``written``: started already) while
+        ``record()`` is made, placed inside the index transaction just before its commit
+        (``_PendingFile``); a file written for nothing (a kept duplicate, a failure) is
+        removed."""
+        pending = None
         try:
+            folders = durable.make_folders(final)
+            done = self._kept_duplicate(final)
+            if done is not None:
+                return done
+            if written is None:
+                written = _writer().submit(self._write_temporary, data)
+            pending = _PendingFile(written, final, folders, self.fsync)
             return self._add(record(), final, pending.place)
         finally:
-            pending.discard()
+            if pending is None and written is not None:
+                pending = _PendingFile(written, final, [], self.fsync)
+            if pending is not None:
+                pending.discard()
 
     def _write_temporary(self, data: bytes) -> str:
         """``data`` as a synced temporary file under files/ (in a writer thread)."""
