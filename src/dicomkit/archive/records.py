@@ -10,7 +10,8 @@ from importlib import resources
 from typing import Any
 
 from dicomkit.core.dataset import Dataset
-from dicomkit.core.dictionary import keyword_for_tag
+from dicomkit.core.dictionary import keyword_for_tag, tag_for_keyword
+from dicomkit.encoding.json import PN_GROUPS
 
 BULK_THRESHOLD = 1024  # bytes: binary values longer than this stay in the file only
 SPECIFIC_CHARACTER_SET = "00080005"
@@ -31,7 +32,45 @@ def level_of(tag: int) -> str:
     return ie_levels().get(keyword_for_tag(tag), "INSTANCE")
 
 
-def _text(ds: Dataset, keyword: str, limit: int = 64) -> str:
+# String VRs whose DICOM JSON values are the decoded values themselves (PS3.18 F.2.3).
+_STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI", "SH", "LO", "UC", "LT", "ST",
+                         "UT", "UR"})
+
+
+@cache
+def _key(keyword: str) -> tuple[int, str]:
+    tag = tag_for_keyword(keyword)
+    assert tag is not None, keyword
+    return tag, f"{tag:08X}"
+
+
+def _read_from_bytes(ds: Dataset, tag: int) -> bool:
+    """True when the element's value is the one decoded from the bytes it was read from (an
+    index entry not yet decoded, or an element that keeps its bytes): then its DICOM JSON has
+    exactly its values, and the index columns can be taken from there without decoding it
+    again. A value set in memory (a date object, a number …) may print otherwise."""
+    entry = ds.raw_entry(tag)
+    return type(entry) is tuple or getattr(entry, "raw", None) is not None
+
+
+def _json_entry(ds: Dataset, metadata: dict[str, Any], keyword: str,
+                vrs: frozenset[str]) -> dict[str, Any] | None:
+    """The element's DICOM JSON object when it can stand for its value (see above)."""
+    tag, key = _key(keyword)
+    entry = metadata.get(key)
+    if isinstance(entry, dict) and entry.get("vr") in vrs and _read_from_bytes(ds, tag):
+        return entry
+    return None
+
+
+def _text(ds: Dataset, keyword: str, limit: int = 64,
+          metadata: dict[str, Any] | None = None) -> str:
+    entry = _json_entry(ds, metadata, keyword, _STRING_VRS) if metadata is not None else None
+    if entry is not None:
+        values = entry.get("Value")
+        if not values:
+            return ""
+        return "\\".join("" if v is None else str(v) for v in values).strip()[:limit]
     value = ds.get(keyword)
     if value is None:
         return ""
@@ -40,14 +79,25 @@ def _text(ds: Dataset, keyword: str, limit: int = 64) -> str:
     return str(value).strip()[:limit]
 
 
-def _name_groups(ds: Dataset, keyword: str, column: str) -> dict[str, str]:
+def _name_groups(ds: Dataset, keyword: str, column: str,
+                 metadata: dict[str, Any] | None = None) -> dict[str, str]:
     """A person name's component groups (PS3.5 §6.2.1) as the index columns ``column``
     (alphabetic), ``column_ideographic`` and ``column_phonetic``."""
-    value = ds.get(keyword)
-    if isinstance(value, list):
-        value = value[0] if value else None
-    groups = ("" if value is None else str(value)).split("=")[:3]
-    groups += [""] * (3 - len(groups))
+    entry = _json_entry(ds, metadata, keyword, frozenset({"PN"})) \
+        if metadata is not None else None
+    if entry is not None:
+        values = entry.get("Value")
+        first = values[0] if values else None
+        groups = ["", "", ""]
+        if isinstance(first, dict):  # PS3.18 F.2.2; the third group may hold a further "="
+            groups = [str(first.get(name) or "") for name in PN_GROUPS]
+            groups[2] = groups[2].split("=")[0]
+    else:
+        value = ds.get(keyword)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        groups = ("" if value is None else str(value)).split("=")[:3]
+        groups += [""] * (3 - len(groups))
     alphabetic, ideographic, phonetic = (group.strip()[:324] for group in groups)
     return {column: alphabetic, f"{column}_ideographic": ideographic,
             f"{column}_phonetic": phonetic}
@@ -120,36 +170,36 @@ def record_for(ds: Dataset, path: str, size: int, transfer_syntax: str,
         for level in ("PATIENT", "STUDY", "SERIES"):
             levels[level][SPECIFIC_CHARACTER_SET] = charset
     return InstanceRecord(
-        study_uid=_text(ds, "StudyInstanceUID"),
-        series_uid=_text(ds, "SeriesInstanceUID"),
-        sop_uid=_text(ds, "SOPInstanceUID"),
-        sop_class=_text(ds, "SOPClassUID"),
+        study_uid=_text(ds, "StudyInstanceUID", metadata=metadata),
+        series_uid=_text(ds, "SeriesInstanceUID", metadata=metadata),
+        sop_uid=_text(ds, "SOPInstanceUID", metadata=metadata),
+        sop_class=_text(ds, "SOPClassUID", metadata=metadata),
         transfer_syntax=transfer_syntax,
         path=path,
         size=size,
         patient={
-            "patient_id": _text(ds, "PatientID"),
-            "issuer": _text(ds, "IssuerOfPatientID"),
-            **_name_groups(ds, "PatientName", "patient_name"),
-            "birth_date": _text(ds, "PatientBirthDate", 8),
-            "sex": _text(ds, "PatientSex", 16),
+            "patient_id": _text(ds, "PatientID", metadata=metadata),
+            "issuer": _text(ds, "IssuerOfPatientID", metadata=metadata),
+            **_name_groups(ds, "PatientName", "patient_name", metadata),
+            "birth_date": _text(ds, "PatientBirthDate", 8, metadata=metadata),
+            "sex": _text(ds, "PatientSex", 16, metadata=metadata),
         },
         study={
-            "study_date": _text(ds, "StudyDate", 8),
-            "study_time": _text(ds, "StudyTime", 16),
-            "accession_number": _text(ds, "AccessionNumber", 16),
-            "study_id": _text(ds, "StudyID", 16),
-            "study_description": _text(ds, "StudyDescription"),
-            **_name_groups(ds, "ReferringPhysicianName", "referring_physician"),
+            "study_date": _text(ds, "StudyDate", 8, metadata=metadata),
+            "study_time": _text(ds, "StudyTime", 16, metadata=metadata),
+            "accession_number": _text(ds, "AccessionNumber", 16, metadata=metadata),
+            "study_id": _text(ds, "StudyID", 16, metadata=metadata),
+            "study_description": _text(ds, "StudyDescription", metadata=metadata),
+            **_name_groups(ds, "ReferringPhysicianName", "referring_physician", metadata),
         },
         series={
-            "modality": _text(ds, "Modality", 16),
+            "modality": _text(ds, "Modality", 16, metadata=metadata),
             "series_number": _int(ds, "SeriesNumber"),
-            "series_description": _text(ds, "SeriesDescription"),
-            "body_part": _text(ds, "BodyPartExamined", 16),
-            "institution": _text(ds, "InstitutionName"),
-            "station_name": _text(ds, "StationName", 16),
-            "series_date": _text(ds, "SeriesDate", 8),
+            "series_description": _text(ds, "SeriesDescription", metadata=metadata),
+            "body_part": _text(ds, "BodyPartExamined", 16, metadata=metadata),
+            "institution": _text(ds, "InstitutionName", metadata=metadata),
+            "station_name": _text(ds, "StationName", 16, metadata=metadata),
+            "series_date": _text(ds, "SeriesDate", 8, metadata=metadata),
         },
         instance={"instance_number": _int(ds, "InstanceNumber"),
                   **concept_name_columns(metadata)},
