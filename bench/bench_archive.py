@@ -200,7 +200,8 @@ def server_cpu(server: Any) -> float:
 
 def concurrent_targets(with_pg: bool) -> list[tuple[str, Any]]:
     targets: list[tuple[str, Any]] = [
-        ("dicomkit serve, SQLite, fsync", lambda: S.DicomkitServe(None, True))]
+        ("dicomkit serve, SQLite, fsync", lambda: S.DicomkitServe(None, True)),
+        ("dicomkit serve, SQLite, fsync, no worker processes", "sqlite-noworkers")]
     if with_pg:
         targets.append(("dicomkit serve, PostgreSQL, fsync", "pg-fsync"))
     targets.append(("Orthanc 1.10, SyncStorageArea true", lambda: S.Orthanc(True)))
@@ -215,7 +216,12 @@ def concurrent_once(factory: Any, folder: Path, parts: list[str], warm: Path,
     for mode in ("one", "many"):
         pg = None
         make = factory
-        if isinstance(factory, str):
+        # the receiver's CPU work of concurrent stores in-process only (A/B of the workers)
+        os.environ["DICOMKIT_INGEST_WORKERS"] = "0" if factory == "sqlite-noworkers" else ""
+        if factory == "sqlite-noworkers":
+            def make() -> Any:
+                return S.DicomkitServe(None, True)
+        elif isinstance(factory, str):
             pg = S.PgDatabase()
             url = pg.__enter__()
 

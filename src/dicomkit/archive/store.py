@@ -58,7 +58,9 @@ def _writer() -> ThreadPoolExecutor:
 # index record and the DICOM JSON) runs in a worker process; the file, its syncs and the index
 # transaction stay in this process, in the same order. A store alone stays in-process: no
 # round trip to another process on the path of one association.
-INGEST_WORKERS = max(0, min(4, os.cpu_count() or 1))
+# DICOMKIT_INGEST_WORKERS=0: none (every store in-process), e.g. to measure what they bring.
+INGEST_WORKERS = int(os.environ.get("DICOMKIT_INGEST_WORKERS", "")
+                     or max(0, min(4, os.cpu_count() or 1)))
 _POOL: ProcessPoolExecutor | None = None
 _POOL_READY = threading.Event()
 _POOL_LOCK = threading.Lock()
