@@ -278,7 +278,8 @@ def retrieve_with(args: argparse.Namespace, pair: LoadedPair) -> dict[str, Any]:
                               "load_s": pair.load_s, "servers": {}}
     rows: dict[str, dict[str, list[Any]]] = {
         name: {"seconds": [], "bytes": [], "curl_seconds": [], "meta_seconds": [],
-               "meta_bytes": []} for name in pair.servers}
+               "meta_bytes": [], "server_cpu": [], "client_cpu": [], "curl_server_cpu": []}
+        for name in pair.servers}
     try:
         # Warm-up: one retrieve and one metadata each (page cache, imports, caches).
         for name, server in pair.servers.items():
@@ -298,20 +299,28 @@ def retrieve_with(args: argparse.Namespace, pair: LoadedPair) -> dict[str, Any]:
         for rep in range(args.reps):
             for name in pair.order(rep):
                 server = pair.servers[name]
+                cpu, own = A.server_cpu(server), time.process_time()
                 seconds, size, parts = get_multipart(clients[name], server.web_root + study_path,
                                                      DICOM_MULTIPART)
+                own, cpu = time.process_time() - own, A.server_cpu(server) - cpu
                 if parts != len(pair.files):
                     raise RuntimeError(f"{name}: {parts} parts")
                 rows[name]["seconds"].append(seconds)
                 rows[name]["bytes"].append(size)
+                rows[name]["server_cpu"].append(cpu)
+                rows[name]["client_cpu"].append(own)
                 sizes[name].append(size)
-                say(f"   {name:<24} study   {seconds:6.2f} s  {size / 1e6 / seconds:7.1f} MB/s")
+                say(f"   {name:<24} study   {seconds:6.2f} s  {size / 1e6 / seconds:7.1f} MB/s"
+                    f"  server CPU {cpu:5.2f} s, httpx CPU {own:5.2f} s")
                 if args.curl:
+                    cpu = A.server_cpu(server)
                     got = curl_get(server.web_root + study_path, DICOM_MULTIPART)
+                    cpu = A.server_cpu(server) - cpu
                     if got is not None:
                         rows[name]["curl_seconds"].append(got[0])
+                        rows[name]["curl_server_cpu"].append(cpu)
                         say(f"   {name:<24} (curl)  {got[0]:6.2f} s  "
-                            f"{got[1] / 1e6 / got[0]:7.1f} MB/s")
+                            f"{got[1] / 1e6 / got[0]:7.1f} MB/s  server CPU {cpu:5.2f} s")
         low, high = min(min(v) for v in sizes.values()), max(max(v) for v in sizes.values())
         if (high - low) / high > 0.01:
             raise RuntimeError(f"the servers' study bodies differ by more than 1%: {sizes}")
@@ -333,7 +342,11 @@ def retrieve_with(args: argparse.Namespace, pair: LoadedPair) -> dict[str, Any]:
             "curl_median_mb_s": (statistics.median(row["bytes"]) / 1e6
                                  / statistics.median(row["curl_seconds"])
                                  if row["curl_seconds"] else None),
-            "meta_p50_ms": p50(row["meta_seconds"]), "meta_p95_ms": p95(row["meta_seconds"])}
+            "meta_p50_ms": p50(row["meta_seconds"]), "meta_p95_ms": p95(row["meta_seconds"]),
+            "server_cpu_s": statistics.median(row["server_cpu"]),
+            "client_cpu_s": statistics.median(row["client_cpu"]),
+            "curl_server_cpu_s": (statistics.median(row["curl_server_cpu"])
+                                  if row["curl_server_cpu"] else None)}
     print_retrieve(result)
     load_line("after")
     return result
@@ -344,13 +357,21 @@ def print_retrieve(result: dict[str, Any]) -> None:
     base = servers[OR]
     say(f"\nWADO-RS retrieve of the study ({result['files']} instances, "
         f"{result['megabytes']:.0f} MB as stored), transfer-syntax=*")
-    say("| server | median MB/s | best MB/s | median s | MB/s with curl | vs Orthanc |")
-    say("|---|---:|---:|---:|---:|---:|")
+    say("| server | median MB/s | best MB/s | median s | vs Orthanc | MB/s with curl | "
+        "vs Orthanc (curl) | server CPU-s per study (httpx / curl) | httpx CPU-s | "
+        "server CPU vs Orthanc (its / this) |")
+    say("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, row in servers.items():
         curl = f"{row['curl_median_mb_s']:.0f}" if row["curl_median_mb_s"] else "-"
+        curl_ratio = (f"{row['curl_median_mb_s'] / base['curl_median_mb_s']:.2f}x"
+                      if row["curl_median_mb_s"] and base["curl_median_mb_s"] else "-")
+        curl_cpu = (f"{row['curl_server_cpu_s']:.2f}" if row["curl_server_cpu_s"] is not None
+                    else "-")
         say(f"| {name} | {row['median_mb_s']:.1f} | {row['best_mb_s']:.1f} | "
-            f"{statistics.median(row['seconds']):.2f} | {curl} | "
-            f"{row['median_mb_s'] / base['median_mb_s']:.2f}x |")
+            f"{statistics.median(row['seconds']):.2f} | "
+            f"{row['median_mb_s'] / base['median_mb_s']:.2f}x | {curl} | {curl_ratio} | "
+            f"{row['server_cpu_s']:.2f} / {curl_cpu} | {row['client_cpu_s']:.2f} | "
+            f"{base['server_cpu_s'] / max(row['server_cpu_s'], 0.01):.2f}x |")
     say("\nWADO-RS series metadata (1,000 instances, application/dicom+json)")
     say("| server | p50 ms | p95 ms | MB | speed vs Orthanc (its p50 / this p50) |")
     say("|---|---:|---:|---:|---:|")
@@ -471,7 +492,8 @@ def stow_post(http: Any, root: str, body: bytes) -> tuple[int, int]:
 
 
 def stow_once(name: str, bodies: list[tuple[int, bytes]], warm: list[tuple[int, bytes]],
-              instances: int) -> float:
+              instances: int) -> tuple[float, float]:
+    """(seconds, server CPU seconds) of the timed requests."""
     server = (S.OrthancWeb(True) if name == STOW_ORTHANC else
               S.DicomkitWebNodelay(None, True) if name == STOW_DKN else S.DicomkitWeb(None, True))
     with server:
@@ -481,6 +503,7 @@ def stow_once(name: str, bodies: list[tuple[int, bytes]], warm: list[tuple[int, 
                 stored, failed = stow_post(http, server.web_root, body)
                 if (stored, failed) != (count, 0):
                     raise RuntimeError(f"{name} warm-up: {stored} stored, {failed} failed")
+            cpu = A.server_cpu(server)
             start = time.perf_counter()
             total = 0
             for count, body in bodies:
@@ -489,12 +512,13 @@ def stow_once(name: str, bodies: list[tuple[int, bytes]], warm: list[tuple[int, 
                     raise RuntimeError(f"{name}: {stored} stored, {failed} failed of {count}")
                 total += stored
             seconds = time.perf_counter() - start
+            cpu = A.server_cpu(server) - cpu
         finally:
             http.close()
         expected = instances + sum(c for c, _ in warm)
         if server.count() != expected or total != instances:
             raise RuntimeError(f"{name}: {server.count()} instances stored, {expected} sent")
-    return seconds
+    return seconds, cpu
 
 
 STOW_DK = "dicomkit serve, SQLite, fsync (default)"
@@ -519,18 +543,23 @@ def run_stow(args: argparse.Namespace) -> dict[str, Any]:
         say(f"-- {label}: {len(files)} files, {megabytes:.1f} MB, {len(bodies)} requests")
         targets = [STOW_DK, STOW_ORTHANC] + ([] if args.no_nodelay else [STOW_DKN])
         times: dict[str, list[float]] = {name: [] for name in targets}
+        cpus: dict[str, list[float]] = {name: [] for name in targets}
         for rep in range(repeat):
             for name in rotated(targets, rep):
-                seconds = stow_once(name, bodies, warm, len(files))
+                seconds, cpu = stow_once(name, bodies, warm, len(files))
                 times[name].append(seconds)
+                cpus[name].append(cpu)
                 say(f"   {name:<60} {seconds:7.2f} s  {len(files) / seconds:7.1f} inst/s  "
-                    f"{megabytes / seconds:6.1f} MB/s")
+                    f"{megabytes / seconds:6.1f} MB/s  server CPU {cpu:6.2f} s")
         del bodies
         rows = {}
         for name, values in times.items():
             med = statistics.median(values)
             rows[name] = {"seconds": values, "median_rate": len(files) / med,
-                          "best_rate": len(files) / min(values), "mb_per_s": megabytes / med}
+                          "best_rate": len(files) / min(values), "mb_per_s": megabytes / med,
+                          "server_cpu": cpus[name],
+                          "cpu_ms_per_instance": 1000 * statistics.median(cpus[name])
+                          / len(files)}
         results[label] = {"count": len(files), "megabytes": megabytes, "rows": rows}
         print_stow(label, len(files), megabytes, rows)
     load_line("after")
@@ -540,11 +569,12 @@ def run_stow(args: argparse.Namespace) -> dict[str, Any]:
 def print_stow(label: str, count: int, megabytes: float, rows: dict[str, Any]) -> None:
     base = rows[STOW_ORTHANC]["median_rate"]
     say(f"\n| STOW-RS into ({label}: {count} instances, {megabytes:.0f} MB) | median inst/s | "
-        "best inst/s | MB/s | vs Orthanc |")
-    say("|---|---:|---:|---:|---:|")
+        "best inst/s | MB/s | vs Orthanc | server CPU ms per instance |")
+    say("|---|---:|---:|---:|---:|---:|")
     for name, row in rows.items():
         say(f"| {name} | {row['median_rate']:.1f} | {row['best_rate']:.1f} | "
-            f"{row['mb_per_s']:.1f} | {row['median_rate'] / base:.2f}x |")
+            f"{row['mb_per_s']:.1f} | {row['median_rate'] / base:.2f}x | "
+            f"{row['cpu_ms_per_instance']:.2f} |")
     ratio = rows[STOW_DK]["median_rate"] / base
     say(f"\ntarget store >= {TARGET_RATIO:.0f}x Orthanc ({label}): {ratio:.2f}x -> "
         f"{verdict(ratio >= TARGET_RATIO)}\n")

@@ -6,7 +6,9 @@ Each part is held in memory up to SPILL_BYTES and committed with :meth:`Archive.
 or past that streamed to a temporary file in the archive as it arrives (a
 :class:`dicomkit.durable.Spool`), fsynced, and committed with :meth:`Archive.commit_file`: the
 same paths a C-STORE takes; an instance listed in the ReferencedSOPSequence of the response is
-on disk and in the index. The response (§10.5.3) lists every instance in ReferencedSOPSequence
+on disk and in the index. A complete part is committed in a worker thread while the next parts
+are received, up to COMMITS_AHEAD commits at once (so memory stays bounded: at most that many
+held parts, plus the one arriving); the response waits for all of them. The response (§10.5.3) lists every instance in ReferencedSOPSequence
 or FailedSOPSequence; its status is 200 when all were stored, 202 when some were, 409 when none
 was.
 """
@@ -53,6 +55,8 @@ from dicomkit.web.stow_metadata import (
 )
 
 log = logging.getLogger("dicomkit.web.stow")
+
+COMMITS_AHEAD = 2  # parts being committed while the body is read on
 
 # Failure Reasons (PS3.18 §10.5.3.3, from the PS3.4 Annex B.2.3 statuses).
 PROCESSING_FAILURE = 0x0110
@@ -226,6 +230,7 @@ class PartReceiver:
         self.root = root
         self.study = study
         self.outcomes: list[Outcome] = []
+        self.committing: list[asyncio.Future[Outcome]] = []  # in the order of the parts
         self.metadata: list[tuple[str, bytes]] = []
         self.bulk: dict[str, BulkPart] = {}
         self.kind = ""
@@ -276,7 +281,7 @@ class PartReceiver:
                 raise WebError(413, "a metadata part over 64 MiB")
 
     async def end(self) -> None:
-        """A part is complete: an instance is committed, bulk data and metadata kept."""
+        """A part is complete: an instance is being committed, bulk data and metadata kept."""
         if self.kind in ("json", "xml"):
             self.metadata.append((self.kind, bytes(self.document)))
         elif self.spool is not None:
@@ -284,22 +289,38 @@ class PartReceiver:
         elif self.bulk_file is not None:
             await self.end_bulk()
         else:
-            self.outcomes.append(Outcome("", "", CANNOT_UNDERSTAND,
-                                         f"a part of type {self.part_type!r} in a request of "
-                                         f"type {self.root!r}"))
+            self._done(Outcome("", "", CANNOT_UNDERSTAND, f"a part of type {self.part_type!r} "
+                               f"in a request of type {self.root!r}"))
+
+    def _done(self, outcome: Outcome) -> None:
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        future.set_result(outcome)
+        self.committing.append(future)
 
     async def end_instance(self) -> None:
         """An application/dicom part: held bytes are checked and committed in one step, with
-        the same checks and durability as a spilled file (synced first)."""
+        the same checks and durability as a spilled file (synced first), in a worker thread
+        while the body is read on; past COMMITS_AHEAD running commits, the oldest is waited
+        for first."""
         spool, self.spool = self.spool, None
         assert spool is not None
         try:
             source = await asyncio.to_thread(spool.finish) if spool.spilled else spool.finish()
         except OSError as exc:
-            self.outcomes.append(Outcome("", "", OUT_OF_RESOURCES, f"not stored: {exc}"))
+            self._done(Outcome("", "", OUT_OF_RESOURCES, f"not stored: {exc}"))
             return
-        self.outcomes.append(await asyncio.to_thread(commit_part, self.archive, source,
-                                                     self.study))
+        running = [f for f in self.committing if not f.done()]
+        if len(running) >= COMMITS_AHEAD:
+            await asyncio.wait(running[: len(running) - COMMITS_AHEAD + 1])
+        self.committing.append(asyncio.ensure_future(
+            asyncio.to_thread(commit_part, self.archive, source, self.study)))
+
+    async def settle(self) -> None:
+        """Wait for every commit begun; their outcomes join ``outcomes`` in part order."""
+        if self.committing:
+            await asyncio.wait(self.committing)
+        committed, self.committing = self.committing, []
+        self.outcomes += [f.result() for f in committed]
 
     async def end_bulk(self) -> None:
         file, self.bulk_file = self.bulk_file, None
@@ -308,13 +329,15 @@ class PartReceiver:
             path = await asyncio.to_thread(file.finish)
         except OSError as exc:
             file.abort()
-            self.outcomes.append(Outcome("", "", OUT_OF_RESOURCES, f"not stored: {exc}"))
+            self._done(Outcome("", "", OUT_OF_RESOURCES, f"not stored: {exc}"))
             return
         self.bulk[self.location or f"part-{len(self.bulk) + 1}"] = BulkPart(
             path, self.part_type, self.part_params.get("transfer-syntax"))
 
     async def instances_from_metadata(self) -> None:
-        """Once the body is complete: the instances the metadata parts describe."""
+        """Once the body is complete and its parts committed: the instances the metadata
+        parts describe."""
+        await self.settle()
         for kind, text in self.metadata:
             self.outcomes += await _from_metadata(self.archive, kind, text, self.bulk,
                                                   self.study)
@@ -383,5 +406,8 @@ async def store(request: Request) -> Response:
             await receiver.on(event, value)
         await receiver.instances_from_metadata()
     finally:
-        receiver.close()
+        try:
+            await receiver.settle()  # a broken body: the parts before it are committed
+        finally:
+            receiver.close()
     return _response(request, receiver.outcomes, answer, ctx.base(request), study)
