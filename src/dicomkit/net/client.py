@@ -164,12 +164,13 @@ class Client:
         An unreadable file raises :class:`OSError` and a conversion that cannot be done
         :class:`CannotConvert`, both before anything is sent."""
         path: str | None
+        whole: bytes | None = None
         if isinstance(source, Dataset):
             ds = source
             path = None
         else:
             path = os.fspath(source)
-            ds = await asyncio.to_thread(read, path, stop_before_pixels=True)
+            ds, whole = await asyncio.to_thread(_load_file, path)
         sop_class = str(ds.get("SOPClassUID") or "")
         sop_instance = str(ds.get("SOPInstanceUID") or "")
         if not sop_class or not sop_instance:
@@ -179,7 +180,18 @@ class Client:
         target = self.contexts[context_id].transfer_syntax
         data: Any
         handle = None
-        if how == "as-is" and path is not None and not ts_mod.lookup(target).deflated:
+        if how == "as-is" and whole is not None and not ts_mod.lookup(target).deflated:
+            # Sent from the bytes read: views of them, no copy (PS3.8 Annex E.1 fragments).
+            from dicomkit.net.storage import data_set_start
+
+            offset = data_set_start(whole)
+            end = len(whole)
+            if (end - offset) % 2:
+                raise InvalidDicomError(
+                    f"{path}: data set of odd length {end - offset} (from byte {offset}); "
+                    "not sent", offset=end)
+            data = memoryview(whole)[offset:]
+        elif how == "as-is" and path is not None and not ts_mod.lookup(target).deflated:
             # Opened now, so a file that went away fails before the command is sent.
             handle = open(path, "rb")  # noqa: SIM115 - closed below or by _file_chunks
             try:
@@ -414,6 +426,23 @@ class Client:
             await self.release()
         else:
             await self.abort()
+
+
+#: A file up to this size is read whole, in one system call, and sent from memory; a larger
+#: one is streamed from disk in chunks.
+WHOLE_FILE_BYTES = 64 * 1024 * 1024
+_STORE_TAGS = (0x00080016, 0x00080018)  # SOP Class UID, SOP Instance UID
+
+
+def _load_file(path: str) -> tuple[Dataset, bytes | None]:
+    """The header C-STORE needs (SOP Class and Instance UIDs, the transfer syntax) and, for a
+    file of at most :data:`WHOLE_FILE_BYTES`, the whole file's bytes (else None)."""
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > WHOLE_FILE_BYTES:
+            return read(path, stop_before_pixels=True, tags=_STORE_TAGS), None
+        whole = handle.read()
+    return read(whole, stop_before_pixels=True, tags=_STORE_TAGS), whole
 
 
 async def _file_chunks(handle: Any, fragment: int) -> AsyncIterator[bytes]:

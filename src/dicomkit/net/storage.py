@@ -28,16 +28,27 @@ HEAD_BYTES = 64 * 1024
 def data_set_offset(path: str) -> int:
     """Where the data set starts in a file: after preamble, DICM and group 0002 (if any)."""
     with open(path, "rb") as handle:
-        head = handle.read(132)
-        pos = 132 if head[128:132] == b"DICM" else 0
-        handle.seek(pos)
-        header = handle.read(12)
-        if len(header) < 12 or header[:2] != b"\x02\x00":
-            return pos
-        if header[2:4] == b"\x00\x00" and header[4:6] == b"UL":
-            (length,) = struct.unpack_from("<L", header, 8)
-            return pos + 12 + length
-    ds = read(path, stop_before_pixels=True, tags=[0x00080016])
+        head = handle.read(_HEAD)
+    return _data_set_start(head, path)
+
+
+def data_set_start(buf: bytes | bytearray | memoryview) -> int:
+    """:func:`data_set_offset` of a whole file held in memory."""
+    return _data_set_start(bytes(buf[:_HEAD]), buf)
+
+
+_HEAD = 144  # preamble, DICM and the first element header of group 0002
+
+
+def _data_set_start(head: bytes, source: Any) -> int:
+    pos = 132 if head[128:132] == b"DICM" else 0
+    header = head[pos:pos + 12]
+    if len(header) < 12 or header[:2] != b"\x02\x00":
+        return pos
+    if header[2:4] == b"\x00\x00" and header[4:6] == b"UL":
+        (length,) = struct.unpack_from("<L", header, 8)
+        return pos + 12 + length
+    ds = read(source, stop_before_pixels=True, tags=[0x00080016])
     meta = ds.file_meta
     if meta is None:
         return pos
