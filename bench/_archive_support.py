@@ -263,6 +263,7 @@ class BulkLoader:
     def rows(self, chunk: list[Study]) -> dict[str, list[dict[str, Any]]]:
         """Rows with pks counted from 0 in this chunk; ``_p`` names the patient."""
         from dicomkit.archive.records import dumps, record_for
+        from dicomkit.services.identifiers import level_fragment
 
         now = dt.datetime.now(dt.UTC)
         out: dict[str, list[dict[str, Any]]] = {"patients": [], "studies": [], "series": [],
@@ -278,13 +279,16 @@ class BulkLoader:
                 self.seen.add(s.patient)
                 out["patients"].append({"pk": len(out["patients"]), "_p": s.patient,
                                         **record.patient,
-                                        "attrs": dumps(attrs.get("PATIENT", {}))})
+                                        "attrs": dumps(attrs.get("PATIENT", {})),
+                                        "dimse": level_fragment(attrs.get("PATIENT", {}))})
             study_pk, series_pk = len(out["studies"]), len(out["series"])
             out["studies"].append({
                 "pk": study_pk, "_p": s.patient,
                 "study_uid": record.study_uid, **record.study,
                 "modalities": f"\\{s.modality}\\", "sop_classes": f"\\{s.sop_class}\\",
-                "attrs": dumps(attrs.get("STUDY", {})), "created": now, "updated": now})
+                "attrs": dumps(attrs.get("STUDY", {})),
+                "dimse": level_fragment(attrs.get("STUDY", {})), "created": now,
+                "updated": now})
             out["series"].append({"pk": series_pk, "study_pk": study_pk,
                                   "series_uid": record.series_uid, **record.series,
                                   "attrs": dumps(attrs.get("SERIES", {}))})

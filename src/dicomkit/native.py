@@ -34,6 +34,7 @@ TWINS: tuple[str, ...] = (
     "dicomkit.encoding._reader",
     "dicomkit.net._pdu",
     "dicomkit.encoding._json",
+    "dicomkit.services._identifiers",
 )
 """Every compiled module, by dotted name: one per ``_*.pyx`` under src/dicomkit (a test checks
 the two agree). :func:`load` takes only these names."""

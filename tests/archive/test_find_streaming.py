@@ -24,16 +24,16 @@ MATCHES = FIRST_BATCH + BATCH + 24  # the cancel comes during the second batch
 
 
 class SlowSearch:
-    """Wraps ``index.search``: rows after the first batch come slowly, as from a big table;
+    """Wraps ``index.answers`` (the C-FIND matches): rows after the first batch come slowly, as from a big table;
     records when the database produced its last row and whether the cursor was closed."""
 
-    def __init__(self, search: Callable[..., Iterator[dict[str, Any]]]) -> None:
+    def __init__(self, search: Callable[..., Iterator[Any]]) -> None:
         self.search = search
         self.produced = 0
         self.finished_at: float | None = None
         self.closed = False
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    def __call__(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
         try:
             for row in self.search(*args, **kwargs):
                 if self.produced >= FIRST_BATCH:
@@ -77,8 +77,8 @@ def _query() -> Dataset:
 def test_first_match_is_sent_before_the_search_ends(archive: Archive,
                                                     add: Callable[..., Dataset]) -> None:
     _populate(add)
-    slow = SlowSearch(archive.index.search)
-    archive.index.search = slow  # type: ignore[method-assign]
+    slow = SlowSearch(archive.index.answers)
+    archive.index.answers = slow  # type: ignore[method-assign]
     server, loop, thread = _run_server(archive)
 
     async def find() -> tuple[float | None, list[int]]:
@@ -104,8 +104,8 @@ def test_first_match_is_sent_before_the_search_ends(archive: Archive,
 def test_cancel_stops_reading_the_database(archive: Archive,
                                            add: Callable[..., Dataset]) -> None:
     _populate(add)
-    slow = SlowSearch(archive.index.search)
-    archive.index.search = slow  # type: ignore[method-assign]
+    slow = SlowSearch(archive.index.answers)
+    archive.index.answers = slow  # type: ignore[method-assign]
     server, loop, thread = _run_server(archive)
 
     async def find() -> list[int]:

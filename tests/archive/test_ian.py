@@ -143,4 +143,4 @@ def test_migration_0005_adds_the_index_to_an_older_index(archive: Archive) -> No
     assert "ix_studies_updated" in names
     with archive.index.engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() \
-            == "0009"  # the head: 0005 ran, then 0006, 0007, 0008 and 0009
+            == "0010"  # the head: 0005 ran, then 0006, 0007, 0008, 0009 and 0010

@@ -214,7 +214,7 @@ def test_migrate_twice_is_a_no_op(archive: Archive, add: Callable[..., Dataset])
     archive.index.migrate()
     with archive.index.engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars() \
-            .all() == ["0009"]
+            .all() == ["0010"]
         tables = set(inspect(connection).get_table_names())
     assert {"patients", "studies", "series", "instances", "alembic_version", "worklist_items",
             "mpps", "outbox", "study_notifications", "inventory_jobs"} <= tables
@@ -245,7 +245,7 @@ def test_workflow_tables_added_to_an_index_of_revision_0003(
         assert {"worklist_items", "mpps", "outbox", "study_notifications"} <= set(
             inspect(connection).get_table_names())
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars() \
-            .all() == ["0009"]
+            .all() == ["0010"]
     assert counts(archive) == (1, 1, 1, 1)
 
 
@@ -573,3 +573,29 @@ def test_the_migrations_form_one_chain() -> None:
     assert len(heads) == 1, f"alembic heads {heads}: renumber the later migration"
     chain = [revision.revision for revision in script.walk_revisions()][::-1]
     assert chain == [f"{n:04d}" for n in range(1, len(chain) + 1)], chain
+
+
+# -- pre-encoded C-FIND elements (migration 0010) -------------------------------------------------
+def test_patients_and_studies_keep_their_attributes_pre_encoded(archive: Archive,
+                                                                tmp_path: Path) -> None:
+    """add_instance writes ``dimse`` (services.identifiers.level_fragment of ``attrs``); a row
+    without one (indexed before 0010) is filled by fill_fragments, as reindex does."""
+    import json
+
+    from dicomkit.services.identifiers import level_fragment
+
+    ds = make_instance(PatientName="DOE^JANE", StudyDescription="CHEST")
+    archive.import_file(str(write_instance(ds, tmp_path / "a")))
+    with archive.index.engine.begin() as connection:
+        written = {table: connection.execute(text(f"SELECT attrs, dimse FROM {table}")).one()
+                   for table in ("patients", "studies")}
+        connection.execute(text("UPDATE patients SET dimse = NULL"))
+        connection.execute(text("UPDATE studies SET dimse = NULL"))
+    for attrs, dimse in written.values():
+        assert bytes(dimse) == level_fragment(json.loads(attrs))
+    assert b"CHEST" in bytes(written["studies"][1])
+    assert archive.index.fill_fragments() == 2
+    with archive.index.engine.connect() as connection:
+        for table, (_attrs, dimse) in written.items():
+            assert bytes(connection.execute(text(f"SELECT dimse FROM {table}")).scalar_one()) \
+                == bytes(dimse)

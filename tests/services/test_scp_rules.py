@@ -153,10 +153,10 @@ class ListQuery:
     rows: list[dict[str, Any]]
     closed: list[bool] = field(default_factory=list)
 
-    def matches(self) -> ListQuery:
-        return self
+    def matches(self, plan: Any = None) -> ListQuery:
+        return self  # the general route for every match: rows are DICOM JSON
 
-    def take(self, count: int) -> list[dict[str, Any]]:
+    def take(self, count: int) -> list[bytes | dict[str, Any]]:
         taken, self.rows = self.rows[:count], self.rows[count:]
         return taken
 

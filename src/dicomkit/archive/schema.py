@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -54,6 +55,9 @@ patients = Table(
     Column("birth_date", String(8), nullable=False, default=""),
     Column("sex", String(16), nullable=False, default=""),
     Column("attrs", Text, nullable=False, default="{}"),
+    # ``attrs`` pre-encoded for C-FIND answers (services.identifiers.level_fragment); NULL:
+    # not yet (a row written before 0010 and not backfilled), the general route answers.
+    Column("dimse", LargeBinary, nullable=True),
     UniqueConstraint("patient_id", "issuer", name="uq_patient"),
 )
 
@@ -75,6 +79,7 @@ studies = Table(
     Column("modalities", String(256), nullable=False, default=""),  # "\CT\MR\" for LIKE
     Column("sop_classes", Text, nullable=False, default=""),
     Column("attrs", Text, nullable=False, default="{}"),
+    Column("dimse", LargeBinary, nullable=True),  # as patients.dimse
     Column("created", DateTime(timezone=True)),
     Column("updated", DateTime(timezone=True)),
 )

@@ -42,6 +42,7 @@ from dicomkit.net.service import (
 )
 from dicomkit.net.uids import UNCOMPRESSED_TS, VERIFICATION
 from dicomkit.services.access import AccessPolicy
+from dicomkit.services.identifiers import AnswerPlan
 from dicomkit.services.mpps import MppsSCP
 from dicomkit.services.qr import MODEL_OF, IdentifierError, QueryRetrieveSCP
 from dicomkit.services.storage import DataSetMismatch, StorageSCP, Stored, all_transfer_syntaxes
@@ -129,8 +130,8 @@ class ArchiveQuery:
     def return_tags(self) -> list[int]:
         return self.compiled.return_tags
 
-    def matches(self) -> SearchCursor:
-        return SearchCursor(self.archive.index.search(self.compiled))
+    def matches(self, plan: AnswerPlan | None = None) -> SearchCursor:
+        return SearchCursor(self.archive.index.answers(self.compiled, plan))
 
     def instances(self) -> list[RetrieveItem]:
         """Each matching instance as the index knows it (path, SOP Class and Instance UID,
@@ -159,11 +160,11 @@ class SearchCursor:
     comes while a fetch is running waits for it (a generator cannot be closed while it
     runs in another thread)."""
 
-    def __init__(self, rows: Generator[dict[str, Any], None, None]) -> None:
+    def __init__(self, rows: Generator[Any, None, None]) -> None:
         self.rows = rows
         self.lock = threading.Lock()
 
-    def take(self, count: int) -> list[dict[str, Any]]:
+    def take(self, count: int) -> list[Any]:
         with self.lock:
             return list(itertools.islice(self.rows, count))
 

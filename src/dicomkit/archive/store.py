@@ -562,6 +562,7 @@ class Archive:
             if progress is not None:
                 progress()
         removed = self.index.remove_missing(self._file_exists)
+        self.index.fill_fragments()
         return Reindexed(done, failed, removed)
 
     def _file_exists(self, relative: str) -> bool:

@@ -24,7 +24,13 @@ from dicomkit.net.dimse import CommandField, Message, Status
 from dicomkit.net.service import RetrieveItem, ServiceFailure
 from dicomkit.net.uids import QUERY_RETRIEVE_MODELS
 from dicomkit.services.access import AccessPolicy
-from dicomkit.services.identifiers import identifier_bytes, location_attributes, response_charset
+from dicomkit.services.identifiers import (
+    AnswerPlan,
+    answer_plan,
+    identifier_bytes,
+    location_attributes,
+    response_charset,
+)
 
 log = logging.getLogger("dicomkit.services.qr")
 # The Patient Root and Study Root models (PS3.4 C.6.1, C.6.2); Modality Worklist FIND (Annex
@@ -43,8 +49,10 @@ class Matches(Protocol):
     """The matches of one C-FIND, fetched a few at a time. Both calls block (they are made in
     a worker thread); ``close`` may come while a ``take`` runs, and waits for it."""
 
-    def take(self, count: int) -> list[dict[str, Any]]:
-        """Up to ``count`` more matches, as DICOM JSON attributes; fewer at the end."""
+    def take(self, count: int) -> list[bytes | dict[str, Any]]:
+        """Up to ``count`` more matches, fewer at the end: each its response identifier
+        encoded after the :class:`~dicomkit.services.identifiers.AnswerPlan`, or its DICOM
+        JSON attributes for the general route."""
         ...
 
     def close(self) -> None:
@@ -64,8 +72,9 @@ class Query(Protocol):
         """The keys to return, in the identifier's order."""
         ...
 
-    def matches(self) -> Matches:
-        """The C-FIND matches, none fetched yet (no blocking call)."""
+    def matches(self, plan: AnswerPlan | None = None) -> Matches:
+        """The C-FIND matches, none fetched yet (no blocking call); with a ``plan``, those
+        the data can encode by it directly come as bytes."""
         ...
 
     def instances(self) -> list[RetrieveItem]:
@@ -122,16 +131,22 @@ class QueryRetrieveSCP:
         # per match): a first small batch so the first response goes out early, then larger
         # ones; the matches are closed as soon as the C-FIND ends or is cancelled.
         ts = ts_mod.for_uid(association.contexts[message.context_id].transfer_syntax)
-        matches = query.matches()
         # Retrieve AE Title: the title this association called us by (serve accepts only
         # its --aet), so a C-MOVE sent there reaches this archive.
         located = location_attributes(query.return_tags,
                                       association.called_ae.strip() or self.ae_title)
+        matches = query.matches(answer_plan(identifier, query.return_tags, query.level, ts,
+                                            located))
         size = FIRST_BATCH
         try:
             while True:
                 batch = await asyncio.to_thread(matches.take, size)
                 for n, attrs in enumerate(batch, 1):
+                    if isinstance(attrs, bytes):  # encoded by the plan already
+                        yield Status.PENDING, attrs
+                        if n % 16 == 0:
+                            await asyncio.sleep(0)
+                        continue
                     if located:
                         attrs.update(located)
                     data = identifier_bytes(identifier, query.return_tags, attrs, query.level,
