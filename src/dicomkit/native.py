@@ -32,6 +32,7 @@ TWINS: tuple[str, ...] = (
     "dicomkit.encoding._lazy",
     "dicomkit.core._vr",
     "dicomkit.encoding._reader",
+    "dicomkit.net._dimse",
     "dicomkit.net._pdu",
     "dicomkit.encoding._json",
     "dicomkit.services._identifiers",

@@ -12,11 +12,15 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+import dicomkit.native as native
 from dicomkit.core.dataset import Dataset
 from dicomkit.encoding.reader import read_dataset
 from dicomkit.encoding.transfer_syntax import IMPLICIT_VR_LITTLE_ENDIAN
 from dicomkit.encoding.writer import dataset_to_bytes
 from dicomkit.errors import InvalidDicomError
+
+# The compiled twin of encode_command_fast_pure (dicomkit/net/_dimse.pyx, docs/design/native.md).
+_compiled: Any = native.load("dicomkit.net._dimse")
 
 NO_DATA_SET = 0x0101  # PS3.7 E.1-1: Command Data Set Type "no data set"
 DATA_SET_PRESENT = 0x0000  # any other value means present; 0000H by convention
@@ -140,15 +144,75 @@ class Message:
 
 
 _UL = struct.Struct("<HHLL")
+_ELEMENT = struct.Struct("<HHL")  # implicit VR little endian element header
+_US = struct.Struct("<H")
+_UL_VALUE = struct.Struct("<L")
+#: The text VRs of group 0000 (PS3.7 Table E.1-1) and the byte each is padded with (PS3.5 §6.2).
+_COMMAND_TEXT = {"UI": b"\0", "AE": b" ", "CS": b" ", "LO": b" ", "SH": b" ", "ST": b" ",
+                 "LT": b" "}
 
 
 def encode_command(command: Dataset) -> bytes:
-    """PS3.7 §6.3.1: implicit VR little endian, (0000,0000) first with the group's length."""
+    """PS3.7 §6.3.1: implicit VR little endian, (0000,0000) first with the group's length.
+
+    The command elements of the common shapes (group 0000 only; US and UL numbers, ASCII text;
+    no Specific Character Set) are encoded by :func:`encode_command_fast_pure`, or its
+    compiled twin; anything else by the general writer, which gives the same bytes for those."""
+    if _compiled is not None:
+        fast: bytes | None = _compiled.encode_command_fast(command)
+    else:
+        fast = encode_command_fast_pure(command)
+    if fast is not None:
+        return fast
     body = command.copy()
     if 0x00000000 in body:
         del body[0x00000000]
     data = dataset_to_bytes(body, IMPLICIT_VR_LITTLE_ENDIAN, group_lengths=False)
     return _UL.pack(0x0000, 0x0000, 4, len(data)) + data
+
+
+def encode_command_fast_pure(command: Dataset) -> bytes | None:
+    """:func:`encode_command`'s bytes for a command set of group 0000 elements holding None,
+    one US or UL number in range, or ASCII text (VRs of ``_COMMAND_TEXT``), with no Specific
+    Character Set in force; None for anything else (the general writer then encodes it)."""
+    if command.charsets:
+        return None
+    parts: list[bytes] = []
+    total = 0
+    for tag in command.tags():
+        if tag == 0x00000000:
+            continue  # Command Group Length: written anew below
+        if tag >> 16:
+            return None
+        entry = command.raw_entry(tag)
+        if type(entry) is tuple or entry.raw is not None:
+            return None  # read from bytes: the general writer copes with every form
+        vr = entry.VR
+        value = entry.value
+        if value is None:
+            data = b""
+        elif vr == "US":
+            if type(value) is not int or not 0 <= value <= 0xFFFF:
+                return None
+            data = _US.pack(value)
+        elif vr == "UL":
+            if type(value) is not int or not 0 <= value <= 0xFFFFFFFF:
+                return None
+            data = _UL_VALUE.pack(value)
+        elif vr in _COMMAND_TEXT:
+            if type(value) is not str or not value.isascii():
+                return None
+            data = value.encode("ascii")
+            if len(data) & 1:
+                data += _COMMAND_TEXT[vr]
+        else:
+            return None
+        parts.append(_ELEMENT.pack(0x0000, tag & 0xFFFF, len(data)))
+        parts.append(data)
+        total += 8 + len(data)
+    if total > 0xFFFFFFFF:
+        return None
+    return _UL.pack(0x0000, 0x0000, 4, total) + b"".join(parts)
 
 
 #: PS3.7 Table E.1-1: the command elements a message is dispatched on, each US with VM 1.
