@@ -131,7 +131,10 @@ async def one_span(span: FileSpan) -> AsyncIterator[bytes | FileSpan]:
     yield span
 
 
-AHEAD = 16  # body pieces taken from the producer ahead of the socket (their files opened)
+# Body pieces taken from the producer ahead of the socket, their files opened: up to AHEAD
+# pieces or AHEAD_BYTES of bytes pieces, refilled when half are sent.
+AHEAD = 48
+AHEAD_BYTES = 8 << 20
 
 
 class SpanResponse(StreamingResponse):
@@ -190,12 +193,8 @@ async def _as_is(pieces: AsyncIterable[bytes | FileSpan]
         yield piece
 
 
-async def _send_opened(send: Send, future: asyncio.Future[_Opened]) -> None:
-    try:
-        opened = await future
-    except BaseException:
-        _close_when_opened(future)
-        raise
+async def _send_opened(send: Send, pending: _Pending) -> None:
+    opened = await pending.get()
     try:
         await send({"type": ZEROCOPY, "file": opened.file, "offset": opened.offset,
                     "count": opened.count, "more_body": True})
@@ -227,39 +226,79 @@ def _open_span(span: FileSpan) -> _Opened:
         raise
 
 
-def _close_when_opened(future: asyncio.Future[_Opened]) -> None:
-    def close(done: asyncio.Future[_Opened]) -> None:
-        if not done.cancelled() and done.exception() is None:
-            done.result().file.close()
-    future.add_done_callback(close)
+def _open_spans(spans: list[FileSpan]) -> list[_Opened | OSError]:
+    """Several spans opened in one worker thread step; a failure is kept in its place."""
+    out: list[_Opened | OSError] = []
+    for span in spans:
+        try:
+            out.append(_open_span(span))
+        except OSError as exc:
+            out.append(exc)
+    return out
+
+
+@dataclass
+class _Pending:
+    """A span being opened: its place in a batch opened by one worker thread step."""
+
+    batch: asyncio.Future[list[_Opened | OSError]]
+    index: int
+
+    async def get(self) -> _Opened:
+        try:
+            found = (await asyncio.shield(self.batch))[self.index]
+        except BaseException:
+            self.forget()
+            raise
+        if isinstance(found, OSError):
+            raise found
+        return found
+
+    def forget(self) -> None:
+        """Never sent: close the file once opened."""
+        def close(done: asyncio.Future[list[_Opened | OSError]]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                found = done.result()[self.index]
+                if isinstance(found, _Opened):
+                    found.file.close()
+        self.batch.add_done_callback(close)
 
 
 async def _opened_ahead(pieces: AsyncIterable[bytes | FileSpan]
-                        ) -> AsyncGenerator[bytes | asyncio.Future[_Opened], None]:
-    """The pieces, with each span's file being opened up to :data:`AHEAD` pieces ahead of
-    the consumer (a future of it); files opened but never sent are closed."""
+                        ) -> AsyncGenerator[bytes | _Pending, None]:
+    """The pieces, with the files of the spans among the next :data:`AHEAD` pieces opened
+    in one worker thread step while the pieces before them are sent; files opened but
+    never sent are closed."""
     source = aiter(pieces)
-    window: deque[bytes | asyncio.Future[_Opened]] = deque()
+    window: deque[bytes | FileSpan | _Pending] = deque()
     exhausted = False
     try:
         while True:
-            while not exhausted and len(window) < AHEAD:
-                try:
-                    piece = await anext(source)
-                except StopAsyncIteration:
-                    exhausted = True
-                    break
-                if isinstance(piece, FileSpan):
-                    window.append(asyncio.ensure_future(asyncio.to_thread(_open_span, piece)))
-                else:
-                    window.append(piece)
+            if len(window) <= AHEAD // 2:
+                held = sum(len(p) for p in window if isinstance(p, bytes))
+                while not exhausted and len(window) < AHEAD and held < AHEAD_BYTES:
+                    try:
+                        window.append(await anext(source))
+                    except StopAsyncIteration:
+                        exhausted = True
+                        break
+                    if isinstance(window[-1], bytes):
+                        held += len(window[-1])
+            spans = [piece for piece in window if isinstance(piece, FileSpan)]
+            if spans:
+                batch = asyncio.ensure_future(asyncio.to_thread(_open_spans, spans))
+                numbered = iter(range(len(spans)))
+                window = deque(_Pending(batch, next(numbered)) if isinstance(piece, FileSpan)
+                               else piece for piece in window)
             if not window:
                 return
-            yield window.popleft()
+            piece = window.popleft()
+            assert not isinstance(piece, FileSpan)
+            yield piece
     finally:
         for left in window:
-            if isinstance(left, asyncio.Future):
-                _close_when_opened(left)
+            if isinstance(left, _Pending):
+                left.forget()
 
 
 # -- what a route reads from its request ------------------------------------------------------

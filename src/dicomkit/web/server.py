@@ -121,7 +121,17 @@ async def _sendfile(cycle: Any, message: Message) -> None:
             continue
         if transport.is_closing():  # the write above found the peer gone
             raise ConnectionResetError("the client closed the connection")
-        sent = await asyncio.get_running_loop().sendfile(transport, file, offset, region.count)
+        sent = 0
+        if transport.get_write_buffer_size() == 0:
+            # Nothing queued before the region: one sendfile straight to the socket, which
+            # usually takes it all; what it does not take goes by loop.sendfile, waiting for
+            # the socket to drain.
+            with contextlib.suppress(BlockingIOError, InterruptedError):
+                sent = os.sendfile(transport.get_extra_info("socket").fileno(),
+                                   file.fileno(), offset, region.count)
+        if sent < region.count:
+            sent += await asyncio.get_running_loop().sendfile(
+                transport, file, offset + sent, region.count - sent)
         if sent != region.count:
             transport.close()
             raise OSError(f"{getattr(file, 'name', 'a file')} ended "
