@@ -51,7 +51,8 @@ ATTRIBUTES = (
     "PatientName", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "InstanceNumber",
     "ImagePositionPatient", "Rows", "Columns", "PixelSpacing", "WindowCenter",
 )
-TARGETS = {"header": 4.0, "every": 4.0, "full": 3.0, "dcmdump": 1.0}
+TARGETS: dict[str, float | None] = {"header": 4.0, "every": None, "full": 3.0, "dcmdump": 1.0}
+"""Issue 18's targets; every value against pydicom has none (it is measured for the record)."""
 
 
 def touch(ds: Any) -> list[Any]:
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
               f" {1000 * cpu_median / n:12.3f}")
 
     print(f"\n{'ratio (files/s) dicomkit/reference':40} {'best':>6} {'median':>7} {'CPU':>6} {'target':>7}"
-          "  result (on the median)")
+          "  result (median / CPU)")
     ratios = {}
     comparisons = [
         ("header", "dicomkit header", "pydicom header"),
@@ -248,11 +249,16 @@ def main(argv: list[str] | None = None) -> int:
         median = statistics.median(times[pd_name]) / statistics.median(times[dk_name])
         by_cpu = statistics.median(cpu[pd_name]) / statistics.median(cpu[dk_name])
         target = TARGETS[kind]
-        verdict = "met" if median >= target else "MISSED"
+        if target is None:
+            verdict, shown = "-", "     -"
+        else:
+            verdict = ("met" if median >= target else "MISSED") + " / " + (
+                "met" if by_cpu >= target else "MISSED")
+            shown = f"{target:5.1f}x"
         ratios[f"{dk_name} / {pd_name}"] = {"best": best, "median": median, "cpu": by_cpu,
                                             "target": target}
         short = "dcmdump" if kind == "dcmdump" else "pd"
-        print(f"{dk_name + ' / ' + short:40} {best:6.2f} {median:7.2f} {by_cpu:6.2f} {target:6.1f}x"
+        print(f"{dk_name + ' / ' + short:40} {best:6.2f} {median:7.2f} {by_cpu:6.2f} {shown:>7}"
               f"  {verdict}")
 
     args.json.parent.mkdir(parents=True, exist_ok=True)

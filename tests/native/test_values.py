@@ -21,7 +21,8 @@ from tests.support.encoding import pydicom_sample_files
 DECODE = native.compiled("dicomkit.core._vr").decode_value
 MATERIALIZE = native.compiled("dicomkit.encoding._lazy").materialize
 CHARSETS: list[Any] = [(), ["ISO_IR 100"], ["ISO_IR 192"], ["", "ISO 2022 IR 87"],
-                       ["ISO_IR 144"], ["ISO 2022 IR 13", "ISO 2022 IR 87"], "ISO_IR 100"]
+                       ["ISO_IR 144"], ["ISO 2022 IR 13", "ISO 2022 IR 87"], "ISO_IR 100",
+                       ["ISO_IR 13"], ["GB18030"], ("ISO_IR 100",), ["ISO_IR 100", "ISO_IR 100"]]
 
 
 def form(value: Any) -> Any:
@@ -47,7 +48,7 @@ def test_the_compiled_decoder_is_the_one_in_use_unless_pure() -> None:
     assert lazy.MATERIALIZE is (lazy.materialize if native.PURE else MATERIALIZE)
 
 
-TEXTS = [b"", b" ", b"\0", b"1.2.840.10008.5.1.4.1.1.2\0", b"Doe^John ", b"Doe^John\\Roe^Jane",
+TEXTS = [b"", b" ", b"Yen\\5C", b"tab\tcr\r\x1b", b"\x7f\x01 ", b"\0", b"1.2.840.10008.5.1.4.1.1.2\0", b"Doe^John ", b"Doe^John\\Roe^Jane",
          b"40\\300 ", b" -1024", b"1e3", b"0.7421875\\0.7421875", b"12.0", b"1e400", b"nan",
          b"abc", b"1\\\\2", b"ORIGINAL\\PRIMARY\\AXIAL", b"\xe9t\xe9", b"\x1b$B\x3b\x33\x1b(B",
          b"Yamada^Tarou=\x1b$B;3ED\x1b(B^\x1b$BB@O:\x1b(B", b"\xd0\x98\xd0\xb2", b"20261126",

@@ -21,6 +21,23 @@ cdef dict _MULTI = {name: info.multi_valued for name, info in VR_INFO.items()}
 cdef dict _CHARSET = {name: info.charset for name, info in VR_INFO.items()}
 cdef frozenset _LATIN = frozenset(("AE", "CS", "DS", "IS", "AS", "DA", "TM", "DT", "UI"))
 cdef object _decode_text = None
+# Specific Character Sets whose codec decodes bytes 00-7F as ASCII (PS3.3 C.12.1.1.2: the
+# single-byte sets without code extensions and the stand-alone UTF-8, GB18030 and GBK): a
+# value of such bytes only, with no ESC, is the same text decoded as ASCII (charset.py decodes
+# it with the set's codec in one call). Not ISO_IR 13 (JIS X 0201 has a yen sign at 5C).
+cdef frozenset _ASCII_SETS = frozenset((
+    "ISO_IR 100", "ISO_IR 101", "ISO_IR 109", "ISO_IR 110", "ISO_IR 144", "ISO_IR 127",
+    "ISO_IR 126", "ISO_IR 138", "ISO_IR 148", "ISO_IR 203", "ISO_IR 166", "ISO_IR 192",
+    "GB18030", "GBK"))
+
+
+cdef bint _plain_ascii(const unsigned char[:] data):
+    """No byte above 7F and no ESC."""
+    cdef Py_ssize_t i
+    for i in range(data.shape[0]):
+        if data[i] >= 0x80 or data[i] == 0x1B:
+            return False
+    return True
 
 
 cdef inline unsigned long long _word(const unsigned char[:] mv, Py_ssize_t pos, int size,
@@ -93,6 +110,9 @@ def decode_value(vr, raw, little=True, charsets=()):
     if vr in _LATIN:
         text = data.decode("latin-1")
     elif _CHARSET[vr] and charsets:
+        if (type(charsets) is list and len(charsets) == 1 and charsets[0] in _ASCII_SETS
+                and _plain_ascii(data)):
+            return _strings(vr, kind, data.decode("ascii"))
         if _decode_text is None:
             from dicomkit.core.charset import decode_text
             _decode_text = decode_text
@@ -102,6 +122,12 @@ def decode_value(vr, raw, little=True, charsets=()):
             text = data.decode("ascii")
         except UnicodeDecodeError:
             text = data.decode("latin-1")
+    return _strings(vr, kind, text)
+
+
+cdef object _strings(vr, kind, str text):
+    """The value of a string VR from its decoded text (PS3.5 §6.2: backslash separates
+    values)."""
     if kind == "text":
         return text
     if _MULTI[vr] and "\\" in text:

@@ -259,8 +259,12 @@ class Dataset:
         return [Tag(t) for t in self.tags()]
 
     def __iter__(self) -> Iterator[DataElement]:
+        elements = self._elements
         for tag in self.tags():
-            yield self[tag]
+            entry = elements.get(tag)
+            if entry is None:  # deleted while iterating: the KeyError of __getitem__
+                yield self[tag]
+            yield entry if type(entry) is not tuple else self._materialize(tag, entry)
 
     def elements(self) -> Iterator[DataElement]:
         return iter(self)
