@@ -188,3 +188,16 @@ def test_unknown_syntax_names_itself() -> None:
 def test_images_a_syntax_cannot_carry(syntax: str, info: PixelInfo, message: str) -> None:
     with pytest.raises(NotSupportedError, match=message):
         CODECS[syntax].check_encodable(info)
+
+
+def test_a_lossless_frame_without_huffman_tables_is_refused_not_a_crash() -> None:
+    """A fuzzed JPEG Lossless frame (SOF3, 8 x 8, 12 bits) with no DHT segment before its
+    scan: liblj92 behind imagecodecs.ljpeg_decode crashed the process on it (a segfault the
+    part10 fuzz target found); it is not given to that library, and the frame is refused."""
+    frame = bytes.fromhex(
+        "ffd8ffe000104a46494600010100000100010000ffc3000b0c00080008010111110000000000000001"
+        "0000000000000000000000000004030bffda0008010100010000c801ad6b5ad6ddad6b5ad6ddad6b5a"
+        "d6ddad6b5ad6ddad6b5ad6ddad6b5ad6ddad6b5ad6ddad6b5ad6ff00ffd9")
+    info = _info(8, 8, bits=16, stored=12, syntax="1.2.840.10008.1.2.4.70")
+    with pytest.raises(InvalidDicomError, match="no Huffman table"):
+        codec_for("1.2.840.10008.1.2.4.70").decode_with_photometric(frame, info)

@@ -35,6 +35,7 @@ from dicomkit.pixels import rle
 from dicomkit.pixels.codestreams import (
     J2kHeader,
     JpegHeader,
+    defines_huffman_tables,
     j2k_header,
     jpeg_header,
     require_end_marker,
@@ -338,7 +339,12 @@ class JPEGLossless(_JpegFamily):
         buffer = data  # the libraries read a (read-only) memoryview in place
         array = None
         errors = []
-        for decoder in (ic.jpeg8_decode, ic.jpegsof3_decode, ic.ljpeg_decode):
+        decoders = [ic.jpeg8_decode, ic.jpegsof3_decode]
+        if defines_huffman_tables(data):  # liblj92 crashes on a frame without them
+            decoders.append(ic.ljpeg_decode)
+        else:
+            errors.append("no Huffman table (DHT) before the scan")
+        for decoder in decoders:
             try:
                 candidate = decoder(buffer)
             except Exception as exc:  # noqa: BLE001 - try the next library

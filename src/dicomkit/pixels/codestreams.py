@@ -70,6 +70,28 @@ def jpeg_header(data: bytes | memoryview) -> JpegHeader:
     raise InvalidDicomError("no JPEG start of frame marker before the scan (truncated frame?)")
 
 
+def defines_huffman_tables(data: bytes | memoryview) -> bool:
+    """Whether a DHT marker segment (FFC4, ISO 10918-1 B.2.4.2) comes before the first scan
+    (SOS): a Huffman-coded frame has no default tables, and a decoder library may read a
+    table that was never defined (liblj92, behind imagecodecs.ljpeg_decode, crashes the
+    process on such a lossless frame)."""
+    view = memoryview(data)
+    pos, size = 2, len(view)
+    while pos + 4 <= size:
+        if view[pos] != 0xFF:
+            return False
+        marker = view[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xC4:
+            return True
+        if marker == 0xDA:
+            return False
+        pos += 2 + struct.unpack_from(">H", view, pos + 2)[0]
+    return False
+
+
 @dataclass
 class J2kHeader:
     """The SIZ marker of a JPEG 2000 codestream (ISO 15444-1 A.5.1)."""
