@@ -56,7 +56,7 @@ from dicomkit.web.stow_metadata import (
 
 log = logging.getLogger("dicomkit.web.stow")
 
-COMMITS_AHEAD = 2  # parts being committed while the body is read on
+COMMITS_AHEAD = 4  # parts being committed while the body is read on
 
 # Failure Reasons (PS3.18 §10.5.3.3, from the PS3.4 Annex B.2.3 statuses).
 PROCESSING_FAILURE = 0x0110
