@@ -454,3 +454,37 @@ def test_find_responses_to_findscu_offering_a_tiny_odd_max_pdu(
     study = str(dicomkit.read(str(sources["enhanced-mr"].path)).StudyInstanceUID)
     assert [str(ds.StudyInstanceUID) for ds in found] == [study]
     assert str(found[0].PatientName) == "Fragment^Odd"
+
+
+def test_store_files_reads_ahead_and_goes_on_after_a_bad_file(
+        sources: dict[str, Source], dcmtk_net: dict[str, str], tmp_path: Path) -> None:
+    """``Client.store_files``: each file's response or error in order, the next file read
+    while the peer answers; a missing file and a file that is not DICOM fail alone; the
+    others arrive bit for bit at storescp (-pdu 16383: odd maximum, even fragments)."""
+    from dicomkit.errors import DicomError
+    from dicomkit.net.association import AssociationError
+    from dicomkit.net.client import connect
+
+    ct, mr = sources["ct"], sources["enhanced-mr"]
+    junk = tmp_path / "junk.dcm"
+    junk.write_bytes(b"not DICOM at all")
+    paths = [ct.path, tmp_path / "missing.dcm", junk, mr.path]
+    scp, port, out = storescp(tmp_path, "-pdu", "16383")
+    try:
+        async def go() -> list[tuple[str, Any]]:
+            async with connect("127.0.0.1", port, calling_aet="DKTEST", called_aet="DEST",
+                               contexts=[(ct.sop_class, [EXPLICIT]),
+                                         (mr.sop_class, [EXPLICIT])]) as client:
+                return [item async for item in client.store_files(paths)]
+
+        results = asyncio.run(go())
+    finally:
+        scp.stop()
+    assert [path for path, _ in results] == [str(p) for p in paths]
+    assert int(results[0][1].get("Status")) == 0
+    assert isinstance(results[1][1], FileNotFoundError)
+    assert isinstance(results[2][1], (DicomError, OSError, AssociationError))
+    assert int(results[3][1].get("Status")) == 0
+    assert "Odd Fragment" not in scp.log()
+    assert received(out, ct.sop) == data_set_bytes(ct.path)
+    assert received(out, mr.sop) == data_set_bytes(mr.path)

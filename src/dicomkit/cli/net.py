@@ -359,8 +359,11 @@ async def _store(args: argparse.Namespace) -> int:
         try:
             async with associate(args, batch) as client:
                 log_accepted(client)
-                for instance in todo:
-                    ok, message = await _store_one(client, instance)
+                # The next file is read while the peer answers the current one.
+                results = client.store_files([instance.path for instance in todo])
+                async for _path, outcome in results:
+                    instance = todo[done]
+                    ok, message = _store_outcome(instance, outcome)
                     done += 1
                     sent, failed = sent + ok, failed + (not ok)
                     progress.clear()
@@ -372,6 +375,7 @@ async def _store(args: argparse.Namespace) -> int:
                     progress.show(sent + failed, os.path.basename(instance.path))
                     if not client.association.is_established:
                         break
+                await results.aclose()
         except (AssociationError, OSError, TimeoutError) as exc:
             progress.clear()
             error(args, _describe(exc))
@@ -384,17 +388,16 @@ async def _store(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-async def _store_one(client: Any, instance: InstanceFile) -> tuple[bool, str]:
-    from dicomkit.errors import DicomError
-    from dicomkit.net.association import AssociationError
+def _store_outcome(instance: InstanceFile, outcome: Any) -> tuple[bool, str]:
+    """(sent, what to print) for one file of ``Client.store_files``: its response command or
+    the error that stopped it."""
     from dicomkit.net.dimse import Status
 
-    log.info("sending C-STORE-RQ %s (%s, %s)", instance.sop_instance,
+    log.info("C-STORE-RQ %s (%s, %s)", instance.sop_instance,
              uid_name(instance.sop_class), uid_name(instance.transfer_syntax))
-    try:
-        rsp = await client.store(instance.path)
-    except (AssociationError, DicomError, OSError) as exc:  # this file failed; go on
-        return False, _describe(exc)
+    if isinstance(outcome, Exception):  # this file failed; go on
+        return False, _describe(outcome)
+    rsp = outcome
     status = int(rsp.get("Status") or 0)
     log.info("received C-STORE-RSP, status %s", status_text(status))
     category = Status.category(status)

@@ -163,14 +163,51 @@ class Client:
         data decompressed, or re-encoded only losslessly, by the client's ``transcoder``).
         An unreadable file raises :class:`OSError` and a conversion that cannot be done
         :class:`CannotConvert`, both before anything is sent."""
-        path: str | None
-        whole: bytes | None = None
         if isinstance(source, Dataset):
-            ds = source
-            path = None
-        else:
-            path = os.fspath(source)
-            ds, whole = await asyncio.to_thread(_load_file, path)
+            return await self._store(source, None, None, move_originator, priority)
+        path = os.fspath(source)
+        ds, whole = await asyncio.to_thread(_load_file, path)
+        return await self._store(ds, path, whole, move_originator, priority)
+
+    async def store_files(self, paths: Iterable[str | os.PathLike[str]], *, priority: int = 0
+                          ) -> AsyncIterator[tuple[str, Dataset | Exception]]:
+        """C-STORE of each file in turn, as :meth:`store` sends it: yields (path, response
+        command) or (path, the error: :class:`OSError`, :class:`DicomError`,
+        :class:`AssociationError`) and goes on with the next file while the association
+        stands. The next file is read from disk while the peer handles the current one; the
+        operations themselves are one at a time (no Asynchronous Operations Window is
+        negotiated, so one operation is outstanding, PS3.7 D.3.3.3)."""
+        names = [os.fspath(p) for p in paths]
+        loading: asyncio.Future[tuple[Dataset, bytes | None]] | None = None
+        try:
+            for index, path in enumerate(names):
+                if loading is None:
+                    loading = asyncio.ensure_future(asyncio.to_thread(_load_file, path))
+                current, loading = loading, None
+                try:
+                    ds, whole = await current
+                except (DicomError, OSError) as exc:
+                    yield path, exc
+                    continue
+                finally:
+                    if index + 1 < len(names):
+                        loading = asyncio.ensure_future(
+                            asyncio.to_thread(_load_file, names[index + 1]))
+                try:
+                    rsp = await self._store(ds, path, whole, None, priority)
+                except (AssociationError, DicomError, OSError) as exc:
+                    yield path, exc
+                    continue
+                yield path, rsp
+        finally:
+            if loading is not None:  # the caller stopped early: the read ahead is dropped
+                loading.cancel()
+                loading.add_done_callback(_drop_result)
+
+    async def _store(self, ds: Dataset, path: str | None, whole: bytes | None,
+                     move_originator: tuple[str, int] | None, priority: int) -> Dataset:
+        """:meth:`store` of ``ds`` (the header of the file at ``path``, whose bytes are
+        ``whole`` when it was read whole)."""
         sop_class = str(ds.get("SOPClassUID") or "")
         sop_instance = str(ds.get("SOPInstanceUID") or "")
         if not sop_class or not sop_instance:
@@ -443,6 +480,12 @@ def _load_file(path: str) -> tuple[Dataset, bytes | None]:
             return read(path, stop_before_pixels=True, tags=_STORE_TAGS), None
         whole = handle.read()
     return read(whole, stop_before_pixels=True, tags=_STORE_TAGS), whole
+
+
+def _drop_result(future: asyncio.Future[Any]) -> None:
+    """Retrieve a dropped read-ahead's outcome, so no error is reported as never retrieved."""
+    if not future.cancelled():
+        future.exception()
 
 
 async def _file_chunks(handle: Any, fragment: int) -> AsyncIterator[bytes]:
