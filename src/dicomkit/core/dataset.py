@@ -76,16 +76,10 @@ class Dataset:
         the raw ``(vr, offset, length, undefined)`` entry a reader recorded; values decode
         from ``buf`` when first asked for (encoding/lazy.py). For readers, not for users."""
         ds = cls.__new__(cls)
-        object.__setattr__(ds, "_elements", elements)
-        object.__setattr__(ds, "_buf", buf)
-        object.__setattr__(ds, "_little", little)
-        object.__setattr__(ds, "_implicit", implicit)
-        object.__setattr__(ds, "_unsorted", False)
-        object.__setattr__(ds, "_charsets_cache", None)
-        for name in ("parent", "file_meta", "preamble", "transfer_syntax", "filename"):
-            object.__setattr__(ds, name, None)
-        object.__setattr__(ds, "read_problems", [])
-        object.__setattr__(ds, "is_truncated", False)
+        ds.__dict__.update(  # what __init__ sets, in its order, without __setattr__ per name
+            _elements=elements, _buf=buf, _little=little, _implicit=implicit, _unsorted=False,
+            _charsets_cache=None, parent=None, file_meta=None, preamble=None,
+            transfer_syntax=None, filename=None, read_problems=[], is_truncated=False)
         return ds
 
     def _materialize(self, tag: int, entry: Any) -> DataElement:

@@ -387,7 +387,7 @@ cdef class Parser:
                                         None, False)
                 pos = start + <Py_ssize_t>length
             if keep:
-                items.append(item)
+                list.append(items, item)  # a new Sequence: no owner to attach the item to yet
         if end < 0 and pos >= self.size:
             self.cut_short(f"the data ends inside sequence {tag_str(seq_tag)} (no sequence"
                            " delimiter)", pos, int(seq_tag))
