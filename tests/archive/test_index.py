@@ -120,6 +120,50 @@ def test_ignore_policy_of_the_index_reports_ignored(archive: Archive, tmp_path: 
         "ignored"
 
 
+def study_columns(archive: Archive, study_uid: str) -> tuple[str, str, Any]:
+    with archive.index.engine.connect() as connection:
+        row = connection.execute(text(
+            "SELECT modalities, sop_classes, updated FROM studies WHERE study_uid = :uid"),
+            {"uid": study_uid}).one()
+    return row.modalities, row.sop_classes, row.updated
+
+
+def test_instances_of_a_known_series_grow_the_study_columns(archive: Archive,
+                                                            tmp_path: Path) -> None:
+    # add_instance's short path (a known series) touches the study in the same statement when
+    # its Modalities and SOP Classes in Study hold the instance's values, else adds them.
+    first = make_instance()
+    archive.index.add_instance(record(first, tmp_path / "a"))
+    uids = {"study_uid": first.StudyInstanceUID, "series_uid": first.SeriesInstanceUID}
+    modalities, classes, updated = study_columns(archive, first.StudyInstanceUID)
+    assert (modalities, classes) == ("\\CT\\", f"\\{first.SOPClassUID}\\")
+    archive.index.add_instance(record(make_instance(**uids, number=2), tmp_path / "b"))
+    again = study_columns(archive, first.StudyInstanceUID)
+    assert again[:2] == (modalities, classes) and again[2] > updated
+    other = make_instance(**uids, number=3, sop_class=SECONDARY_CAPTURE)
+    archive.index.add_instance(record(other, tmp_path / "c"))
+    assert study_columns(archive, first.StudyInstanceUID)[:2] == (
+        "\\CT\\", "\\" + "\\".join(sorted([first.SOPClassUID, SECONDARY_CAPTURE])) + "\\")
+    assert counts(archive) == (1, 1, 1, 3)
+
+
+def test_a_dropped_database_connection_is_replaced_once(archive: Archive,
+                                                        tmp_path: Path) -> None:
+    if archive.index.is_sqlite:
+        pytest.skip("SQLite has no server to drop the connection")
+    first = make_instance()
+    archive.index.add_instance(record(first, tmp_path / "a"))  # its pool keeps a connection
+    with archive.index.engine.connect() as connection:
+        dropped = connection.execute(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar_one()
+    assert dropped >= 1
+    second = make_instance(study_uid=first.StudyInstanceUID,
+                           series_uid=first.SeriesInstanceUID, number=2)
+    assert archive.index.add_instance(record(second, tmp_path / "b")).status == "added"
+    assert counts(archive) == (1, 1, 1, 2)
+
+
 def test_keep_policy_keeps_the_stored_file(tmp_path: Path, index_url: str) -> None:
     archive = Archive(str(tmp_path / "data"), index_url, duplicates="keep", fsync=False)
     try:

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, bindparam, create_engine, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.util import find_tables
 
 from dicomkit.archive.matching import COMPUTED, LEVEL_RANK, LEVEL_TABLE, CompiledQuery
@@ -142,6 +143,16 @@ class _Existing(NamedTuple):
     series_pk: int
 
 
+_PG_TYPES = {"instance_number": "integer", "size": "bigint", "created": "timestamptz"}
+
+
+class _FirstStatement:
+    """Whether add_instance's first statement went through (a failure after it is not a
+    dropped pooled connection to retry)."""
+
+    done = False
+
+
 class _IngestSQL:
     """add_instance's common statements in the driver's own parameter style (sqlite3
     ``:name``, psycopg ``%(name)s``); the same rows SQLAlchemy's statements wrote."""
@@ -163,16 +174,39 @@ class _IngestSQL:
         contains = "instr({column}, {value}) > 0" if is_sqlite else \
             "strpos({column}, {value}) > 0"
         self.touch_study: dict[tuple[bool, bool], str] = {}
+        self.add_known: dict[tuple[bool, bool], str] = {}
         for modality in (False, True):
             for sop_class in (False, True):
-                where = [f"pk = {p('pk')}"]
+                where = []
                 if modality:
-                    where.append(contains.format(column="modalities", value=p("modality")))
+                    where.append(contains.format(column="studies.modalities",
+                                                 value=p("modality")))
                 if sop_class:
-                    where.append(contains.format(column="sop_classes", value=p("sop_class")))
+                    where.append(contains.format(column="studies.sop_classes",
+                                                 value=p("touch_sop_class")))
                 self.touch_study[(modality, sop_class)] = (
-                    f"UPDATE studies SET updated = {p('updated')} WHERE " + " AND ".join(where))
-
+                    f"UPDATE studies SET updated = {p('updated')} WHERE "
+                    + " AND ".join([f"pk = {p('pk')}", *where]))
+                if is_sqlite:
+                    continue
+                # PostgreSQL: the INSERT of a new instance of a known series and the touch
+                # of its study in one statement (data-modifying WITH, one round trip).
+                # Parameters are cast: in a SELECT list an untyped one would be text.
+                values = ", ".join(f"{p(name)}::{_PG_TYPES.get(name, 'text')}"
+                                   for name in names if name != "series_pk")
+                columns = ", ".join(name for name in names if name != "series_pk")
+                self.add_known[(modality, sop_class)] = (
+                    f"WITH ins AS (INSERT INTO instances (series_pk, {columns}) "
+                    f"SELECT s.pk, {values} FROM series AS s "
+                    f"WHERE s.series_uid = {p('series_uid')} "
+                    "ON CONFLICT (sop_uid) DO NOTHING RETURNING series_pk), "
+                    "target AS (SELECT s.pk, s.study_pk FROM series AS s "
+                    "JOIN ins ON s.pk = ins.series_pk), "
+                    f"upd AS (UPDATE studies SET updated = {p('updated')}::timestamptz "
+                    "FROM target WHERE " + " AND ".join(
+                        ["studies.pk = target.study_pk", *where]) + " RETURNING studies.pk) "
+                    "SELECT target.pk, target.study_pk, (SELECT count(*) FROM upd) "
+                    "FROM target")
 
 class ArchiveIndex:
     def __init__(self, url: str) -> None:
@@ -184,6 +218,13 @@ class ArchiveIndex:
         else:
             self.engine = create_engine(self.url, pool_size=8, max_overflow=8,
                                         pool_pre_ping=True)
+        # add_instance's own pool, without the ping (a round trip) before each transaction:
+        # under load each round trip to the server waits to be scheduled, and a stored
+        # instance is one transaction. A connection the server dropped fails its first
+        # statement instead, and add_instance retries once on a new one (SQLAlchemy's
+        # "optimistic" disconnect handling).
+        self._ingest_engine = self.engine if self.is_sqlite else create_engine(
+            self.url, pool_size=4, max_overflow=8)
         self._insert = sqlite.insert if self.is_sqlite else postgresql.insert
         # Built once: constructing these per instance (literal values, ON CONFLICT SET of
         # every column, cache keys) was about a third of add_instance's time.
@@ -256,100 +297,140 @@ class ArchiveIndex:
         ``before_commit`` runs before the commit — on PostgreSQL after the statements, on
         SQLite before its first write — and not at all when the instance is ignored; if it
         raises, nothing is committed."""
+        for attempt in (1, 2):
+            first = _FirstStatement()
+            try:
+                with self._ingest_engine.begin() as connection:
+                    return self._add_instance(connection, record, policy, before_commit,
+                                              first)
+            except DBAPIError as error:
+                # A pooled connection the server dropped (restart, idle timeout) fails at
+                # its first statement, before anything was written or waited for: once,
+                # on a new connection.
+                if attempt == 2 or not error.connection_invalidated or first.done:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _add_instance(self, connection: Any, record: InstanceRecord, policy: str,
+                      before_commit: Callable[[], None] | None,
+                      first: _FirstStatement) -> AddResult:
         now = _dt.datetime.now(_dt.UTC)
         attrs = record.level_attrs
         sql = self._sql
-        with self.engine.begin() as connection:
-            driver: Any = connection.connection.dbapi_connection
-            cursor = driver.cursor()
-            try:
-                # One statement for the instance's row if stored already and its series' keys.
-                cursor.execute(sql.lookup, {"sop_uid": record.sop_uid,
-                                            "series_uid": record.series_uid})
-                found: Any = cursor.fetchone()  # the LEFT JOINs give one row always
-                existing = _Existing(*found[:3]) if found[0] is not None else None
-                known = (found[3], found[4]) if found[3] is not None else None
-                if existing is not None and policy in ("ignore", "keep"):
-                    return AddResult("ignored" if policy == "ignore" else "added")
-                if self.is_sqlite and before_commit is not None:
-                    # SQLite has one writer at a time and pysqlite begins the write
-                    # transaction at the first INSERT: wait for the file here, so that no
-                    # other store waits for this one's fsync. (PostgreSQL locks rows: it
-                    # overlaps everything.)
+        when = self._bind_time(now)
+        if not self.is_sqlite:
+            # PostgreSQL, a new instance of a known series (the common case): one statement,
+            # one round trip, inserts it and touches its study. A duplicate or an unknown
+            # series writes nothing there and goes the long way below.
+            added = connection.exec_driver_sql(
+                sql.add_known[self._touch_key(record)],
+                self._instance_params(record, None, when) | self._touch_params(record, when),
+            ).first()
+            first.done = True
+            if added is not None:
+                series_pk, study_pk, touched = added
+                if not touched:  # a modality or SOP Class new to the study
+                    self._note_in_study(connection, study_pk, record, now, moved=False)
+                if before_commit is not None:
                     before_commit()
-                    before_commit = None
-                # A copy that replaces a stored instance may be a correction (Patient's Name,
-                # Study Description …): it rewrites its patient, study and series rows too.
-                # Only then; a new instance of a known series (the common case) skips the
-                # upserts.
-                replacing, old = False, None
-                if existing is not None and policy == "replace":
-                    replacing, old = True, self._parents(connection, existing.series_pk)
-                if known is not None and not replacing:
-                    series_pk, study_pk = known
-                else:
-                    patient_pk = self._upsert(
-                        connection, patients,
-                        {"patient_id": record.patient["patient_id"],
-                         "issuer": record.patient["issuer"]},
-                        {k: v for k, v in record.patient.items()
-                         if k not in ("patient_id", "issuer")}
-                        | {"attrs": dumps(attrs.get("PATIENT", {})),
-                           "dimse": level_fragment(attrs.get("PATIENT", {}))},
-                        update=replacing)
-                    study_pk = self._upsert(
-                        connection, studies, {"study_uid": record.study_uid},
-                        record.study | {"patient_pk": patient_pk,
-                                        "attrs": dumps(attrs.get("STUDY", {})),
-                                        "dimse": level_fragment(attrs.get("STUDY", {})),
-                                        "created": now, "updated": now},
-                        update=replacing, keep=("created",))
-                    series_pk = self._upsert(
-                        connection, series, {"series_uid": record.series_uid},
-                        record.series | {"study_pk": study_pk,
-                                         "attrs": dumps(attrs.get("SERIES", {}))},
-                        update=replacing)
-                when = self._bind_time(now)
-                # ``replace`` overwrites the row; otherwise another process stored it since
-                # we looked, and its row stays.
-                cursor.execute(
-                    sql.insert_replace if policy == "replace" else sql.insert_other,
-                    {"sop_uid": record.sop_uid, "series_pk": series_pk,
-                     "sop_class": record.sop_class,
-                     "instance_number": record.instance["instance_number"],
-                     "transfer_syntax": record.transfer_syntax, "path": record.path,
-                     "size": record.size, "metadata": dumps(record.metadata), "created": when,
-                     "concept_code": record.instance.get("concept_code", ""),
-                     "concept_scheme": record.instance.get("concept_scheme", "")})
-                if existing is not None or not self._touch_study(cursor, study_pk, record,
-                                                                 when):
-                    self._note_in_study(connection, study_pk, record, now,
-                                        moved=existing is not None)
-            finally:
-                cursor.close()
-            if old is not None:
-                # What the copy left (another series, study or patient): emptied rows go,
-                # the study it left is recounted.
-                old_series, old_study, old_patient = old
-                self._prune(connection, now,
-                            series_pks=[old_series] if old_series != series_pk else [],
-                            study_pks=[old_study] if old_study != study_pk else [],
-                            patient_pks=[old_patient])
-            if before_commit is not None:
+                return AddResult("added", None)
+        driver: Any = connection.connection.dbapi_connection
+        cursor = driver.cursor()
+        try:
+            # One statement for the instance's row if stored already and its series' keys.
+            cursor.execute(sql.lookup, {"sop_uid": record.sop_uid,
+                                        "series_uid": record.series_uid})
+            first.done = True
+            found: Any = cursor.fetchone()  # the LEFT JOINs give one row always
+            existing = _Existing(*found[:3]) if found[0] is not None else None
+            known = (found[3], found[4]) if found[3] is not None else None
+            if existing is not None and policy in ("ignore", "keep"):
+                return AddResult("ignored" if policy == "ignore" else "added")
+            if self.is_sqlite and before_commit is not None:
+                # SQLite has one writer at a time and pysqlite begins the write transaction
+                # at the first INSERT: wait for the file here, so that no other store waits
+                # for this one's fsync. (PostgreSQL locks rows: it overlaps everything.)
                 before_commit()
+                before_commit = None
+            # A copy that replaces a stored instance may be a correction (Patient's Name,
+            # Study Description …): it rewrites its patient, study and series rows too. Only
+            # then; a new instance of a known series (the common case) skips the upserts.
+            replacing, old = False, None
+            if existing is not None and policy == "replace":
+                replacing, old = True, self._parents(connection, existing.series_pk)
+            if known is not None and not replacing:
+                series_pk, study_pk = known
+            else:
+                patient_pk = self._upsert(
+                    connection, patients,
+                    {"patient_id": record.patient["patient_id"],
+                     "issuer": record.patient["issuer"]},
+                    {k: v for k, v in record.patient.items() if k not in ("patient_id", "issuer")}
+                    | {"attrs": dumps(attrs.get("PATIENT", {})),
+                       "dimse": level_fragment(attrs.get("PATIENT", {}))},
+                    update=replacing)
+                study_pk = self._upsert(
+                    connection, studies, {"study_uid": record.study_uid},
+                    record.study | {"patient_pk": patient_pk,
+                                    "attrs": dumps(attrs.get("STUDY", {})),
+                                    "dimse": level_fragment(attrs.get("STUDY", {})),
+                                    "created": now, "updated": now},
+                    update=replacing, keep=("created",))
+                series_pk = self._upsert(
+                    connection, series, {"series_uid": record.series_uid},
+                    record.series | {"study_pk": study_pk,
+                                     "attrs": dumps(attrs.get("SERIES", {}))},
+                    update=replacing)
+            # ``replace`` overwrites the row; otherwise another process stored it since we
+            # looked, and its row stays.
+            cursor.execute(sql.insert_replace if policy == "replace" else sql.insert_other,
+                           self._instance_params(record, series_pk, when))
+            touched = False
+            if existing is None:
+                cursor.execute(sql.touch_study[self._touch_key(record)],
+                               self._touch_params(record, when) | {"pk": study_pk})
+                touched = cursor.rowcount == 1
+            if not touched:
+                self._note_in_study(connection, study_pk, record, now,
+                                    moved=existing is not None)
+        finally:
+            cursor.close()
+        if old is not None:
+            # What the copy left (another series, study or patient): emptied rows go, the
+            # study it left is recounted.
+            old_series, old_study, old_patient = old
+            self._prune(connection, now,
+                        series_pks=[old_series] if old_series != series_pk else [],
+                        study_pks=[old_study] if old_study != study_pk else [],
+                        patient_pks=[old_patient])
+        if before_commit is not None:
+            before_commit()
         return AddResult("replaced" if existing is not None else "added",
                          existing.path if existing is not None else None)
 
-    def _touch_study(self, cursor: Any, study_pk: int, record: InstanceRecord,
-                     when: Any) -> bool:
-        """The study's ``updated`` set to this instance's time in one statement when its
-        Modalities and SOP Classes in Study have this instance's values already (every
-        instance of a series after its first); False, and nothing changed, otherwise."""
-        modality = record.series.get("modality") or ""
-        cursor.execute(self._sql.touch_study[(bool(modality), bool(record.sop_class))],
-                       {"updated": when, "pk": study_pk, "modality": f"\\{modality}\\",
-                        "sop_class": f"\\{record.sop_class}\\"})
-        return bool(cursor.rowcount == 1)
+    @staticmethod
+    def _instance_params(record: InstanceRecord, series_pk: int | None,
+                         when: Any) -> dict[str, Any]:
+        return {"sop_uid": record.sop_uid, "series_pk": series_pk,
+                "series_uid": record.series_uid, "sop_class": record.sop_class,
+                "instance_number": record.instance["instance_number"],
+                "transfer_syntax": record.transfer_syntax, "path": record.path,
+                "size": record.size, "metadata": dumps(record.metadata), "created": when,
+                "concept_code": record.instance.get("concept_code", ""),
+                "concept_scheme": record.instance.get("concept_scheme", "")}
+
+    @staticmethod
+    def _touch_key(record: InstanceRecord) -> tuple[bool, bool]:
+        return bool(record.series.get("modality")), bool(record.sop_class)
+
+    @staticmethod
+    def _touch_params(record: InstanceRecord, when: Any) -> dict[str, Any]:
+        """The study's ``updated`` is this instance's time; its Modalities and SOP Classes in
+        Study are left as they are when they have this instance's values already (every
+        instance of a series after its first), else the statement changes nothing and
+        _note_in_study adds them."""
+        return {"updated": when, "modality": f"\\{record.series.get('modality') or ''}\\",
+                "touch_sop_class": f"\\{record.sop_class}\\"}
 
     def _parents(self, connection: Any, series_pk: int) -> tuple[int, int, int] | None:
         """(series, study, patient) pks above an instance's series."""
@@ -780,3 +861,4 @@ class ArchiveIndex:
 
     def close(self) -> None:
         self.engine.dispose()
+        self._ingest_engine.dispose()
