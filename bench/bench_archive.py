@@ -14,7 +14,7 @@ query   10k and 100k studies (1 series, 1 instance each; realistic names, IDs, d
         PostgreSQL, and by C-STORE into Orthanc at 10k (100k only when the 10k rate says it
         loads in under --orthanc-limit seconds). Study-level C-FIND through the network with
         one dicomkit client for every server: p50/p95 ms per query, and for dicomkit the
-        in-process ``ArchiveIndex.search`` time (no network) to show where time goes.
+        in-process ``ArchiveIndex.answers`` CPU time (no network) to show where time goes.
 growth  10k, 100k, 1M instances (``--per-study`` instances per study) loaded synthetically into
         SQLite and PostgreSQL; at each size: the synthetic bulk load's seconds per 10k rows,
         the real ``ArchiveIndex.add_instance`` path's seconds per 10k instances, end-to-end
@@ -381,7 +381,7 @@ def query_server(label: str, port: int, aet: str, queries: dict[str, Any],
         out[name] = {"p50_ms": t.p50, "p95_ms": t.p95, "matches": t.matches,
                      "reps": len(t.latencies), "first_p50_ms": statistics.median(t.first) * 1e3,
                      "search_ms": db.get(name)}
-        extra = f"  in-process search {db[name]:7.1f} ms" if name in db else ""
+        extra = f"  in-process answers {db[name]:7.1f} ms CPU" if name in db else ""
         say(f"   {label:<20} {name:<26} {t.matches:6d} matches  p50 {t.p50:8.1f}  "
             f"p95 {t.p95:8.1f} ms  (n={len(t.latencies)}){extra}")
     return out
@@ -491,7 +491,7 @@ def run_query(args: argparse.Namespace) -> dict[str, Any]:
 def print_query_table(size: int, here: dict[str, Any], names: list[str]) -> None:
     servers = list(here)
     say(f"\n{size:,} studies: study-level C-FIND, p50 / p95 ms to the final response "
-        "(in-process ArchiveIndex.search median ms)")
+        "(in-process C-FIND answers: SQL + identifiers, median ms CPU)")
     say("| query | matches | " + " | ".join(servers) + " |")
     say("|---|---:|" + "---:|" * len(servers))
     for name in names:

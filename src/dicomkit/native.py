@@ -36,6 +36,7 @@ TWINS: tuple[str, ...] = (
     "dicomkit.net._pdu",
     "dicomkit.encoding._json",
     "dicomkit.services._identifiers",
+    "dicomkit.web._qido",
 )
 """Every compiled module, by dotted name: one per ``_*.pyx`` under src/dicomkit (a test checks
 the two agree). :func:`load` takes only these names."""

@@ -126,6 +126,21 @@ class Record:
 
 
 @dataclass
+class StoredStudy:
+    """A STUDY level match as stored (:meth:`ArchiveIndex.study_texts`): its UID, the
+    patient's and study's DICOM JSON texts, Modalities / SOP Classes in Study ("\\CT\\")
+    and the counts asked for (Number of Study Related …, ``count_tags``)."""
+
+    study_uid: str
+    patient: str | None
+    study: str | None
+    modalities: str | None
+    sop_classes: str | None
+    count_tags: tuple[int, ...]
+    counts: tuple[int, ...]
+
+
+@dataclass
 class RecordPage:
     records: list[Record]
     last: int | None  # the last key scanned; None: no row was left
@@ -544,27 +559,8 @@ class ArchiveIndex:
         Rows stream from the database; ``close()`` the generator to stop early (the
         connection is returned to the pool then). It may be resumed from another thread."""
         level = query.level
-        wanted = set(query.return_tags)
-        order = {"PATIENT": patients.c.pk, "STUDY": studies.c.pk, "SERIES": series.c.pk,
-                 "IMAGE": instances.c.pk}[level]
-        statement = self._base(level, self._columns(level, wanted))
-        sort = [column.desc() if descending else column.asc()
-                for column, descending in query.order]
-        if not query.post and (limit is not None or offset):
-            # A page: its keys first, then the columns (JSON, counts) of those rows only.
-            # In one query SQLite computes every column of every match before it sorts and
-            # skips (a deep QIDO page of a year's studies: 90 ms instead of a few).
-            page = self._keys(level, order, query.where,
-                              [column for column, _ in query.order]).order_by(*sort, order)
-            if limit is not None:
-                page = page.limit(limit)
-            if offset:
-                page = page.offset(offset)
-            # correlate(None): the page is its own query, not tied to the outer tables.
-            statement = statement.where(order.in_(page.correlate(None)))
-        else:
-            statement = statement.where(*query.where)
-        statement = statement.order_by(*sort, order)
+        statement = self._search_statement(query, self._columns(level, set(query.return_tags)),
+                                           limit, offset)
         skipped = produced = 0
         with self.engine.connect() as connection:
             if not self.is_sqlite:
@@ -585,6 +581,59 @@ class ArchiveIndex:
                 produced += 1
                 if query.post and limit is not None and produced >= limit:
                     return
+
+    def study_texts(self, query: CompiledQuery, *, limit: int | None = None,
+                    offset: int = 0) -> Generator[StoredStudy, None, None]:
+        """The matches of a STUDY level ``query`` without post predicates (the caller checks)
+        as :meth:`search` finds them, each as its stored texts (no JSON decoded): for
+        answers spliced from them (QIDO-RS), :meth:`merged` when that declines."""
+        counts = self._count_columns("STUDY", set(query.return_tags))
+        count_tags = tuple(int(column.name[2:], 16) for column in counts)
+        columns = [studies.c.study_uid, patients.c.attrs.label("p_attrs"),
+                   studies.c.attrs.label("st_attrs"), studies.c.modalities,
+                   studies.c.sop_classes, *counts]
+        statement = self._search_statement(query, columns, limit, offset)
+        with self.engine.connect() as connection:
+            if not self.is_sqlite:
+                connection.execute(text("SET LOCAL cursor_tuple_fraction = 1.0"))  # see search
+            for row in connection.execution_options(yield_per=500).execute(statement):
+                yield StoredStudy(row[0], row[1], row[2], row[3], row[4], count_tags,
+                                  tuple(row[5:]))
+
+    def merged(self, stored: StoredStudy) -> dict[str, Any]:
+        """A :meth:`study_texts` match as :meth:`search` gives it (merged DICOM JSON)."""
+        row: dict[str, Any] = {"p_attrs": stored.patient, "st_attrs": stored.study,
+                               "modalities": stored.modalities,
+                               "sop_classes": stored.sop_classes}
+        row |= {f"n_{tag:08X}": count for tag, count in zip(stored.count_tags, stored.counts,
+                                                            strict=True)}
+        return self._merge(row, "STUDY")
+
+    def _search_statement(self, query: CompiledQuery, columns: list[Any], limit: int | None,
+                          offset: int) -> Any:
+        """The statement of :meth:`search`: ``columns`` of the matches in order (a page of
+        them when there are no post predicates)."""
+        level = query.level
+        order = {"PATIENT": patients.c.pk, "STUDY": studies.c.pk, "SERIES": series.c.pk,
+                 "IMAGE": instances.c.pk}[level]
+        statement = self._base(level, columns)
+        sort = [column.desc() if descending else column.asc()
+                for column, descending in query.order]
+        if not query.post and (limit is not None or offset):
+            # A page: its keys first, then the columns (JSON, counts) of those rows only.
+            # In one query SQLite computes every column of every match before it sorts and
+            # skips (a deep QIDO page of a year's studies: 90 ms instead of a few).
+            page = self._keys(level, order, query.where,
+                              [column for column, _ in query.order]).order_by(*sort, order)
+            if limit is not None:
+                page = page.limit(limit)
+            if offset:
+                page = page.offset(offset)
+            # correlate(None): the page is its own query, not tied to the outer tables.
+            statement = statement.where(order.in_(page.correlate(None)))
+        else:
+            statement = statement.where(*query.where)
+        return statement.order_by(*sort, order)
 
     def answers(self, query: CompiledQuery, plan: AnswerPlan | None
                 ) -> Generator[bytes | dict[str, Any], None, None]:

@@ -74,16 +74,34 @@ def _search(resource: str) -> Endpoint:
                                    ctx.settings.max_results)
         wanted = search.limit if search.limit is not None else ctx.settings.max_results
         index = ctx.archive.index
+        base = ctx.base(request)
+        warnings = list(search.warnings)
+        more = ("there are more matches than returned: ask again with offset="
+                f"{search.offset + wanted}")
+        plan = qido.text_plan(search, base) if qido.SPLICES and not xml else None
+        if plan is not None:
+            # Results spliced from the stored texts (no JSON decoded), in the worker thread.
+            def spliced() -> tuple[bytes, bool]:
+                found = list(index.study_texts(search.query, limit=wanted + 1,
+                                               offset=search.offset))
+                texts = [qido.study_result(plan, stored) or qido.result_text(
+                    search, index.merged(stored), base).encode("utf-8")
+                    for stored in found[:wanted]]
+                return b"[" + b",".join(texts) + b"]", len(found) > wanted
+
+            body_bytes, truncated = await asyncio.to_thread(spliced)
+            if truncated:
+                warnings.append(more)
+            headers = {"Warning": ", ".join(warning_header(w) for w in warnings)} \
+                if warnings else {}
+            return Response(body_bytes, headers=headers, media_type=DICOM_JSON)
         rows = await asyncio.to_thread(
             lambda: list(index.search(search.query, limit=wanted + 1, offset=search.offset)))
-        warnings = list(search.warnings)
         if len(rows) > wanted:
             rows = rows[:wanted]
-            warnings.append("there are more matches than returned: ask again with offset="
-                            f"{search.offset + wanted}")
+            warnings.append(more)
         headers = {"Warning": ", ".join(warning_header(w) for w in warnings)} if warnings \
             else {}
-        base = ctx.base(request)
         if not xml:
             body = "[" + ",".join(qido.result_text(search, attrs, base) for attrs in rows) + "]"
             return Response(body.encode("utf-8"), headers=headers, media_type=DICOM_JSON)

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from dicomkit.archive.index import StoredStudy
 from dicomkit.archive.matching import (
     NOT_MATCHABLE,
     CompiledQuery,
@@ -27,7 +28,13 @@ from dicomkit.core.dataset import Dataset
 from dicomkit.core.element import DataElement, Sequence
 from dicomkit.core.tag import tag_str
 from dicomkit.core.uid import UID
+from dicomkit.native import load
 from dicomkit.web.errors import WebError
+
+_compiled: Any = load("dicomkit.web._qido")
+#: Whether STUDY level results are spliced from the stored texts (:func:`study_result`, the
+#: compiled core); the pure path writes every result with :func:`result_text`.
+SPLICES = _compiled is not None
 
 INSTANCE_AVAILABILITY = 0x00080056
 RETRIEVE_URL = 0x00081190
@@ -289,6 +296,52 @@ def result_text(search: Search, attrs: dict[str, Any], base: str) -> str:
     if search.level == "IMAGE":
         text = absolute_bulk_uris(text, retrieve_url(base, "IMAGE", attrs))
     return text
+
+
+@dataclass(frozen=True)
+class TextPlan:
+    """What every STUDY level result of one search holds, for results spliced from the
+    stored texts (:func:`study_result`): ``includefield=all``, and per output attribute in
+    order (key, kind, payload): 0 a stored attribute (payload: its text when absent, None
+    when it is left out then), 1 a fixed text (Instance Availability), 2 the Retrieve URL
+    (payload: the URL up to the Study Instance UID)."""
+
+    include_all: bool
+    entries: tuple[tuple[bytes, int, Any], ...]
+
+
+def text_plan(search: Search, base: str) -> TextPlan | None:
+    """The :class:`TextPlan` of a search whose results can be spliced (STUDY level, no key
+    matched in Python), else None: :func:`result_text` writes them."""
+    if search.level != "STUDY" or search.query.post:
+        return None
+    entries: list[tuple[bytes, int, Any]] = []
+    for tag in search.output:
+        key = f"{tag:08X}".encode("ascii")
+        if tag == INSTANCE_AVAILABILITY:
+            entries.append((key, 1, b'{"vr":"CS","Value":["ONLINE"]}'))
+        elif tag == RETRIEVE_URL:
+            entries.append((key, 2, f"{base}/studies/"))
+        elif tag in ONLY_IF_PRESENT:
+            entries.append((key, 0, None))
+        else:
+            vr = search.identifier[tag].VR if tag in search.identifier else vr_of(tag)
+            entries.append((key, 0, json.dumps({"vr": vr}, separators=(",", ":"),
+                                               ensure_ascii=False).encode("utf-8")))
+    return TextPlan(search.include_all, tuple(entries))
+
+
+def study_result(plan: TextPlan, stored: StoredStudy) -> bytes | None:
+    """A STUDY level match as :func:`result_text` writes it (UTF-8), spliced from its stored
+    texts by the compiled core (``web/_qido.pyx``) with no JSON decoded; None when the
+    general route must write it (text not as the index writes it, bulk data, a Study
+    Instance UID that is not the row's)."""
+    if _compiled is None:
+        return None
+    result_bytes: bytes | None = _compiled.study_json(
+        plan, stored.study_uid, stored.patient, stored.study, stored.modalities,
+        stored.sop_classes, stored.count_tags, stored.counts)
+    return result_bytes
 
 
 def absolute_bulk_uris(text: str, instance_url: str) -> str:
