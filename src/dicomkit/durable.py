@@ -17,11 +17,12 @@ Standard library only: net/, archive/ and web/ all build on it.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 TEMP_PREFIX = ".incoming-"
 TEMP_SUFFIX = ".part"  # what reindex removes as the leftover of an interrupted write
@@ -49,7 +50,7 @@ def sync_folder(folder: str) -> None:
 
 
 class _FolderRounds:
-    """The sync rounds of one folder: ``started`` counts the fsyncs begun, ``finished`` the
+    """The sync rounds of one folder (or file): ``started`` counts the fsyncs begun, ``finished`` the
     highest round completed; ``running`` whether one is under way now."""
 
     __slots__ = ("started", "finished", "running", "waiting")
@@ -61,7 +62,7 @@ class _FolderRounds:
         self.waiting = 0
 
 
-_ROUNDS: dict[str, _FolderRounds] = {}
+_ROUNDS: dict[tuple[str, str], _FolderRounds] = {}
 _ROUNDS_LOCK = threading.Condition()
 
 
@@ -73,14 +74,34 @@ def sync_folders(folders: Iterable[str]) -> None:
     started by another caller (and waits for that) or runs it itself, for everyone waiting.
     Same guarantee as one sync per caller; fewer syncs when callers overlap."""
     for folder in dict.fromkeys(folders):
-        _sync_after_now(folder)
+        _after_now(("folder", folder), functools.partial(sync_folder, folder))
 
 
-def _sync_after_now(folder: str) -> None:
+def sync_written(path: str) -> None:
+    """fdatasync the file at ``path`` after the caller's writes to it (through any
+    descriptor: a sync covers the file, not the descriptor), as the same group commit as
+    :func:`sync_folders`. An error is raised to the caller that ran the failed sync; the
+    others try again with a sync of their own. A file that is not there is not synced."""
+    def run() -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        try:
+            sync_file(fd)
+        finally:
+            os.close(fd)
+
+    _after_now(("file", path), run)
+
+
+def _after_now(key: tuple[str, str], sync: Callable[[], None]) -> None:
+    """Return once a ``sync`` of ``key`` that began after this call has succeeded (run here,
+    or by another caller for everyone waiting)."""
     with _ROUNDS_LOCK:
-        rounds = _ROUNDS.get(folder)
+        rounds = _ROUNDS.get(key)
         if rounds is None:
-            rounds = _ROUNDS[folder] = _FolderRounds()
+            rounds = _ROUNDS[key] = _FolderRounds()
         needed = rounds.started + 1  # the first round to begin from now on
         rounds.waiting += 1
         try:
@@ -91,18 +112,21 @@ def _sync_after_now(folder: str) -> None:
                 rounds.running = True
                 rounds.started += 1
                 this = rounds.started
+                done = False
                 _ROUNDS_LOCK.release()
                 try:
-                    sync_folder(folder)
+                    sync()
+                    done = True
                 finally:
                     _ROUNDS_LOCK.acquire()
                     rounds.running = False
-                    rounds.finished = this
+                    if done:
+                        rounds.finished = this
                     _ROUNDS_LOCK.notify_all()
         finally:
             rounds.waiting -= 1
             if rounds.waiting == 0 and not rounds.running:
-                del _ROUNDS[folder]  # no state kept for idle folders
+                del _ROUNDS[key]  # no state kept for idle keys
 
 
 def temporary(folder: str, prefix: str = TEMP_PREFIX) -> tuple[int, str]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from dicomkit.archive.index import ArchiveIndex
 from dicomkit.archive.store import Archive
 from dicomkit.encoding.writer import write
 from tests.support.datasets import make_instance
@@ -65,7 +66,7 @@ def test_a_failing_index_leaves_no_temporary_file(archive: Archive, tmp_path: Pa
     def broken(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("index unavailable")
 
-    monkeypatch.setattr(archive.index, "add_instance", broken)
+    monkeypatch.setattr(ArchiveIndex, "add_instance", broken)
     with pytest.raises(RuntimeError):
         archive.commit_bytes(data, EXPLICIT_LE)
     assert not list(Path(archive.files_dir).rglob("*.dcm"))

@@ -1,10 +1,13 @@
 """Several stores at once (issue 18 item 3): concurrent ``commit_bytes`` calls, whose parse and
-index record are made by worker processes, store the same files and rows as one at a time;
-their errors are those of the in-process path; and the folder sync is a group commit that
-never lets a caller return before a sync that began after it. SQLite and PostgreSQL."""
+index record are made by worker processes when those are on, store the same files and rows as
+one at a time; their errors are those of the in-process path; SQLite writers take turns and
+their WAL syncs are a group commit; the folder sync is a group commit that never lets a caller
+return before a sync that began after it. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +18,7 @@ import pytest
 
 import dicomkit.archive.store as store
 import dicomkit.durable as durable
+from dicomkit.archive.index import ArchiveIndex
 from dicomkit.archive.store import Archive, InstanceMismatch
 from dicomkit.encoding.writer import write
 from dicomkit.errors import InvalidDicomError
@@ -52,6 +56,7 @@ def workers() -> None:
 def test_concurrent_stores_keep_every_file_and_row(archive: Archive, tmp_path: Path,
                                                    workers: None,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    archive.ingest_workers = 2
     made_elsewhere = []
     real = store.Archive._prepare_elsewhere
 
@@ -120,6 +125,7 @@ def _attempt(archive: Archive, n: int, item: tuple[Any, bytes],
 @pytest.mark.parametrize("damage", ["truncated", "announced"])
 def test_concurrent_stores_of_bad_data_fail_as_alone(archive: Archive, tmp_path: Path,
                                                      workers: None, damage: str) -> None:
+    archive.ingest_workers = 2
     sent = _instances(tmp_path / "in", studies=1, per_series=8)
     with ThreadPoolExecutor(4) as threads:
         failures = list(threads.map(lambda n: _attempt(archive, n, sent[n], damage),
@@ -195,9 +201,9 @@ def test_concurrent_sqlite_writes_take_turns(archive: Archive, tmp_path: Path,
     writing: list[int] = []
     overlaps: list[int] = []
     lock = threading.Lock()
-    real = archive.index.add_instance
+    real = ArchiveIndex.add_instance
 
-    def watched(record: Any, policy: str, before_commit: Any) -> Any:
+    def watched(index: ArchiveIndex, record: Any, policy: str, before_commit: Any) -> Any:
         def start() -> None:
             before_commit()
             with lock:
@@ -207,15 +213,104 @@ def test_concurrent_sqlite_writes_take_turns(archive: Archive, tmp_path: Path,
             time.sleep(0.002)
 
         try:
-            return real(record, policy, start)
+            return real(index, record, policy, start)
         finally:
             with lock:
                 if writing:
                     writing.pop()
 
-    monkeypatch.setattr(archive.index, "add_instance", watched)
+    monkeypatch.setattr(ArchiveIndex, "add_instance", watched)
     sent = _instances(tmp_path / "in", studies=2, per_series=10)
     with ThreadPoolExecutor(4) as threads:
         list(threads.map(lambda item: archive.commit_bytes(item[1], EXPLICIT_LE), sent))
     assert archive.index.stats()["instances"] == 20
     assert overlaps == []
+
+
+def test_sqlite_ingest_commits_are_synced_as_a_group(archive: Archive, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each store's index commit is followed, before commit_bytes returns, by an fdatasync of
+    the WAL that began after that commit; stores that commit while one runs share the next."""
+    if not archive.index.is_sqlite:
+        pytest.skip("PostgreSQL syncs its own WAL at each commit (and groups them itself)")
+    wal = str(Path(archive.index.engine.url.database or "").resolve()) + "-wal"
+    events: list[tuple[str, float, float]] = []
+    lock = threading.Lock()
+    real_add, real_sync = ArchiveIndex.add_instance, durable.sync_file
+
+    def add(index: ArchiveIndex, *args: Any) -> Any:
+        result = real_add(index, *args)
+        with lock:
+            events.append(("commit", time.monotonic(), 0.0))
+        return result
+
+    def sync(fd: int) -> None:
+        began = time.monotonic()
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        time.sleep(0.01)
+        real_sync(fd)
+        if target == wal:
+            with lock:
+                events.append(("wal", began, time.monotonic()))
+
+    monkeypatch.setattr(ArchiveIndex, "add_instance", add)
+    monkeypatch.setattr(durable, "sync_file", sync)
+    returned: list[float] = []
+
+    def one(item: tuple[Any, bytes]) -> None:
+        archive.commit_bytes(item[1], EXPLICIT_LE)
+        with lock:
+            returned.append(time.monotonic())
+
+    sent = _instances(tmp_path / "in", studies=2, per_series=12)
+    with ThreadPoolExecutor(6) as threads:
+        list(threads.map(one, sent))
+    commits = sorted(t for kind, t, _ in events if kind == "commit")
+    syncs = [(began, ended) for kind, began, ended in events if kind == "wal"]
+    assert len(commits) == len(sent) == len(returned)
+    assert 0 < len(syncs) < len(commits)  # shared
+    for committed in commits:
+        assert any(began >= committed for began, _ in syncs), \
+            "a commit with no WAL sync begun after it"
+    with sqlite3.connect(str(archive.index.engine.url.database)) as check:
+        assert check.execute("SELECT count(*) FROM instances").fetchone() == (len(sent),)
+
+
+def test_a_failed_group_sync_counts_for_no_one(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caller whose sync fails gets the error; the callers that waited for it run a sync
+    of their own instead of returning as if it had succeeded."""
+    target = tmp_path / "index.sqlite-wal"
+    target.write_bytes(b"frames")
+    calls: list[int] = []
+    lock = threading.Lock()
+
+    def sync(fd: int) -> None:
+        with lock:
+            calls.append(fd)
+            first = len(calls) == 1
+        time.sleep(0.05)
+        if first:
+            raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(durable, "sync_file", sync)
+    outcomes: list[str] = []
+
+    def caller(delay: float) -> None:
+        time.sleep(delay)
+        try:
+            durable.sync_written(str(target))
+        except OSError:
+            outcome = "failed"
+        else:
+            outcome = "synced"
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=caller, args=(0.01 * n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["failed", "synced", "synced"]
+    assert len(calls) == 2  # the failed one, then one shared by the two that waited

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from dicomkit.archive.index import ArchiveIndex
 from dicomkit.archive.scp import ArchiveHandler, out_of_resources
 from dicomkit.archive.store import Archive
 from dicomkit.core.dataset import Dataset
@@ -88,7 +89,7 @@ def test_an_index_failure_is_0110_processing_failure(
     def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise OperationalError("INSERT …", {}, sqlite3.OperationalError("no such table: x"))
 
-    monkeypatch.setattr(archive.index, "add_instance", broken)
+    monkeypatch.setattr(ArchiveIndex, "add_instance", broken)
     assert store_status(archive, tmp_path) == 0x0110
 
 
@@ -98,7 +99,7 @@ def test_an_index_out_of_space_is_still_a700(
         raise OperationalError("INSERT …", {},
                                sqlite3.OperationalError("database or disk is full"))
 
-    monkeypatch.setattr(archive.index, "add_instance", full)
+    monkeypatch.setattr(ArchiveIndex, "add_instance", full)
     assert store_status(archive, tmp_path) == 0xA700
 
 

@@ -24,6 +24,8 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from sqlalchemy import event
+
 import dicomkit.durable as durable
 from dicomkit.archive.index import AddResult, ArchiveIndex
 from dicomkit.archive.records import record_for
@@ -52,15 +54,17 @@ def _writer() -> ThreadPoolExecutor:
 
 
 # -- the CPU work of concurrent stores, in worker processes -------------------------------------
-# One process runs Python one thread at a time: several associations storing at once were
-# capped at one core (docs/benchmarks-archive.md, "Concurrent associations"). When a store
-# begins while another is running, its CPU work (the whole parse, the checks, record_for: the
-# index record and the DICOM JSON) runs in a worker process; the file, its syncs and the index
-# transaction stay in this process, in the same order. A store alone stays in-process: no
-# round trip to another process on the path of one association.
-# DICOMKIT_INGEST_WORKERS=0: none (every store in-process), e.g. to measure what they bring.
-INGEST_WORKERS = int(os.environ.get("DICOMKIT_INGEST_WORKERS", "")
-                     or max(0, min(4, os.cpu_count() or 1)))
+# One process runs Python one thread at a time. With worker processes (INGEST_WORKERS > 0),
+# a store that begins while another is running has its CPU work (the whole parse, the checks,
+# record_for: the index record and the DICOM JSON) done by a worker process; the file, its
+# syncs and the index transaction stay in this process, in the same order; a store alone stays
+# in-process. Off by default: measured on 2 cores with the compiled core (docs/benchmarks-
+# archive.md, "Concurrent associations"), the parse and record are ≈ 0.4 ms of an instance's
+# ≈ 1.6 ms of serving-process CPU and the round trip to a worker costs about what it saves, so
+# four associations stored no faster with workers (the SQLite commit was the limit, now a group
+# commit). DICOMKIT_INGEST_WORKERS=N turns them on (worth measuring with more cores, or with
+# DICOMKIT_PURE=1).
+INGEST_WORKERS = int(os.environ.get("DICOMKIT_INGEST_WORKERS", "") or 0)
 _POOL: ProcessPoolExecutor | None = None
 _POOL_READY = threading.Event()
 _POOL_LOCK = threading.Lock()
@@ -318,6 +322,9 @@ class Archive:
         self._running = 0  # commit_bytes calls under way
         self._running_lock = threading.Lock()
         self._sqlite_writer = threading.Lock()  # see _add_sqlite
+        # SQLite: the index the stores write through, whose commits leave the WAL sync to a
+        # group commit (_grouped_sqlite); None: self.index, each commit syncing its WAL
+        self._grouped: tuple[ArchiveIndex, str] | None = _grouped_sqlite(self.index)
 
     # -- paths -----------------------------------------------------------------------------------
     def final_path(self, study: Any, series: Any, sop: Any) -> str:
@@ -480,7 +487,9 @@ class Archive:
         SQLite's busy handler (1, 2, 5, 10 … ms) instead of waking when it is free: the
         stores of this process take turns on a lock instead, from their first write to their
         commit (``add_instance`` runs ``before_commit`` just before its first write; the
-        file's sync and rename stay outside the lock)."""
+        file's sync and rename stay outside the lock). The commit itself does not sync the
+        WAL: it is synced after the lock is released, one fdatasync for every store that
+        committed meanwhile (``_grouped_sqlite``)."""
         held = False
 
         def then_lock() -> None:
@@ -490,11 +499,15 @@ class Archive:
             self._sqlite_writer.acquire()
             held = True
 
+        index, wal = self._grouped if self._grouped is not None else (self.index, "")
         try:
-            return self.index.add_instance(record, self.duplicates, then_lock)
+            result = index.add_instance(record, self.duplicates, then_lock)
         finally:
             if held:
                 self._sqlite_writer.release()
+        if wal:
+            durable.sync_written(wal)  # the commit durable, shared with whoever committed too
+        return result
 
     def import_file(self, source: str) -> Ingested:
         """Copy an existing file into the archive (``dicomkit import``); a file that is not
@@ -572,7 +585,34 @@ class Archive:
             return False
 
     def close(self) -> None:
+        if self._grouped is not None:
+            self._grouped[0].close()
         self.index.close()
+
+
+def _wal_synced_by_caller(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _grouped_sqlite(index: ArchiveIndex) -> tuple[ArchiveIndex, str] | None:
+    """Group commit for a SQLite index file: a second ``ArchiveIndex`` on the same file whose
+    connections commit with ``synchronous=NORMAL`` (in WAL mode: no sync at a commit; the WAL
+    is synced before each checkpoint, the database after it, the WAL header when the WAL is
+    reused), and the WAL's path, which the caller fdatasyncs after each commit
+    (``durable.sync_written``: a sync begun after the commit). That is what ``FULL`` does
+    (it syncs the WAL at each commit) with one sync serving every store that committed
+    meanwhile. Every other writer keeps ``index`` (``FULL``). None for an index that is not
+    a SQLite file."""
+    if not index.is_sqlite:
+        return None
+    database = index.engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    grouped = ArchiveIndex(index.url)
+    event.listen(grouped.engine, "connect", _wal_synced_by_caller)
+    return grouped, os.path.abspath(database) + "-wal"
 
 
 class SpoolSink:
