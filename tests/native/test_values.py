@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from dicomkit import native
+from dicomkit.core.charset import normalize_charsets
 from dicomkit.core.vr import VR_INFO, pure_decode_value
 from dicomkit.encoding import lazy, reader
 from tests.support.encoding import pydicom_sample_files
@@ -22,7 +23,8 @@ DECODE = native.compiled("dicomkit.core._vr").decode_value
 MATERIALIZE = native.compiled("dicomkit.encoding._lazy").materialize
 CHARSETS: list[Any] = [(), ["ISO_IR 100"], ["ISO_IR 192"], ["", "ISO 2022 IR 87"],
                        ["ISO_IR 144"], ["ISO 2022 IR 13", "ISO 2022 IR 87"], "ISO_IR 100",
-                       ["ISO_IR 13"], ["GB18030"], ("ISO_IR 100",), ["ISO_IR 100", "ISO_IR 100"]]
+                       ["ISO_IR 13"], ["GB18030"], ("ISO_IR 100",), ["ISO_IR 100", "ISO_IR 100"],
+                       normalize_charsets("ISO_IR 100"), normalize_charsets("ISO_IR 13")]
 
 
 def form(value: Any) -> Any:

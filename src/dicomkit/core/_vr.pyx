@@ -110,7 +110,8 @@ def decode_value(vr, raw, little=True, charsets=()):
     if vr in _LATIN:
         text = data.decode("latin-1")
     elif _CHARSET[vr] and charsets:
-        if (type(charsets) is list and len(charsets) == 1 and charsets[0] in _ASCII_SETS
+        if (isinstance(charsets, (list, tuple)) and len(charsets) == 1
+                and charsets[0] in _ASCII_SETS
                 and _plain_ascii(data)):
             return _strings(vr, kind, data.decode("ascii"))
         if _decode_text is None:
