@@ -174,6 +174,22 @@ cdef bytes value_list(object stored, bytes vr):
     return b'{"vr":"' + vr + b'","Value":[' + b",".join([jstr(v) for v in values]) + b"]}"
 
 
+cdef dict COUNT_KEYS = {}
+
+
+cdef bytes retrieve_url(dict merged, str study_uid, str prefix):
+    """The Retrieve URL's value text, or None when the stored Study Instance UID is not the
+    row's (the general route reads the stored value)."""
+    stored = merged.get(b"0020000D")
+    if stored is None:
+        uid = ""
+    elif stored == b'{"vr":"UI","Value":[' + jstr(study_uid) + b"]}":
+        uid = study_uid
+    else:
+        return None
+    return b'{"vr":"UR","Value":[' + jstr(prefix + uid) + b"]}"
+
+
 def study_json(plan, str study_uid, str patient, str study, modalities, sop_classes,
                tuple count_tags, tuple counts):
     """One STUDY level match as ``result_text`` writes it (UTF-8), or None: the general
@@ -194,21 +210,39 @@ def study_json(plan, str study_uid, str patient, str study, modalities, sop_clas
     if classes is not None:
         merged[b"00080062"] = classes
     for tag, count in zip(count_tags, counts):
-        merged[("%08X" % tag).encode("ascii")] = b'{"vr":"IS","Value":[' + str(
-            int(count)).encode("ascii") + b"]}"
-    out = dict(merged) if plan.include_all else {}
+        key = COUNT_KEYS.get(tag)
+        if key is None:
+            key = COUNT_KEYS[tag] = ("%08X" % tag).encode("ascii")
+        merged[key] = b'{"vr":"IS","Value":[' + str(int(count)).encode("ascii") + b"]}"
+    if not plan.include_all:
+        # The entries are in key order already (the output tags, sorted): no dict, no sort.
+        pieces = []
+        for key, kind, payload in plan.entries:
+            if kind == 1:
+                value = payload
+            elif kind == 2:
+                value = retrieve_url(merged, study_uid, payload)
+                if value is None:
+                    return None
+            else:
+                value = merged.get(key, payload)
+                if value is None:
+                    continue
+            if key == b"00080005":
+                continue
+            if b'"BulkDataURI"' in value:
+                return None
+            pieces.append(b'"' + key + b'":' + value)
+        return b"{" + b",".join(pieces) + b"}"
+    out = dict(merged)
     for key, kind, payload in plan.entries:
         if kind == 1:
             out[key] = payload
         elif kind == 2:
-            stored = merged.get(b"0020000D")
-            if stored is None:
-                uid = ""
-            elif stored == b'{"vr":"UI","Value":[' + jstr(study_uid) + b"]}":
-                uid = study_uid
-            else:
-                return None  # the general route reads the stored value
-            out[key] = b'{"vr":"UR","Value":[' + jstr(payload + uid) + b"]}"
+            value = retrieve_url(merged, study_uid, payload)
+            if value is None:
+                return None
+            out[key] = value
         elif key in merged:
             out[key] = merged[key]
         elif payload is not None:
