@@ -418,6 +418,13 @@ def close_backends(backends: dict[str, dict[str, Any]], pg: Any) -> None:
 def load_orthanc(orthanc: Any, loaded: int, size: int) -> float:
     folders = write_population(DATA / f"archive-orthanc-{loaded}-{size}", size - loaded, loaded)
     seconds, error = S.storescu_parallel(orthanc, folders)
+    if error or orthanc.count() != size:
+        # A storescu that lost its association under load (one run stopped at 51,440 of
+        # 100,000) is sent again once: Orthanc keeps one copy of an instance sent twice.
+        say(f"   Orthanc load incomplete ({orthanc.count():,} of {size:,}): {error.strip()[-300:]}"
+            " - sending the folders once more")
+        more, error = S.storescu_parallel(orthanc, folders)
+        seconds += more
     if error:
         raise RuntimeError(f"Orthanc load: {error}")
     if orthanc.count() != size:
