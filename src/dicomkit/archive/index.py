@@ -326,6 +326,26 @@ class ArchiveIndex:
                     raise
         raise AssertionError("unreachable")
 
+    def add_instances(self, records: Sequence[InstanceRecord],
+                      policy: str = "replace") -> list[AddResult]:
+        """Index several stored instances (their files durably in place already) in ONE
+        transaction, each row as :meth:`add_instance` writes it, in order (a later record of
+        the same SOP Instance sees the earlier one's row); their results in order. All or
+        nothing: if any row fails, nothing is committed and the error is raised (the caller
+        may then add them one by one, so the good ones still get their rows). One commit,
+        so one WAL sync (SQLite) or one WAL flush (PostgreSQL) for all of them."""
+        for attempt in (1, 2):
+            first = _FirstStatement()
+            try:
+                with self._ingest_engine.begin() as connection:
+                    return [self._add_instance(connection, record, policy, None, first)
+                            for record in records]
+            except DBAPIError as error:
+                # As add_instance: a dropped pooled connection fails the first statement.
+                if attempt == 2 or not error.connection_invalidated or first.done:
+                    raise
+        raise AssertionError("unreachable")
+
     def _add_instance(self, connection: Any, record: InstanceRecord, policy: str,
                       before_commit: Callable[[], None] | None,
                       first: _FirstStatement) -> AddResult:

@@ -294,6 +294,19 @@ class Reindexed(NamedTuple):
     removed: int  # index rows whose file was gone
 
 
+@dataclass
+class _Staged:
+    """One instance of :meth:`Archive.commit_many` on its way in: its final path, the folders
+    to sync once it is renamed there, its temporary file (being written and synced by a
+    writer thread, or a synced one received already) and how to make its index record."""
+
+    final: str
+    folders: list[str]
+    written: Future[str]
+    record: Callable[[], Any]
+    temporary: str = ""  # once written: the temporary file, until it is renamed
+
+
 class Archive:
     def __init__(self, data_dir: str, index_url: str | None = None, *,
                  duplicates: str = "replace", fsync: bool = True, migrate: bool = True,
@@ -518,6 +531,174 @@ class Archive:
         tmp = durable.copy_temporary(self.files_dir, source, fsync=self.fsync,
                                      prefix=".import-")
         return self.commit_file(tmp)
+
+    def commit_many(self, items: list[tuple[bytes | str, Any]]
+                    ) -> list[Ingested | Exception]:
+        """Store several complete Part 10 files at once (the parts of one STOW-RS request):
+        each item is the file's bytes, with the data set read from them (a whole read) or
+        None, or the path of a synced temporary file (with None); the outcome of each, in
+        order: what ``commit_bytes`` / ``commit_file`` would return, or the exception they
+        would raise. Durability is theirs, with the waits shared: every file written and
+        fdatasynced (by the writer threads, at once), renamed into place, the folders that
+        changed synced once for all, then every index row in ONE transaction (one commit and
+        one WAL sync), and only then an outcome. A part that fails (bad data, refused by the
+        validation policy, its write) fails alone; if the transaction fails, the rows are
+        added one by one, so the others still get theirs. Under the ``ignore`` and ``keep``
+        policies (where the index decides whether a file is placed) each item takes the
+        one-at-a-time path."""
+        if self.duplicates != "replace" or len(items) == 1:
+            return [self._commit_one(source, header) for source, header in items]
+        out: list[Ingested | Exception | None] = [None] * len(items)
+        staged: list[tuple[int, _Staged]] = []
+        later: list[int] = []  # a second copy of an instance of this batch: after it
+        finals: set[str] = set()
+        try:
+            for n, (source, header) in enumerate(items):
+                try:
+                    stage = self._stage(source, header, finals)
+                except Exception as exc:  # noqa: BLE001 - this item's outcome
+                    out[n] = exc
+                    continue
+                if stage is None:
+                    later.append(n)
+                else:
+                    staged.append((n, stage))
+            ready: list[tuple[int, _Staged, Any]] = []
+            for n, stage in staged:  # the records made while the files are written
+                try:
+                    record = stage.record()
+                    if not (record.study_uid and record.series_uid and record.sop_uid):
+                        raise InvalidDicomError(
+                            "the instance lacks Study, Series or SOP Instance UID")
+                    ready.append((n, stage, record))
+                except Exception as exc:  # noqa: BLE001 - this item's outcome
+                    out[n] = exc
+            placed: list[tuple[int, _Staged, Any]] = []
+            folders: list[str] = []
+            for n, stage, record in ready:
+                try:
+                    stage.temporary = stage.written.result()
+                    folders += durable.rename_into_place(stage.temporary, stage.final,
+                                                         stage.folders)
+                    stage.temporary = ""
+                    placed.append((n, stage, record))
+                except Exception as exc:  # noqa: BLE001 - this item's outcome
+                    out[n] = exc
+            if self.fsync and placed:
+                try:
+                    durable.sync_folders(folders)  # once for all, shared with other stores
+                except Exception as exc:  # noqa: BLE001 - none of them is durable
+                    for n, _stage, _record in placed:
+                        out[n] = exc
+                    placed = []
+            indexed = self._index_many([(record, stage.final)
+                                        for _n, stage, record in placed])
+            for (n, _stage, _record), done in zip(placed, indexed, strict=True):
+                out[n] = done
+        finally:
+            for _n, stage in staged:  # what was not renamed into place
+                self._discard(stage)
+        if later:
+            for n, done in zip(later, self.commit_many([items[n] for n in later]),
+                               strict=True):
+                out[n] = done
+        return [done if done is not None else AssertionError("no outcome") for done in out]
+
+    def _commit_one(self, source: bytes | str, header: Any) -> Ingested | Exception:
+        try:
+            if isinstance(source, str):
+                return self.commit_file(source)
+            return self.commit_bytes(source, header=header)
+        except Exception as exc:  # noqa: BLE001 - this item's outcome
+            return exc
+
+    def _stage(self, source: bytes | str, header: Any, finals: set[str]) -> _Staged | None:
+        """An item of ``commit_many`` checked, located and its file being written (bytes) or
+        found written (a temporary file); None, and nothing done, when its final path is
+        that of an item staged already (the same instance twice in one batch)."""
+        if isinstance(source, str):
+            try:
+                header = read_whole(source, self.max_inflated)
+                check_valid(header, self.validation)
+                final = self.final_path(header.get("StudyInstanceUID"),
+                                        header.get("SeriesInstanceUID"),
+                                        header.get("SOPInstanceUID"))
+                if final in finals:
+                    return None
+                folders = durable.make_folders(final)
+            except BaseException:
+                durable.remove(source)
+                raise
+            tmp = source
+            size = os.path.getsize(tmp)
+            header = before_pixels(header)
+            ts = header.transfer_syntax.uid if header.transfer_syntax else ""
+            written: Future[str] = Future()
+            written.set_result(tmp)
+        else:
+            header, final, ts = self.rules().locate(source, None, None, header)
+            if final in finals:
+                return None
+            folders = durable.make_folders(final)
+            size = len(source)
+            written = _writer().submit(self._write_temporary, source)
+        finals.add(final)
+        relative = self.relative(final)
+        return _Staged(final, folders, written,
+                       lambda: record_for(header, relative, size, ts))
+
+    @staticmethod
+    def _discard(stage: _Staged) -> None:
+        """Remove a staged item's temporary file unless it was renamed into place."""
+        if stage.temporary:
+            durable.remove(stage.temporary)
+            stage.temporary = ""
+            return
+        try:
+            tmp = stage.written.result()
+        except Exception:  # noqa: BLE001 - never written: nothing to remove
+            return
+        if os.path.exists(tmp) and tmp != stage.final:
+            durable.remove(tmp)
+
+    def _index_many(self, rows: list[tuple[Any, str]]) -> list[Ingested | Exception]:
+        """The index rows of files durably in place, in one transaction
+        (:meth:`ArchiveIndex.add_instances`); if it fails, one by one (``_add``)."""
+        if not rows:
+            return []
+        records = [record for record, _final in rows]
+        try:
+            if self.index.is_sqlite:
+                # as _add_sqlite: this process's writers take turns, the WAL synced after
+                index, wal = self._grouped if self._grouped is not None else (self.index, "")
+                with self._sqlite_writer:
+                    results = index.add_instances(records, self.duplicates)
+            else:
+                results, wal = self.index.add_instances(records, self.duplicates), ""
+        except Exception:  # noqa: BLE001 - the good rows still go in, one transaction each
+            log.warning("a transaction of %d index rows failed; adding them one by one",
+                        len(rows), exc_info=True)
+            out: list[Ingested | Exception] = []
+            for record, final in rows:
+                try:
+                    out.append(self._add(record, final))
+                except Exception as exc:  # noqa: BLE001 - this row's outcome
+                    out.append(exc)
+            return out
+        if wal:
+            try:
+                durable.sync_written(wal)  # the commit durable, shared with other stores
+            except Exception as exc:  # noqa: BLE001 - none of the rows is known durable
+                return [exc] * len(rows)
+        done: list[Ingested | Exception] = []
+        for (record, final), result in zip(rows, results, strict=True):
+            if result.old_path and result.old_path != record.path:
+                try:
+                    os.unlink(self.absolute(result.old_path))
+                except (OSError, DicomError):
+                    pass
+            done.append(Ingested(record.sop_uid, final, result))
+        return done
 
     # -- removal and repair -----------------------------------------------------------------------
     def delete(self, level: str, uid: str) -> int:

@@ -2,15 +2,18 @@
 ``multipart/related; type="application/dicom"`` (or metadata and bulk data, see
 :mod:`dicomkit.web.stow_metadata`).
 
-Each part is held in memory up to SPILL_BYTES and committed with :meth:`Archive.commit_bytes`,
-or past that streamed to a temporary file in the archive as it arrives (a
-:class:`dicomkit.durable.Spool`), fsynced, and committed with :meth:`Archive.commit_file`: the
-same paths a C-STORE takes; an instance listed in the ReferencedSOPSequence of the response is
-on disk and in the index. A complete part is committed in a worker thread while the next parts
-are received, up to COMMITS_AHEAD commits at once (so memory stays bounded: at most that many
-held parts, plus the one arriving); the response waits for all of them. The response (§10.5.3) lists every instance in ReferencedSOPSequence
-or FailedSOPSequence; its status is 200 when all were stored, 202 when some were, 409 when none
-was.
+Each part is held in memory up to SPILL_BYTES, or past that streamed to a temporary file in
+the archive as it arrives (a :class:`dicomkit.durable.Spool`) and fsynced. Complete parts are
+checked and committed in batches by :meth:`Archive.commit_many`, in a worker thread while the
+next parts are received: each file written and fdatasynced, the folders synced once, all their
+index rows in one transaction, so a batch of small instances waits for one commit and one WAL
+sync instead of one each. A batch is handed over as soon as fewer than BATCHES_AHEAD are being
+committed, else parts gather until one is, or until the batch holds BATCH_PARTS parts or
+BATCH_BYTES held bytes (so memory stays bounded: at most BATCHES_AHEAD + 1 batches, plus the
+part arriving). An instance listed in the ReferencedSOPSequence of the response is on disk and
+in the index; a part that fails is in FailedSOPSequence alone, its neighbours stored. The
+response (§10.5.3) lists every instance in ReferencedSOPSequence or FailedSOPSequence, in part
+order; its status is 200 when all were stored, 202 when some were, 409 when none was.
 """
 
 from __future__ import annotations
@@ -56,7 +59,11 @@ from dicomkit.web.stow_metadata import (
 
 log = logging.getLogger("dicomkit.web.stow")
 
-COMMITS_AHEAD = 4  # parts being committed while the body is read on
+# Batches of parts being committed while the body is read on; a batch is handed over at
+# once below this many, else when it is full.
+BATCHES_AHEAD = 2
+BATCH_PARTS = 64
+BATCH_BYTES = 4 * 1024 * 1024  # held (not spilled) bytes of a batch
 
 # Failure Reasons (PS3.18 §10.5.3.3, from the PS3.4 Annex B.2.3 statuses).
 PROCESSING_FAILURE = 0x0110
@@ -81,19 +88,21 @@ def _text(value: Any) -> str:
     return str(value or "").strip("\0 ")
 
 
-def commit_part(archive: Archive, source: str | bytes, study: str | None) -> Outcome:
-    """Check one received file (a temporary file's path, or the part's bytes when it was
-    small enough to keep in memory) and commit it (runs in a worker thread)."""
+def check_part(archive: Archive, source: str | bytes,
+               study: str | None) -> tuple[Outcome, Any]:
+    """Read one received file (a temporary file's path, or the part's bytes when it was small
+    enough to keep in memory) and check it is a Storage instance of the study asked for: its
+    outcome so far (a failure, when it is not) and the data set read (a whole read)."""
     tmp = source if isinstance(source, str) else ""
     try:
         # every header walked: a cut file is refused
         header = read(source, strict=True, max_inflated=archive.max_inflated)
     except InflateLimitError as exc:
         _unlink(tmp)
-        return Outcome("", "", OUT_OF_RESOURCES, exc.reason)
+        return Outcome("", "", OUT_OF_RESOURCES, exc.reason), None
     except (DicomError, OSError, ValueError) as exc:
         _unlink(tmp)
-        return Outcome("", "", CANNOT_UNDERSTAND, f"not a DICOM file: {exc}")
+        return Outcome("", "", CANNOT_UNDERSTAND, f"not a DICOM file: {exc}"), None
     meta = header.file_meta
     sop_class = _text(header.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID")
                                                     if meta is not None else ""))
@@ -112,24 +121,52 @@ def commit_part(archive: Archive, source: str | bytes, study: str | None) -> Out
             f"the instance is of study {outcome.study!r}, not {study}"
     if outcome.failure is not None:
         _unlink(tmp)
-        return outcome
-    try:
-        if isinstance(source, bytes):
-            archive.commit_bytes(source, header=header)
-        else:
-            archive.commit_file(tmp)
-    except OSError as exc:
+    return outcome, header
+
+
+def _failed(outcome: Outcome, exc: Exception) -> None:
+    """A commit's exception as the part's Failure Reason (PS3.18 §10.5.3.3)."""
+    if isinstance(exc, OSError):
         outcome.failure, outcome.reason = OUT_OF_RESOURCES, f"not stored: {exc}"
-    except InflateLimitError as exc:  # PS3.4 B.2.3: A700 Refused: Out of Resources
+    elif isinstance(exc, InflateLimitError):  # PS3.4 B.2.3: A700 Refused: Out of Resources
         outcome.failure, outcome.reason = OUT_OF_RESOURCES, exc.reason
-    except InstanceInvalid as exc:  # validation policy "reject": A900 (PS3.4 B.2.3)
+    elif isinstance(exc, InstanceInvalid):  # validation policy "reject": A900 (PS3.4 B.2.3)
         outcome.failure, outcome.reason = DATA_SET_DOES_NOT_MATCH, str(exc)
-    except DicomError as exc:
+    elif isinstance(exc, DicomError):
         outcome.failure, outcome.reason = CANNOT_UNDERSTAND, str(exc)
-    except Exception as exc:  # noqa: BLE001 - the index failing is a processing failure
-        log.exception("STOW-RS: index failure for %s", sop_instance)
+    else:  # the index failing is a processing failure
+        log.error("STOW-RS: index failure for %s", outcome.sop_instance,
+                  exc_info=(type(exc), exc, exc.__traceback__))
         outcome.failure, outcome.reason = PROCESSING_FAILURE, f"index failure: {exc}"
-    return outcome
+
+
+def commit_part(archive: Archive, source: str | bytes, study: str | None) -> Outcome:
+    """Check one received file and commit it (runs in a worker thread)."""
+    return commit_parts(archive, [source], study)[0]
+
+
+def commit_parts(archive: Archive, sources: list[str | bytes | Outcome],
+                 study: str | None) -> list[Outcome]:
+    """Check received files and commit those that pass together (:meth:`Archive.commit_many`,
+    in a worker thread); their outcomes in order. An Outcome among ``sources`` (a part that
+    failed as it was received) is passed through in its place."""
+    outcomes: list[Outcome] = []
+    ready: list[tuple[Outcome, str | bytes, Any]] = []
+    for source in sources:
+        if isinstance(source, Outcome):
+            outcomes.append(source)
+            continue
+        outcome, header = check_part(archive, source, study)
+        outcomes.append(outcome)
+        if outcome.failure is None:
+            # a temporary file is read whole (its values left on disk) when it is committed
+            ready.append((outcome, source, header if isinstance(source, bytes) else None))
+    if ready:
+        done = archive.commit_many([(source, header) for _o, source, header in ready])
+        for (outcome, _source, _header), result in zip(ready, done, strict=True):
+            if isinstance(result, Exception):
+                _failed(outcome, result)
+    return outcomes
 
 
 async def _from_metadata(archive: Archive, kind: str, text: bytes,
@@ -230,7 +267,11 @@ class PartReceiver:
         self.root = root
         self.study = study
         self.outcomes: list[Outcome] = []
-        self.committing: list[asyncio.Future[Outcome]] = []  # in the order of the parts
+        # batches being committed, in the order of the parts
+        self.committing: list[asyncio.Future[list[Outcome]]] = []
+        # complete parts not handed over yet (an Outcome: a part that failed already)
+        self.pending: list[str | bytes | Outcome] = []
+        self.pending_bytes = 0
         self.metadata: list[tuple[str, bytes]] = []
         self.bulk: dict[str, BulkPart] = {}
         self.kind = ""
@@ -293,15 +334,13 @@ class PartReceiver:
                                f"in a request of type {self.root!r}"))
 
     def _done(self, outcome: Outcome) -> None:
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        future.set_result(outcome)
-        self.committing.append(future)
+        """A part's outcome decided as it was received: in its place among the others."""
+        self.pending.append(outcome)
 
     async def end_instance(self) -> None:
-        """An application/dicom part: held bytes are checked and committed in one step, with
-        the same checks and durability as a spilled file (synced first), in a worker thread
-        while the body is read on; past COMMITS_AHEAD running commits, the oldest is waited
-        for first."""
+        """An application/dicom part: held bytes (or the synced temporary file of a spilled
+        part) join the batch being gathered, which is handed over for checking and committing
+        in a worker thread (:func:`commit_parts`) while the body is read on."""
         spool, self.spool = self.spool, None
         assert spool is not None
         try:
@@ -309,18 +348,46 @@ class PartReceiver:
         except OSError as exc:
             self._done(Outcome("", "", OUT_OF_RESOURCES, f"not stored: {exc}"))
             return
+        self.pending.append(source)
+        if isinstance(source, bytes):
+            self.pending_bytes += len(source)
+        await self.hand_over()
+
+    async def hand_over(self, every: bool = False) -> None:
+        """Commit the gathered parts as one batch when fewer than BATCHES_AHEAD batches are
+        being committed; else keep gathering until the batch is full (BATCH_PARTS parts or
+        BATCH_BYTES held bytes) and then wait for the oldest. ``every``: hand over what is
+        gathered now (the body is complete, or broke off)."""
+        if not any(isinstance(item, (str, bytes)) for item in self.pending):
+            if self.pending:  # failures only: nothing to commit
+                self._hand()
+            return
         running = [f for f in self.committing if not f.done()]
-        if len(running) >= COMMITS_AHEAD:
-            await asyncio.wait(running[: len(running) - COMMITS_AHEAD + 1])
+        full = len(self.pending) >= BATCH_PARTS or self.pending_bytes >= BATCH_BYTES
+        if len(running) >= BATCHES_AHEAD:
+            if not (full or every):
+                return
+            await asyncio.wait(running[: len(running) - BATCHES_AHEAD + 1])
+        self._hand()
+
+    def _hand(self) -> None:
+        batch, self.pending, self.pending_bytes = self.pending, [], 0
+        if all(isinstance(item, Outcome) for item in batch):
+            future: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
+            future.set_result([item for item in batch if isinstance(item, Outcome)])
+            self.committing.append(future)
+            return
         self.committing.append(asyncio.ensure_future(
-            asyncio.to_thread(commit_part, self.archive, source, self.study)))
+            asyncio.to_thread(commit_parts, self.archive, batch, self.study)))
 
     async def settle(self) -> None:
-        """Wait for every commit begun; their outcomes join ``outcomes`` in part order."""
+        """Hand over what is gathered and wait for every commit begun; their outcomes join
+        ``outcomes`` in part order."""
+        await self.hand_over(every=True)
         if self.committing:
             await asyncio.wait(self.committing)
         committed, self.committing = self.committing, []
-        self.outcomes += [f.result() for f in committed]
+        self.outcomes += [outcome for f in committed for outcome in f.result()]
 
     async def end_bulk(self) -> None:
         file, self.bulk_file = self.bulk_file, None
