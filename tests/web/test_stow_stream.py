@@ -124,3 +124,63 @@ def test_a_cut_body_keeps_the_parts_before_the_cut(archive: Archive, tmp_path: P
     assert response.status_code == 400
     assert "ends before the close delimiter" in response.json()["reason"]
     assert len(archive.index.instances_of([])) == 3
+
+
+def test_parts_gathered_in_one_transaction_keep_their_own_outcomes(
+        archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts gathered while commits run go into one index transaction
+    (ArchiveIndex.add_instances); a bad part among them, a part of another study and a part
+    whose row cannot be written each get their own FailedSOPSequence entry (the transaction
+    that failed redone one row at a time), their neighbours are stored."""
+    import dicomkit.web.stow as stow
+    from dicomkit import read
+    from dicomkit.archive.index import ArchiveIndex
+
+    monkeypatch.setattr(stow, "BATCHES_AHEAD", 0)  # every part gathered until the end
+    sizes: list[int] = []
+    real_many, real_one = ArchiveIndex.add_instances, ArchiveIndex._add_instance
+    study = generate_uid()
+    files = [_instance(tmp_path, study, n) for n in range(1, 11)]
+    unwritable = str(read(files[6]).SOPInstanceUID)
+
+    def many(index: ArchiveIndex, records: Any, policy: str = "replace") -> Any:
+        sizes.append(len(records))
+        return real_many(index, records, policy)
+
+    def one(index: ArchiveIndex, connection: Any, record: Any, *args: Any) -> Any:
+        if record.sop_uid == unwritable:
+            raise RuntimeError("this row cannot be written")
+        return real_one(index, connection, record, *args)
+
+    monkeypatch.setattr(ArchiveIndex, "add_instances", many)
+    monkeypatch.setattr(ArchiveIndex, "_add_instance", one)
+    other = tmp_path / "other"
+    other.mkdir()
+    elsewhere = _instance(other, generate_uid(), 99)
+    parts = [_part(f) for f in files[:3]] + [_part(b"not DICOM at all")] + \
+        [_part(f) for f in files[3:6]] + [_part(elsewhere)] + [_part(f) for f in files[6:]]
+    response = _post_to(archive, f"/dicom-web/studies/{study}", b"".join(parts) + _close())
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    expected = [str(read(f).SOPInstanceUID) for f in files]
+    assert _uids(answer, REFERENCED) == [uid for uid in expected if uid != unwritable]
+    failed = answer[FAILED]["Value"]
+    assert [item["00081197"]["Value"][0] for item in failed] == [0xC000, 0xC409, 0x0110]
+    assert failed[2]["00081155"]["Value"][0] == unwritable
+    assert sizes == [10]  # the ten parts of the study, one transaction (it failed)
+    stored = {r.sop_uid for r in archive.index.instances_of([])}
+    assert stored == set(expected) - {unwritable}
+
+
+def _post_to(archive: Archive, path: str, content: bytes) -> httpx.Response:
+    async def run() -> httpx.Response:
+        server = HttpServer(create_app(archive), "127.0.0.1", 0)
+        await server.start()
+        try:
+            async with httpx.AsyncClient(timeout=60) as http:
+                return await http.post(
+                    f"http://127.0.0.1:{server.port}{path}", content=content,
+                    headers={"Content-Type": CONTENT_TYPE, "Accept": "application/dicom+json"})
+        finally:
+            await server.stop()
+    return asyncio.run(run())

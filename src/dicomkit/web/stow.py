@@ -367,7 +367,8 @@ class PartReceiver:
         if len(running) >= BATCHES_AHEAD:
             if not (full or every):
                 return
-            await asyncio.wait(running[: len(running) - BATCHES_AHEAD + 1])
+            if running:
+                await asyncio.wait(running[: len(running) - BATCHES_AHEAD + 1])
         self._hand()
 
     def _hand(self) -> None:
