@@ -259,7 +259,8 @@ class PartReceiver:
     """The parts of one Store request as they arrive (:func:`parts_of` events): each
     application/dicom part held in memory up to SPILL_BYTES and spilled past it to a
     temporary file in the archive (a :class:`dicomkit.durable.Spool`), then checked and
-    committed (:func:`commit_part`); metadata parts kept for the end, bulk data parts
+    committed with the parts gathered with it (:func:`commit_parts`); metadata parts kept
+    for the end, bulk data parts
     streamed to temporary files they name by Content-Location (PS3.18 §10.5.1.2.2)."""
 
     def __init__(self, archive: Archive, root: str, study: str | None) -> None:
