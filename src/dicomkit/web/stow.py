@@ -62,7 +62,7 @@ log = logging.getLogger("dicomkit.web.stow")
 # Batches of parts being committed while the body is read on; a batch is handed over at
 # once below this many, else when it is full.
 BATCHES_AHEAD = 2
-BATCH_PARTS = 64
+BATCH_PARTS = 16
 BATCH_BYTES = 4 * 1024 * 1024  # held (not spilled) bytes of a batch
 
 # Failure Reasons (PS3.18 §10.5.3.3, from the PS3.4 Annex B.2.3 statuses).
