@@ -328,7 +328,7 @@ class Server:
                 await request.respond(exc.status, None, **comment)
                 return
             self.observer.stored(association, message, status)
-            await request.respond(status)
+            await request.respond_status(status)
         elif field_ == CommandField.C_FIND_RQ:
             self.observer.queried(association, message)  # PS3.15 A.5.3.10: the query issued
             await self._find(request)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import struct
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,14 @@ from dicomkit.encoding.reader import read_dataset
 from dicomkit.encoding.writer import dataset_to_bytes
 from dicomkit.net import pdu as P
 from dicomkit.net.association import AcceptedContext, Association, DataSink
-from dicomkit.net.dimse import Message, Status, encode_command, response_to
+from dicomkit.net.dimse import (
+    NO_DATA_SET,
+    CommandField,
+    Message,
+    Status,
+    encode_command,
+    response_to,
+)
 from dicomkit.net.uids import UNCOMPRESSED_TS, VERIFICATION
 
 
@@ -141,6 +149,17 @@ class Request:
             self.message.context_id,
             response_to(self.message, status, has_data=data is not None, **values), payload)
 
+    async def respond_status(self, status: int) -> None:
+        """``respond(status)``: a response with no data set and no field but the status, as
+        every C-STORE answer without an Error Comment; its command set encoded straight from
+        the request's fields (:func:`status_response`) when they have the common form."""
+        if Status.category(status) != "Pending":
+            self.answered = True
+        encoded = status_response(self.message, status)
+        await self.association.send_message(
+            self.message.context_id,
+            encoded if encoded is not None else response_to(self.message, status))
+
     def response_command(self, status: int) -> bytes:
         """The encoded command of a response with a data set and no other field: the same for
         every pending C-FIND match, so encoded once per request by the caller."""
@@ -206,3 +225,58 @@ class ServiceHandler:
         (status, data set) or an :class:`NResponse`; raise :class:`ServiceFailure` to answer
         with a failure status and its Error Comment."""
         return Status.SOP_CLASS_NOT_SUPPORTED, None
+
+
+_ELEMENT = struct.Struct("<HHL")
+_STATUS_TAIL = struct.Struct("<HHLH")
+_GROUP_LENGTH = struct.Struct("<HHLL")
+_RESPONSE_FIELDS = frozenset(int(f) for f in CommandField)
+# The requests whose response echoes the Affected SOP Instance UID (as response_to does):
+# C-STORE, N-EVENT-REPORT, N-GET, N-SET, N-ACTION, N-CREATE, N-DELETE.
+_ECHOES_INSTANCE = frozenset({0x0001, 0x0100, 0x0110, 0x0120, 0x0130, 0x0140, 0x0150})
+
+
+def _uid_element(element: int, value: Any) -> bytes | None:
+    if type(value) is not str or not value.isascii() or "\\" in value:
+        return None
+    data = value.encode("ascii")
+    if len(data) & 1:
+        data += b"\0"
+    return _ELEMENT.pack(0x0000, element, len(data)) + data
+
+
+def status_response(request: Message, status: int) -> bytes | None:
+    """The bytes of ``encode_command(response_to(request, status))`` for a response with no
+    data set and no other field, built from the request's fields without a command Dataset;
+    None when a field is not of the common form (then the general path encodes it: a UID
+    that is not one ASCII string, a Message ID or status out of range, a request field
+    that ``response_to`` does not turn into a response field). tests/net compares the two."""
+    field_ = request.command_field
+    message_id = request.message_id or 0
+    if not isinstance(field_, int) or not 0 <= field_ <= 0x7FFF \
+            or not isinstance(message_id, int) or not 0 <= message_id <= 0xFFFF \
+            or not isinstance(status, int) or not 0 <= status <= 0xFFFF:
+        return None
+    field_, message_id, status = int(field_), int(message_id), int(status)
+    if field_ | 0x8000 not in _RESPONSE_FIELDS:  # response_to refuses it
+        return None
+    rq = request.command
+    sop_class = rq.get("AffectedSOPClassUID") or rq.get("RequestedSOPClassUID")
+    parts = []
+    if sop_class:
+        encoded = _uid_element(0x0002, sop_class)
+        if encoded is None:
+            return None
+        parts.append(encoded)
+    parts.append(_ELEMENT.pack(0x0000, 0x0100, 2) + (field_ | 0x8000).to_bytes(2, "little"))
+    parts.append(_ELEMENT.pack(0x0000, 0x0120, 2) + message_id.to_bytes(2, "little"))
+    parts.append(_ELEMENT.pack(0x0000, 0x0800, 2) + NO_DATA_SET.to_bytes(2, "little"))
+    parts.append(_STATUS_TAIL.pack(0x0000, 0x0900, 2, status))
+    instance = rq.get("AffectedSOPInstanceUID") or rq.get("RequestedSOPInstanceUID")
+    if instance and field_ in _ECHOES_INSTANCE:
+        encoded = _uid_element(0x1000, instance)
+        if encoded is None:
+            return None
+        parts.append(encoded)
+    body = b"".join(parts)
+    return _GROUP_LENGTH.pack(0x0000, 0x0000, 4, len(body)) + body
