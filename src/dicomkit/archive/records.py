@@ -32,6 +32,13 @@ def level_of(tag: int) -> str:
     return ie_levels().get(keyword_for_tag(tag), "INSTANCE")
 
 
+@lru_cache(maxsize=8192)
+def _level_of_key(key: str) -> str:
+    """:func:`level_of` of a DICOM JSON key (``"0020000D"``): one cache lookup per element
+    of each record instead of a parse and a lookup."""
+    return level_of(int(key, 16))
+
+
 # String VRs whose DICOM JSON values are the decoded values themselves (PS3.18 F.2.3).
 _STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI", "SH", "LO", "UC", "LT", "ST",
                          "UT", "UR"})
@@ -162,7 +169,7 @@ def record_for(ds: Dataset, path: str, size: int, transfer_syntax: str,
     levels: dict[str, dict[str, Any]] = {"PATIENT": {}, "STUDY": {}, "SERIES": {},
                                          "INSTANCE": {}}
     for key, value in metadata.items():
-        levels[level_of(int(key, 16))][key] = value
+        levels[_level_of_key(key)][key] = value
     charset = metadata.get(SPECIFIC_CHARACTER_SET)
     if charset is not None:
         # Each level's row keeps the character set its own values came in, so an answer at
