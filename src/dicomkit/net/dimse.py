@@ -13,13 +13,17 @@ from enum import IntEnum
 from typing import Any
 
 import dicomkit.native as native
+from dicomkit.core import dictionary
 from dicomkit.core.dataset import Dataset
+from dicomkit.core.element import DataElement
+from dicomkit.core.tag import Tag
+from dicomkit.core.vr import TEXT_VRS
 from dicomkit.encoding.reader import read_dataset
 from dicomkit.encoding.transfer_syntax import IMPLICIT_VR_LITTLE_ENDIAN
 from dicomkit.encoding.writer import dataset_to_bytes
 from dicomkit.errors import InvalidDicomError
 
-# The compiled twin of encode_command_fast_pure (dicomkit/net/_dimse.pyx, docs/design/native.md).
+# The compiled twin of encode_command_fast_pure and decode_command_fast_pure (dicomkit/net/_dimse.pyx, docs/design/native.md).
 _compiled: Any = native.load("dicomkit.net._dimse")
 
 NO_DATA_SET = 0x0101  # PS3.7 E.1-1: Command Data Set Type "no data set"
@@ -225,9 +229,98 @@ _SINGLE_US = {
 }
 
 
+#: PS3.7 Table E.1-1: the command elements :func:`decode_command_fast_pure` decodes itself.
+_COMMAND_TAGS = (
+    0x0000, 0x0001, 0x0002, 0x0003, 0x0010, 0x0100, 0x0110, 0x0120, 0x0200, 0x0300, 0x0400,
+    0x0600, 0x0700, 0x0800, 0x0850, 0x0860, 0x0900, 0x0901, 0x0902, 0x0903, 0x1000, 0x1001,
+    0x1002, 0x1005, 0x1008, 0x1020, 0x1021, 0x1022, 0x1023, 0x1030, 0x1031,
+)
+_command_table: dict[int, tuple[Tag, str, int, bool]] | None = None
+
+
+def command_table() -> dict[int, tuple[Tag, str, int, bool]]:
+    """The elements of group 0000 the fast decoder knows, by element number: (tag, its VR
+    from the dictionary as the general reader would take it for implicit VR, 2 for US or 4
+    for UL (the one value's size; 0 for any other VR), whether it is one of ``_SINGLE_US``)."""
+    global _command_table
+    if _command_table is None:
+        table = {}
+        for element in _COMMAND_TAGS:
+            entry = dictionary.entry(element)
+            if entry is None or entry.vr in ("SQ", "UN") or " or " in entry.vr:
+                continue  # the general reader decides (never, with PS3.6 as it is)
+            size = {"US": 2, "UL": 4}.get(entry.vr, 0)
+            table[element] = (Tag(element), entry.vr, size, element in _SINGLE_US)
+        _command_table = table
+    return _command_table
+
+
+def decode_command_fast_pure(data: bytes, table: dict[int, tuple[Tag, str, int, bool]],
+                             ) -> Dataset | None:
+    """:func:`decode_command`'s Dataset for a command set of the common shape: bytes holding
+    implicit VR little endian elements of group 0000 in ascending order, each known to
+    ``table`` (:func:`command_table`), of even defined length within the data, with a Command
+    Field and each ``_SINGLE_US`` field one US value. None for anything else: the general
+    reader then reads it and gives its errors. Nothing is allocated before a length is checked
+    against the bytes there are.
+
+    The elements are what the general reader's lazy entries become when first used: the same
+    tag, VR and raw bytes; one US or UL value is decoded at once, anything else when used."""
+    if type(data) is not bytes:
+        return None
+    size = len(data)
+    pos = 0
+    last = -1
+    elements: dict[int, Any] = {}
+    charsets: list[str] = []
+    while pos < size:
+        if size - pos < 8:
+            return None
+        group, element, length = _ELEMENT.unpack_from(data, pos)
+        pos += 8
+        if group or element <= last or length & 1 or length > size - pos:
+            return None
+        last = element
+        spec = table.get(element)
+        if spec is None:
+            return None
+        tag, vr, width, single = spec
+        raw = data[pos:pos + length]
+        pos += length
+        if width and width == length:
+            item = DataElement.from_raw(tag, vr, raw, True, (), False)
+            item._value = _US.unpack(raw)[0] if width == 2 else _UL_VALUE.unpack(raw)[0]
+        elif single:
+            return None
+        else:
+            item = DataElement.from_raw(tag, vr, raw, True, charsets if vr in TEXT_VRS else (),
+                                        False)
+        elements[element] = item
+    if 0x00000100 not in elements:
+        return None
+    ds = Dataset.from_index(elements, data, True, True)
+    ds._charsets_cache = charsets
+    return ds
+
+
 def decode_command(data: bytes) -> Dataset:
     """A received command set; ``InvalidDicomError`` when it is malformed, has no Command
-    Field, or one of the fields ``Message`` reads is not one US value (PS3.7 Table E.1-1)."""
+    Field, or one of the fields ``Message`` reads is not one US value (PS3.7 Table E.1-1).
+
+    Command sets of the common shape are decoded by :func:`decode_command_fast_pure`, or its
+    compiled twin; the rest by the general reader, which gives the same Dataset for those."""
+    if _compiled is not None:
+        fast: Dataset | None = _compiled.decode_command_fast(data, _command_table or
+                                                              command_table())
+    else:
+        fast = decode_command_fast_pure(data, _command_table or command_table())
+    if fast is not None:
+        return fast
+    return decode_command_general(data)
+
+
+def decode_command_general(data: bytes | bytearray | memoryview) -> Dataset:
+    """:func:`decode_command` through the general reader, for any command set."""
     try:
         command = read_dataset(data, little=True, implicit=True)
         if 0x00000100 not in command:
