@@ -17,7 +17,7 @@ from dicomkit.encoding.deflate import InflateLimitError
 from dicomkit.net.association import AcceptedContext, Association, DataSink
 from dicomkit.net.dimse import CommandField, Message, Status, command
 from dicomkit.net.fsm import Role
-from dicomkit.net.service import RetrieveItem, ServiceFailure
+from dicomkit.net.service import PENDING_BATCH, RetrieveItem, ServiceFailure
 from dicomkit.net.uids import EXPLICIT_VR_LE, MODELS
 from dicomkit.services.access import AccessPolicy, AEPermissions
 from dicomkit.services.qr import IdentifierError, QueryRetrieveSCP
@@ -194,7 +194,12 @@ def _find(scp: QueryRetrieveSCP, identifier: Dataset,
     async def go() -> list[tuple[int, Any]]:
         message = Message(3, command(CommandField.C_FIND_RQ, AffectedSOPClassUID=sop_class,
                                      MessageID=1, Priority=0))
-        return [r async for r in scp.find(_association(), message, identifier)]
+        # Pending matches come as lists, at most PENDING_BATCH each: one response per item.
+        out: list[tuple[int, Any]] = []
+        async for status, found in scp.find(_association(), message, identifier):
+            assert isinstance(found, list) and 0 < len(found) <= PENDING_BATCH
+            out += [(status, match) for match in found]
+        return out
 
     return asyncio.run(go())
 

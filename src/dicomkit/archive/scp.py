@@ -34,6 +34,7 @@ from dicomkit.errors import DicomError
 from dicomkit.net.association import AcceptedContext, Association, DataSink
 from dicomkit.net.dimse import CommandField, Message, Status
 from dicomkit.net.service import (
+    FindAnswer,
     NResponse,
     Retrievable,
     RetrieveItem,
@@ -284,7 +285,7 @@ class ArchiveHandler(ServiceHandler):
         return await self.storage.commit(association, message)
 
     def find(self, association: Association, message: Message,
-             identifier: Dataset) -> AsyncIterator[tuple[int, Dataset | bytes | None]]:
+             identifier: Dataset) -> AsyncIterator[FindAnswer]:
         service = self.services.get(str(message.command.get("AffectedSOPClassUID") or ""))
         if service is not None:
             return service.find(association, message, identifier)

@@ -516,6 +516,33 @@ class Association:
                     raise AssociationError(f"association aborted: {exc}", self) from exc
                 await self._send_batches(batch)
 
+    async def send_messages(self, context_id: int,
+                            messages: list[tuple[bytes, bytes | memoryview | None]]) -> None:
+        """Send several messages at once: each an encoded command (``encode_command``) and its
+        data set (bytes) or None, all cut into fragments that fit the peer's maximum PDU length
+        as :meth:`send_message` cuts them, and written together: one system call for the whole
+        list when the socket takes it (C-FIND pending responses built in one go). Each message
+        is still whole before the next starts (PS3.8 E.1), none of another task's messages in
+        between; an odd-length one refuses the whole list before anything is sent. The caller
+        bounds the list (a C-CANCEL can only be looked at between lists)."""
+        if context_id not in self.contexts:
+            raise AssociationError(f"presentation context {context_id} was not accepted", self)
+        if self.fsm.state not in ("Sta6", "Sta8"):
+            raise AssociationError("the association is not established", self)
+        limit = self.max_pdv_data()
+        batch: list[bytes | memoryview] = []
+        try:
+            for encoded, data in messages:
+                batch += pdata_pdus(context_id, True, encoded, limit, last=True)
+                if data is not None:
+                    batch += pdata_pdus(context_id, False, data, limit, last=True)
+        except OddLengthMessage as exc:
+            raise AssociationError(f"not sent: {exc}", self) from exc
+        async with self._message_lock:
+            for _ in messages:
+                self.fsm.step("Evt9")  # DT-1 / AR-7, once per message
+            await self._send_batches(batch)
+
     async def _send_batches(self, items: list[bytes | memoryview]) -> None:
         """Write PDU pieces 512 at a time (256 PDUs: within writev's 1,024 buffers), draining
         between writes."""

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dicomkit.core.dataset import Dataset
 from dicomkit.encoding.deflate import InflateLimitError
 from dicomkit.encoding.writer import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dicomkit.net import pdu as P
@@ -35,6 +36,8 @@ from dicomkit.net.events import ServerObserver
 from dicomkit.net.fsm import Role
 from dicomkit.net.retrieve import RetrieveOperation, StoreSettings
 from dicomkit.net.service import (
+    PENDING_BATCH,
+    PENDING_BATCH_BYTES,
     NResponse,
     Request,
     ServiceFailure,
@@ -383,6 +386,16 @@ class Server:
                     if cancel.is_set():
                         await request.respond(Status.CANCEL)
                         return
+                    if isinstance(match, list):
+                        if Status.category(status) != "Pending":
+                            raise ValueError(f"C-FIND handler gave a list of identifiers with "
+                                             f"status {status:04X}, not Pending")
+                        encoded = commands.get(status)
+                        if encoded is None:
+                            encoded = commands[status] = request.response_command(status)
+                        if not await self._send_pending(request, encoded, match):
+                            break  # cancelled: the Cancel response below
+                        continue
                     if Status.category(status) != "Pending" or match is None:
                         await request.respond(status, match)
                         if Status.category(status) != "Pending" and \
@@ -408,3 +421,27 @@ class Server:
             await request.respond(Status.CANCEL)
         else:
             await request.respond(Status.SUCCESS)
+
+    async def _send_pending(self, request: Request, encoded: bytes,
+                            matches: list[Dataset | bytes]) -> bool:
+        """Pending C-FIND responses with the identifiers ``matches``, written
+        :data:`PENDING_BATCH` at a time (or fewer past :data:`PENDING_BATCH_BYTES`) by
+        :meth:`Association.send_messages`, one system call each; between two writes the
+        reader may take a C-CANCEL (PS3.7 §9.3.2.3), after which nothing more is sent. False
+        when cancelled."""
+        association, context_id = request.association, request.message.context_id
+        batch: list[tuple[bytes, bytes | memoryview | None]] = []
+        size = 0
+        for number, match in enumerate(matches, 1):
+            payload = match if isinstance(match, bytes) else request.encode(match)
+            batch.append((encoded, payload))
+            size += len(encoded) + len(payload)
+            if len(batch) >= PENDING_BATCH or size >= PENDING_BATCH_BYTES \
+                    or number == len(matches):
+                await association.send_messages(context_id, batch)
+                batch, size = [], 0
+                if number < len(matches):
+                    await asyncio.sleep(0)  # the reader's turn: a C-CANCEL may be waiting
+                    if request.cancelled.is_set():
+                        return False
+        return True

@@ -57,6 +57,15 @@ def limit_comment(exc: InflateLimitError) -> str:
     return f"inflated size limit exceeded: {exc.limit} bytes"[:64]
 
 
+#: Pending C-FIND responses a handler gives as a list go out this many per write (one
+#: ``writev``), fewer when their bytes reach PENDING_BATCH_BYTES; a C-CANCEL is looked at
+#: between two writes (:meth:`dicomkit.net.server.Server._send_pending`).
+PENDING_BATCH = 64
+PENDING_BATCH_BYTES = 256 * 1024
+#: What a C-FIND handler yields (:meth:`ServiceHandler.find`): a status and an identifier, or
+#: several identifiers of pending responses, or None.
+FindAnswer = tuple[int, "Dataset | bytes | list[Dataset | bytes] | None"]
+
 @dataclass(frozen=True)
 class RetrieveItem:
     """One instance to send, as the archive's index knows it: the file need not be opened
@@ -195,10 +204,14 @@ class ServiceHandler:
         return Status.SOP_CLASS_NOT_SUPPORTED
 
     async def find(self, association: Association, message: Message,
-                   identifier: Dataset) -> AsyncIterator[tuple[int, Dataset | bytes | None]]:
+                   identifier: Dataset) -> AsyncIterator[FindAnswer]:
         """C-FIND: yield (status, identifier) per match, then nothing (the server sends the
         final Success). A pending match may be given already encoded, as bytes in the
-        presentation context's transfer syntax."""
+        presentation context's transfer syntax. Several pending matches found together may
+        be given as one list of identifiers (Datasets or bytes) with a Pending status: each
+        is its own pending response, and the server writes them several at a time (one
+        system call per :data:`PENDING_BATCH`), looking for a C-CANCEL
+        between writes."""
         yield Status.SOP_CLASS_NOT_SUPPORTED, None
 
     def interim_status(self, message: Message, status: int) -> bool:

@@ -21,7 +21,7 @@ from dicomkit.encoding import transfer_syntax as ts_mod
 from dicomkit.encoding.json import from_json
 from dicomkit.net.association import Association
 from dicomkit.net.dimse import CommandField, Message, Status
-from dicomkit.net.service import RetrieveItem, ServiceFailure
+from dicomkit.net.service import PENDING_BATCH, RetrieveItem, ServiceFailure
 from dicomkit.net.uids import QUERY_RETRIEVE_MODELS
 from dicomkit.services.access import AccessPolicy
 from dicomkit.services.identifiers import (
@@ -123,8 +123,9 @@ class QueryRetrieveSCP:
             raise ServiceFailure(Status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)) from exc
 
     async def find(self, association: Association, message: Message,
-                   identifier: Dataset) -> AsyncIterator[tuple[int, Dataset | bytes | None]]:
-        """C-FIND (:meth:`ServiceHandler.find`): a pending response per match."""
+                   identifier: Dataset) -> AsyncIterator[tuple[int, list[Dataset | bytes]]]:
+        """C-FIND (:meth:`ServiceHandler.find`): a pending response per match, given to the
+        server as lists of the identifiers found together."""
         self.authorise(association, "C-FIND", "query")
         query = self.compile(message, identifier)
         # Matches are streamed as the data returns them (PS3.4 C.4.1.2.3: a pending response
@@ -141,22 +142,25 @@ class QueryRetrieveSCP:
         try:
             while True:
                 batch = await asyncio.to_thread(matches.take, size)
-                for n, attrs in enumerate(batch, 1):
+                # The pending responses of a batch go to the server as lists of at most
+                # PENDING_BATCH identifiers, which it writes in one go each (and looks for a
+                # C-CANCEL, PS3.4 C.4.1.3.1, between them).
+                answers: list[Dataset | bytes] = []
+                for attrs in batch:
                     if isinstance(attrs, bytes):  # encoded by the plan already
-                        yield Status.PENDING, attrs
-                        if n % 16 == 0:
-                            await asyncio.sleep(0)
-                        continue
-                    if located:
-                        attrs.update(located)
-                    data = identifier_bytes(identifier, query.return_tags, attrs, query.level,
-                                            ts)
-                    yield Status.PENDING, data if data is not None else response_identifier(
-                        identifier, query.return_tags, attrs, query.level)
-                    if n % 16 == 0:
-                        # Sending rarely blocks, so without this the reader would not see a
-                        # C-CANCEL (PS3.4 C.4.1.3.1) before every match has gone out.
-                        await asyncio.sleep(0)
+                        answers.append(attrs)
+                    else:
+                        if located:
+                            attrs.update(located)
+                        data = identifier_bytes(identifier, query.return_tags, attrs,
+                                                query.level, ts)
+                        answers.append(data if data is not None else response_identifier(
+                            identifier, query.return_tags, attrs, query.level))
+                    if len(answers) == PENDING_BATCH:
+                        yield Status.PENDING, answers
+                        answers = []
+                if answers:
+                    yield Status.PENDING, answers
                 if len(batch) < size:
                     return
                 size = BATCH
