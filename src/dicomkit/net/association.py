@@ -559,6 +559,12 @@ class Association:
 
     async def next_response(self, queue: asyncio.Queue[Message | BaseException],
                             timeout: float | None = None) -> Message:
+        if not queue.empty():
+            # Already here (pending responses arrive several per read): no timer to arm.
+            item = queue.get_nowait()
+            if isinstance(item, BaseException):
+                raise item
+            return item
         wait = self.timeouts.dimse if timeout is None else timeout
         try:
             async with asyncio.timeout(wait):

@@ -118,9 +118,20 @@ class Message:
     # a C-STORE into a store, a services.storage.Stored. Read with isinstance.
     outcome: object = None
 
+    def _number(self, tag: int) -> Any:
+        """The value of command element ``tag``, None when absent (read a few times per
+        message by the receive path: straight from the command's elements)."""
+        try:
+            entry = self.command.raw_entry(tag)
+        except KeyError:
+            return None
+        if type(entry) is tuple:
+            entry = self.command[tag]
+        return entry.value
+
     @property
     def command_field(self) -> int:
-        return int(self.command.get(0x00000100).value)
+        return int(self._number(0x00000100))
 
     @property
     def is_response(self) -> bool:
@@ -128,23 +139,23 @@ class Message:
 
     @property
     def has_data(self) -> bool:
-        element = self.command.get(0x00000800)
-        return element is not None and element.value != NO_DATA_SET
+        value = self._number(0x00000800)
+        return value is not None and value != NO_DATA_SET
 
     @property
     def message_id(self) -> int | None:
-        element = self.command.get(0x00000110)
-        return None if element is None else int(element.value)
+        value = self._number(0x00000110)
+        return None if value is None else int(value)
 
     @property
     def responding_to(self) -> int | None:
-        element = self.command.get(0x00000120)
-        return None if element is None else int(element.value)
+        value = self._number(0x00000120)
+        return None if value is None else int(value)
 
     @property
     def status(self) -> int | None:
-        element = self.command.get(0x00000900)
-        return None if element is None else int(element.value)
+        value = self._number(0x00000900)
+        return None if value is None else int(value)
 
 
 _UL = struct.Struct("<HHLL")
