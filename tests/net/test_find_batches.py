@@ -119,6 +119,24 @@ def test_cancel_over_the_network_ends_a_long_list() -> None:
     assert 1 <= len(found) < 20_000
 
 
+class EndsSlowly(ListHandler):
+    """All its matches, then a pause before the C-FIND's end (the database closing)."""
+
+    async def find(self, association: Association, message: Message,
+                   identifier: Dataset) -> AsyncIterator[FindAnswer]:
+        async for answer in super().find(association, message, identifier):
+            yield answer
+        await asyncio.sleep(0.3)
+
+
+def test_cancel_after_the_last_match_stops_nothing() -> None:
+    """PS3.4 C.4.1.3.1: Cancel (FE00) says matching was interrupted; a C-CANCEL that comes
+    when every match has gone out leaves the answer Success."""
+    found, final = asyncio.run(_run(EndsSlowly(10, 10), 262_144, cancel_after=10))
+    assert len(found) == 10
+    assert final == Status.SUCCESS
+
+
 class _Recorder:
     """An association that records what send_messages gets, and a C-CANCEL arriving after
     the ``cancel_at``-th write."""

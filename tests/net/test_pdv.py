@@ -17,6 +17,7 @@ from dicomkit.net.pdv import (
     OddLengthMessage,
     even_pieces,
     max_fragment,
+    message_pdus,
     pdata_pdus,
 )
 
@@ -131,3 +132,58 @@ def test_an_odd_stream_ends_with_an_odd_last_piece_that_pdata_pdus_refuses() -> 
     assert pieces[-1] == (PATTERN[4:7], True)
     with pytest.raises(OddLengthMessage):
         pdata_pdus(1, False, pieces[-1][0], 16, last=True)
+
+
+def pdus_of(stream: bytes, max_pdu: int) -> list[list[P.PDV]]:
+    """The PDVs of each P-DATA-TF PDU in ``stream``, every PDU checked against ``max_pdu``."""
+    out = []
+    pos = 0
+    while pos < len(stream):
+        assert stream[pos] == 0x04
+        length = int.from_bytes(stream[pos + 2:pos + 6], "big")
+        assert max_pdu == 0 or length <= max_pdu
+        decoded = P.decode(0x04, memoryview(stream[pos + 6:pos + 6 + length]))
+        assert isinstance(decoded, P.PDataTF)
+        out.append(decoded.pdvs)
+        pos += 6 + length
+    assert pos == len(stream)
+    return out
+
+
+@pytest.mark.parametrize("max_pdu", [0, 20, 21, 64, 65, 126, 127, 128, 4096])
+@pytest.mark.parametrize(("command", "data"), [(80, 40), (80, 0), (80, None), (2, 2), (80, 4096),
+                                               (100, 20)])
+def test_a_message_that_fits_is_one_pdu_of_two_pdvs(max_pdu: int, command: int,
+                                                     data: int | None) -> None:
+    """PS3.8 §9.3.5: a P-DATA-TF holds one or more PDVs. A message whose command and data set
+    fit in one PDU within the peer's maximum (D.1) goes as one, the command's PDV (control
+    header 03H: command, last) then the data set's (02H); otherwise as pdata_pdus cuts it."""
+    cmd, body = PATTERN[:command], None if data is None else PATTERN[-data - 1:-1]
+    items = message_pdus(5, cmd, body, max_fragment(max_pdu))
+    pdus = pdus_of(b"".join(bytes(item) for item in items), max_pdu)
+    pdvs = [pdv for pdu in pdus for pdv in pdu]
+    assert all(pdv.context_id == 5 and len(pdv.data) % 2 == 0 for pdv in pdvs)
+    assert b"".join(bytes(p.data) for p in pdvs if p.is_command) == cmd
+    assert [p.is_last for p in pdvs if p.is_command][-1]
+    if body is None:
+        assert not any(not p.is_command for p in pdvs)
+    else:
+        assert b"".join(bytes(p.data) for p in pdvs if not p.is_command) == body
+        assert [p.is_last for p in pdvs if not p.is_command][-1]
+        # Command PDVs first, then the data set's.
+        kinds = [p.is_command for p in pdvs]
+        assert kinds == sorted(kinds, reverse=True)
+    fits = body is not None and (max_pdu == 0 or command + len(body) + 12 <= max_pdu)
+    if fits:
+        assert len(pdus) == 1 and len(pdus[0]) == 2
+        assert (pdus[0][0].is_command, pdus[0][0].is_last) == (True, True)
+        assert (pdus[0][1].is_command, pdus[0][1].is_last) == (False, True)
+    else:
+        assert all(len(pdu) == 1 for pdu in pdus)  # one PDV per PDU, as pdata_pdus does
+
+
+def test_message_pdus_refuses_odd_lengths_as_pdata_pdus_does() -> None:
+    with pytest.raises(OddLengthMessage, match="data set of 3 bytes"):
+        message_pdus(1, b"ab", b"abc", 1 << 20)
+    with pytest.raises(OddLengthMessage, match="command of 3 bytes"):
+        message_pdus(1, b"abc", b"ab", 1 << 20)

@@ -16,7 +16,13 @@ from dicomkit.errors import InvalidDicomError
 from dicomkit.net import pdu as P
 from dicomkit.net.dimse import Message, decode_command, encode_command
 from dicomkit.net.fsm import Role, StateMachine
-from dicomkit.net.pdv import OddLengthMessage, even_pieces, max_fragment, pdata_pdus
+from dicomkit.net.pdv import (
+    OddLengthMessage,
+    even_pieces,
+    max_fragment,
+    message_pdus,
+    pdata_pdus,
+)
 
 log = logging.getLogger("dicomkit.net")
 
@@ -519,9 +525,10 @@ class Association:
     async def send_messages(self, context_id: int,
                             messages: list[tuple[bytes, bytes | memoryview | None]]) -> None:
         """Send several messages at once: each an encoded command (``encode_command``) and its
-        data set (bytes) or None, all cut into fragments that fit the peer's maximum PDU length
-        as :meth:`send_message` cuts them, and written together: one system call for the whole
-        list when the socket takes it (C-FIND pending responses built in one go). Each message
+        data set (bytes) or None, each one PDU when it fits in the peer's maximum PDU length,
+        otherwise cut into fragments as :meth:`send_message` cuts them
+        (:func:`dicomkit.net.pdv.message_pdus`), and written together: one system call for
+        the whole list when the socket takes it (C-FIND pending responses built in one go). Each message
         is still whole before the next starts (PS3.8 E.1), none of another task's messages in
         between; an odd-length one refuses the whole list before anything is sent. The caller
         bounds the list (a C-CANCEL can only be looked at between lists)."""
@@ -533,9 +540,7 @@ class Association:
         batch: list[bytes | memoryview] = []
         try:
             for encoded, data in messages:
-                batch += pdata_pdus(context_id, True, encoded, limit, last=True)
-                if data is not None:
-                    batch += pdata_pdus(context_id, False, data, limit, last=True)
+                batch += message_pdus(context_id, encoded, data, limit)
         except OddLengthMessage as exc:
             raise AssociationError(f"not sent: {exc}", self) from exc
         async with self._message_lock:

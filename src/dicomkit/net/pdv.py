@@ -17,6 +17,10 @@ The rules, and where each is kept:
   DICOM and is refused with :class:`OddLengthMessage`.
 - Each PDV goes in its own P-DATA-TF PDU (§9.3.5 Table 9-22): one PDV per PDU is what every
   peer accepts and lets a PDU be written as two pieces (header, a view of the data), no copy.
+  The one exception is :func:`message_pdus`: a message whose command and data set fit whole
+  in one PDU of the peer's maximum goes as one PDU of two PDVs (§9.3.5: one or more PDV
+  items), the command's then the data set's (a C-FIND pending response: one PDU per match).
+  PDVs of two messages never share a PDU.
 """
 
 from __future__ import annotations
@@ -75,6 +79,29 @@ def pdata_pdus(context_id: int, is_command: bool, data: bytes | bytearray | memo
                                                             command_bit, last)
         return out
     return fragments_pure(view, fragment, context_id, command_bit, last)
+
+
+_PDV_HEADER = struct.Struct(">LBB")  # Item-length, Presentation-context-ID, Message Control
+
+
+def message_pdus(context_id: int, command: bytes, data: bytes | memoryview | None,
+                 fragment: int) -> list[bytes | memoryview]:
+    """A whole message, the command ``command`` and its data set ``data`` (None: none), as
+    P-DATA-TF PDUs for a peer whose fragments are at most ``fragment`` bytes (from
+    :func:`max_fragment`): one PDU of two PDVs (the command's last fragment, then the data
+    set's) when both fit whole in it, that is when the PDU's length (12 bytes of PDV headers
+    and both) is at most ``fragment + 6``, within the peer's Maximum Length Received (PS3.8
+    D.1); otherwise what :func:`pdata_pdus` gives for each, errors included."""
+    if data is not None and len(command) % 2 == 0 and len(data) % 2 == 0 \
+            and len(command) + len(data) + PDV_ITEM_HEADER <= fragment \
+            and 0 <= context_id <= 0xFF:
+        length = len(command) + len(data) + 2 * PDV_ITEM_HEADER
+        return [_PDATA_HEADER.pack(0x04, length, len(command) + 2, context_id, 0x03), command,
+                _PDV_HEADER.pack(len(data) + 2, context_id, 0x02), data]
+    out = pdata_pdus(context_id, True, command, fragment, last=True)
+    if data is not None:
+        out += pdata_pdus(context_id, False, data, fragment, last=True)
+    return out
 
 
 def fragments_pure(view: memoryview, fragment: int, context_id: int, command_bit: int,

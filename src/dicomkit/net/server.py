@@ -370,7 +370,8 @@ class Server:
 
     async def _find(self, request: Request) -> None:
         """C-FIND (PS3.4 C.4.1.3): a pending response per match the handler yields, then the
-        final one; a C-CANCEL ends it with FE00 (C.4.1.3.1)."""
+        final one; a C-CANCEL that comes before the last match ends it with FE00 (C.4.1.3.1),
+        one that comes after changes nothing (0000)."""
         association, message, cancel = request.association, request.message, request.cancelled
         identifier = request.identifier()
         if identifier is None:
@@ -394,7 +395,8 @@ class Server:
                         if encoded is None:
                             encoded = commands[status] = request.response_command(status)
                         if not await self._send_pending(request, encoded, match):
-                            break  # cancelled: the Cancel response below
+                            await request.respond(Status.CANCEL)
+                            return
                         continue
                     if Status.category(status) != "Pending" or match is None:
                         await request.respond(status, match)
@@ -417,10 +419,9 @@ class Server:
             self.observer.refused(association, message, exc.status, exc.comment)
             await request.respond(exc.status, ErrorComment=exc.comment[:64])
             return
-        if cancel.is_set():
-            await request.respond(Status.CANCEL)
-        else:
-            await request.respond(Status.SUCCESS)
+        # Every match went out: a C-CANCEL that came after the last one stopped nothing, so
+        # the answer is Success (PS3.4 C.4.1.3.1: Cancel when matching was interrupted).
+        await request.respond(Status.SUCCESS)
 
     async def _send_pending(self, request: Request, encoded: bytes,
                             matches: list[Dataset | bytes]) -> bool:
