@@ -207,14 +207,20 @@ def element_png(locator: Any, attempts: int = 20) -> bytes:
     OHIF replaces a viewport's canvas when it loads a new display set (a SEG over a CT, a
     layout change); a screenshot taken as that happens fails with "Element is not attached to
     the DOM". The locator is resolved again on each try, so a retry shoots the new canvas.
+    A screenshot that times out (a browser slowed by a loaded machine: two CI workers and
+    their servers on two cores) is tried again up to three times.
     """
     from playwright.sync_api import Error
 
+    timeouts = 0
     for attempt in range(attempts):
         try:
-            return bytes(locator.screenshot(timeout=10_000))
+            return bytes(locator.screenshot(timeout=20_000))
         except Error as error:
-            transient = "not attached" in str(error) or "not stable" in str(error)
+            timed_out = "Timeout" in str(error)
+            timeouts += timed_out
+            transient = "not attached" in str(error) or "not stable" in str(error) \
+                or (timed_out and timeouts < 3)
             if not transient or attempt == attempts - 1:
                 raise
             locator.page.wait_for_timeout(250)
