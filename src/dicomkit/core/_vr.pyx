@@ -12,7 +12,8 @@ test_values.py compares the two.
 from libc.string cimport memcpy
 
 from dicomkit.core.values import PersonName
-from dicomkit.core.vr import SWAP_SIZE, VR_INFO, pure_decode_value, to_number
+from dicomkit.core.tag import Tag
+from dicomkit.core.vr import SWAP_SIZE, VR_INFO, pure_decode_value
 
 cdef dict _KIND = {name: info.kind for name, info in VR_INFO.items()}
 cdef dict _SIZE = {name: (info.fixed_size or 0) for name, info in VR_INFO.items()}
@@ -21,6 +22,11 @@ cdef dict _MULTI = {name: info.multi_valued for name, info in VR_INFO.items()}
 cdef dict _CHARSET = {name: info.charset for name, info in VR_INFO.items()}
 cdef frozenset _LATIN = frozenset(("AE", "CS", "DS", "IS", "AS", "DA", "TM", "DT", "UI"))
 cdef object _decode_text = None
+cdef object _new_int = int.__new__
+# Python's own int() and float() of a str, called as objects: the exact parsing (whitespace,
+# underscores, "inf", "nan") of the pure function, not a compiler's own fast path.
+cdef object _int = int
+cdef object _float = float
 # Specific Character Sets whose codec decodes bytes 00-7F as ASCII (PS3.3 C.12.1.1.2: the
 # single-byte sets without code extensions and the stand-alone UTF-8, GB18030 and GBK): a
 # value of such bytes only, with no ESC, is the same text decoded as ASCII (charset.py decodes
@@ -79,7 +85,7 @@ cdef object _number(const unsigned char[:] mv, Py_ssize_t pos, int size, str cod
     return f64
 
 
-def decode_value(vr, raw, little=True, charsets=()):
+cpdef object decode_value(vr, raw, little=True, charsets=()):
     """Same as :func:`dicomkit.core.vr.pure_decode_value`."""
     global _decode_text
     cdef Py_ssize_t count, i, n
@@ -103,6 +109,15 @@ def decode_value(vr, raw, little=True, charsets=()):
         if count == 1:
             return _number(mv, 0, size, code, little)
         return [_number(mv, i * size, size, code, little) for i in range(count)]
+    if kind == "at" and size == 4:
+        n = len(raw)
+        count = n // 4
+        if count == 0:
+            return None
+        mv = raw
+        if count == 1:
+            return _attribute_tag(mv, 0, little)
+        return [_attribute_tag(mv, i * 4, little) for i in range(count)]
     if kind == "at" or kind == "sq":
         return pure_decode_value(vr, raw, little, charsets)
     # Character strings.
@@ -126,6 +141,30 @@ def decode_value(vr, raw, little=True, charsets=()):
     return _strings(vr, kind, text)
 
 
+cdef object _attribute_tag(const unsigned char[:] mv, Py_ssize_t pos, bint little):
+    """PS3.5 §6.2 AT: a group word then an element word, each in the data set's byte order."""
+    cdef unsigned long long tag = (_word(mv, pos, 2, little) << 16) | _word(mv, pos + 2, 2,
+                                                                            little)
+    return _new_int(Tag, tag)
+
+
+cdef object to_number(str kind, str text):
+    """Same as :func:`dicomkit.core.vr.to_number`: one DS or IS value from its text."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        if kind == "int":
+            try:
+                return _int(text)
+            except ValueError:
+                number = _float(text)
+                return _int(number) if number.is_integer() else number
+        return _float(text)
+    except ValueError:
+        return text
+
+
 cdef object _strings(vr, kind, str text):
     """The value of a string VR from its decoded text (PS3.5 §6.2: backslash separates
     values)."""
@@ -145,3 +184,46 @@ cdef object _strings(vr, kind, str text):
     if kind == "int" or kind == "float":
         return to_number(kind, text)
     return text
+
+
+cdef object _UNSET = None  # dicomkit.core.element's "not decoded yet", bound on first use
+cdef object _pure_element_value = None
+cdef object _struct_error = None
+cdef dict _element_globals = None  # dicomkit.core.element's names: its decode_value is used
+
+
+cdef _bind_element():
+    global _UNSET, _pure_element_value, _struct_error, _element_globals
+    import struct
+    from dicomkit.core import element
+    _struct_error = struct.error
+    _element_globals = element.__dict__
+    _pure_element_value = element.element_value
+    _UNSET = element._UNSET
+
+
+cdef object _decode_value = decode_value
+
+
+def element_value(element):
+    """Same as :func:`dicomkit.core.element.element_value` (the ``value`` property): the
+    value decoded from ``raw`` on first use and kept; a value that does not decode goes to the
+    pure function, which raises the same InvalidDicomError."""
+    if _UNSET is None:
+        _bind_element()
+    value = element._value
+    if value is not _UNSET:
+        return value
+    raw = element.raw
+    if type(raw) is not bytes:
+        return _pure_element_value(element)
+    decode = _element_globals["decode_value"]  # as the pure property finds it
+    try:
+        if decode is _decode_value:
+            value = decode_value(element.VR, raw, element.little, element.charsets)
+        else:
+            value = decode(element.VR, raw, element.little, element.charsets)
+    except (_struct_error, ValueError, TypeError, IndexError, OverflowError, LookupError):
+        return _pure_element_value(element)
+    element._value = value
+    return value

@@ -26,14 +26,20 @@ _OWN_ATTRS = frozenset({
 
 
 _MATERIALIZE: Any = None  # encoding.lazy.MATERIALIZE, imported on first use
+_ITERATE: Any = None  # encoding.lazy.ITERATE, likewise
+_WALK: Any = None  # encoding.lazy.WALK, likewise
+
+
+def _load_lazy() -> None:
+    global _MATERIALIZE, _ITERATE, _WALK
+    from dicomkit.encoding import lazy
+
+    _MATERIALIZE, _ITERATE, _WALK = lazy.MATERIALIZE, lazy.ITERATE, lazy.WALK
 
 
 def _load_materialize() -> Any:
-    global _MATERIALIZE
-    from dicomkit.encoding.lazy import MATERIALIZE
-
-    _MATERIALIZE = MATERIALIZE
-    return MATERIALIZE
+    _load_lazy()
+    return _MATERIALIZE
 
 
 class Dataset:
@@ -253,12 +259,10 @@ class Dataset:
         return [Tag(t) for t in self.tags()]
 
     def __iter__(self) -> Iterator[DataElement]:
-        elements = self._elements
-        for tag in self.tags():
-            entry = elements.get(tag)
-            if entry is None:  # deleted while iterating: the KeyError of __getitem__
-                yield self[tag]
-            yield entry if type(entry) is not tuple else self._materialize(tag, entry)
+        """Every element in tag order (encoding/lazy.py ``iterate``, or its compiled twin)."""
+        if _ITERATE is None:
+            _load_lazy()
+        return _ITERATE(self)
 
     def elements(self) -> Iterator[DataElement]:
         return iter(self)
@@ -374,13 +378,11 @@ class Dataset:
         return True
 
     def walk(self) -> Iterator[tuple[int, DataElement]]:
-        """Every element depth-first, with its nesting depth."""
-        for element in self:
-            yield 0, element
-            if element.VR == "SQ":
-                for item in element.value:
-                    for depth, inner in item.walk():
-                        yield depth + 1, inner
+        """Every element depth-first, with its nesting depth (encoding/lazy.py ``walk``, or
+        its compiled twin)."""
+        if _WALK is None:
+            _load_lazy()
+        return _WALK(self)
 
     def validate(self, iod: str | None = None) -> list[Any]:
         """Every finding about this data set against its IOD, the dictionary, the VR rules and

@@ -7,6 +7,7 @@ from collections.abc import Sequence as _Seq
 from typing import TYPE_CHECKING, Any
 
 from dicomkit.core import dictionary
+from dicomkit.core import vr as _vr
 from dicomkit.core.tag import Tag, tag_str
 from dicomkit.core.vr import VR_INFO, decode_value, validate_value, value_multiplicity
 
@@ -79,6 +80,27 @@ class Sequence(list):
         return (Sequence, (list(self),))
 
 
+def element_value(element: DataElement) -> Any:
+    """``element.value``: the value, decoded from ``element.raw`` on first use (PS3.5 §6.2)
+    and kept. The pure-Python reference; ``core/_vr.pyx`` has its compiled twin."""
+    if element._value is _UNSET:
+        raw = element.raw if element.raw is not None else b""
+        try:
+            element._value = decode_value(element.VR, bytes(raw), element.little,
+                                          element.charsets)
+        except (struct.error, ValueError, TypeError, IndexError, OverflowError,
+                LookupError) as exc:  # UnicodeDecodeError is a ValueError
+            from dicomkit.errors import InvalidDicomError
+
+            raise InvalidDicomError(f"{element.VR} value of {len(raw)} byte(s) does not decode:"
+                                    f" {exc}", tag=element.tag) from exc
+    return element._value
+
+
+_VALUE: Any = element_value if _vr._compiled is None else _vr._compiled.element_value
+""":func:`element_value`, or its compiled twin (the same values and errors)."""
+
+
 class DataElement:
     """One data element. ``value`` is decoded from the stored bytes on first access."""
 
@@ -124,26 +146,22 @@ class DataElement:
         element.is_undefined_length = is_undefined_length
         return element
 
-    @property
-    def value(self) -> Any:
-        if self._value is _UNSET:
-            raw = self.raw if self.raw is not None else b""
-            try:
-                self._value = decode_value(self.VR, bytes(raw), self.little, self.charsets)
-            except (struct.error, ValueError, TypeError, IndexError, OverflowError,
-                    LookupError) as exc:  # UnicodeDecodeError is a ValueError
-                from dicomkit.errors import InvalidDicomError
-
-                raise InvalidDicomError(f"{self.VR} value of {len(raw)} byte(s) does not decode:"
-                                        f" {exc}", tag=self.tag) from exc
-        return self._value
-
-    @value.setter
-    def value(self, new: Any) -> None:
+    def _set_value(self, new: Any) -> None:
         if self.VR == "SQ" and not isinstance(new, Sequence):
             new = Sequence(new or [])
         self._value = new
         self.raw = None
+
+    if TYPE_CHECKING:
+        @property
+        def value(self) -> Any:
+            """The value, decoded from the stored bytes when first asked for."""
+
+        @value.setter
+        def value(self, new: Any) -> None: ...
+    else:  # the getter is element_value or its compiled twin, called with no frame between
+        value = property(_VALUE, _set_value,
+                         doc="The value, decoded from the stored bytes when first asked for.")
 
     @property
     def is_decoded(self) -> bool:

@@ -8,6 +8,7 @@ UN sequence being parsed as implicit VR little endian.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from dicomkit import native
@@ -71,7 +72,38 @@ def _un_sequence(
     return DataElement(tag, "SQ", seq)
 
 
+def iterate(ds: Dataset) -> Iterator[DataElement]:
+    """``iter(ds)``: every element in tag order (PS3.5 §7.1), each indexed entry made a
+    DataElement (and kept in the data set) as it is reached. The tags are taken when the
+    iteration starts; an element deleted meanwhile raises the KeyError of ``ds[tag]``."""
+    tags = ds.tags()
+    elements = ds._elements
+    for tag in tags:
+        entry = elements.get(tag)
+        if entry is None:  # deleted while iterating (or the index re-sorted): as ds[tag]
+            entry = ds[tag]
+        elif type(entry) is tuple:
+            entry = MATERIALIZE(ds, tag, entry)
+            elements[tag] = entry
+        yield entry
+
+
+def walk(ds: Dataset) -> Iterator[tuple[int, DataElement]]:
+    """``ds.walk()``: every element depth-first with its nesting depth, the items of a
+    sequence (PS3.5 §7.5) right after the sequence's own element."""
+    for element in ds:
+        yield 0, element
+        if element.VR == "SQ":
+            for item in element.value:
+                for depth, inner in item.walk():
+                    yield depth + 1, inner
+
+
 _compiled = native.load("dicomkit.encoding._lazy")
 MATERIALIZE: Any = materialize if _compiled is None else _compiled.materialize
 """:func:`materialize`, or its compiled twin (the same elements) unless ``DICOMKIT_PURE=1`` or
 it is not built."""
+ITERATE: Any = iterate if _compiled is None else _compiled.iterate
+""":func:`iterate`, or its compiled twin: an iterator object rather than a generator."""
+WALK: Any = walk if _compiled is None else _compiled.walk
+""":func:`walk`, or its compiled twin."""
