@@ -208,3 +208,20 @@ def test_the_compiled_twins_are_the_ones_in_use_unless_pure() -> None:
     assert lazy.WALK is (lazy.walk if native.PURE else LAZY.walk)
     assert element_module._VALUE is (element_module.element_value if native.PURE else VALUE)
     assert DataElement.value.fget is element_module._VALUE
+
+
+def test_the_value_of_an_object_that_is_not_a_data_element_is_the_pure_functions() -> None:
+    """The compiled getter reads a DataElement's slots directly; anything else (called as
+    ``DataElement.value.fget(other)``) goes the pure way."""
+    from types import SimpleNamespace
+
+    for name in ("compiled", "pure"):
+        other = SimpleNamespace(_value=element_module._UNSET, raw=b"1\\2 ", VR="IS",
+                                little=True, charsets=())
+        assert TWINS[name][3](other) == [1, 2]
+        assert other._value == [1, 2]
+        empty = SimpleNamespace()
+        assert outcome(lambda e=empty, v=TWINS[name][3]: v(e))[:2] == ("error",
+                                                                       "AttributeError")
+    bare = object.__new__(DataElement)  # no slot set: the AttributeError of the slot
+    assert outcome(lambda: VALUE(bare)) == outcome(lambda: element_module.element_value(bare))

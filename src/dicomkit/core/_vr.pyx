@@ -37,18 +37,20 @@ cdef frozenset _ASCII_SETS = frozenset((
     "GB18030", "GBK"))
 
 
-cdef bint _plain_ascii(const unsigned char[:] data):
+cdef bint _plain_ascii(bytes data):
     """No byte above 7F and no ESC."""
+    cdef const unsigned char* p = data
     cdef Py_ssize_t i
-    for i in range(data.shape[0]):
-        if data[i] >= 0x80 or data[i] == 0x1B:
+    for i in range(len(data)):
+        if p[i] >= 0x80 or p[i] == 0x1B:
             return False
     return True
 
 
-cdef inline unsigned long long _word(const unsigned char[:] mv, Py_ssize_t pos, int size,
+cdef inline unsigned long long _word(const unsigned char* mv, Py_ssize_t pos, int size,
                                      bint little):
-    """The ``size``-byte unsigned word at ``pos`` (the caller checked pos + size <= len)."""
+    """The ``size``-byte unsigned word at ``pos`` (the caller checked pos + size <= len: the
+    bytes are read through a pointer, not a bounds-checked view)."""
     cdef unsigned long long value = 0
     cdef int i
     if little:
@@ -60,7 +62,7 @@ cdef inline unsigned long long _word(const unsigned char[:] mv, Py_ssize_t pos, 
     return value
 
 
-cdef object _number(const unsigned char[:] mv, Py_ssize_t pos, int size, str code, bint little):
+cdef object _number(const unsigned char* mv, Py_ssize_t pos, int size, str code, bint little):
     cdef unsigned long long word = _word(mv, pos, size, little)
     cdef unsigned int w32
     cdef float f32
@@ -90,7 +92,7 @@ cpdef object decode_value(vr, raw, little=True, charsets=()):
     global _decode_text
     cdef Py_ssize_t count, i, n
     cdef int size
-    cdef const unsigned char[:] mv
+    cdef const unsigned char* mv  # into raw (bytes), read below its length only
     kind = _KIND.get(vr)
     if kind is None or type(raw) is not bytes:
         return pure_decode_value(vr, raw, little, charsets)
@@ -141,7 +143,7 @@ cpdef object decode_value(vr, raw, little=True, charsets=()):
     return _strings(vr, kind, text)
 
 
-cdef object _attribute_tag(const unsigned char[:] mv, Py_ssize_t pos, bint little):
+cdef object _attribute_tag(const unsigned char* mv, Py_ssize_t pos, bint little):
     """PS3.5 §6.2 AT: a group word then an element word, each in the data set's byte order."""
     cdef unsigned long long tag = (_word(mv, pos, 2, little) << 16) | _word(mv, pos + 2, 2,
                                                                             little)
@@ -186,19 +188,52 @@ cdef object _strings(vr, kind, str text):
     return text
 
 
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        pass
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+
+cdef extern from "structmember.h":
+    object PyMember_GetOne(const char* address, PyMemberDef* member)
+    int PyMember_SetOne(char* address, PyMemberDef* member, object value) except -1
+
 cdef object _UNSET = None  # dicomkit.core.element's "not decoded yet", bound on first use
+cdef type _ELEMENT = None  # DataElement, likewise
 cdef object _pure_element_value = None
 cdef object _struct_error = None
 cdef dict _element_globals = None  # dicomkit.core.element's names: its decode_value is used
+cdef PyMemberDef* _VALUE_SLOT = NULL
+cdef PyMemberDef* _RAW_SLOT = NULL
+cdef PyMemberDef* _VR_SLOT = NULL
+cdef PyMemberDef* _LITTLE_SLOT = NULL
+cdef PyMemberDef* _CHARSETS_SLOT = NULL
+
+
+cdef PyMemberDef* _slot(type kind, name) except NULL:
+    """The C description of the slot ``name`` of ``kind`` (its offset in the object), which
+    ``kind.name.__get__`` and ``__set__`` would use: read here without looking the name up."""
+    from types import MemberDescriptorType
+    descriptor = kind.__dict__[name]
+    if type(descriptor) is not MemberDescriptorType:
+        raise TypeError(f"{kind.__name__}.{name} is not a slot")
+    return (<PyMemberDescrObject*><void*>descriptor).d_member
 
 
 cdef _bind_element():
-    global _UNSET, _pure_element_value, _struct_error, _element_globals
+    global _UNSET, _ELEMENT, _pure_element_value, _struct_error, _element_globals
+    global _VALUE_SLOT, _RAW_SLOT, _VR_SLOT, _LITTLE_SLOT, _CHARSETS_SLOT
     import struct
     from dicomkit.core import element
     _struct_error = struct.error
     _element_globals = element.__dict__
     _pure_element_value = element.element_value
+    _VALUE_SLOT = _slot(element.DataElement, "_value")
+    _RAW_SLOT = _slot(element.DataElement, "raw")
+    _VR_SLOT = _slot(element.DataElement, "VR")
+    _LITTLE_SLOT = _slot(element.DataElement, "little")
+    _CHARSETS_SLOT = _slot(element.DataElement, "charsets")
+    _ELEMENT = element.DataElement
     _UNSET = element._UNSET
 
 
@@ -208,22 +243,29 @@ cdef object _decode_value = decode_value
 def element_value(element):
     """Same as :func:`dicomkit.core.element.element_value` (the ``value`` property): the
     value decoded from ``raw`` on first use and kept; a value that does not decode goes to the
-    pure function, which raises the same InvalidDicomError."""
+    pure function, which raises the same InvalidDicomError. The slots of a DataElement are
+    read and written directly (anything else goes to the pure function)."""
+    cdef char* address
     if _UNSET is None:
         _bind_element()
-    value = element._value
+    if not isinstance(element, _ELEMENT):
+        return _pure_element_value(element)
+    address = <char*><void*>element
+    value = PyMember_GetOne(address, _VALUE_SLOT)
     if value is not _UNSET:
         return value
-    raw = element.raw
+    raw = PyMember_GetOne(address, _RAW_SLOT)
     if type(raw) is not bytes:
         return _pure_element_value(element)
     decode = _element_globals["decode_value"]  # as the pure property finds it
     try:
         if decode is _decode_value:
-            value = decode_value(element.VR, raw, element.little, element.charsets)
+            value = decode_value(PyMember_GetOne(address, _VR_SLOT), raw,
+                                 PyMember_GetOne(address, _LITTLE_SLOT),
+                                 PyMember_GetOne(address, _CHARSETS_SLOT))
         else:
             value = decode(element.VR, raw, element.little, element.charsets)
     except (_struct_error, ValueError, TypeError, IndexError, OverflowError, LookupError):
         return _pure_element_value(element)
-    element._value = value
+    PyMember_SetOne(address, _VALUE_SLOT, value)
     return value

@@ -11,13 +11,50 @@ others (UN read with the dictionary's VR, sequences, VRs resolved from the data 
 tests/native/test_values.py and test_iteration.py compare the twins.
 """
 
+from types import MemberDescriptorType
+
 from dicomkit.core.element import DataElement, _UNSET
 from dicomkit.core.tag import Tag
 from dicomkit.core.vr import TEXT_VRS
 
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        pass
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+
+cdef extern from "Python.h":
+    ctypedef struct PyTypeObject:
+        pass
+    object PyType_GenericAlloc(PyTypeObject* kind, Py_ssize_t items)
+
+cdef extern from "structmember.h":
+    int PyMember_SetOne(char* address, PyMemberDef* member, object value) except -1
+
+
+cdef PyMemberDef* _slot(name) except NULL:
+    """The C description of DataElement's slot ``name`` (its offset in the object), which
+    ``type(element).name.__set__`` would use: set here without looking the name up."""
+    descriptor = DataElement.__dict__[name]
+    if type(descriptor) is not MemberDescriptorType:
+        raise ImportError(f"DataElement.{name} is not a slot")
+    return (<PyMemberDescrObject*><void*>descriptor).d_member
+
+
+cdef type _ELEMENT_TYPE = DataElement
+if DataElement.__new__ is not object.__new__:
+    raise ImportError("DataElement has its own __new__: _new_element would not call it")
+cdef PyMemberDef* _TAG_SLOT = _slot("tag")
+cdef PyMemberDef* _VR_SLOT = _slot("VR")
+cdef PyMemberDef* _VALUE_SLOT = _slot("_value")
+cdef PyMemberDef* _RAW_SLOT = _slot("raw")
+cdef PyMemberDef* _LITTLE_SLOT = _slot("little")
+cdef PyMemberDef* _CHARSETS_SLOT = _slot("charsets")
+cdef PyMemberDef* _UNDEFINED_SLOT = _slot("is_undefined_length")
+
 cdef object _UNSET_VALUE = _UNSET
 cdef frozenset _TEXT_VRS = frozenset(TEXT_VRS)
-cdef object _new_object = object.__new__
 cdef object _new_int = int.__new__
 cdef object _pure = None
 cdef object _END = object()
@@ -43,6 +80,7 @@ cdef object _materialize(ds, dict attributes, tag, tuple entry):
     call each)."""
     global _pure
     cdef Py_ssize_t offset, length
+    cdef char* address
     vr, offset, length, undefined = entry
     if vr == "UN" or vr == "SQ" or " or " in vr:
         if _pure is None:
@@ -64,15 +102,22 @@ cdef object _materialize(ds, dict attributes, tag, tuple entry):
             charsets = ds.charsets
     else:
         charsets = ()
-    element = _new_object(DataElement)
-    element.tag = _tag(tag)
-    element.VR = vr
-    element._value = _UNSET_VALUE
-    element.raw = raw
-    element.little = little
-    element.charsets = charsets
-    element.is_undefined_length = undefined
+    element = _new_element()
+    address = <char*><void*>element
+    PyMember_SetOne(address, _TAG_SLOT, _tag(tag))
+    PyMember_SetOne(address, _VR_SLOT, vr)
+    PyMember_SetOne(address, _VALUE_SLOT, _UNSET_VALUE)
+    PyMember_SetOne(address, _RAW_SLOT, raw)
+    PyMember_SetOne(address, _LITTLE_SLOT, little)
+    PyMember_SetOne(address, _CHARSETS_SLOT, charsets)
+    PyMember_SetOne(address, _UNDEFINED_SLOT, undefined)
     return element
+
+
+cdef object _new_element():
+    """``object.__new__(DataElement)``: what object.__new__ does for it (DataElement has
+    neither __init__ to skip nor arguments to check), without a Python call."""
+    return PyType_GenericAlloc(<PyTypeObject*>_ELEMENT_TYPE, 0)
 
 
 def materialize(ds, tag, entry):
@@ -147,16 +192,23 @@ cdef class _Walk:
         return self
 
     def __next__(self):
-        try:
-            return self._step()
-        except BaseException:  # StopIteration included: finished, as a generator is
-            self.done = True
-            self.elements = self.pending = self.items = self.inner = None
-            raise
-
-    cdef object _step(self):
         if self.done:
             raise StopIteration
+        try:
+            found = self._step()
+        except BaseException:  # finished, as a generator that raised is
+            self._finish()
+            raise
+        if found is _END:  # said without an exception object: the end of every walk
+            self._finish()
+            raise StopIteration
+        return found
+
+    cdef _finish(self):
+        self.done = True
+        self.elements = self.pending = self.items = self.inner = None
+
+    cdef object _step(self):
         while True:
             if self.inner is not None:
                 found = next(self.inner, _END)
@@ -179,7 +231,9 @@ cdef class _Walk:
                 continue
             if self.elements is None:
                 self.elements = iter(self.ds)
-            element = next(self.elements)
+            element = next(self.elements, _END)
+            if element is _END:
+                return _END
             self.pending = element
             return (0, element)
 
