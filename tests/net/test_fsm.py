@@ -10,6 +10,7 @@ import pytest
 
 from dicomkit.net.association import Association
 from dicomkit.net.fsm import ACTIONS, TRANSITIONS, ProtocolStateError, Role, StateMachine
+from dicomkit.net.stream import PDUStream, open_stream, start_server
 from tests.support.paths import STANDARD
 
 TABLES = STANDARD / "part08_table_9-10.json"  # PS3.8 Table 9-10 (see its README)
@@ -69,13 +70,12 @@ def test_release_collision_states_follow_ar8_to_ar10():
 async def _pair() -> tuple[Association, Association, asyncio.AbstractServer]:
     accepted: asyncio.Future[Association] = asyncio.get_running_loop().create_future()
 
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.set_result(Association(reader, writer, Role.ACCEPTOR))
+    def on_connect(stream: PDUStream) -> None:
+        accepted.set_result(Association(stream, Role.ACCEPTOR))
 
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    server = await start_server(on_connect, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    requestor = Association(reader, writer, Role.REQUESTOR)
+    requestor = Association(await open_stream("127.0.0.1", port), Role.REQUESTOR)
     acceptor = await accepted
     for association in (requestor, acceptor):
         association.fsm.state = "Sta6"

@@ -17,6 +17,7 @@ from dicomkit.net.dimse import CommandField, Message, Status, command
 from dicomkit.net.fsm import Role
 from dicomkit.net.retrieve import Counts, SubOperation, move_contexts
 from dicomkit.net.service import Request
+from dicomkit.net.stream import PDUStream
 from dicomkit.net.uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE, UNCOMPRESSED_TS
 from dicomkit.services.storage import Refused, StorageHandler
 
@@ -70,16 +71,8 @@ def test_counts_per_category_and_failed_uids() -> None:
     assert counts.failed_uids == ["1.3"]
 
 
-class _Writer:
-    """The transport of an association that sends nothing (only negotiation state is used)."""
-
-    def get_extra_info(self, name: str) -> None:
-        return None
-
-
 def _association() -> Association:
-    association = Association(asyncio.StreamReader(), _Writer(),  # type: ignore[arg-type]
-                              Role.ACCEPTOR)
+    association = Association(PDUStream(), Role.ACCEPTOR)  # no connection: nothing is sent
     association.calling_ae, association.called_ae = "SCU", "STORESCP"
     association.contexts[1] = AcceptedContext(1, CT, EXPLICIT_VR_LE)
     return association

@@ -18,6 +18,7 @@ from dicomkit.net.association import AcceptedContext, Association, DataSink
 from dicomkit.net.dimse import CommandField, Message, Status, command
 from dicomkit.net.fsm import Role
 from dicomkit.net.service import PENDING_BATCH, RetrieveItem, ServiceFailure
+from dicomkit.net.stream import PDUStream
 from dicomkit.net.uids import EXPLICIT_VR_LE, MODELS
 from dicomkit.services.access import AccessPolicy, AEPermissions
 from dicomkit.services.qr import IdentifierError, QueryRetrieveSCP
@@ -28,14 +29,8 @@ FIND = MODELS["study"]["find"]
 MOVE = MODELS["study"]["move"]
 
 
-class _Writer:
-    def get_extra_info(self, name: str) -> None:
-        return None
-
-
 def _association(calling: str = "MODALITY") -> Association:
-    association = Association(asyncio.StreamReader(), _Writer(),  # type: ignore[arg-type]
-                              Role.ACCEPTOR)
+    association = Association(PDUStream(), Role.ACCEPTOR)  # no connection: nothing is sent
     association.calling_ae, association.called_ae = calling, "PACS"
     association.contexts[1] = AcceptedContext(1, CT, EXPLICIT_VR_LE)
     association.contexts[3] = AcceptedContext(3, FIND, EXPLICIT_VR_LE)

@@ -7,7 +7,6 @@ import asyncio
 import logging
 import os
 import socket
-import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -23,13 +22,12 @@ from dicomkit.net.pdv import (
     message_pdus,
     pdata_pdus,
 )
+from dicomkit.net.stream import DEFAULT_MAX_PDU, PDUStream
+from dicomkit.net.stream import HARD_MAX_PDU as HARD_MAX_PDU
 
 log = logging.getLogger("dicomkit.net")
 
-DEFAULT_MAX_PDU = 262_144  # what we accept; DCMTK uses 16 KiB, larger PDUs cost less CPU
-HARD_MAX_PDU = 64 * 1024 * 1024  # never read a PDU longer than this, whatever we offered
 MAX_MESSAGE_IN_MEMORY = 256 * 1024 * 1024  # a data set not streamed to a sink is capped here
-_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 ABORT_SOURCE_USER = 0
 ABORT_SOURCE_PROVIDER = 2
 
@@ -113,12 +111,13 @@ class _Pending:
 
 class Association:
     """Both roles share this: the requestor via :func:`dicomkit.net.client.connect`, the
-    acceptor via :class:`dicomkit.net.server.Server`."""
+    acceptor via :class:`dicomkit.net.server.Server`. ``stream`` is the connection
+    (:class:`dicomkit.net.stream.PDUStream`): PDUs are read from it and written to its
+    transport."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, role: Role,
-                 *, timeouts: Timeouts | None = None, max_pdu: int = DEFAULT_MAX_PDU) -> None:
-        self.reader = reader
-        self.writer = writer
+    def __init__(self, stream: PDUStream, role: Role, *, timeouts: Timeouts | None = None,
+                 max_pdu: int = DEFAULT_MAX_PDU) -> None:
+        self.stream = stream
         self.fsm = StateMachine(role)
         self.role = role
         self.timeouts = timeouts or Timeouts()
@@ -129,7 +128,7 @@ class Association:
         self.accept: P.AAssociateAC | None = None
         self.calling_ae = ""
         self.called_ae = ""
-        self.peer = _peername(writer)
+        self.peer = _peername(stream)
         self.sink_factory: SinkFactory | None = None
         self.on_request: Callable[[Message], Awaitable[None]] | None = None
         self._responses: dict[int, asyncio.Queue[Message | BaseException]] = {}
@@ -143,13 +142,22 @@ class Association:
         self._message_id = 0
         self.abort_reason: str | None = None
         self.user_data: dict[str, Any] = {}
-        self._sock = writer.get_extra_info("socket")
+        sock = stream.get_extra_info("socket")
         # The socket's descriptor for writev, on plain TCP only (with TLS the transport
         # encrypts: nothing may bypass it).
         self._fd = -1
-        if self._sock is not None and writer.get_extra_info("sslcontext") is None:
-            self._fd = self._sock.fileno()
-        _set_nodelay(writer)
+        if sock is not None and stream.get_extra_info("sslcontext") is None:
+            self._fd = sock.fileno()
+        _set_nodelay(stream)
+
+    @property
+    def local_max_pdu(self) -> int:
+        """The maximum PDU length we offered: longer P-DATA-TF PDUs are refused unread."""
+        return self.stream.max_pdu
+
+    @local_max_pdu.setter
+    def local_max_pdu(self, value: int) -> None:
+        self.stream.max_pdu = value
 
     # -- description ---------------------------------------------------------------------------
     def describe(self) -> str:
@@ -165,47 +173,17 @@ class Association:
         return self.fsm.state == "Sta6"
 
     # -- PDU I/O ---------------------------------------------------------------------------------
-    def _quickack(self) -> None:
-        """Linux TCP_QUICKACK before each read: a peer that writes one PDU in two small
-        segments with Nagle on (DCMTK) would otherwise wait ~40 ms on our delayed ACK."""
-        if self._sock is not None and _QUICKACK is not None:
-            try:
-                self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-            except OSError:
-                pass
-
     async def read_pdu(self, timeout: float | None) -> Any:
         """One PDU, whole within ``timeout``; lengths above what we offered (or the hard cap)
-        are refused unread."""
-        self._quickack()
-        # One asyncio.timeout per PDU, not wait_for per read: no task per read (a C-FIND
-        # brings two PDUs per match).
-        async with asyncio.timeout(timeout):
-            return await self._read_pdu()
-
-    async def _read_pdu(self) -> Any:
-        try:
-            header = await self.reader.readexactly(6)
-        except asyncio.IncompleteReadError as exc:
-            if exc.partial:
-                raise P.PDUError("connection closed inside a PDU header", abort_reason=0) from exc
-            raise ConnectionResetError("peer closed the connection") from exc
-        pdu_type, length = struct.unpack(">BxL", header)
-        limit = HARD_MAX_PDU if pdu_type != 0x04 else max(self.local_max_pdu, 1024) + 6
-        if self.local_max_pdu == 0:
-            limit = HARD_MAX_PDU
-        if pdu_type not in (1, 2, 3, 4, 5, 6, 7):
-            raise P.PDUError(f"unrecognised PDU type 0x{pdu_type:02X}", abort_reason=1)
-        if length > limit and pdu_type == 0x04:
-            raise P.PDUError(f"P-DATA-TF of {length} bytes exceeds the negotiated maximum "
-                             f"{self.local_max_pdu}", abort_reason=6)
-        if length > HARD_MAX_PDU:
-            raise P.PDUError(f"PDU length {length} exceeds {HARD_MAX_PDU}", abort_reason=6)
-        try:
-            body = await self.reader.readexactly(length)
-        except asyncio.IncompleteReadError as exc:
-            raise P.PDUError(f"connection closed after {len(exc.partial)} of {length} bytes "
-                             "of a PDU", abort_reason=0) from exc
+        are refused unread (:class:`dicomkit.net.stream.PDUStream` frames them)."""
+        stream = self.stream
+        if stream.ready():  # already complete: no timer
+            pdu_type, body = stream.pop()
+        else:
+            # One asyncio.timeout per PDU, not wait_for per read: no task per read (a C-FIND
+            # brings two PDUs per match).
+            async with asyncio.timeout(timeout):
+                pdu_type, body = await stream.next_pdu()
         return P.decode(pdu_type, body)
 
     async def send_raw(self, data: bytes | list[bytes | memoryview]) -> None:
@@ -213,15 +191,15 @@ class Association:
             if isinstance(data, list):
                 self._write_pieces(data)
             else:
-                self.writer.write(data)
-            await self.writer.drain()
+                self._transport().write(data)
+            await self.stream.drain()
 
     def _write_pieces(self, pieces: list[bytes | memoryview]) -> None:
         """Write PDU pieces (headers and views of a message) in order. On a plain TCP socket
         whose transport holds nothing unsent they go out in one ``writev`` system call, no
         copy in Python (asyncio's ``writelines`` joins them first); what the kernel did not
         take, and everything on TLS, goes through the transport, piece by piece."""
-        transport = self.writer.transport
+        transport = self._transport()
         if self._fd >= 0 and not transport.get_write_buffer_size() \
                 and not transport.is_closing():
             try:
@@ -239,7 +217,13 @@ class Association:
                 else:
                     return
         # The rest in one transport write: one copy into its buffer, not a call per piece.
-        self.writer.write(pieces[0] if len(pieces) == 1 else b"".join(pieces))
+        transport.write(pieces[0] if len(pieces) == 1 else b"".join(pieces))
+
+    def _transport(self) -> asyncio.Transport:
+        transport = self.stream.transport
+        if transport is None:
+            raise ConnectionResetError("the association has no connection")
+        return transport
 
     async def send_pdu(self, pdu: Any) -> None:
         log.debug("[%s] send %s", self.describe(), type(pdu).__name__)
@@ -463,10 +447,9 @@ class Association:
     async def close_transport(self) -> None:
         """Close the TCP connection (waiting at most 2 s) and put the state machine in Sta1
         through Evt17, as Table 9-10 does when the transport closes."""
-        if not self.writer.is_closing():
-            self.writer.close()
+        self.stream.close()
         try:
-            await asyncio.wait_for(self.writer.wait_closed(), 2)
+            await asyncio.wait_for(self.stream.wait_closed(), 2)
         except (TimeoutError, ConnectionError, OSError):
             pass
         if self.fsm.state != "Sta1":
@@ -628,14 +611,14 @@ class Association:
                 self._reader_task.cancel()
 
 
-def _peername(writer: asyncio.StreamWriter) -> tuple[str, int] | None:
-    peer = writer.get_extra_info("peername")
+def _peername(stream: PDUStream) -> tuple[str, int] | None:
+    peer = stream.get_extra_info("peername")
     return (str(peer[0]), int(peer[1])) if peer else None
 
 
-def _set_nodelay(writer: asyncio.StreamWriter) -> None:
+def _set_nodelay(stream: PDUStream) -> None:
     """TCP_NODELAY: without it each small DIMSE message waits on the peer's delayed ACK."""
-    sock = writer.get_extra_info("socket")
+    sock = stream.get_extra_info("socket")
     if sock is not None:
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

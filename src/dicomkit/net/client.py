@@ -35,6 +35,7 @@ from dicomkit.net.association import (
 )
 from dicomkit.net.dimse import DATA_SET_PRESENT, CommandField, Message, Status, command
 from dicomkit.net.fsm import Role
+from dicomkit.net.stream import open_stream
 from dicomkit.net.uids import (
     MODELS,
     UNCOMPRESSED_TS,
@@ -569,13 +570,13 @@ def connect(host: str, port: int, *, calling_aet: str = "DICOMKIT", called_aet: 
     async def establish() -> Client:
         times = timeouts or Timeouts()
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, ssl=ssl_context,
-                                        server_hostname=host if ssl_context else None),
+            stream = await asyncio.wait_for(
+                open_stream(host, port, ssl=ssl_context,
+                            server_hostname=host if ssl_context else None),
                 times.artim)
         except (OSError, TimeoutError) as exc:
             raise AssociationError(f"cannot connect to {host}:{port}: {exc}") from exc
-        association = Association(reader, writer, Role.REQUESTOR, timeouts=times,
+        association = Association(stream, Role.REQUESTOR, timeouts=times,
                                   max_pdu=max_pdu)
         association.calling_ae, association.called_ae = calling_aet, called_aet
         association.fsm.step("Evt1")  # AE-1

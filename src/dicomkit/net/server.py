@@ -44,6 +44,7 @@ from dicomkit.net.service import (
     ServiceHandler,
     limit_comment,
 )
+from dicomkit.net.stream import PDUStream, start_server
 from dicomkit.net.uids import APPLICATION_CONTEXT
 
 log = logging.getLogger("dicomkit.net.server")
@@ -88,8 +89,8 @@ class Server:
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port,
-                                                  ssl=self.ssl_context, reuse_address=True)
+        self._server = await start_server(self._connected, self.host, self.port,
+                                          ssl=self.ssl_context, reuse_address=True)
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
         log.info("%s listening on %s:%s", self.ae_title, self.host, self.port)
@@ -116,11 +117,15 @@ class Server:
             await self._server.wait_closed()
 
     # -- one connection --------------------------------------------------------------------------------
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _connected(self, stream: PDUStream) -> None:
+        """A connection is up (TLS: its handshake done): serve it in a task of its own."""
+        stream.task = asyncio.get_running_loop().create_task(self._serve(stream))
+
+    async def _serve(self, stream: PDUStream) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
-        association = Association(reader, writer, Role.ACCEPTOR, timeouts=self.timeouts,
+        association = Association(stream, Role.ACCEPTOR, timeouts=self.timeouts,
                                   max_pdu=self.max_pdu)
         self.stats.associations += 1
         self.stats.active += 1
