@@ -2,7 +2,7 @@
 (SQLite, fsync): CPU per thread from /proc (Linux), and with --profile a cProfile of the
 server's main (event-loop) thread written to bench/out/serve.prof.
 
-  python bench/profile_ingest.py [N] [--profile]
+  python bench/profile_ingest.py [N] [--profile] [--folder bench/data/ct]
 """
 import os
 import sys
@@ -23,7 +23,11 @@ PROFILE = str(_util.OUT / "serve.prof")
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 2000
 prof = "--profile" in sys.argv
-folder = A.write_series(Path(tempfile.mkdtemp()) / "s", N, tag="PRF")
+if "--folder" in sys.argv:  # an existing folder of files instead (e.g. bench/data/ct)
+    folder = Path(sys.argv[sys.argv.index("--folder") + 1])
+    N = len(list(folder.iterdir()))
+else:
+    folder = A.write_series(Path(tempfile.mkdtemp()) / "s", N, tag="PRF")
 TICK = os.sysconf("SC_CLK_TCK")
 
 def threads(pid):
