@@ -6,8 +6,8 @@ import struct
 from collections.abc import Sequence as _Seq
 from typing import TYPE_CHECKING, Any
 
+from dicomkit import native
 from dicomkit.core import dictionary
-from dicomkit.core import vr as _vr
 from dicomkit.core.tag import Tag, tag_str
 from dicomkit.core.vr import VR_INFO, decode_value, validate_value, value_multiplicity
 
@@ -97,7 +97,9 @@ def element_value(element: DataElement) -> Any:
     return element._value
 
 
-_VALUE: Any = element_value if _vr._compiled is None else _vr._compiled.element_value
+# dicomkit.core.vr (imported above) has loaded the compiled twin already: this is the cached module
+_COMPILED_VR = native.load("dicomkit.core._vr")
+_VALUE: Any = element_value if _COMPILED_VR is None else _COMPILED_VR.element_value
 """:func:`element_value`, or its compiled twin (the same values and errors)."""
 
 
