@@ -12,7 +12,14 @@ import pytest
 
 from dicomkit.net import pdu as P
 from dicomkit.net.pdv import pdata_pdus
-from dicomkit.net.stream import HARD_MAX_PDU, MAX_QUEUED, RESUME_AT, SCRATCH, PDUStream
+from dicomkit.net.stream import (
+    GROW_FROM,
+    HARD_MAX_PDU,
+    MAX_QUEUED,
+    RESUME_AT,
+    SCRATCH,
+    PDUStream,
+)
 
 
 class _Transport(asyncio.Transport):
@@ -105,6 +112,27 @@ def test_a_length_over_the_hard_maximum_is_refused_before_allocating() -> None:
     assert info.value.abort_reason == 6
     assert transport.paused
     assert len(stream.get_buffer(-1)) <= SCRATCH  # nothing was allocated at that length
+
+
+def test_a_long_declared_length_reserves_memory_only_as_its_bytes_arrive() -> None:
+    # An A-ASSOCIATE-RQ header declaring HARD_MAX_PDU bytes, then a few bytes: the buffer the
+    # stream offers stays at GROW_FROM, not the declared 64 MiB.
+    stream, _ = _stream(max_pdu=0)
+    _feed(stream, struct.pack(">BxL", 0x01, HARD_MAX_PDU) + b"x" * 100, 1 << 20)
+    assert not stream.ready()
+    assert len(stream.get_buffer(-1)) == GROW_FROM - 100
+    stream.connection_lost(None)
+    with pytest.raises(P.PDUError, match=f"after 100 of {HARD_MAX_PDU} bytes"):
+        stream.pop()
+
+
+@pytest.mark.parametrize("chunk", [SCRATCH, 1 << 20, 3 << 20])
+def test_a_body_longer_than_the_first_buffer_grows_to_its_length_intact(chunk: int) -> None:
+    size = 3 * GROW_FROM + 12_345
+    body = bytes(range(256)) * (size // 256) + b"z" * (size % 256)
+    stream, _ = _stream(max_pdu=0)
+    _feed(stream, struct.pack(">BxL", 0x01, size) + body + P.encode(P.AReleaseRQ()), chunk)
+    assert _drain(stream) == [(0x01, body), (0x05, b"\x00" * 4)]
 
 
 def test_pdata_over_the_offered_maximum_is_refused_unread() -> None:

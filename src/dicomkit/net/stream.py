@@ -6,8 +6,9 @@ header is awaited, a read lands in a small scratch buffer: the PDUs that lie who
 copied out once (many small PDUs, a C-FIND's responses, cost one read), and of a longer PDU its
 header is checked (type, length against what we offered and :data:`HARD_MAX_PDU`) before its
 body's own bytearray is allocated at the declared length; what the scratch holds of that body is
-copied in, the rest is read straight into it. A complete PDU waits, undecoded, in a queue the
-association reads (:meth:`PDUStream.next_pdu`); P-DATA values decoded from it are views of that
+copied in, the rest is read straight into it (a body above :data:`GROW_FROM` in a buffer that
+doubles as its bytes arrive, so that a header alone never reserves more). A complete PDU waits,
+undecoded, in a queue the association reads (:meth:`PDUStream.next_pdu`); P-DATA values decoded from it are views of that
 bytearray, which is never reused, so a data sink writes them without a copy.
 
 The queue is bounded: past :data:`MAX_QUEUED` complete PDUs reading pauses (the kernel's window
@@ -30,6 +31,7 @@ DEFAULT_MAX_PDU = 262_144  # what we accept; DCMTK uses 16 KiB, larger PDUs cost
 HARD_MAX_PDU = 64 * 1024 * 1024  # never read a PDU longer than this, whatever we offered
 HEADER = 6
 SCRATCH = 16 * 1024  # a read while awaiting a header: small PDUs in bulk, little body copied
+GROW_FROM = 1024 * 1024  # a longer body's buffer starts at this and doubles as bytes arrive
 MAX_QUEUED = 8  # complete PDUs waiting for the association before reading pauses
 RESUME_AT = 2  # ... and how few must be left for it to resume
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
@@ -69,6 +71,7 @@ class PDUStream(asyncio.BufferedProtocol):
         self._body: bytearray | None = None  # the PDU being read into its own buffer
         self._body_view = memoryview(b"")
         self._body_type = 0
+        self._body_length = 0  # the declared length; the buffer grows to it (GROW_FROM)
         self._filled = 0
         self._queue: deque[ReceivedPDU | BaseException] = deque()
         self._end: Callable[[], BaseException] | None = None  # what reads raise once drained
@@ -94,7 +97,13 @@ class PDUStream(asyncio.BufferedProtocol):
             self._on_connected(self)
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        if self._body is not None:
+        body = self._body
+        if body is not None:
+            if self._filled == len(body):  # below the declared length: grow as bytes arrive
+                # A new buffer, not a resize: the transport may still hold a view of this one.
+                grown = bytearray(min(2 * len(body), self._body_length))
+                grown[:len(body)] = body
+                self._body, self._body_view = grown, memoryview(grown)
             return self._body_view[self._filled:]
         return self._scratch_view[self._held:]  # also what is read after an error, unused
 
@@ -104,7 +113,7 @@ class PDUStream(asyncio.BufferedProtocol):
         body = self._body
         if body is not None:
             self._filled += nbytes
-            if self._filled < len(body):
+            if self._filled < self._body_length:
                 return
             self._queue.append((self._body_type, body))
             self._body = None
@@ -135,11 +144,13 @@ class PDUStream(asyncio.BufferedProtocol):
                 pos = start + length
                 self._queue.append((pdu_type, bytes(view[start:pos])))
                 continue
-            body = bytearray(length)  # the length was checked above
+            # The length was checked above; a longer body's buffer still grows only as its
+            # bytes arrive, so a header alone never costs more than GROW_FROM.
+            body = bytearray(min(length, GROW_FROM))
             got = end - start
             body[:got] = view[start:end]
             self._body, self._body_view = body, memoryview(body)
-            self._body_type, self._filled = pdu_type, got
+            self._body_type, self._filled, self._body_length = pdu_type, got, length
             pos = end
             break
         self._held = end - pos
@@ -222,7 +233,7 @@ class PDUStream(asyncio.BufferedProtocol):
         if exc is not None:
             self._end = lambda: exc
         elif body is not None:
-            length = len(body)
+            length = self._body_length
             self._end = lambda: P.PDUError(f"connection closed after {filled} of {length} "
                                            "bytes of a PDU", abort_reason=0)
         elif held:
