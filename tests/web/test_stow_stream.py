@@ -50,14 +50,15 @@ def archive(tmp_path: Path) -> Iterator[Archive]:
     archive.close()
 
 
-def _post(archive: Archive, content: Any, content_type: str = CONTENT_TYPE) -> httpx.Response:
+def _post(archive: Archive, content: Any, content_type: str = CONTENT_TYPE,
+          path: str = "/dicom-web/studies") -> httpx.Response:
     async def run() -> httpx.Response:
         server = HttpServer(create_app(archive), "127.0.0.1", 0)
         await server.start()
         try:
             async with httpx.AsyncClient(timeout=60) as http:
                 return await http.post(
-                    f"http://127.0.0.1:{server.port}/dicom-web/studies", content=content,
+                    f"http://127.0.0.1:{server.port}{path}", content=content,
                     headers={"Content-Type": content_type, "Accept": "application/dicom+json"})
         finally:
             await server.stop()
@@ -159,7 +160,7 @@ def test_parts_gathered_in_one_transaction_keep_their_own_outcomes(
     elsewhere = _instance(other, generate_uid(), 99)
     parts = [_part(f) for f in files[:3]] + [_part(b"not DICOM at all")] + \
         [_part(f) for f in files[3:6]] + [_part(elsewhere)] + [_part(f) for f in files[6:]]
-    response = _post_to(archive, f"/dicom-web/studies/{study}", b"".join(parts) + _close())
+    response = _post(archive, b"".join(parts) + _close(), path=f"/dicom-web/studies/{study}")
     assert response.status_code == 202, response.text
     answer = response.json()
     expected = [str(read(f).SOPInstanceUID) for f in files]
@@ -172,15 +173,3 @@ def test_parts_gathered_in_one_transaction_keep_their_own_outcomes(
     assert stored == set(expected) - {unwritable}
 
 
-def _post_to(archive: Archive, path: str, content: bytes) -> httpx.Response:
-    async def run() -> httpx.Response:
-        server = HttpServer(create_app(archive), "127.0.0.1", 0)
-        await server.start()
-        try:
-            async with httpx.AsyncClient(timeout=60) as http:
-                return await http.post(
-                    f"http://127.0.0.1:{server.port}{path}", content=content,
-                    headers={"Content-Type": CONTENT_TYPE, "Accept": "application/dicom+json"})
-        finally:
-            await server.stop()
-    return asyncio.run(run())
